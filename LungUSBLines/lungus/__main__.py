@@ -1,0 +1,7 @@
+"""`python -m lungus` (and `torchrun -m lungus train ...`)."""
+
+import sys
+
+from lungus.cli import main
+
+sys.exit(main())

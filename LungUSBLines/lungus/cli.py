@@ -1,0 +1,74 @@
+"""The `lungus` command line.
+
+Each subcommand lives in ``lungus.commands.<name>`` and exposes ``register(subparsers)``
+(which builds its parser and sets ``func``). Command modules import only argparse at the
+top so ``lungus --help`` stays fast; heavy imports happen inside their ``run``.
+
+Bad input raises LungUSError, which is printed as one line; the exit status is 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from lungus import __version__
+from lungus.errors import LungUSError
+
+# Order here is the order in `lungus --help`: the data -> models -> train -> infer flow.
+COMMANDS = (
+    "info",
+    "convert",
+    "simulate",
+    "validate",
+    "split",
+    "labels",
+    "train",
+    "evaluate",
+    "compare",
+    "export",
+    "infer",
+    "demo",
+    "bench",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="lungus",
+        description="Find B-lines in lung-ultrasound clips: read, simulate, train, evaluate, infer.",
+    )
+    parser.add_argument("--version", action="version", version=f"lungus {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
+    for name in COMMANDS:
+        try:
+            module = importlib.import_module(f"lungus.commands.{name}")
+        except ModuleNotFoundError as error:
+            if error.name == f"lungus.commands.{name}":
+                continue  # not built yet; `--help` lists only what exists
+            raise
+        module.register(subparsers)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        result = args.func(args)
+    except LungUSError as error:
+        print(f"lungus {args.command}: error: {error}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"lungus {args.command}: interrupted", file=sys.stderr)
+        return 130
+    return int(result or 0)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Labeled collections: label schemes, manifests, crowd-label aggregation, training data."""
