@@ -1,0 +1,1 @@
+"""Metrics with patient-bootstrap confidence intervals, model comparison, and figures."""
