@@ -80,7 +80,7 @@ class RaterConfig:
     """
 
     n_crowd: int = 60
-    opinions_per_clip: int = 7
+    opinions_per_clip: int = 10
     spammer_share: float = 0.1
     skill_alpha: float = 7.0
     skill_beta: float = 2.5
