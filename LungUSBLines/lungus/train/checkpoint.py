@@ -1,0 +1,38 @@
+"""Per-epoch training checkpoints, written atomically so a kill never leaves half a file.
+
+A checkpoint holds only tensors and plain Python values, so it loads with
+``torch.load(weights_only=True)``. Random state is not stored: every random draw in
+training derives from (seed, epoch, sample), so resuming at an epoch boundary replays
+exactly what an uninterrupted run would have done.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from lungus.atomic import atomic_path
+from lungus.errors import LungUSError
+
+CHECKPOINT_NAME = "checkpoint.pt"
+CHECKPOINT_VERSION = 1
+
+
+def save_checkpoint(path: Path, state: dict[str, Any]) -> Path:
+    with atomic_path(path) as temporary:
+        torch.save({"checkpoint_version": CHECKPOINT_VERSION, **state}, temporary)
+    return Path(path)
+
+
+def load_checkpoint(path: Path) -> dict[str, Any]:
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except FileNotFoundError:
+        raise LungUSError("no checkpoint to resume from; run without --resume first", path) from None
+    except Exception as error:  # unpickling errors come in many types
+        raise LungUSError(f"not a readable lungus checkpoint ({type(error).__name__})", path) from None
+    if not isinstance(state, dict) or state.get("checkpoint_version") != CHECKPOINT_VERSION:
+        raise LungUSError(f"checkpoint format is not version {CHECKPOINT_VERSION}; start a new run", path)
+    return state
