@@ -220,8 +220,18 @@ class Manifest:
         return cls(path, ordered, text_rows)
 
     def save(self, path: str | os.PathLike | None = None) -> Path:
-        """Write the CSV atomically (to ``path``, default the manifest's own). Clip paths are written as they are."""
+        """Write the CSV atomically to ``path`` (default: where it was loaded from).
+
+        Saving into another folder rewrites relative clip paths so they still point at
+        the same files (paths are relative to the manifest's folder); the manifest in
+        memory then belongs to the new path.
+        """
         target = Path(path) if path is not None else self.path
+        if "clip" in self.columns and target.parent.resolve() != self.folder.resolve():
+            for i, row in enumerate(self.rows):
+                if row["clip"] and not Path(row["clip"]).is_absolute():
+                    row["clip"] = Path(os.path.relpath(self.clip_path(i), target.parent.resolve())).as_posix()
+        self.path = target
         return write_csv_table(
             target, self.columns, ([row.get(name, "") for name in self.columns] for row in self.rows)
         )
@@ -264,9 +274,9 @@ class Manifest:
         return self.column("patient")
 
     def clip_path(self, index: int) -> Path:
-        """Clip location: the clip column resolved against the manifest's folder."""
-        text = self.clips[index].replace("\\", "/")
-        return self.folder / text
+        """Clip location: the clip column resolved against the manifest's folder (absolute, normalised)."""
+        text = self.rows[index]["clip"].replace("\\", "/")
+        return Path(os.path.normpath(self.folder.resolve() / text))
 
     def clip_paths(self) -> list[Path]:
         return [self.clip_path(i) for i in range(len(self.rows))]

@@ -98,9 +98,12 @@ class Opinions:
         known = {clip_key(name) for name in clip_names}
         found: list[OpinionIssue] = []
         first_seen: dict[tuple[str, str], int] = {}
+        unknown: dict[str, list[int]] = {}  # one issue per unknown clip, not per opinion
         for clip, rater, label, line in zip(self.clips, self.raters, self.labels, self.lines):
             if clip_key(clip) not in known:
-                found.append(OpinionIssue(line, "clip", f"clip {clip!r} is not in the manifest"))
+                unknown.setdefault(clip, []).append(line)
+                if len(unknown[clip]) == 1:
+                    found.append(OpinionIssue(line, "clip", ""))
             if not rater:
                 found.append(OpinionIssue(line, "rater", "blank rater id"))
             try:
@@ -119,6 +122,15 @@ class Opinions:
                 )
             else:
                 first_seen[pair] = line
+        messages = {lines[0]: (clip, len(lines)) for clip, lines in unknown.items()}
+        for position, issue in enumerate(found):
+            if issue.column == "clip" and not issue.message:
+                clip, count = messages[issue.line]
+                found[position] = OpinionIssue(
+                    issue.line,
+                    "clip",
+                    f"clip {clip!r} is not in the manifest ({count} opinion{'s' * (count != 1)})",
+                )
         return found
 
     def encode(self, clip_names: Sequence[str], scheme: str = "bline3") -> EncodedOpinions:

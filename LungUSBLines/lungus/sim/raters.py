@@ -21,6 +21,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from lungus.data.schemes import CROWD_COLUMNS, LABEL_SCHEMES, normalise_label
 
 CLASSES: tuple[str, ...] = LABEL_SCHEMES["bline3"]
