@@ -1,0 +1,66 @@
+"""LungUSBLinesLib: the Qt-free bridge between the `lungus` engine and Slicer's MRML scene.
+
+Shared by the three modules (LungUSBLines, LungUSTrain, LungUSInference). It imports
+slicer's MRML classes but never slicer.app, qt, ctk or ScriptedLoadableModule, so it
+runs headless under slicer-core as well as inside Slicer. Every function takes the
+scene explicitly: ``slicer.mrmlScene`` in Slicer, ``new_headless_scene().scene`` outside.
+
+The one-way rule: module widgets -> LungUSBLinesLib -> lungus.
+
+Names are imported on first use (``LungUSBLinesLib.clip_to_sequence`` works), so a
+module can import ``LungUSBLinesLib.dependencies`` to find what to install before
+anything that needs those packages is loaded.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+# Public name -> submodule that defines it.
+_EXPORTS = {
+    "LoadedClip": "clips",
+    "describe_clip": "clips",
+    "load_clip": "clips",
+    "sequence_summary": "clips",
+    "SEGMENTATION_COLOR_TABLE_NAME": "colors",
+    "labels_to_segmentation": "colors",
+    "segmentation_color_table": "colors",
+    "ENGINE_REQUIREMENTS": "dependencies",
+    "TORCH_REQUIREMENTS": "dependencies",
+    "MissingRequirement": "dependencies",
+    "engine_version": "dependencies",
+    "missing_requirements": "dependencies",
+    "HeadlessScene": "scene",
+    "new_headless_scene": "scene",
+    "CLIP_SUMMARY_ATTRIBUTE": "sequences",
+    "ClipNodes": "sequences",
+    "add_synchronized_sequence": "sequences",
+    "clip_to_sequence": "sequences",
+    "create_browser": "sequences",
+    "frame_ijk_to_ras": "sequences",
+    "frames_to_sequence": "sequences",
+    "sequence_fps": "sequences",
+    "sequence_spacing_mm": "sequences",
+    "sequence_to_clip": "sequences",
+    "sequence_to_frames": "sequences",
+    "stored_clip_summary": "sequences",
+    "load_scene": "storage",
+    "read_sequence": "storage",
+    "save_scene": "storage",
+    "save_sequence": "storage",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)
