@@ -26,6 +26,7 @@ ENGINE_REQUIREMENTS: dict[str, str] = {
     "nrrd": "pynrrd>=1.0",
     "skimage": "scikit-image>=0.21",
     "sklearn": "scikit-learn>=1.3",
+    "scipy": "scipy>=1.10",
     "tqdm": "tqdm>=4.60",
     "matplotlib": "matplotlib>=3.7",
     "yaml": "pyyaml>=6",

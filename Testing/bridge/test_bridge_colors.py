@@ -1,0 +1,72 @@
+"""Segmentation classes as a Slicer colour table; labelmaps import with our names."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+slicer = pytest.importorskip("slicer", reason="slicer-core is not installed")
+
+from lungus.data.schemes import SEG_CLASSES  # noqa: E402
+from lungus.errors import LungUSError  # noqa: E402
+from LungUSBLinesLib import colors, sequences  # noqa: E402
+
+
+def test_colour_table_names_every_class(headless):
+    table = colors.segmentation_color_table(headless.scene)
+    assert [table.GetColorName(c.id) for c in SEG_CLASSES] == [c.name for c in SEG_CLASSES]
+
+
+def test_colour_table_colours_match_the_schemes(headless):
+    table = colors.segmentation_color_table(headless.scene)
+    for seg_class in SEG_CLASSES[1:]:
+        rgba = [0.0] * 4
+        table.GetColor(seg_class.id, rgba)
+        assert np.round(np.array(rgba[:3]) * 255).tolist() == list(seg_class.rgb)
+        assert rgba[3] == 1.0
+
+
+def test_background_is_transparent(headless):
+    rgba = [1.0] * 4
+    colors.segmentation_color_table(headless.scene).GetColor(0, rgba)
+    assert rgba[3] == 0.0
+
+
+def test_colour_table_is_made_once_per_scene(headless):
+    first = colors.segmentation_color_table(headless.scene)
+    assert colors.segmentation_color_table(headless.scene) is first
+
+
+def test_labelmap_segments_take_our_class_names(headless, small_clip):
+    proxy = sequences.clip_to_sequence(headless.scene, small_clip).proxy
+    labels = np.zeros((6, 8), np.uint8)
+    labels[0, :] = 1  # pleural line
+    labels[2:, 3] = 3  # B-line
+    segmentation = colors.labels_to_segmentation(headless.scene, labels, proxy, "frame 0 labels")
+    found = segmentation.GetSegmentation()
+    names = {found.GetNthSegment(i).GetLabelValue(): found.GetNthSegment(i).GetName() for i in range(2)}
+    assert found.GetNumberOfSegments() == 2
+    assert names == {1: "pleural line", 3: "B-line"}
+
+
+def test_labelmap_import_leaves_no_helper_nodes(headless, small_clip):
+    proxy = sequences.clip_to_sequence(headless.scene, small_clip).proxy
+    colors.segmentation_color_table(headless.scene)
+    before = headless.scene.GetNumberOfNodes()
+    colors.labels_to_segmentation(headless.scene, np.ones((6, 8), np.uint8), proxy, "s")
+    added = [
+        headless.scene.GetNthNode(i).GetClassName() for i in range(before, headless.scene.GetNumberOfNodes())
+    ]
+    assert sorted(added) == ["vtkMRMLSegmentationDisplayNode", "vtkMRMLSegmentationNode"]
+
+
+def test_unknown_label_ids_are_refused(headless, small_clip):
+    proxy = sequences.clip_to_sequence(headless.scene, small_clip).proxy
+    with pytest.raises(LungUSError, match=r"label ids \[9\]"):
+        colors.labels_to_segmentation(headless.scene, np.full((6, 8), 9, np.uint8), proxy, "s")
+
+
+def test_label_image_of_the_wrong_size_is_refused(headless, small_clip):
+    proxy = sequences.clip_to_sequence(headless.scene, small_clip).proxy
+    with pytest.raises(LungUSError, match="does not match the frame"):
+        colors.labels_to_segmentation(headless.scene, np.zeros((8, 6), np.uint8), proxy, "s")
