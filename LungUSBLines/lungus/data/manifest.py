@@ -30,9 +30,9 @@ from pathlib import Path
 
 import numpy as np
 
-from lungus.data.crowd import dawid_skene, majority_vote, soft_labels
+from lungus.data.crowd import DawidSkeneResult, dawid_skene, majority_vote, soft_labels
 from lungus.data.csvfile import read_csv_table, write_csv_table
-from lungus.data.opinions import DEFAULT_OPINIONS_NAME, Opinions, clip_key
+from lungus.data.opinions import DEFAULT_OPINIONS_NAME, EncodedOpinions, Opinions, clip_key
 from lungus.data.schemes import (
     BLINE3_TO_BLINE2,
     CROWD_COLUMNS,
@@ -352,7 +352,7 @@ class Manifest:
         sources = [name for name in SCHEME_COLUMNS if name in self.columns]
         if any(name.startswith(TRUTH_PREFIX) for name in self.columns):
             sources.append("truth")
-        if self.has_crowd_counts:
+        if self.has_crowd_counts or opinions is not None:
             sources += ["crowd-soft", "crowd-majority"]
         if opinions is not None:
             sources.append("crowd-ds")
@@ -380,6 +380,45 @@ class Manifest:
                 hard[i] = classes.index(BLINE3_TO_BLINE2[name] if read_as != scheme else name)
         return hard
 
+    def _require_opinions(self, opinions, why: str) -> Opinions:
+        loaded = self.load_opinions(opinions)
+        if loaded is None:
+            raise LungUSError(
+                f"{why} needs per-rater opinions: give an opinions file or put {DEFAULT_OPINIONS_NAME} beside the manifest",
+                self.path,
+            )
+        return loaded
+
+    def fit_dawid_skene(
+        self, opinions: str | os.PathLike | Opinions | None = None
+    ) -> tuple[DawidSkeneResult, EncodedOpinions]:
+        """Dawid-Skene over the bline3 opinions (given, or opinions.csv beside the manifest)."""
+        encoded = self._require_opinions(opinions, "crowd-ds").encode(self.clips, "bline3")
+        result = dawid_skene(
+            encoded.clips,
+            encoded.raters,
+            encoded.labels,
+            len(LABEL_SCHEMES["bline3"]),
+            n_clips=len(self.rows),
+            n_raters=len(encoded.rater_ids),
+        )
+        return result, encoded
+
+    def crowd_opinion_counts(self, opinions: str | os.PathLike | Opinions | None = None) -> np.ndarray:
+        """(N, 3) bline3 opinion counts: the crowd_* columns, else tallied from the opinions file."""
+        if self.has_crowd_counts:
+            return self.crowd_counts()
+        loaded = self.load_opinions(opinions)
+        if loaded is None:
+            raise LungUSError(
+                f"no crowd opinions: add the columns {', '.join(CROWD_COLUMNS)} or an opinions file",
+                self.path,
+            )
+        encoded = loaded.encode(self.clips, "bline3")
+        counts = np.zeros((len(self.rows), len(CROWD_COLUMNS)), dtype=np.int64)
+        np.add.at(counts, (encoded.clips, encoded.labels), 1)
+        return counts
+
     def _crowd_distribution(self, source: str, scheme: str, opinions) -> np.ndarray:
         """(N, K) crowd counts (crowd-soft / crowd-majority) or DS posteriors (crowd-ds) in ``scheme``."""
         if scheme not in ("bline3", "bline2"):
@@ -387,31 +426,11 @@ class Manifest:
                 f"crowd opinions are bline3 labels; {source} cannot give {scheme} labels", self.path
             )
         if source == "crowd-ds":
-            loaded = self.load_opinions(opinions)
-            if loaded is None:
-                raise LungUSError(
-                    f"crowd-ds needs per-rater opinions: give an opinions file or put {DEFAULT_OPINIONS_NAME} "
-                    "beside the manifest",
-                    self.path,
-                )
-            encoded = loaded.encode(self.clips, "bline3")
-            result = dawid_skene(
-                encoded.clips,
-                encoded.raters,
-                encoded.labels,
-                len(LABEL_SCHEMES["bline3"]),
-                n_clips=len(self.rows),
-                n_raters=len(encoded.rater_ids),
-            )
+            result, encoded = self.fit_dawid_skene(opinions)
             rated = np.bincount(encoded.clips, minlength=len(self.rows)) > 0
             values = np.where(rated[:, None], result.posteriors, 0.0)
         else:
-            if not self.has_crowd_counts:
-                raise LungUSError(
-                    f"{source} needs the columns {', '.join(CROWD_COLUMNS)}; this manifest has none of them",
-                    self.path,
-                )
-            values = self.crowd_counts().astype(float)
+            values = self.crowd_opinion_counts(opinions).astype(float)
         return _collapse_to_bline2(values) if scheme == "bline2" else values
 
     def labels(
