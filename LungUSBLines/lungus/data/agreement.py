@@ -151,12 +151,19 @@ def build_labels_report(
         sources[f"expert:{name}"] = hard
     if len(experts) >= 2:
         sources["expert-majority"] = majority_vote(_votes(list(experts.values()), n_classes))
-    report["sources"] = {name: _class_counts(hard, n_classes) for name, hard in sources.items()}
-    all_labels = dict(sources)
-
     has_truth = TRUTH_PREFIX + scheme in manifest.columns or (
         scheme == "bline2" and TRUTH_PREFIX + "bline3" in manifest.columns
     )
+    if not sources or (len(sources) == 1 and not has_truth):
+        found = ", ".join(sources) or "none"
+        raise LungUSError(
+            f"nothing to compare in {scheme}: label sources found: {found}; need crowd opinions (bline3/bline2), "
+            "expert_<name> columns or truth_<scheme>",
+            manifest.path,
+        )
+    report["sources"] = {name: _class_counts(hard, n_classes) for name, hard in sources.items()}
+    all_labels = dict(sources)
+
     if has_truth:
         truth = manifest.labels("truth", scheme).hard
         all_labels = {**sources, "truth": truth}

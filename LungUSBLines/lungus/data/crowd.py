@@ -108,23 +108,24 @@ def dawid_skene(
     n_clips: int | None = None,
     n_raters: int | None = None,
     diagonal_prior: float = 2.0,
-    off_diagonal_prior: float = 1.0,
+    off_diagonal_prior: float = 0.5,
     max_iter: int = 200,
     tol: float = 1e-7,
 ) -> DawidSkeneResult:
     """Dawid & Skene (1979) EM over per-rater opinions.
 
     Starts from the opinion distribution of each clip (the majority-vote start of the
-    original paper). Each rater's confusion rows get Dirichlet pseudo-counts
-    (``diagonal_prior`` on the right answer, ``off_diagonal_prior`` on each wrong one)
-    and the M-step takes their posterior mode, so a rater with a handful of opinions stays
-    near a mildly-better-than-chance reader instead of a perfect or useless one.
+    original paper). Each rater's confusion rows get additive pseudo-counts
+    (``diagonal_prior`` on the right answer, ``off_diagonal_prior`` on each wrong one;
+    the Dirichlet posterior mean), so a rater with a handful of opinions stays near a
+    better-than-chance reader instead of a perfect or useless one, and no confusion
+    entry is ever zero (a zero would make one odd answer veto a class for good).
     Vectorised: each iteration is a few bincounts over the opinions.
     """
     if n_classes < 2:
         raise ValueError(f"n_classes must be >= 2, got {n_classes}")
-    if diagonal_prior < 1 or off_diagonal_prior < 1:
-        raise ValueError("Dirichlet priors must be >= 1 (1 = no prior) so the posterior mode exists")
+    if diagonal_prior <= 0 or off_diagonal_prior <= 0:
+        raise ValueError("diagonal_prior and off_diagonal_prior must be > 0 (pseudo-counts)")
     clips_arr = np.asarray(clips, dtype=np.int64).reshape(-1)
     raters_arr = np.asarray(raters, dtype=np.int64).reshape(-1)
     n_clips = int(clips_arr.max() + 1 if len(clips_arr) else 0) if n_clips is None else int(n_clips)
@@ -138,7 +139,7 @@ def dawid_skene(
     unrated = counts.sum(axis=1) == 0
     posteriors[unrated] = 1.0 / K
 
-    pseudo = np.full((K, K), off_diagonal_prior - 1.0) + np.eye(K) * (diagonal_prior - off_diagonal_prior)
+    pseudo = np.full((K, K), off_diagonal_prior) + np.eye(K) * (diagonal_prior - off_diagonal_prior)
     rater_label = raters * K + labels  # flat index of (rater, given label)
     log_likelihood = -np.inf
     converged = False
