@@ -480,7 +480,7 @@ class Manifest:
         elif source in SCHEME_COLUMNS:
             if source != scheme and not (source == "bline3" and scheme == "bline2"):
                 raise LungUSError(f"column {source} holds {source} labels, not {scheme}", self.path)
-            candidates = [scheme] + ([fallback] if fallback and source == scheme else [])
+            candidates = [scheme, fallback] if source == scheme and fallback else [source]
         else:
             raise LungUSError(
                 f"unknown label source {source!r}; this manifest offers: {', '.join(self.available_sources())}",
