@@ -29,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--stratify", metavar="SOURCE", help="label source to stratify by (default: see above)"
     )
     parser.add_argument("--scheme", choices=("bline2", "bline3", "lus4"), help="scheme of those labels")
+    parser.add_argument("--opinions", metavar="FILE", help="opinions CSV, for --stratify crowd-ds")
     parser.add_argument("--out", metavar="PATH", help="write here instead of rewriting MANIFEST")
     parser.set_defaults(func=run)
 
@@ -45,23 +46,20 @@ def run(args: argparse.Namespace) -> int:
     if args.folds < 2:
         raise LungUSError(f"--folds must be at least 2, got {args.folds}")
     manifest = Manifest.load(args.manifest)
-    folds, source, scheme = split_manifest(manifest, args.folds, args.seed, args.stratify, args.scheme)
+    split = split_manifest(manifest, args.folds, args.seed, args.stratify, args.scheme, args.opinions)
     target = manifest.save(args.out)
 
     patients = np.asarray(manifest.patients)
+    labels = split.labels
     header = f"{'fold':>4} {'clips':>6} {'patients':>8}"
-    labels = classes = None
-    if source is not None:
-        labels = manifest.labels(source, scheme).hard
-        classes = scheme_classes(scheme)
+    if labels is not None:
+        classes = scheme_classes(split.scheme)
         header += "".join(f" {name:>10}" for name in classes) + (" unlabelled" if (labels < 0).any() else "")
-    print(
-        f"{target}: {args.folds} folds by patient, seed {args.seed}, "
-        + (f"stratified by {source} ({scheme})" if source else "not stratified (no labels)")
-    )
+    how = f"stratified by {split.source} ({split.scheme})" if split.source else "not stratified (no labels)"
+    print(f"{target}: {args.folds} folds by patient, seed {args.seed}, {how}")
     print(header)
     for fold in range(args.folds):
-        rows = folds == fold
+        rows = split.folds == fold
         line = f"{fold:>4} {int(rows.sum()):>6} {len(set(patients[rows].tolist())):>8}"
         if labels is not None:
             counts = np.bincount(labels[rows & (labels >= 0)], minlength=len(classes))

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import warnings
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
 
 from lungus.data.manifest import EXPERT_PREFIX, SCHEME_COLUMNS, TRUTH_PREFIX, Manifest
+from lungus.data.opinions import Opinions
 from lungus.errors import LungUSError
 
 
@@ -75,10 +78,23 @@ def default_scheme(manifest: Manifest, source: str) -> str:
     return "bline3"
 
 
+@dataclass
+class SplitResult:
+    folds: np.ndarray
+    source: str | None  # label source stratified by (None: not stratified)
+    scheme: str | None
+    labels: np.ndarray | None  # the class index per clip that was stratified by (-1 unlabelled)
+
+
 def split_manifest(
-    manifest: Manifest, n_folds: int, seed: int = 0, source: str | None = None, scheme: str | None = None
-) -> tuple[np.ndarray, str | None, str | None]:
-    """Assign folds to a manifest's rows (sets its ``fold`` column). Returns (folds, source, scheme) used."""
+    manifest: Manifest,
+    n_folds: int,
+    seed: int = 0,
+    source: str | None = None,
+    scheme: str | None = None,
+    opinions: str | os.PathLike | Opinions | None = None,
+) -> SplitResult:
+    """Assign folds to a manifest's rows (sets its ``fold`` column; the caller saves it)."""
     manifest.require_columns("clip", "patient")
     structural = [
         issue
@@ -93,10 +109,10 @@ def split_manifest(
     labels = None
     if source is not None:
         scheme = scheme or default_scheme(manifest, source)
-        labels = manifest.labels(source, scheme).hard
+        labels = manifest.labels(source, scheme, opinions).hard
     try:
         folds = assign_folds(manifest.patients, labels, n_folds, seed)
     except ValueError as error:
         raise LungUSError(str(error), manifest.path) from None
     manifest.set_column("fold", folds.tolist())
-    return folds, source, scheme
+    return SplitResult(folds, source, scheme if source else None, labels)

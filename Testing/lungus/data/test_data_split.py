@@ -62,9 +62,9 @@ def test_split_manifest_overwrites_a_leaky_fold_column(write_manifest):
         issue.column == "fold" and "leakage" in issue.message
         for issue in manifest.validate(check_files=False)
     )
-    folds, source, scheme = split_manifest(manifest, 3, seed=0)
-    assert (source, scheme) == ("bline3", "bline3")
-    assert manifest.column("fold") == [str(f) for f in folds]
+    split = split_manifest(manifest, 3, seed=0)
+    assert (split.source, split.scheme) == ("bline3", "bline3")
+    assert manifest.column("fold") == [str(f) for f in split.folds]
     assert not [i for i in manifest.validate(check_files=False) if i.column == "fold"]
 
 
