@@ -9,7 +9,7 @@ Write a `fold` column (0..K-1) so that every clip of a patient falls in one fold
 and each fold has about the same class mix (scikit-learn StratifiedGroupKFold,
 shuffled by --seed: the same seed gives the same folds). Labels to stratify by:
 --stratify SOURCE (bline3, bline2, lus4, truth, crowd-majority, expert:NAME,
-expert-majority); by default the first of the bline3/bline2/lus4 columns, then
+expert-majority); by default the first of the bline3/lus4/bline2 columns, then
 truth, then the crowd majority vote, then the experts. The manifest is rewritten
 in place atomically, or written to --out (its clip paths are rewritten relative
 to the new file's folder)."""

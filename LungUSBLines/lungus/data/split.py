@@ -13,6 +13,9 @@ from lungus.data.manifest import EXPERT_PREFIX, SCHEME_COLUMNS, TRUTH_PREFIX, Ma
 from lungus.data.opinions import Opinions
 from lungus.errors import LungUSError
 
+# Schemes to stratify by, in order of preference: the crowd's scheme, then the finest.
+STRATIFY_ORDER = ("bline3", "lus4", "bline2")
+
 
 def assign_folds(
     patients: Sequence[str], labels: np.ndarray | None, n_folds: int, seed: int = 0
@@ -48,7 +51,7 @@ def assign_folds(
 
 def default_stratify_source(manifest: Manifest) -> str | None:
     """What to stratify by when not told: a reference column, else truth, crowd, experts; None if nothing."""
-    for name in SCHEME_COLUMNS:
+    for name in STRATIFY_ORDER:
         if name in manifest.columns:
             return name
     if any(name.startswith(TRUTH_PREFIX) for name in manifest.columns):
@@ -68,7 +71,7 @@ def default_scheme(manifest: Manifest, source: str) -> str:
     if source in SCHEME_COLUMNS:
         return source
     if source == "truth":
-        for name in SCHEME_COLUMNS[::-1]:  # lus4, bline3, bline2: the finest truth there is
+        for name in STRATIFY_ORDER:
             if TRUTH_PREFIX + name in manifest.columns:
                 return name
     if source.startswith("expert:"):

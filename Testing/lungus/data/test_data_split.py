@@ -78,7 +78,7 @@ def test_default_stratify_source_prefers_reference_then_truth_then_crowd(write_m
     def source_of(header: str) -> str | None:
         return default_stratify_source(Manifest.load(write_manifest(header + "\n")))
 
-    assert source_of("clip,patient,lus4,truth_bline3") == "lus4"
+    assert source_of("clip,patient,bline2,lus4,truth_bline3") == "lus4"
     assert source_of("clip,patient,truth_bline3,crowd_none,crowd_discrete,crowd_confluent") == "truth"
     assert source_of("clip,patient,crowd_none,crowd_discrete,crowd_confluent,expert_a") == "crowd-majority"
     assert source_of("clip,patient,zone") is None
