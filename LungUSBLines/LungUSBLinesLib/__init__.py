@@ -20,6 +20,7 @@ from typing import Any
 # Public name -> submodule that defines it.
 _EXPORTS = {
     "LoadedClip": "clips",
+    "clip_file_name_filter": "clips",
     "describe_clip": "clips",
     "load_clip": "clips",
     "sequence_summary": "clips",

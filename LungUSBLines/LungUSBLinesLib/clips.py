@@ -111,3 +111,12 @@ def describe_clip(summary: dict[str, Any]) -> str:
     if summary.get("path"):
         lines.append(f"File: {summary['path']}")
     return "\n".join(lines)
+
+
+def clip_file_name_filter() -> str:
+    """A file-dialog filter for every clip suffix lungus.io reads, then all files
+    (DICOM exports often have no suffix; the reader goes by content)."""
+    from lungus.io.formats import CLIP_SUFFIXES, IMAGE_SUFFIXES
+
+    patterns = " ".join(f"*{suffix}" for suffix in CLIP_SUFFIXES + IMAGE_SUFFIXES)
+    return f"Lung-ultrasound clips ({patterns});;All files (*)"
