@@ -9,7 +9,8 @@ Columns (paths are relative to the CSV's own folder):
 - ``crowd_none``, ``crowd_discrete``, ``crowd_confluent``: bline3 crowd opinion counts;
 - ``expert_<name>``: one expert's labels (any scheme; the values say which);
 - ``truth_<scheme>``: simulator ground truth;
-- ``fold``: integer >= 0.
+- ``fold``: integer >= 0;
+- ``mask`` (optional): per-frame segmentation mask file (class ids of DESIGN.md).
 
 Other columns are kept as they are. Line numbers in messages count the header as
 line 1, as a text editor does.
@@ -43,6 +44,8 @@ from lungus.data.schemes import (
 from lungus.errors import LungUSError
 
 REQUIRED_COLUMNS = ("clip", "patient")
+# Columns holding paths relative to the manifest's folder (mask: the simulator's per-frame class masks).
+PATH_COLUMNS = ("clip", "mask")
 SCHEME_COLUMNS = tuple(LABEL_SCHEMES)  # bline2, bline3, lus4
 EXPERT_PREFIX = "expert_"
 TRUTH_PREFIX = "truth_"
@@ -227,10 +230,12 @@ class Manifest:
         memory then belongs to the new path.
         """
         target = Path(path) if path is not None else self.path
-        if "clip" in self.columns and target.parent.resolve() != self.folder.resolve():
-            for i, row in enumerate(self.rows):
-                if row["clip"] and not Path(row["clip"]).is_absolute():
-                    row["clip"] = Path(os.path.relpath(self.clip_path(i), target.parent.resolve())).as_posix()
+        if target.parent.resolve() != self.folder.resolve():
+            for column in (name for name in PATH_COLUMNS if name in self.columns):
+                for i, row in enumerate(self.rows):
+                    if row[column] and not Path(row[column]).is_absolute():
+                        moved = os.path.relpath(self.resolve(i, column), target.parent.resolve())
+                        row[column] = Path(moved).as_posix()
         self.path = target
         return write_csv_table(
             target, self.columns, ([row.get(name, "") for name in self.columns] for row in self.rows)
@@ -273,10 +278,17 @@ class Manifest:
         self.require_columns("patient")
         return self.column("patient")
 
+    def resolve(self, index: int, column: str = "clip") -> Path | None:
+        """A path column (clip, mask) of one row resolved against the manifest's folder; None if blank."""
+        text = self.rows[index].get(column, "").replace("\\", "/")
+        return Path(os.path.normpath(self.folder.resolve() / text)) if text else None
+
     def clip_path(self, index: int) -> Path:
         """Clip location: the clip column resolved against the manifest's folder (absolute, normalised)."""
-        text = self.rows[index]["clip"].replace("\\", "/")
-        return Path(os.path.normpath(self.folder.resolve() / text))
+        path = self.resolve(index, "clip")
+        if path is None:
+            raise LungUSError(f"line {self.lines[index]}: column clip: blank clip path", self.path)
+        return path
 
     def clip_paths(self) -> list[Path]:
         return [self.clip_path(i) for i in range(len(self.rows))]

@@ -4,7 +4,7 @@ Errors make a manifest unusable (exit status 2 from `lungus validate`):
   missing required column (clip, patient), a field count that differs from the header,
   blank clip or patient, clip file missing, the same clip twice, a label value outside
   its scheme, an expert column whose values fit no scheme, crowd counts that are not
-  non-negative integers (or only partly filled), an incomplete set of crowd columns,
+  non-negative integers (or only partly filled), a mask file missing, an incomplete set of crowd columns,
   a fold that is not a non-negative integer, a patient in two folds (leakage), a
   ``truth_<scheme>`` column with an unknown scheme, and (with an opinions file) opinions
   on clips not in the manifest, blank raters or labels outside bline3.
@@ -105,6 +105,7 @@ def _label_schemes(manifest: Manifest) -> dict[str, str]:
 def _row_issues(manifest: Manifest, check_files: bool, label_schemes: dict[str, str]) -> list[ManifestIssue]:
     found = []
     has_clip, has_patient = "clip" in manifest.columns, "patient" in manifest.columns
+    has_mask = "mask" in manifest.columns
     crowd_complete = manifest.has_crowd_counts
     first_line_of_clip: dict[str, int] = {}
     for i, (row, line) in enumerate(zip(manifest.rows, manifest.lines)):
@@ -136,6 +137,10 @@ def _row_issues(manifest: Manifest, check_files: bool, label_schemes: dict[str, 
                     found.append(
                         ManifestIssue(ERROR, line, "clip", f"clip file not found: {manifest.clip_path(i)}")
                     )
+        if check_files and has_mask and row["mask"] and not manifest.resolve(i, "mask").exists():
+            found.append(
+                ManifestIssue(ERROR, line, "mask", f"mask file not found: {manifest.resolve(i, 'mask')}")
+            )
         if has_patient and not row["patient"]:
             found.append(ManifestIssue(ERROR, line, "patient", "blank patient id"))
         for name, scheme in label_schemes.items():
@@ -268,7 +273,7 @@ def _class_issues(
                             None,
                             name,
                             f"empty class in fold {fold}: no {', '.join(map(repr, missing))} clip; "
-                            "re-run `lungus split` to stratify",
+                            "re-run `lungus split` or use fewer folds",
                         )
                     )
     return found

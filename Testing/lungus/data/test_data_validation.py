@@ -170,3 +170,9 @@ def test_issue_format_names_file_line_and_column(write_manifest):
         f"{path}:3: error: column bline3: unknown label: 'lots' is not a bline3 label; "
         "expected one of none, discrete, confluent"
     )
+
+
+def test_missing_mask_file(write_manifest):
+    text = "clip,patient,mask\nclips/a.npy,p1,masks/a.seq.nrrd\nclips/b.npy,p2,\n"
+    [(line, column, message)] = _errors(write_manifest(text, CLIPS[:2]))
+    assert (line, column) == (2, "mask") and "a.seq.nrrd" in message
