@@ -7,6 +7,7 @@ widgets -> LungUSBLinesLib -> lungus.
 
 import logging
 import os
+import sys
 import traceback
 
 import qt
@@ -66,6 +67,14 @@ def ensurePythonRequirements(withTorch=False):
             return False
         with slicer.util.tryWithErrorDisplay("Installing Python packages failed.", waitCursor=True):
             slicer.util.pip_install([item.requirement for item in missing])
+        # An upgraded package that Python has already imported stays old until a restart.
+        if any(item.installed is not None and item.import_name in sys.modules for item in missing):
+            if slicer.util.confirmOkCancelDisplay(
+                "Updated Python packages take effect after Slicer restarts. Restart now?",
+                "LungUS B-lines: restart needed",
+            ):
+                slicer.util.restart()
+            return False
     if withTorch:
         return ensureTorch()
     return True
@@ -84,8 +93,13 @@ def ensureTorch():
     torchLogic = PyTorchUtils.PyTorchUtilsLogic()
     if torchLogic.torchInstalled():
         return True
-    minimumVersion = dependencies.TORCH_REQUIREMENTS["torch"].split(">=")[1]
-    torch = torchLogic.installTorch(askConfirmation=True, torchVersionRequirement=f">={minimumVersion}")
+    torchRequirement = dependencies.TORCH_REQUIREMENTS["torch"].removeprefix("torch")
+    torchvisionRequirement = dependencies.TORCH_REQUIREMENTS["torchvision"].removeprefix("torchvision")
+    torch = torchLogic.installTorch(
+        askConfirmation=True,
+        torchVersionRequirement=torchRequirement,
+        torchvisionVersionRequirement=torchvisionRequirement,
+    )
     return torch is not None
 
 
@@ -121,13 +135,13 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
 
         self.ui.engineLabel.text = f"Engine: lungus {dependencies.engine_version()}"
-        self.onClipSelected(self.ui.clipSelector.currentNode())
+        self.updateClipPanel(self.ui.clipSelector.currentNode())
 
     def cleanup(self):
         self.removeObservers()
 
     def onSceneEndClose(self, caller, event):
-        self.onClipSelected(None)
+        self.updateClipPanel(None)
 
     def onOpenFile(self):
         if not ensurePythonRequirements():
@@ -172,6 +186,12 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.clipSelector.setCurrentNode(loaded.nodes.browser)
 
     def onClipSelected(self, browserNode):
+        self.updateClipPanel(browserNode)
+        if browserNode is not None:
+            self.logic.showInViews(browserNode)
+
+    def updateClipPanel(self, browserNode):
+        """Point the play controls and the information box at the clip of ``browserNode``."""
         self.playWidget.setMRMLSequenceBrowserNode(browserNode)
         self.seekWidget.setMRMLSequenceBrowserNode(browserNode)
         sequenceNode = browserNode.GetMasterSequenceNode() if browserNode else None
@@ -181,7 +201,6 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             )
             return
         self.ui.clipInfoText.plainText = self.logic.clipDescription(sequenceNode)
-        self.logic.showInViews(browserNode)
 
 
 #
