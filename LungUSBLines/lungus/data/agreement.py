@@ -4,8 +4,9 @@ Duggan et al. found crowd consensus labels agreed with the expert consensus more
 often (87.9 %) than individual experts agreed with it (85.0 %). The same question
 is asked here of any manifest:
 
-- each label source (crowd majority vote, crowd Dawid-Skene, each expert, the expert
-  majority) against simulator truth, when the manifest has it;
+- each label source (crowd majority vote, crowd Dawid-Skene, the manifest's own
+  bline2/bline3/lus4 column, each expert, the expert majority) against simulator truth,
+  when the manifest has it;
 - the crowd consensus against each expert;
 - concordance, Duggan style: the crowd consensus against the expert panel's majority,
   next to each expert against the majority of the *other* experts (an expert is never
@@ -146,6 +147,11 @@ def build_labels_report(
                 for j, rater in enumerate(encoded.rater_ids)
             ],
         }
+    reference_column = scheme if scheme in manifest.columns else None
+    if reference_column is None and scheme == "bline2" and "bline3" in manifest.columns:
+        reference_column = "bline3"
+    if reference_column is not None:  # the manifest's own reference labels (e.g. a consensus read)
+        sources[reference_column] = manifest.labels(reference_column, scheme).hard
     experts = _expert_labels(manifest, scheme)
     for name, hard in experts.items():
         sources[f"expert:{name}"] = hard

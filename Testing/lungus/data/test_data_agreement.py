@@ -83,3 +83,9 @@ def test_nothing_to_compare_is_an_error(write_manifest):
     manifest = Manifest.load(write_manifest("clip,patient,expert_a\nc.npy,p,none\n"))
     with pytest.raises(LungUSError, match="nothing to compare in bline3"):
         labels_report(manifest)
+
+
+def test_the_manifests_own_reference_column_is_a_source(write_manifest):
+    text = "clip,patient,bline3,truth_bline3\nc0.npy,p0,none,none\nc1.npy,p1,discrete,confluent\n"
+    report = labels_report(Manifest.load(write_manifest(text)), scheme="bline2")
+    assert report["vs_truth"]["bline3"]["accuracy"] == 1.0  # discrete and confluent are both 'present'
