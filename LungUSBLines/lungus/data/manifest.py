@@ -155,7 +155,7 @@ def infer_column_scheme(values: Iterable[str]) -> str | None:
     return None
 
 
-def _parse_int(text: str) -> int | None:
+def parse_int(text: str) -> int | None:
     """An integer written as '3' or '3.0'; None if blank; ValueError otherwise."""
     text = text.strip()
     if not text:
@@ -187,8 +187,9 @@ class Manifest:
         for row in self.rows:
             for name in self.columns:
                 row.setdefault(name, "")
+        # File line of each row (for messages) and how many fields it had (ragged rows are errors).
         self.lines = list(lines) if lines is not None else list(range(2, len(self.rows) + 2))
-        self._field_counts = (
+        self.field_counts = (
             list(field_counts) if field_counts is not None else [len(self.columns)] * len(self.rows)
         )
 
@@ -300,7 +301,7 @@ class Manifest:
         folds = []
         for row, line in zip(self.rows, self.lines):
             try:
-                folds.append(_parse_int(row["fold"]))
+                folds.append(parse_int(row["fold"]))
             except ValueError:
                 raise LungUSError(
                     f"line {line}: column fold: {row['fold']!r} is not an integer", self.path
@@ -335,7 +336,7 @@ class Manifest:
         for i, (row, line) in enumerate(zip(self.rows, self.lines)):
             for k, name in enumerate(CROWD_COLUMNS):
                 try:
-                    value = _parse_int(row[name])
+                    value = parse_int(row[name])
                 except ValueError:
                     value = -1
                 if value is not None and value < 0:

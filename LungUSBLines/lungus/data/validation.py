@@ -31,8 +31,8 @@ from lungus.data.manifest import (
     TRUTH_PREFIX,
     Manifest,
     ManifestIssue,
-    _parse_int,
     infer_column_scheme,
+    parse_int,
 )
 from lungus.data.opinions import Opinions, clip_key
 from lungus.data.schemes import CROWD_COLUMNS, LABEL_SCHEMES, normalise_label, scheme_classes
@@ -109,7 +109,7 @@ def _row_issues(manifest: Manifest, check_files: bool, label_schemes: dict[str, 
     crowd_complete = manifest.has_crowd_counts
     first_line_of_clip: dict[str, int] = {}
     for i, (row, line) in enumerate(zip(manifest.rows, manifest.lines)):
-        n_fields = manifest._field_counts[i]
+        n_fields = manifest.field_counts[i]
         if n_fields != len(manifest.columns):
             found.append(
                 ManifestIssue(
@@ -161,7 +161,7 @@ def _row_issues(manifest: Manifest, check_files: bool, label_schemes: dict[str, 
                 )
             for name in CROWD_COLUMNS:
                 try:
-                    value = _parse_int(row[name])
+                    value = parse_int(row[name])
                 except ValueError:
                     value = -1
                 if value is not None and value < 0:
@@ -170,7 +170,7 @@ def _row_issues(manifest: Manifest, check_files: bool, label_schemes: dict[str, 
                     )
         if "fold" in manifest.columns:
             try:
-                fold = _parse_int(row["fold"])
+                fold = parse_int(row["fold"])
             except ValueError:
                 fold = -1
             if fold is not None and fold < 0:
@@ -188,7 +188,7 @@ def _fold_issues(manifest: Manifest) -> list[ManifestIssue]:
     blank_lines = []
     for row, line in zip(manifest.rows, manifest.lines):
         try:
-            fold = _parse_int(row["fold"])
+            fold = parse_int(row["fold"])
         except ValueError:
             continue  # reported as a row error
         if fold is None:
