@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import cv2
 import numpy as np
+
 from lungus.sim.geometry import ProbeGeometry
 
 _MIN_SIZE = 96  # below this the text would not be legible; draw nothing

@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
 from lungus.io.clip import Clip
 from lungus.sim.annotate import annotation_overlay
-from lungus.sim.geometry import PROBES, make_probe
+from lungus.sim.geometry import PROBES, ProbeGeometry, make_probe
 from lungus.sim.render import ClipRenderer
 from lungus.sim.scene import ClipScene, sample_scene
 from lungus.sim.traits import ZONES, PatientTraits, sample_patient_traits
@@ -78,6 +79,7 @@ class SimulatedClip:
     state: int
     consolidation_mm: float
     traits: PatientTraits
+    geometry: ProbeGeometry
     scene_summary: dict[str, Any] = field(default_factory=dict)
 
     @property
@@ -162,6 +164,7 @@ def render_clip(
         state=scene.state,
         consolidation_mm=float(consolidation_mm),
         traits=traits,
+        geometry=probe,
         scene_summary=summary,
     )
 

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+
 from lungus.io.clip import FanGeometry
 
 PROBES = ("convex", "linear")
@@ -97,7 +98,7 @@ class ProbeGeometry:
             radius = np.hypot(rows - apex_row, cols - apex_col)
             angle = np.degrees(np.arctan2(cols - apex_col, rows - apex_row))
             half = self.half_angle_deg
-            fan = (radius >= inner) & (radius < outer) & (np.abs(angle) <= half)
+            fan = (radius >= inner) & (radius <= outer) & (np.abs(angle) <= half)
             line = (angle + half) / (2 * half) * (lines - 1)
             sample = (radius - inner) / (outer - inner) * samples
         line = np.where(fan, line, _OUTSIDE).astype(np.float32)

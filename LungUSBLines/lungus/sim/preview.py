@@ -8,6 +8,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+
 from lungus.atomic import atomic_path
 from lungus.data.schemes import SEG_CLASSES
 

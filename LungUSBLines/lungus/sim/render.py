@@ -22,6 +22,7 @@ import math
 
 import cv2
 import numpy as np
+
 from lungus.data.schemes import A_LINE, B_LINE, BACKGROUND, CONFLUENT, PLEURA, RIB_SHADOW
 from lungus.sim.geometry import ScanConverter
 from lungus.sim.scene import ClipScene, smooth_noise
@@ -29,7 +30,7 @@ from lungus.sim.scene import ClipScene, smooth_noise
 # Bottom of the display window relative to tissue: ordinary tissue shows mid-dark grey,
 # as on real lung exams; the window's top is this plus the dynamic range.
 _BOTTOM_DB = -15.0
-_NOISE_FLOOR_DB = -17.0
+_NOISE_FLOOR_DB = -12.0
 _TISSUE_DECORRELATION = 0.2  # per frame, share of fresh speckle in tissue
 _FRESH_MEMORY = 0.6  # AR(1) memory of the fresh speckle
 _BLINE_SMOOTHING = 0.35  # B-lines look less grainy than tissue speckle

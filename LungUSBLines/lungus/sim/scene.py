@@ -22,6 +22,7 @@ import math
 from dataclasses import dataclass, field
 
 import numpy as np
+
 from lungus.sim.geometry import ProbeGeometry
 from lungus.sim.traits import ZONE_SEVERITY_SHIFT, PatientTraits
 

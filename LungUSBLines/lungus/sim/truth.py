@@ -37,6 +37,7 @@ from dataclasses import asdict, dataclass, field
 
 import cv2
 import numpy as np
+
 from lungus.data.schemes import B_LINE, BLINE3_TO_BLINE2, CONFLUENT, PLEURA
 from lungus.io.clip import FanGeometry
 

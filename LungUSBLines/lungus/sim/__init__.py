@@ -1,0 +1,56 @@
+"""Simulated lung-ultrasound clips with ground truth, and simulated raters.
+
+    from lungus.sim import SimulationConfig, simulate_clip, write_dataset
+
+    sim = simulate_clip(SimulationConfig(n_frames=32), seed=3, state=1)
+    sim.clip          # lungus.io.Clip (frames, fps, spacing_mm, fan)
+    sim.masks         # (T, H, W) uint8 class ids (lungus.data.schemes)
+    sim.frames        # per-frame truth: bline_count, discrete, confluent_share, positions
+    sim.labels        # {"bline2": ..., "bline3": ..., "lus4": ...}
+
+    write_dataset("sim_set", n_clips=60, n_patients=15, seed=0)   # `lungus simulate`
+
+The label and counting rules are in :mod:`lungus.sim.truth`. Names are imported on
+first use, so ``import lungus.sim.raters`` stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "SimulationConfig": "lungus.sim.generator",
+    "SimulatedClip": "lungus.sim.generator",
+    "simulate_clip": "lungus.sim.generator",
+    "simulate_collection": "lungus.sim.generator",
+    "plan_collection": "lungus.sim.generator",
+    "PatientTraits": "lungus.sim.traits",
+    "sample_patient_traits": "lungus.sim.traits",
+    "ZONES": "lungus.sim.traits",
+    "FrameTruth": "lungus.sim.truth",
+    "BLineInstance": "lungus.sim.truth",
+    "clip_labels": "lungus.sim.truth",
+    "count_blines": "lungus.sim.truth",
+    "frame_instances": "lungus.sim.truth",
+    "masks_truth": "lungus.sim.truth",
+    "LateralCoordinate": "lungus.sim.truth",
+    "write_dataset": "lungus.sim.dataset",
+    "read_masks": "lungus.sim.dataset",
+    "CLIP_FORMATS": "lungus.sim.dataset",
+    "contact_sheet": "lungus.sim.preview",
+    "colour_mask": "lungus.sim.preview",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'lungus.sim' has no attribute {name!r}")
+    return getattr(importlib.import_module(module), name)
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + list(_EXPORTS))
