@@ -129,8 +129,8 @@ def make_probe(
 ) -> ProbeGeometry:
     """A plausible probe layout for an image of this size.
 
-    convex: the apex sits 20-70 % of the image height above the top edge, the field of
-    view is 50-76 degrees and the fan reaches close to the bottom; where the fan is
+    convex: the apex sits 30-80 % of the image height above the top edge, the field of
+    view is 56-80 degrees and the fan reaches close to the bottom; where the fan is
     wider than the image its sides are cut by the image border, as in clips exported
     already cropped; the top of the arc may be cut too. The top corners stay black (room
     for burned-in text).
@@ -148,12 +148,12 @@ def make_probe(
         return ProbeGeometry("linear", height, width, depth, rect=(row0, col0, row1, col1))
     if kind != "convex":
         raise ValueError(f"probe kind must be one of {', '.join(PROBES)}, got {kind!r}")
-    apex_row = -height * rng.uniform(0.20, 0.70)
+    apex_row = -height * rng.uniform(0.30, 0.80)
     apex_col = (width - 1) / 2.0
-    inner = height * rng.uniform(-0.03, 0.03) - apex_row
+    inner = height * rng.uniform(-0.02, 0.03) - apex_row
     outer = height * rng.uniform(0.96, 1.0) - apex_row
-    half_angle = float(rng.uniform(25.0, 38.0))
-    depth = depth_mm if depth_mm is not None else float(rng.uniform(90.0, 150.0))
+    half_angle = float(rng.uniform(28.0, 40.0))
+    depth = depth_mm if depth_mm is not None else float(rng.uniform(70.0, 130.0))
     return ProbeGeometry(
         "convex",
         height,

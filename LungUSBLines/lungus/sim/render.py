@@ -56,46 +56,52 @@ _HALF_MAX = math.sqrt(2.0 * math.log(2.0))
 class SpeckleField:
     """Complex Gaussian speckle, blurred so its power has unit mean.
 
-    Fields are planar float32 arrays (2, rows, cols): real and imaginary parts. Fresh
-    speckle for each frame is cut at a random offset from a pool drawn once per clip,
-    which costs a slice instead of new random numbers per pixel.
+    Fields are planar float32 arrays (2, rows, cols): real and imaginary parts. The
+    lateral speckle size grows with depth (the beam widens past its focus): a field is
+    a depth-weighted mix of a fine and a coarse independent field. Fresh speckle for
+    each frame is cut at a random lateral offset from a pool drawn once per clip (rows
+    stay aligned with depth), which costs a slice instead of new random numbers.
     """
 
-    def __init__(self, rng: np.random.Generator, lateral: float, axial: float) -> None:
+    def __init__(self, rng: np.random.Generator, lateral: float, axial: float, growth: float = 1.0) -> None:
         self.rng = rng
-        self.sigma_x = float(lateral)
-        self.sigma_z = float(axial)
-        self.kx = 2 * int(math.ceil(3 * self.sigma_x)) + 1
-        self.kz = 2 * int(math.ceil(3 * self.sigma_z)) + 1
-        gx = cv2.getGaussianKernel(self.kx, self.sigma_x, cv2.CV_64F)
-        gz = cv2.getGaussianKernel(self.kz, self.sigma_z, cv2.CV_64F)
-        # Each of the real and imaginary parts then has variance 1/2.
-        self.scale = np.float32(1.0 / math.sqrt(2.0 * float(np.sum(gx**2) * np.sum(gz**2))))
+        self.sigmas = ((float(lateral), float(axial)), (float(lateral) * (1.0 + growth), float(axial)))
         self._pool: np.ndarray | None = None
 
+    @staticmethod
+    def _blurred(white: np.ndarray, sigma_x: float, sigma_z: float) -> np.ndarray:
+        kx = 2 * int(math.ceil(3 * sigma_x)) + 1
+        kz = 2 * int(math.ceil(3 * sigma_z)) + 1
+        gx = cv2.getGaussianKernel(kx, sigma_x, cv2.CV_64F)
+        gz = cv2.getGaussianKernel(kz, sigma_z, cv2.CV_64F)
+        # Unit variance after blurring; each of the real and imaginary parts then gets 1/2.
+        scale = np.float32(1.0 / math.sqrt(2.0 * float(np.sum(gx**2) * np.sum(gz**2))))
+        blurred = cv2.GaussianBlur(
+            white, (kx, kz), sigmaX=sigma_x, sigmaY=sigma_z, borderType=cv2.BORDER_REFLECT
+        )
+        return blurred * scale
+
     def draw(self, shape: tuple[int, int]) -> np.ndarray:
-        """A new (2, rows, cols) field."""
+        """A new (2, rows, cols) field; row 0 is the probe surface."""
+        rows = shape[0]
+        deep = np.linspace(0.0, 1.0, rows, dtype=np.float32)[:, None]
+        near_weight, far_weight = np.sqrt(1.0 - deep), np.sqrt(deep)
         parts = []
         for _ in range(2):
-            white = self.rng.standard_normal(shape, dtype=np.float32)
-            blurred = cv2.GaussianBlur(
-                white,
-                (self.kx, self.kz),
-                sigmaX=self.sigma_x,
-                sigmaY=self.sigma_z,
-                borderType=cv2.BORDER_REFLECT,
+            near, far = (
+                self._blurred(self.rng.standard_normal(shape, dtype=np.float32), sx, sz)
+                for sx, sz in self.sigmas
             )
-            parts.append(blurred * self.scale)
+            parts.append(near * near_weight + far * far_weight)
         return np.stack(parts)
 
     def crop(self, shape: tuple[int, int]) -> np.ndarray:
-        """A (2, rows, cols) view at a random place of a pool twice the size."""
+        """A (2, rows, cols) view at a random lateral offset of a pool twice as wide."""
         rows, cols = shape
-        if self._pool is None or self._pool.shape[1] < 2 * rows or self._pool.shape[2] < 2 * cols:
-            self._pool = self.draw((2 * rows, 2 * cols))
-        r = int(self.rng.integers(0, self._pool.shape[1] - rows + 1))
+        if self._pool is None or self._pool.shape[1] != rows or self._pool.shape[2] < 2 * cols:
+            self._pool = self.draw((rows, 2 * cols))
         c = int(self.rng.integers(0, self._pool.shape[2] - cols + 1))
-        return self._pool[:, r : r + rows, c : c + cols]
+        return self._pool[:, :, c : c + cols]
 
 
 class ClipRenderer:
@@ -142,7 +148,7 @@ class ClipRenderer:
         if scene.consolidation is not None:
             c = scene.consolidation
             u = (x - c.center) / c.half_width
-            shred = 1.0 + 0.25 * smooth_noise(rng, L, correlation=4.0)[None, :]
+            shred = 1.0 + 0.22 * smooth_noise(rng, L, correlation=6.0)[None, :]
             height = c.depth * np.sqrt(np.clip(1.0 - u**2, 0.0, 1.0)) * np.clip(shred, 0.4, 1.6)
             height = np.where(np.abs(u) < 1.0, height, 0.0)
             consolidation_bottom = np.where(height > 0.5, pleura + scene.pleura_sigma * 2 + height, -np.inf)
@@ -170,7 +176,16 @@ class ClipRenderer:
                 septa, _band(z - depth - 0.02 * (x - L / 2) * rng.normal(), 0.7) * rng.uniform(4, 8)
             )
         septa *= (z > fat_top) & (z < fat_bottom)
-        tissue_db = layer_db + texture_db + fascia + septa
+        # Short bright streaks in the muscle (fibre bundles, fascia fragments).
+        streaks = np.zeros((D, L), dtype=np.float32)
+        n_streaks = int(rng.integers(4, 12))
+        rows = rng.uniform(
+            fat_bottom.min(), max(float(wall.min()) - 1, float(fat_bottom.min()) + 1), n_streaks
+        )
+        streaks[rows.astype(int).clip(0, D - 1), rng.integers(0, L, n_streaks)] = 1.0
+        streaks = cv2.GaussianBlur(streaks, (0, 0), sigmaX=float(rng.uniform(5, 10)), sigmaY=0.8)
+        streaks *= rng.uniform(5.0, 9.0) / (streaks.max() + 1e-9)
+        tissue_db = layer_db + texture_db + fascia + septa + streaks
         tissue_power = _db(tissue_db) * (below < 0)
 
         # Aerated lung: a reverberation haze that fades with depth.
@@ -182,7 +197,7 @@ class ClipRenderer:
         # Consolidated lung: echoes like tissue (hepatisation), air bronchograms, bright deep border.
         cons_power = np.zeros((D, L))
         if scene.consolidation is not None:
-            cons_db = -2.0 + 2.5 * structure
+            cons_db = 0.0 + 3.0 * structure
             blobs = np.zeros((D, L), dtype=np.float32)
             rows, cols = np.nonzero(consolidated)
             if rows.size:
@@ -221,7 +236,7 @@ class ClipRenderer:
             cons_column, consolidation_bottom + 1.0, pleura + _HALF_MAX * scene.pleura_sigma + 0.5
         )
         bline_region = z > bline_start
-        bline_depth_gain = bline_region * _db(-4.0 * np.clip((z - bline_start) / lung_span, 0, 1))
+        bline_depth_gain = bline_region * _db(-6.0 * np.clip((z - bline_start) / lung_span, 0, 1))
 
         # Display gain: TGC, residual attenuation, weaker edge lines; all static in dB.
         lateral_db = -2.5 * np.abs((x - (L - 1) / 2) / ((L - 1) / 2)) ** 4

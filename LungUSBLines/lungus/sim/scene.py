@@ -252,7 +252,7 @@ def sample_scene(
                     ConfluentSpec(
                         center=center,
                         half_width=h,
-                        gain_db=float(rng.uniform(9.0, 13.0)),
+                        gain_db=float(rng.uniform(7.0, 11.0)),
                         visibility=visibility_track(rng, n_frames, duty, fps),
                         breathing=float(rng.uniform(0.0, 0.05)),
                     )
@@ -298,7 +298,7 @@ def sample_scene(
                 )
             )
 
-    a_line_db = {0: 11.0, 1: 8.0, 2: 5.0, 3: 3.5}[state] + rng.uniform(-1.5, 1.5)
+    a_line_db = {0: 10.0, 1: 7.5, 2: 5.0, 3: 3.5}[state] + rng.uniform(-1.5, 1.5)
     tgc_knots = rng.normal(0.0, 1.5, size=4)
     tgc = np.interp(np.linspace(0, 1, samples), np.linspace(0, 1, 4), tgc_knots).astype(np.float32)
     return ClipScene(

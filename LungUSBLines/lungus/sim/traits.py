@@ -64,7 +64,7 @@ def sample_patient_traits(patient: str, rng: np.random.Generator) -> PatientTrai
     return PatientTraits(
         patient=patient,
         severity=severity,
-        chest_wall_mm=float(rng.uniform(9.0, 28.0)),
+        chest_wall_mm=float(rng.uniform(10.0, 32.0)),
         gain_db=float(rng.normal(0.0, 2.5)),
         dynamic_range_db=float(rng.uniform(52.0, 64.0)),
         convex_preference=float(rng.choice([0.9, 0.1], p=[0.7, 0.3])),
@@ -74,5 +74,5 @@ def sample_patient_traits(patient: str, rng: np.random.Generator) -> PatientTrai
         resp_amplitude_mm=float(rng.uniform(0.5, 2.0)),
         # Sick lungs slide less.
         sliding_mm=float(rng.uniform(1.0, 2.5) * (1.0 - 0.6 * severity)),
-        rib_width_frac=float(rng.uniform(0.09, 0.16)),
+        rib_width_frac=float(rng.uniform(0.12, 0.22)),
     )

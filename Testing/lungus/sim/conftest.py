@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from lungus.sim.generator import SimulationConfig, simulate_clip
 
 SMALL = SimulationConfig(n_frames=8, height=128, width=128, annotations=False)

@@ -6,6 +6,7 @@ import csv
 
 import numpy as np
 import pytest
+
 from lungus.data.manifest import Manifest
 from lungus.errors import LungUSError
 from lungus.io import read_clip

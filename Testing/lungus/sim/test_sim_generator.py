@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from lungus.data.schemes import PLEURA
 from lungus.sim.generator import (
     SimulationConfig,

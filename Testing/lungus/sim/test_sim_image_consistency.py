@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+
 from lungus.data.schemes import A_LINE, B_LINE, BACKGROUND, CONFLUENT, PLEURA, RIB_SHADOW
 
 
@@ -41,8 +42,10 @@ def test_confluent_area_is_brighter_than_the_lung_beside_it(make_clip):
 
 @pytest.mark.parametrize("probe", ["convex", "linear"])
 def test_rib_shadows_are_darker_than_the_lung_beside_them(make_clip, probe):
-    sim = make_clip(0, probe, seed=4)
-    assert (sim.masks == RIB_SHADOW).any()
+    # Some clips show no rib (an intercostal view): take the first seed that shows one.
+    sim = next(
+        s for s in (make_clip(0, probe, seed=seed) for seed in range(10)) if (s.masks == RIB_SHADOW).any()
+    )
     diffs = _row_band_contrast(sim, RIB_SHADOW, [BACKGROUND, A_LINE])
     # Deep down the lung haze fades too, so the contrast is largest under the pleura.
     assert np.mean(np.asarray(diffs) < 0) > 0.9

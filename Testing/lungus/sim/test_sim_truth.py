@@ -5,6 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+
 from lungus.data.schemes import B_LINE, CONFLUENT, PLEURA
 from lungus.io.clip import FanGeometry
 from lungus.io.fan import sector_mask
