@@ -1,0 +1,164 @@
+"""Training configuration: one validated dataclass, from defaults, a YAML file and the command line."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lungus.data.schemes import LABEL_SCHEMES
+from lungus.errors import LungUSError
+
+TASKS = (*LABEL_SCHEMES, "seg")
+SCHEDULES = ("onecycle", "cosine")
+AGGREGATIONS = ("max", "mean")
+
+
+@dataclass
+class TrainConfig:
+    """Everything a run depends on; saved as RUN/config.yaml and in the model card.
+
+    Input: ``size`` (H, W) after fan crop and aspect-preserving pad; ``frames`` per
+    training window, sampled at ``target_fps`` (None keeps the clip's own rate).
+    Validation: ``fold`` holds out that fold's patients as the validation set when the
+    manifest has a fold column; otherwise ``val_fraction`` of the patients are held out.
+    ``folds`` > 1 runs K-fold cross-validation (each fold held out in turn) instead.
+    """
+
+    manifest: str
+    out: str
+    task: str = "bline2"
+    model: str = "frame_cnn"
+    model_args: dict[str, Any] = field(default_factory=dict)
+    label_source: str | None = None  # None: the task's own column, else truth_<task>
+    pretrained: bool = False
+    init: str | None = None
+    # input
+    size: tuple[int, int] = (96, 96)
+    frames: int = 16
+    target_fps: float | None = None
+    fan_crop: bool = True
+    augment: bool = True
+    eval_aggregation: str = "max"
+    eval_stride: int | None = None  # frames between evaluation windows; None: frames // 2
+    cache_dir: str | None = None  # None: RUN/../.lungus-cache beside the run
+    # optimisation
+    epochs: int = 30
+    batch_size: int = 8
+    lr: float = 3e-3
+    weight_decay: float = 1e-2
+    schedule: str = "onecycle"
+    grad_clip: float = 1.0
+    class_weights: bool = True
+    label_smoothing: float = 0.0
+    sord_alpha: float = 2.0
+    dice_weight: float = 1.0
+    patience: int | None = None  # epochs without validation improvement before stopping
+    # validation
+    fold: int | None = None
+    folds: int = 1
+    val_fraction: float = 0.2
+    # runtime
+    seed: int = 0
+    device: str = "auto"
+    workers: int = 0
+    amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
+    channels_last: bool = False
+    threads: int | None = None  # torch CPU threads per process
+
+    def __post_init__(self) -> None:
+        self.size = _pair(self.size)
+        self.validate()
+
+    def validate(self) -> None:
+        def fail(message: str) -> None:
+            raise LungUSError(f"training config: {message}")
+
+        if self.task not in TASKS:
+            fail(f"task {self.task!r} is not one of {', '.join(TASKS)}")
+        if self.schedule not in SCHEDULES:
+            fail(f"schedule {self.schedule!r} is not one of {', '.join(SCHEDULES)}")
+        if self.eval_aggregation not in AGGREGATIONS:
+            fail(f"eval_aggregation {self.eval_aggregation!r} is not one of {', '.join(AGGREGATIONS)}")
+        for name in ("epochs", "batch_size", "frames", "folds"):
+            if int(getattr(self, name)) < 1:
+                fail(f"{name} must be >= 1, got {getattr(self, name)}")
+        if min(self.size) < 32:
+            fail(f"size must be at least 32x32, got {self.size[0]}x{self.size[1]}")
+        if not 0 < self.lr < 10:
+            fail(f"lr must be in (0, 10), got {self.lr}")
+        if not 0 <= self.val_fraction < 1:
+            fail(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.target_fps is not None and self.target_fps <= 0:
+            fail(f"target_fps must be > 0, got {self.target_fps}")
+        if self.pretrained and self.init:
+            fail("pass either pretrained or init, not both")
+        if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
+            fail(f"device {self.device!r} is not auto, cpu, cuda, cuda:N or mps")
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.out)
+
+    @property
+    def stride(self) -> int:
+        return self.eval_stride or max(1, self.frames // 2)
+
+    def to_dict(self) -> dict[str, Any]:
+        data = dataclasses.asdict(self)
+        data["size"] = list(self.size)
+        return data
+
+    def replace(self, **changes: Any) -> TrainConfig:
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_sources(cls, yaml_path: str | os.PathLike | None = None, **overrides: Any) -> TrainConfig:
+        """Defaults, then the YAML file's keys, then command-line ``overrides`` (None = not given)."""
+        values: dict[str, Any] = {}
+        if yaml_path is not None:
+            values.update(read_yaml_config(yaml_path))
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - known)
+        if unknown:
+            raise LungUSError(f"unknown training setting {unknown[0]!r}; settings are: {', '.join(sorted(known))}",
+                              yaml_path)
+        for required in ("manifest", "out"):
+            if not values.get(required):
+                raise LungUSError(f"training config: {required} is required (--{required} or a {required}: key)")
+        return cls(**values)
+
+
+def read_yaml_config(path: str | os.PathLike) -> dict[str, Any]:
+    import yaml
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            data = yaml.safe_load(handle)
+    except FileNotFoundError:
+        raise LungUSError("config file not found", path) from None
+    except yaml.YAMLError as error:
+        where = getattr(error, "problem_mark", None)
+        line = f" at line {where.line + 1}" if where is not None else ""
+        raise LungUSError(f"not valid YAML{line}", path) from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise LungUSError("a training config must be a YAML mapping of setting: value", path)
+    return {str(k).replace("-", "_"): v for k, v in data.items()}
+
+
+def _pair(size: Any) -> tuple[int, int]:
+    if isinstance(size, str):
+        parts = size.lower().replace("x", " ").split()
+        size = [int(p) for p in parts] if parts else size
+    if isinstance(size, int):
+        return (size, size)
+    try:
+        height, width = (int(v) for v in size)
+    except (TypeError, ValueError):
+        raise LungUSError(f"training config: size must be N, HxW or [H, W], got {size!r}") from None
+    return (height, width)

@@ -1,0 +1,304 @@
+"""The training loop: one readable loop for every task, on one process or under torchrun.
+
+Shaped like torchvision's reference scripts: ``train_one_epoch`` and ``evaluate`` around
+a loop over epochs that checkpoints after every epoch. Exact resumption rests on one
+rule: every random draw derives from (seed, epoch, sample index) (the sampler's
+shuffle, the dataset's augmentation, dropout), so a run resumed at an epoch boundary
+replays what the uninterrupted run would have done.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import io
+import json
+import math
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, DistributedSampler
+
+from lungus.atomic import atomic_path, atomic_write_text
+from lungus.device import resolve_device
+from lungus.errors import LungUSError
+from lungus.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from lungus.train.config import TrainConfig
+from lungus.train.distributed import (
+    DistributedContext,
+    average_buffers,
+    broadcast_object,
+    gather_objects,
+    init_distributed,
+    shutdown_distributed,
+    unwrap,
+)
+
+# (fraction done 0..1, message) -> None; the Slicer modules drive their progress bars with it.
+ProgressCallback = Callable[[float, str], None]
+
+MODEL_NAME = "model.pt"
+METRICS_CSV = "metrics.csv"
+
+
+@dataclass
+class TrainResult:
+    run_dir: Path
+    model_path: Path | None
+    best_epoch: int
+    epochs_run: int
+    val_metrics: dict[str, Any]
+    history: list[dict[str, Any]]
+    test: Any = None  # EvalResult on held-out clips (cross-validation folds)
+
+
+def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
+    return (seed * 1_000_003 + epoch * 1_009 + rank) % (2**63 - 1)
+
+
+def build_optimizer(model: nn.Module, config: TrainConfig, steps_per_epoch: int):
+    # No weight decay on norms and biases: decaying them only fights the normalisation.
+    decay, no_decay = [], []
+    for parameter in model.parameters():
+        if parameter.requires_grad:
+            (no_decay if parameter.ndim <= 1 else decay).append(parameter)
+    optimizer = torch.optim.AdamW(
+        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
+        lr=config.lr,
+    )
+    total_steps = max(1, config.epochs * steps_per_epoch)
+    if config.schedule == "onecycle":
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total_steps,
+                                                        pct_start=0.3)
+    else:
+        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
+    return optimizer, scheduler
+
+
+def train_one_epoch(model, task, criterion, optimizer, scheduler, loader, device, config, epoch, progress_bar) -> float:
+    model.train()
+    total, count = 0.0, 0
+    autocast = torch.autocast("cuda", dtype=torch.bfloat16) if (config.amp and device.type == "cuda") else None
+    for batch in loader:
+        optimizer.zero_grad(set_to_none=True)
+        if autocast is not None:
+            with autocast:
+                loss = task.loss(model, batch, criterion, device)
+        else:
+            loss = task.loss(model, batch, criterion, device)
+        if not torch.isfinite(loss):
+            raise LungUSError(f"training diverged at epoch {epoch + 1} (loss {loss.item()}); lower --lr")
+        loss.backward()
+        if config.grad_clip:
+            nn.utils.clip_grad_norm_(model.parameters(), config.grad_clip)
+        optimizer.step()
+        scheduler.step()
+        batch_size = next(iter(batch.values())).shape[0]
+        total += loss.item() * batch_size
+        count += batch_size
+        if progress_bar is not None:
+            progress_bar.update(1)
+            progress_bar.set_postfix(loss=f"{total / count:.4f}")
+    return total / max(count, 1)
+
+
+def evaluate(model, task, dataset, device, context: DistributedContext, n_boot: int = 0):
+    """Each rank predicts its share of the clips; rank 0's summary is everyone's."""
+    model.eval()
+    indices = list(range(context.rank, len(dataset), context.world_size))
+    mine = task.evaluate(unwrap(model), dataset, device, indices).predictions
+    return task.summarise(gather_objects(mine, context), n_boot=n_boot)
+
+
+class RunLogger:
+    """metrics.csv (rewritten whole each epoch, so a resumed run's file is exact) and TensorBoard."""
+
+    def __init__(self, run_dir: Path, enabled: bool) -> None:
+        self.run_dir = run_dir
+        self.enabled = enabled
+        self.tensorboard = None
+        if enabled:
+            try:
+                from torch.utils.tensorboard import SummaryWriter
+
+                self.tensorboard = SummaryWriter(str(run_dir / "tensorboard"))
+            except ImportError:  # tensorboard is an optional extra
+                self.tensorboard = None
+
+    def log(self, history: list[dict[str, Any]]) -> None:
+        if not self.enabled:
+            return
+        columns = list(dict.fromkeys(key for row in history for key in row))
+        buffer = io.StringIO()
+        writer = csv.DictWriter(buffer, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(history)
+        atomic_write_text(self.run_dir / METRICS_CSV, buffer.getvalue())
+        if self.tensorboard is not None:
+            row = history[-1]
+            for key, value in row.items():
+                if key != "epoch" and isinstance(value, (int, float)) and math.isfinite(value):
+                    self.tensorboard.add_scalar(key.replace("val_", "val/").replace("train_", "train/"), value,
+                                                row["epoch"])
+            self.tensorboard.flush()
+
+    def close(self) -> None:
+        if self.tensorboard is not None:
+            self.tensorboard.close()
+
+
+def scalar_metrics(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
+    return {f"{prefix}{k}": float(v) for k, v in metrics.items()
+            if isinstance(v, (int, float)) and not isinstance(v, bool) and not k.startswith("n_")}
+
+
+def fit(config: TrainConfig, *, progress: ProgressCallback | None = None, log: Callable[[str], None] = print,
+        resume: bool = False, test_rows: list[int] | None = None) -> TrainResult:
+    """Train one model as ``config`` says; write RUN/model.pt, metrics.csv, checkpoint.pt.
+
+    ``test_rows`` (manifest rows) are kept out of training and validation and scored
+    with the final model (cross-validation uses this for its held-out fold).
+    """
+    from lungus.train.setup import prepare_run
+
+    device = resolve_device(config.device)
+    context = init_distributed(device)
+    if context.enabled and device.type == "cuda":
+        device = torch.device("cuda", context.local_rank)
+        torch.cuda.set_device(device)
+    try:
+        return _fit(config, device, context, progress, log if context.is_main else (lambda _m: None), resume,
+                    test_rows, prepare_run)
+    finally:
+        shutdown_distributed(context)
+
+
+def _fit(config, device, context, progress, log, resume, test_rows, prepare_run) -> TrainResult:
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    run_dir = config.run_dir
+    if context.is_main:
+        run_dir.mkdir(parents=True, exist_ok=True)
+    checkpoint_path = run_dir / CHECKPOINT_NAME
+    if not resume and context.is_main and checkpoint_path.exists():
+        raise LungUSError("this run folder already holds a checkpoint: pass --resume to continue it, or choose a "
+                          "new --out", run_dir)
+    torch.manual_seed(config.seed)
+    run = prepare_run(config, test_rows=test_rows, log=log)
+    model = run.model.to(device)
+    if config.channels_last and device.type == "cuda":
+        model = model.to(memory_format=torch.channels_last)
+    if context.enabled:
+        model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+
+    sampler = DistributedSampler(run.train_set, num_replicas=context.world_size, rank=context.rank,
+                                 shuffle=True, seed=config.seed, drop_last=False)
+    # Batches of one break BatchNorm; dropping a last lone sample costs nothing.
+    loader = DataLoader(run.train_set, batch_size=config.batch_size, sampler=sampler, num_workers=config.workers,
+                        drop_last=len(run.train_set) // context.world_size % config.batch_size == 1,
+                        pin_memory=device.type == "cuda", persistent_workers=False)
+    optimizer, scheduler = build_optimizer(model, config, len(loader))
+    criterion = run.criterion.to(device)
+
+    history: list[dict[str, Any]] = []
+    best_state, best_score, best_metrics, start_epoch = None, -math.inf, {}, 0
+    if resume:
+        state = load_checkpoint(checkpoint_path)
+        if state["config"] != json.loads(json.dumps(config.to_dict())):
+            raise LungUSError("the checkpoint was written with different settings; resume with the same ones",
+                              checkpoint_path)
+        unwrap(model).load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        history, start_epoch = state["history"], state["epoch"]
+        best_state, best_score, best_metrics = state["best_model"], state["best_score"], state["best_metrics"]
+        log(f"resuming at epoch {start_epoch + 1} of {config.epochs}")
+
+    logger = RunLogger(run_dir, context.is_main)
+    progress_bar = None
+    if context.is_main:
+        from tqdm.auto import tqdm
+
+        progress_bar = tqdm(total=config.epochs * len(loader), initial=start_epoch * len(loader),
+                            desc=f"train {config.task}", unit="batch", dynamic_ncols=True, leave=False)
+    epoch = start_epoch
+    try:
+        for epoch in range(start_epoch, config.epochs):
+            if _stale_epochs(history) > (config.patience if config.patience is not None else math.inf):
+                log(f"early stop: no validation improvement for {config.patience} epochs")
+                break
+            started = time.time()
+            sampler.set_epoch(epoch)
+            run.train_set.set_epoch(epoch)
+            torch.manual_seed(epoch_seed(config.seed, epoch, context.rank))
+            train_loss = train_one_epoch(model, run.task, criterion, optimizer, scheduler, loader, device, config,
+                                         epoch, progress_bar)
+            average_buffers(unwrap(model), context)
+            row: dict[str, Any] = {"epoch": epoch + 1, "lr": scheduler.get_last_lr()[0], "train_loss": train_loss}
+            if run.val_set is not None and len(run.val_set):
+                result = evaluate(model, run.task, run.val_set, device, context)
+                row.update(scalar_metrics(result.metrics, "val_"))
+                if result.score > best_score:
+                    best_score, best_metrics = result.score, result.metrics
+                    best_state = copy.deepcopy(unwrap(model).state_dict())
+                row["val_score"] = result.score
+            row["seconds"] = round(time.time() - started, 2)
+            history.append(row)
+            logger.log(history)
+            if context.is_main:
+                save_checkpoint(checkpoint_path, {
+                    "config": json.loads(json.dumps(config.to_dict())),
+                    "epoch": epoch + 1,
+                    "model": unwrap(model).state_dict(),
+                    "optimizer": optimizer.state_dict(),
+                    "scheduler": scheduler.state_dict(),
+                    "history": history,
+                    "best_model": best_state,
+                    "best_score": best_score,
+                    "best_metrics": json.loads(json.dumps(best_metrics, default=float)),
+                })
+            log(_epoch_line(row, config.epochs))
+            if progress is not None:
+                progress((epoch + 1) / config.epochs, _epoch_line(row, config.epochs))
+            # Every rank must take the same early-stopping branch.
+            history = broadcast_object(history, context)
+    finally:
+        if progress_bar is not None:
+            progress_bar.close()
+        logger.close()
+
+    final = unwrap(model)
+    best_epoch = len(history)
+    if best_state is not None:
+        final.load_state_dict(best_state)
+        best_epoch = int(max(history, key=lambda r: r.get("val_score", -math.inf))["epoch"])
+    test_result = None
+    if run.test_set is not None and len(run.test_set):
+        test_result = evaluate(final, run.task, run.test_set, device, context)
+    model_path = None
+    if context.is_main:
+        model_path = run.save_model(final, run_dir / MODEL_NAME, best_metrics, best_epoch, history)
+        log(f"saved {model_path} (best epoch {best_epoch})")
+    return TrainResult(run_dir, model_path, best_epoch, len(history), best_metrics, history, test_result)
+
+
+def _stale_epochs(history: list[dict[str, Any]]) -> int:
+    scores = [row.get("val_score") for row in history if row.get("val_score") is not None]
+    if not scores:
+        return 0
+    best = max(range(len(scores)), key=lambda i: scores[i])
+    return len(scores) - 1 - best
+
+
+def _epoch_line(row: dict[str, Any], epochs: int) -> str:
+    parts = [f"epoch {row['epoch']}/{epochs}", f"loss {row['train_loss']:.4f}"]
+    for key in ("val_auc", "val_kappa_quadratic", "val_accuracy", "val_dice_b_line", "val_count_mae"):
+        if key in row:
+            parts.append(f"{key[4:]} {row[key]:.3f}")
+    parts.append(f"{row['seconds']:.1f}s")
+    return "  ".join(parts)

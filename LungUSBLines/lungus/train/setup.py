@@ -1,0 +1,174 @@
+"""Everything a run needs before its first step: labels, the patient-level split, datasets,
+the model, the loss, and how the finished model is written with its card."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from lungus.data.manifest import Manifest
+from lungus.data.schemes import SEG_CLASSES, scheme_classes
+from lungus.errors import LungUSError
+from lungus.models.model_file import ModelCard, save_model_file
+from lungus.models.registry import build_model, get_spec
+from lungus.train.config import TrainConfig
+from lungus.train.losses import ClipLoss, DiceCELoss, balanced_class_weights
+from lungus.train.tasks import ClassificationTask, SegmentationTask
+
+ORDINAL_TASKS = ("bline3", "lus4")
+
+
+@dataclass
+class PreparedRun:
+    config: TrainConfig
+    manifest: Manifest
+    task: Any
+    model: nn.Module
+    criterion: nn.Module
+    train_set: Any
+    val_set: Any
+    test_set: Any
+    train_rows: list[int]
+    label_source: str
+    normalisation: dict[str, float]
+    training_summary: dict[str, Any]
+
+    def card(self, metrics: dict[str, Any], best_epoch: int, history: list[dict[str, Any]]) -> ModelCard:
+        config = self.config
+        preprocessing = {
+            "size": list(config.size),
+            "frames": config.frames if config.task != "seg" else None,
+            "target_fps": config.target_fps,
+            "normalisation": self.normalisation,
+            "fan_crop": config.fan_crop,
+            "eval_aggregation": config.eval_aggregation,
+            "eval_stride": config.stride,
+        }
+        return ModelCard(
+            task=config.task,
+            class_names=list(self.task.class_names),
+            architecture=json_architecture(self.model),
+            preprocessing=preprocessing,
+            label_source=self.label_source,
+            training_data=self.training_summary,
+            validation_metrics=_plain(metrics),
+            name=Path(config.out).name,
+            extra={"best_epoch": best_epoch, "epochs_run": len(history), "config": config.to_dict()},
+        ).stamped()
+
+    def save_model(self, model: nn.Module, path: Path, metrics: dict[str, Any], best_epoch: int,
+                   history: list[dict[str, Any]]) -> Path:
+        return save_model_file(path, model, self.card(metrics, best_epoch, history))
+
+
+def json_architecture(model: nn.Module) -> dict[str, Any]:
+    import json
+
+    return json.loads(model.architecture_json)
+
+
+def _plain(metrics: dict[str, Any]) -> dict[str, Any]:
+    keep = {}
+    for key, value in metrics.items():
+        if isinstance(value, (int, float, str)) or value is None or (
+            isinstance(value, list) and all(isinstance(v, (int, float)) for v in value)
+        ):
+            keep[key] = value
+    return keep
+
+
+def default_label_source(manifest: Manifest, task: str) -> str:
+    """The task's own column if present, else simulator truth."""
+    if task == "seg":
+        return "truth"
+    available = manifest.available_sources()
+    for source in (task, "truth") + (("bline3",) if task == "bline2" else ()):
+        if source in available:
+            return source
+    raise LungUSError(f"no labels for task {task}: add a {task} column or pass --label-source "
+                      f"(this manifest offers {', '.join(available) or 'none'})", manifest.path)
+
+
+def _count_patients(manifest: Manifest, rows: list[int]) -> int:
+    patients = manifest.patients
+    return len({patients[r] for r in rows})
+
+
+def split_rows(manifest: Manifest, rows: list[int], hard: np.ndarray, config: TrainConfig) -> tuple[list[int], list[int]]:
+    """(train, validation) rows, disjoint by patient."""
+    if config.fold is not None:
+        folds = manifest.folds()
+        if all(f is None for f in folds):
+            raise LungUSError("--fold needs a fold column; run `lungus split` first", manifest.path)
+        val = [r for r in rows if folds[r] == config.fold]
+        if not val:
+            raise LungUSError(f"no clips in fold {config.fold}", manifest.path)
+        return [r for r in rows if folds[r] != config.fold], val
+    if config.val_fraction == 0:
+        return rows, []
+    from lungus.data.split import assign_folds
+
+    all_patients = manifest.patients
+    patients = [all_patients[r] for r in rows]
+    n_folds = max(2, min(int(round(1 / config.val_fraction)), len(set(patients))))
+    if len(set(patients)) < 2:
+        raise LungUSError("a validation split needs at least two patients; pass --val-fraction 0", manifest.path)
+    fold_of = assign_folds(patients, hard[rows], n_folds, seed=config.seed)
+    return [r for r, f in zip(rows, fold_of) if f != 0], [r for r, f in zip(rows, fold_of) if f == 0]
+
+
+def prepare_run(config: TrainConfig, *, test_rows: list[int] | None = None,
+                log: Callable[[str], None] = print) -> PreparedRun:
+    manifest = Manifest.load(config.manifest)
+    test_rows = sorted(test_rows or [])
+    excluded = set(test_rows)
+    spec = get_spec(config.model)
+    normalisation = spec.normalisation(config.pretrained, config.model_args)
+    label_source = config.label_source or default_label_source(manifest, config.task)
+
+    if config.task == "seg":
+        from lungus.data.datasets import segmentation_sets
+
+        class_names = tuple(c.name for c in SEG_CLASSES)
+        task = SegmentationTask(class_names, normalisation=normalisation)
+        rows = [r for r in range(len(manifest)) if r not in excluded]
+        hard = np.zeros(len(manifest), dtype=np.int64)
+        train_rows, val_rows = split_rows(manifest, rows, hard, config)
+        train_set, val_set, test_set = segmentation_sets(manifest, label_source, train_rows, val_rows, test_rows,
+                                                         config)
+        criterion = DiceCELoss(len(class_names), dice_weight=config.dice_weight)
+        summary = {"clips": len(train_rows), "patients": _count_patients(manifest, train_rows),
+                   "frames": int(getattr(train_set, "n_frames", len(train_set)))}
+    else:
+        from lungus.data.datasets import classification_sets
+
+        class_names = scheme_classes(config.task)
+        labels = manifest.labels(label_source, config.task)
+        rows = [r for r in range(len(manifest)) if labels.hard[r] >= 0 and r not in excluded]
+        if not rows:
+            raise LungUSError(f"no clip has a {label_source} label for {config.task}", manifest.path)
+        train_rows, val_rows = split_rows(manifest, rows, labels.hard, config)
+        # Validation and test clips are scored against hard labels of the same source.
+        targets = labels.soft.astype(np.float32)
+        train_set, val_set, test_set = classification_sets(manifest, targets, train_rows, val_rows, test_rows, config)
+        task = ClassificationTask(class_names, ordinal=config.task in ORDINAL_TASKS, window=config.frames,
+                                  stride=config.stride, aggregation=config.eval_aggregation,
+                                  normalisation=normalisation)
+        weights = balanced_class_weights(torch.from_numpy(targets[train_rows])) if config.class_weights else None
+        criterion = ClipLoss(weights, ordinal=config.task in ORDINAL_TASKS, sord_alpha=config.sord_alpha,
+                             label_smoothing=config.label_smoothing)
+        counts = targets[train_rows].sum(axis=0)
+        summary = {"clips": len(train_rows), "patients": _count_patients(manifest, train_rows),
+                   "class_counts": {name: round(float(c), 2) for name, c in zip(class_names, counts)}}
+    log(f"{config.task}: {len(train_rows)} training clips, {len(val_rows)} validation clips"
+        + (f", {len(test_rows)} held-out clips" if test_rows else "") + f"; labels: {label_source}")
+    model = build_model(config.model, len(class_names), pretrained=config.pretrained, init=config.init,
+                        **config.model_args)
+    return PreparedRun(config, manifest, task, model, criterion, train_set, val_set, test_set, train_rows,
+                       label_source, normalisation, summary)
