@@ -1,0 +1,405 @@
+"""Ultrasound DICOM: single- and multi-frame, grey or colour, native or JPEG-compressed.
+
+Reading decodes frame by frame through pydicom's pixel plugins (pylibjpeg, Pillow), so
+YBR_FULL/YBR_FULL_422 and JPEG transfer syntaxes arrive as RGB and are reduced to grey
+unless the colour matters. Patient identifiers stay out of ``Clip.meta`` unless the
+caller asks for them.
+"""
+
+from __future__ import annotations
+
+import datetime
+import math
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lungus.atomic import atomic_path
+from lungus.errors import LungUSError
+from lungus.io.clip import Clip
+from lungus.io.formats import check_voxels
+from lungus.io.pixels import FrameAccumulator, to_uint8
+
+US_MULTIFRAME_STORAGE = "1.2.840.10008.5.1.4.1.1.3.1"
+US_IMAGE_STORAGE = "1.2.840.10008.5.1.4.1.1.6.1"
+
+#: Copied into ``meta["identifiers"]`` only when ``identifiers=True``.
+IDENTIFYING_KEYWORDS = (
+    "PatientName",
+    "PatientID",
+    "PatientBirthDate",
+    "PatientSex",
+    "PatientAge",
+    "OtherPatientIDs",
+    "AccessionNumber",
+    "StudyDate",
+    "StudyTime",
+    "SeriesDate",
+    "ContentDate",
+    "AcquisitionDateTime",
+    "StudyID",
+    "StudyInstanceUID",
+    "SeriesInstanceUID",
+    "SOPInstanceUID",
+    "InstitutionName",
+    "InstitutionAddress",
+    "ReferringPhysicianName",
+    "PerformingPhysicianName",
+    "OperatorsName",
+    "StationName",
+    "DeviceSerialNumber",
+)
+_PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+_CM_UNITS = 3  # PhysicalUnitsX/YDirection code for centimetres
+
+
+def _read_dataset(path: Path):
+    import pydicom
+    from pydicom.errors import InvalidDicomError
+
+    try:
+        # Large elements (the pixel data) stay on disk until decoded frame by frame.
+        return pydicom.dcmread(path, defer_size=4096)
+    except InvalidDicomError:
+        try:
+            return pydicom.dcmread(path, defer_size=4096, force=True)
+        except Exception as error:  # noqa: BLE001 - pydicom raises many types for junk input
+            raise LungUSError(f"not a readable DICOM file ({_one_line(error)})", path) from error
+    except Exception as error:  # noqa: BLE001
+        raise LungUSError(f"truncated or corrupt DICOM file ({_one_line(error)})", path) from error
+
+
+def _one_line(error: BaseException) -> str:
+    text = " ".join(str(error).split())
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+def read_dicom(path: Path, max_voxels: int, identifiers: bool = False) -> Clip:
+    ds = _read_dataset(path)
+    if not any(keyword in ds for keyword in _PIXEL_KEYWORDS):
+        raise LungUSError("the DICOM file has no pixel data (not an image object)", path)
+    try:
+        rows, columns = int(ds.Rows), int(ds.Columns)
+        n_frames = int(getattr(ds, "NumberOfFrames", 1) or 1)
+        samples = int(getattr(ds, "SamplesPerPixel", 1) or 1)
+        bits_allocated = int(getattr(ds, "BitsAllocated", 8) or 8)
+        photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).strip().upper()
+    except (AttributeError, TypeError, ValueError) as error:
+        raise LungUSError(f"the DICOM image header is incomplete ({_one_line(error)})", path) from error
+    check_voxels(path, n_frames, rows, columns, max_voxels)
+    if samples not in (1, 3):
+        raise LungUSError(f"unsupported SamplesPerPixel={samples} (expected 1 or 3)", path)
+
+    frames, rgb, rescaled = _decode_frames(path, ds, n_frames, bits_allocated, photometric, max_voxels)
+    meta = _clip_meta(ds, photometric, n_frames)
+    if rescaled:
+        meta["intensity_rescaled"] = True
+    if identifiers:
+        meta["identifiers"] = {
+            keyword: str(ds.get(keyword).value)
+            for keyword in IDENTIFYING_KEYWORDS
+            if ds.get(keyword) is not None
+        }
+    return Clip(frames, fps=dicom_fps(ds), spacing_mm=dicom_spacing_mm(ds), source=path, meta=meta, rgb=rgb)
+
+
+def _decode_frames(path: Path, ds, n_frames: int, bits_allocated: int, photometric: str, max_voxels: int):
+    from pydicom.pixels import iter_pixels, pixel_array
+
+    rescaled = False
+    try:
+        if bits_allocated == 8 and photometric != "PALETTE COLOR":
+            accumulator = FrameAccumulator(path, max_voxels, expected_frames=n_frames)
+            for frame in iter_pixels(path):
+                if photometric == "MONOCHROME1":
+                    frame = 255 - frame
+                accumulator.add(frame)
+            grey, rgb = accumulator.finish()
+        else:
+            # Deep or palette pixels need the whole clip for one consistent intensity scale.
+            data = pixel_array(path)
+            if photometric == "PALETTE COLOR":
+                from pydicom.pixels import apply_color_lut
+
+                data = apply_color_lut(data, ds)
+            elif "WindowCenter" in ds or "VOILUTSequence" in ds:
+                from pydicom.pixels import apply_voi_lut
+
+                data = apply_voi_lut(data, ds)
+            data, rescaled = to_uint8(data)
+            if photometric == "MONOCHROME1":
+                data = 255 - data
+            if n_frames == 1:
+                data = data[None]
+            accumulator = FrameAccumulator(path, max_voxels, expected_frames=len(data))
+            for frame in data:
+                accumulator.add(frame)
+            grey, rgb = accumulator.finish()
+    except LungUSError:
+        raise
+    except MemoryError as error:
+        raise LungUSError("not enough memory to decode the DICOM pixel data", path) from error
+    except Exception as error:  # noqa: BLE001 - decoders raise many types for broken data
+        raise LungUSError(
+            f"cannot decode the DICOM pixel data, the file is truncated or corrupt or needs a decoder "
+            f"that is not installed ({_one_line(error)})",
+            path,
+        ) from error
+    if len(grey) != n_frames:
+        raise LungUSError(f"decoded {len(grey)} frames but the header says NumberOfFrames={n_frames}", path)
+    return grey, rgb, rescaled
+
+
+def _clip_meta(ds, photometric: str, n_frames: int) -> dict[str, Any]:
+    file_meta = getattr(ds, "file_meta", None)
+    transfer_syntax = getattr(file_meta, "TransferSyntaxUID", None) if file_meta is not None else None
+    meta: dict[str, Any] = {
+        "format": "dicom",
+        "modality": str(ds.get("Modality", "") or ""),
+        "sop_class": _uid_name(ds.get("SOPClassUID")),
+        "transfer_syntax": _uid_name(transfer_syntax),
+        "photometric": photometric,
+        "number_of_frames": n_frames,
+    }
+    for keyword, key in (
+        ("Manufacturer", "manufacturer"),
+        ("ManufacturerModelName", "model"),
+        ("BurnedInAnnotation", "burned_in_annotation"),
+        ("TransducerData", "transducer"),
+    ):
+        value = ds.get(keyword)
+        if value not in (None, ""):
+            meta[key] = str(value)
+    region = ultrasound_region(ds)
+    if region is not None:
+        meta["us_region_bbox"] = [
+            int(region.get("RegionLocationMinY0", 0)),
+            int(region.get("RegionLocationMinX0", 0)),
+            int(region.get("RegionLocationMaxY1", 0)) + 1,
+            int(region.get("RegionLocationMaxX1", 0)) + 1,
+        ]
+    return meta
+
+
+def _uid_name(uid) -> str | None:
+    if uid is None:
+        return None
+    name = getattr(uid, "name", None)
+    return str(name or uid)
+
+
+def ultrasound_region(ds):
+    """The SequenceOfUltrasoundRegions item that describes the 2-D image, or None.
+
+    Prefers tissue regions (RegionSpatialFormat 1) measured in centimetres, then the
+    largest by area: a Doppler or M-mode strip beside the B-mode image is skipped.
+    """
+    regions = list(ds.get("SequenceOfUltrasoundRegions") or [])
+    if not regions:
+        return None
+
+    def rank(region) -> tuple:
+        width = int(region.get("RegionLocationMaxX1", 0) or 0) - int(
+            region.get("RegionLocationMinX0", 0) or 0
+        )
+        height = int(region.get("RegionLocationMaxY1", 0) or 0) - int(
+            region.get("RegionLocationMinY0", 0) or 0
+        )
+        in_cm = (
+            region.get("PhysicalUnitsXDirection") == _CM_UNITS
+            and region.get("PhysicalUnitsYDirection") == _CM_UNITS
+        )
+        return (region.get("RegionSpatialFormat") == 1, in_cm, width * height)
+
+    return max(regions, key=rank)
+
+
+def dicom_spacing_mm(ds) -> tuple[float, float] | None:
+    """(row, column) pixel spacing in mm: ultrasound regions (cm) first, then PixelSpacing."""
+    region = ultrasound_region(ds)
+    if region is not None and (
+        region.get("PhysicalUnitsXDirection") == _CM_UNITS
+        and region.get("PhysicalUnitsYDirection") == _CM_UNITS
+    ):
+        try:
+            delta_x = abs(float(region.PhysicalDeltaX)) * 10.0
+            delta_y = abs(float(region.PhysicalDeltaY)) * 10.0
+        except (AttributeError, TypeError, ValueError):
+            delta_x = delta_y = 0.0
+        if delta_x > 0 and delta_y > 0 and math.isfinite(delta_x) and math.isfinite(delta_y):
+            return (delta_y, delta_x)
+    spacing = ds.get("PixelSpacing") or ds.get("ImagerPixelSpacing")
+    if spacing is not None and len(spacing) == 2:
+        try:
+            row, column = float(spacing[0]), float(spacing[1])
+        except (TypeError, ValueError):
+            return None
+        if row > 0 and column > 0:
+            return (row, column)
+    return None
+
+
+def dicom_fps(ds) -> float | None:
+    """Frames per second from FrameTime, FrameTimeVector, CineRate or RecommendedDisplayFrameRate."""
+
+    def positive(value) -> float | None:
+        try:
+            number = float(value)
+        except (TypeError, ValueError):
+            return None
+        return number if math.isfinite(number) and number > 0 else None
+
+    frame_time_ms = positive(ds.get("FrameTime"))
+    if frame_time_ms:
+        return 1000.0 / frame_time_ms
+    vector = ds.get("FrameTimeVector")
+    if vector is not None:
+        try:
+            intervals = [float(value) for value in list(vector)[1:]]  # the first entry is 0 by definition
+        except (TypeError, ValueError):
+            intervals = []
+        intervals = [value for value in intervals if value > 0]
+        if intervals:
+            return 1000.0 / float(np.mean(intervals))
+    for keyword in ("CineRate", "RecommendedDisplayFrameRate"):
+        rate = positive(ds.get(keyword))
+        if rate:
+            return rate
+    return None
+
+
+# --------------------------------------------------------------------------- writing
+
+#: Default fps written for a multi-frame DICOM whose clip does not know its own.
+DEFAULT_DICOM_FPS = 25.0
+
+
+def write_dicom(clip: Clip, path: Path, compression: str | None = None, quality: int = 95) -> Path:
+    """An Ultrasound Multi-frame Image Storage file (one frame: Ultrasound Image Storage).
+
+    Spacing goes to SequenceOfUltrasoundRegions (PhysicalDeltaX/Y in cm) and PixelSpacing;
+    the rate to CineRate and FrameTime. ``compression="jpeg"`` stores JPEG baseline frames
+    (grey: MONOCHROME2, colour: YBR_FULL_422), encoded with OpenCV and encapsulated.
+    Patient fields are written empty: nothing identifying leaves the clip.
+    """
+    import pydicom
+    from pydicom.dataset import FileMetaDataset
+    from pydicom.encaps import encapsulate
+    from pydicom.sequence import Sequence
+    from pydicom.uid import ExplicitVRLittleEndian, JPEGBaseline8Bit, generate_uid
+
+    if compression not in (None, "jpeg"):
+        raise ValueError(f"DICOM compression must be None or 'jpeg', got {compression!r}")
+    colour = clip.rgb is not None
+    n_frames = clip.n_frames
+    multiframe = n_frames > 1
+    sop_class = US_MULTIFRAME_STORAGE if multiframe else US_IMAGE_STORAGE
+    now = datetime.datetime.now()
+
+    ds = pydicom.Dataset()
+    ds.SOPClassUID = sop_class
+    ds.SOPInstanceUID = generate_uid()
+    ds.StudyInstanceUID = generate_uid()
+    ds.SeriesInstanceUID = generate_uid()
+    ds.Modality = "US"
+    ds.PatientName = ""
+    ds.PatientID = ""
+    ds.PatientBirthDate = ""
+    ds.PatientSex = ""
+    ds.StudyDate = ""
+    ds.StudyTime = ""
+    ds.ReferringPhysicianName = ""
+    ds.AccessionNumber = ""
+    ds.StudyID = ""
+    ds.SeriesNumber = 1
+    ds.InstanceNumber = 1
+    ds.ContentDate = now.strftime("%Y%m%d")
+    ds.ContentTime = now.strftime("%H%M%S")
+    ds.Manufacturer = "lungus"
+    ds.ImageType = ["DERIVED", "PRIMARY"]
+    ds.PatientOrientation = ""
+    ds.Laterality = ""
+    ds.BurnedInAnnotation = "NO" if clip.fan is not None and clip.meta.get("fan_cropped") else "YES"
+
+    ds.Rows, ds.Columns = clip.height, clip.width
+    ds.BitsAllocated = 8
+    ds.BitsStored = 8
+    ds.HighBit = 7
+    ds.PixelRepresentation = 0
+    if colour:
+        ds.SamplesPerPixel = 3
+        ds.PlanarConfiguration = 0
+        ds.PhotometricInterpretation = "YBR_FULL_422" if compression == "jpeg" else "RGB"
+    else:
+        ds.SamplesPerPixel = 1
+        ds.PhotometricInterpretation = "MONOCHROME2"
+
+    fps = clip.fps or DEFAULT_DICOM_FPS
+    if multiframe:
+        ds.NumberOfFrames = n_frames
+        ds.FrameIncrementPointer = pydicom.tag.Tag("FrameTime")
+        ds.FrameTime = f"{1000.0 / fps:.6g}"
+        ds.CineRate = max(1, int(round(fps)))
+        ds.RecommendedDisplayFrameRate = max(1, int(round(fps)))
+    if clip.spacing_mm is not None:
+        row_mm, column_mm = clip.spacing_mm
+        region = pydicom.Dataset()
+        region.RegionSpatialFormat = 1  # 2-D tissue
+        region.RegionDataType = 1  # tissue
+        region.RegionFlags = 0
+        region.RegionLocationMinX0 = 0
+        region.RegionLocationMinY0 = 0
+        region.RegionLocationMaxX1 = clip.width - 1
+        region.RegionLocationMaxY1 = clip.height - 1
+        region.PhysicalUnitsXDirection = _CM_UNITS
+        region.PhysicalUnitsYDirection = _CM_UNITS
+        region.PhysicalDeltaX = column_mm / 10.0
+        region.PhysicalDeltaY = row_mm / 10.0
+        ds.SequenceOfUltrasoundRegions = Sequence([region])
+        ds.PixelSpacing = [f"{row_mm:.10g}", f"{column_mm:.10g}"]
+
+    pixels = clip.rgb if colour else clip.frames
+    if compression == "jpeg":
+        ds.PixelData = encapsulate([_jpeg_frame(frame, quality, path) for frame in pixels], has_bot=True)
+        ds["PixelData"].VR = "OB"
+        ds["PixelData"].is_undefined_length = True
+        ds.LossyImageCompression = "01"
+        ds.LossyImageCompressionMethod = "ISO_10918_1"
+        transfer_syntax = JPEGBaseline8Bit
+    else:
+        ds.PixelData = np.ascontiguousarray(pixels).tobytes()
+        ds["PixelData"].VR = "OB"
+        transfer_syntax = ExplicitVRLittleEndian
+
+    file_meta = FileMetaDataset()
+    file_meta.MediaStorageSOPClassUID = sop_class
+    file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
+    file_meta.TransferSyntaxUID = transfer_syntax
+    file_meta.ImplementationClassUID = pydicom.uid.PYDICOM_IMPLEMENTATION_UID
+    ds.file_meta = file_meta
+    ds.preamble = b"\x00" * 128
+    with atomic_path(path, suffix=path.suffix or ".dcm") as temporary:
+        ds.save_as(temporary, enforce_file_format=True)
+    return path
+
+
+def _jpeg_frame(frame: np.ndarray, quality: int, path: Path) -> bytes:
+    import cv2
+
+    if frame.ndim == 3:
+        image = cv2.cvtColor(frame, cv2.COLOR_RGB2BGR)
+        parameters = [
+            cv2.IMWRITE_JPEG_QUALITY,
+            int(quality),
+            # 4:2:2 chroma subsampling, as the YBR_FULL_422 photometric interpretation states.
+            cv2.IMWRITE_JPEG_SAMPLING_FACTOR,
+            cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422,
+        ]
+    else:
+        image = frame
+        parameters = [cv2.IMWRITE_JPEG_QUALITY, int(quality)]
+    ok, encoded = cv2.imencode(".jpg", image, parameters)
+    if not ok:
+        raise LungUSError("OpenCV could not JPEG-encode a frame", path)
+    return encoded.tobytes()

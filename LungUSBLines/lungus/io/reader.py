@@ -1,0 +1,86 @@
+"""read_clip: one call for every clip format."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from lungus.errors import LungUSError
+from lungus.io.clip import Clip
+from lungus.io.formats import DEFAULT_MAX_VOXELS, clip_format, validate_max_voxels
+
+
+def read_clip(
+    path: str | os.PathLike,
+    *,
+    fan: bool = True,
+    identifiers: bool = False,
+    max_voxels: int = DEFAULT_MAX_VOXELS,
+) -> Clip:
+    """Read any supported clip into a Clip (grey uint8 frames, fps, spacing, fan).
+
+    Formats, recognised by content first and suffix second: video (.mp4 .avi .mov .m4v
+    .mpeg/.mpg .wmv .mkv .webm, and GIF), ultrasound DICOM (native or JPEG, grey, RGB
+    or YBR), NRRD (Slicer .seq.nrrd volume sequences and plain stacks), .npy/.npz, a
+    single image, or a folder of numbered frame images (natural order).
+
+    ``fan``: find the fan (from an AnonymizeUltrasound JSON beside the clip if there is
+    one, else from the frames) and set ``clip.fan``. ``identifiers``: copy DICOM patient
+    and study identifiers into ``meta["identifiers"]`` (off by default: results never
+    carry them unless asked). ``max_voxels``: refuse clips larger than this
+    (frames x rows x columns) from their header, before decoding.
+
+    Every problem with the input raises LungUSError naming the file and the cause.
+    """
+    max_voxels = validate_max_voxels(max_voxels)
+    target = Path(path)
+    fmt = clip_format(target)
+    try:
+        clip = _read(target, fmt, max_voxels, identifiers)
+    except LungUSError:
+        raise
+    except MemoryError as error:
+        raise LungUSError(
+            "not enough memory to read this clip (lower its size or free memory)", target
+        ) from error
+    if fan:
+        from lungus.io.fan import detect_fan, fan_sidecar_path, read_fan_sidecar
+
+        sidecar = fan_sidecar_path(target)
+        geometry = read_fan_sidecar(sidecar, (clip.height, clip.width)) if sidecar is not None else None
+        if geometry is not None:
+            clip.meta["fan_json"] = sidecar.name
+        clip.fan = geometry or detect_fan(clip.frames)
+    return clip
+
+
+def _read(path: Path, fmt: str, max_voxels: int, identifiers: bool) -> Clip:
+    if fmt == "video":
+        from lungus.io.video import read_video
+
+        return read_video(path, max_voxels)
+    if fmt in ("gif", "image"):
+        from lungus.io.video import read_with_pillow
+
+        return read_with_pillow(path, max_voxels, fmt=fmt)
+    if fmt == "dicom":
+        from lungus.io.dicom import read_dicom
+
+        return read_dicom(path, max_voxels, identifiers=identifiers)
+    if fmt == "nrrd":
+        from lungus.io.seqnrrd import read_nrrd
+
+        return read_nrrd(path, max_voxels)
+    if fmt == "npy":
+        from lungus.io.arrays import read_npy
+
+        return read_npy(path, max_voxels)
+    if fmt == "npz":
+        from lungus.io.arrays import read_npz
+
+        return read_npz(path, max_voxels)
+    if fmt == "frames":
+        from lungus.io.arrays import read_frame_folder
+
+        return read_frame_folder(path, max_voxels)
+    raise LungUSError(f"no reader for format {fmt!r}", path)

@@ -1,0 +1,179 @@
+"""Video files (OpenCV/FFmpeg) and what OpenCV cannot decode (GIF, still images: Pillow)."""
+
+from __future__ import annotations
+
+import math
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from lungus.atomic import atomic_path
+from lungus.errors import LungUSError
+from lungus.io.clip import Clip
+from lungus.io.formats import check_voxels
+from lungus.io.pixels import FrameAccumulator, to_uint8
+
+#: Containers that index every frame: there, fewer decoded frames than listed means a
+#: truncated file. MPEG streams only estimate their frame count, so they are not checked.
+_INDEXED_CONTAINERS = (".mp4", ".m4v", ".mov", ".avi")
+#: Frame rate written when a clip does not know its own (containers need one).
+DEFAULT_WRITE_FPS = 25.0
+#: OpenCV writers that work with the FFmpeg in opencv-python-headless ('avc1'/H.264 do not).
+VIDEO_CODECS = {".mp4": "mp4v", ".m4v": "mp4v", ".mov": "mp4v", ".avi": "MJPG"}
+
+
+def _plausible_fps(value: float | None) -> float | None:
+    if value is None or not math.isfinite(value) or value <= 0 or value > 1000:
+        return None
+    return float(value)
+
+
+def read_video(path: Path, max_voxels: int) -> Clip:
+    """Decode a video with OpenCV, falling back to Pillow when OpenCV cannot open it."""
+    capture = cv2.VideoCapture(os.fspath(path))
+    try:
+        if not capture.isOpened():
+            return _read_with_pillow_or_fail(path, max_voxels, "OpenCV cannot open it")
+        listed = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+        width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
+        height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+        fps = _plausible_fps(capture.get(cv2.CAP_PROP_FPS))
+        if width > 0 and height > 0:
+            check_voxels(path, max(listed, 1), height, width, max_voxels)
+        accumulator = FrameAccumulator(path, max_voxels, expected_frames=listed, bgr=True)
+        while True:
+            ok, frame = capture.read()
+            if not ok or frame is None:
+                break
+            accumulator.add(frame)
+    finally:
+        capture.release()
+    if accumulator.n_frames == 0:
+        return _read_with_pillow_or_fail(path, max_voxels, "no frame could be decoded")
+    suffix = path.suffix.lower()
+    if suffix in _INDEXED_CONTAINERS and listed > 0:
+        missing = listed - accumulator.n_frames
+        if missing > max(2, 0.02 * listed):
+            raise LungUSError(
+                f"truncated or corrupt video: decoded {accumulator.n_frames} of the {listed} frames "
+                f"the container lists",
+                path,
+            )
+    grey, rgb = accumulator.finish()
+    meta = {"format": "video", "container": suffix.lstrip(".") or "unknown", "frames_listed": listed}
+    return Clip(grey, fps=fps, source=path, meta=meta, rgb=rgb)
+
+
+def _read_with_pillow_or_fail(path: Path, max_voxels: int, why: str) -> Clip:
+    try:
+        return read_with_pillow(path, max_voxels)
+    except LungUSError as error:
+        if "Pillow cannot read" not in error.problem:
+            raise
+    raise LungUSError(f"cannot decode the video ({why}): the file is truncated, corrupt or not a video", path)
+
+
+def read_with_pillow(path: Path, max_voxels: int, fmt: str = "video") -> Clip:
+    """GIF, APNG, (multi-page) TIFF and single images, frame by frame, with frame timing."""
+    from PIL import Image, UnidentifiedImageError
+
+    try:
+        image = Image.open(path)
+    except (UnidentifiedImageError, OSError, ValueError) as error:
+        raise LungUSError(f"Pillow cannot read it ({error})", path) from error
+    except Image.DecompressionBombError as error:
+        raise LungUSError(f"image too large to decode safely ({error})", path) from error
+    with image:
+        n_frames = int(getattr(image, "n_frames", 1) or 1)
+        width, height = image.size
+        check_voxels(path, n_frames, height, width, max_voxels)
+        accumulator = FrameAccumulator(path, max_voxels, expected_frames=n_frames)
+        durations_ms: list[float] = []
+        try:
+            for index in range(n_frames):
+                image.seek(index)
+                accumulator.add(pillow_frame(image))
+                duration = image.info.get("duration")
+                if duration:
+                    durations_ms.append(float(duration))
+        except (OSError, ValueError, EOFError) as error:
+            if accumulator.n_frames == 0:
+                raise LungUSError(f"Pillow cannot read it ({error})", path) from error
+            raise LungUSError(
+                f"truncated or corrupt: frame {accumulator.n_frames} of {n_frames} cannot be decoded ({error})",
+                path,
+            ) from error
+        image_format = (image.format or "").lower()
+    grey, rgb = accumulator.finish()
+    fps = _plausible_fps(1000.0 / float(np.median(durations_ms))) if durations_ms else None
+    meta = {"format": "gif" if image_format == "gif" else fmt, "container": image_format or "unknown"}
+    return Clip(grey, fps=fps, source=path, meta=meta, rgb=rgb)
+
+
+def pillow_frame(image) -> np.ndarray:
+    """The current frame of a Pillow image as uint8 grey (H, W) or RGB (H, W, 3)."""
+    mode = image.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        return (np.asarray(image, dtype=np.uint16) >> 8).astype(np.uint8)
+    if mode in ("I", "F"):
+        array, _ = to_uint8(np.asarray(image))
+        return array
+    if mode in ("L", "1", "LA"):
+        return np.asarray(image.convert("L"))
+    return np.asarray(image.convert("RGB"))
+
+
+def _padded_even(frame: np.ndarray) -> np.ndarray:
+    # The FFmpeg encoders here need even sizes (yuv420p) and would silently crop an odd
+    # row or column; pad with black instead so no image content is lost.
+    height, width = frame.shape[:2]
+    pad_rows, pad_cols = height % 2, width % 2
+    if not (pad_rows or pad_cols):
+        return frame
+    return cv2.copyMakeBorder(frame, 0, pad_rows, 0, pad_cols, cv2.BORDER_CONSTANT, value=0)
+
+
+def write_video(clip: Clip, path: Path) -> Path:
+    """mp4/m4v/mov ('mp4v') or avi (MJPG). Odd frame sizes are padded by one black row/column."""
+    suffix = path.suffix.lower()
+    codec = VIDEO_CODECS[suffix]
+    fps = clip.fps or DEFAULT_WRITE_FPS
+    height, width = clip.height + clip.height % 2, clip.width + clip.width % 2
+    with atomic_path(path, suffix=suffix) as temporary:
+        writer = cv2.VideoWriter(
+            os.fspath(temporary), cv2.VideoWriter_fourcc(*codec), fps, (width, height), True
+        )
+        if not writer.isOpened():
+            raise LungUSError(f"OpenCV cannot write {codec} video on this machine", path)
+        try:
+            for index in range(clip.n_frames):
+                if clip.rgb is not None:
+                    bgr = cv2.cvtColor(clip.rgb[index], cv2.COLOR_RGB2BGR)
+                else:
+                    bgr = cv2.cvtColor(clip.frames[index], cv2.COLOR_GRAY2BGR)
+                writer.write(_padded_even(bgr))
+        finally:
+            writer.release()
+        if temporary.stat().st_size == 0:
+            raise LungUSError(f"OpenCV wrote nothing for {codec} video", path)
+    return path
+
+
+def write_gif(clip: Clip, path: Path) -> Path:
+    """Animated GIF through Pillow. GIF stores delays in 1/100 s, so fps is approximate,
+    and Pillow merges identical consecutive frames into one longer frame."""
+    from PIL import Image
+
+    fps = clip.fps or DEFAULT_WRITE_FPS
+    duration_ms = max(20, int(round(1000.0 / fps / 10.0)) * 10)
+    if clip.rgb is not None:
+        images = [Image.fromarray(frame, mode="RGB") for frame in clip.rgb]
+    else:
+        images = [Image.fromarray(frame, mode="L") for frame in clip.frames]
+    with atomic_path(path, suffix=".gif") as temporary:
+        images[0].save(
+            temporary, format="GIF", save_all=True, append_images=images[1:], duration=duration_ms, loop=0
+        )
+    return path
