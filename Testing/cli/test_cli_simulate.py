@@ -8,6 +8,7 @@ import json
 
 import numpy as np
 import pytest
+
 from lungus.cli import main
 from lungus.io import read_clip
 from lungus.sim.dataset import read_masks

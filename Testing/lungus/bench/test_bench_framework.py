@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import cv2
+
 from lungus.bench import available, format_table, measure, pinned_threads
 from lungus.cli import main
 
