@@ -40,7 +40,7 @@ def test_a_12_clip_set_reads_back_through_lungus_io(tmp_path, capsys, clip_forma
         clip_format,
     ]
     assert main(argv + SMALL) == 0
-    assert "12 clips of 4 patients" in capsys.readouterr().out
+    assert "12 clip(s) of 4 patient(s)" in capsys.readouterr().out
     rows = _manifest_rows(out)
     assert len(rows) == 12 and len({r["patient"] for r in rows}) == 4
     for row in rows:

@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
         if bar is not None:
             bar.close()
     print(
-        f"{summary.manifest}: {summary.n_clips} clips of {summary.n_patients} patients, "
+        f"{summary.manifest}: {summary.n_clips} clip(s) of {summary.n_patients} patient(s), "
         f"{summary.n_frames} frames ({config.height}x{config.width}, {args.format}), seed {args.seed}"
     )
     for scheme, counts in summary.label_counts.items():
