@@ -57,11 +57,16 @@ def _frames_from_array(
 
 def read_npy(path: Path, max_voxels: int) -> Clip:
     try:
-        mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+        with open(path, "rb") as handle:
+            shape = _npy_header_shape(handle)
     except Exception as error:  # noqa: BLE001 - numpy raises ValueError/OSError/EOFError for broken files
-        raise LungUSError(f"truncated or corrupt .npy file ({' '.join(str(error).split())})", path) from error
-    n_frames, height, width, _ = _clip_dimensions(mapped.shape, path)
+        raise LungUSError(f"corrupt .npy header ({' '.join(str(error).split())})", path) from error
+    n_frames, height, width, _ = _clip_dimensions(shape, path)
     check_voxels(path, n_frames, height, width, max_voxels)
+    try:
+        mapped = np.load(path, mmap_mode="r", allow_pickle=False)
+    except Exception as error:  # noqa: BLE001
+        raise LungUSError(f"truncated or corrupt .npy file ({' '.join(str(error).split())})", path) from error
     grey, rgb, rescaled = _frames_from_array(mapped, path, max_voxels)
     meta = {"format": "npy"}
     if rescaled:
@@ -69,14 +74,19 @@ def read_npy(path: Path, max_voxels: int) -> Clip:
     return Clip(grey, source=path, meta=meta, rgb=rgb)
 
 
+def _npy_header_shape(handle) -> tuple[int, ...]:
+    """The array shape an .npy header declares, without reading the data."""
+    version = np.lib.format.read_magic(handle)
+    if version == (1, 0):
+        shape, _, _ = np.lib.format.read_array_header_1_0(handle)
+    else:
+        shape, _, _ = np.lib.format.read_array_header_2_0(handle)
+    return tuple(shape)
+
+
 def _npz_member_shape(archive: zipfile.ZipFile, name: str) -> tuple[int, ...]:
     with archive.open(name) as handle:
-        version = np.lib.format.read_magic(handle)
-        if version == (1, 0):
-            shape, _, _ = np.lib.format.read_array_header_1_0(handle)
-        else:
-            shape, _, _ = np.lib.format.read_array_header_2_0(handle)
-    return tuple(shape)
+        return _npy_header_shape(handle)
 
 
 def read_npz(path: Path, max_voxels: int) -> Clip:
@@ -90,8 +100,8 @@ def read_npz(path: Path, max_voxels: int) -> Clip:
         check_voxels(path, n_frames, height, width, max_voxels)
         with np.load(path, allow_pickle=False) as archive:
             frames_key = key[: -len(".npy")]
+            source = archive[frames_key]
             rgb_stored = archive["rgb"] if "rgb" in archive.files and frames_key == "frames" else None
-            source = rgb_stored if rgb_stored is not None else archive[frames_key]
             fps = _finite_positive(archive["fps"]) if "fps" in archive.files else None
             spacing = archive["spacing_mm"] if "spacing_mm" in archive.files else None
     except LungUSError:
@@ -99,6 +109,13 @@ def read_npz(path: Path, max_voxels: int) -> Clip:
     except Exception as error:  # noqa: BLE001 - zipfile/numpy raise many types for broken archives
         raise LungUSError(f"truncated or corrupt .npz file ({' '.join(str(error).split())})", path) from error
     grey, rgb, rescaled = _frames_from_array(source, path, max_voxels)
+    if rgb_stored is not None:
+        # Written by write_npz: the colour frames are stored as they were kept.
+        if rgb_stored.dtype != np.uint8 or rgb_stored.shape != grey.shape + (3,):
+            raise LungUSError(
+                f"'rgb' array {rgb_stored.shape} {rgb_stored.dtype} does not match 'frames'", path
+            )
+        rgb = rgb_stored
     spacing_mm = None
     if spacing is not None and np.size(spacing) == 2 and np.all(np.isfinite(spacing)) and np.all(spacing > 0):
         spacing_mm = (float(spacing[0]), float(spacing[1]))

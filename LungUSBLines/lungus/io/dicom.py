@@ -8,8 +8,12 @@ caller asks for them.
 
 from __future__ import annotations
 
+import contextlib
 import datetime
+import logging
 import math
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -54,20 +58,40 @@ _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
 _CM_UNITS = 3  # PhysicalUnitsX/YDirection code for centimetres
 
 
+@contextlib.contextmanager
+def _quiet_pydicom() -> Iterator[list]:
+    """Collect pydicom's warnings instead of printing them: a damaged file gets one clear
+    LungUSError, not a warning line on stderr first."""
+    logger = logging.getLogger("pydicom")
+    disabled = logger.disabled
+    logger.disabled = True
+    try:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            yield caught
+    finally:
+        logger.disabled = disabled
+
+
 def _read_dataset(path: Path):
     import pydicom
     from pydicom.errors import InvalidDicomError
 
-    try:
-        # Large elements (the pixel data) stay on disk until decoded frame by frame.
-        return pydicom.dcmread(path, defer_size=4096)
-    except InvalidDicomError:
+    with _quiet_pydicom() as caught:
         try:
-            return pydicom.dcmread(path, defer_size=4096, force=True)
-        except Exception as error:  # noqa: BLE001 - pydicom raises many types for junk input
-            raise LungUSError(f"not a readable DICOM file ({_one_line(error)})", path) from error
-    except Exception as error:  # noqa: BLE001
-        raise LungUSError(f"truncated or corrupt DICOM file ({_one_line(error)})", path) from error
+            # Large elements (the pixel data) stay on disk until decoded frame by frame.
+            ds = pydicom.dcmread(path, defer_size=4096)
+        except InvalidDicomError:
+            try:
+                ds = pydicom.dcmread(path, defer_size=4096, force=True)
+            except Exception as error:  # noqa: BLE001 - pydicom raises many types for junk input
+                raise LungUSError(f"not a readable DICOM file ({_one_line(error)})", path) from error
+        except Exception as error:  # noqa: BLE001
+            raise LungUSError(f"truncated or corrupt DICOM file ({_one_line(error)})", path) from error
+    for warning in caught:
+        if "end of file" in str(warning.message).lower():
+            raise LungUSError("truncated DICOM file: it ends inside the pixel data", path)
+    return ds
 
 
 def _one_line(error: BaseException) -> str:
@@ -97,19 +121,33 @@ def read_dicom(path: Path, max_voxels: int, identifiers: bool = False) -> Clip:
         meta["intensity_rescaled"] = True
     if identifiers:
         meta["identifiers"] = {
-            keyword: str(ds.get(keyword).value)
+            keyword: str(ds.get(keyword))
             for keyword in IDENTIFYING_KEYWORDS
-            if ds.get(keyword) is not None
+            if ds.get(keyword) not in (None, "")
         }
     return Clip(frames, fps=dicom_fps(ds), spacing_mm=dicom_spacing_mm(ds), source=path, meta=meta, rgb=rgb)
 
 
 def _decode_frames(path: Path, ds, n_frames: int, bits_allocated: int, photometric: str, max_voxels: int):
+    with _quiet_pydicom():
+        return _decode_pixels(path, ds, n_frames, bits_allocated, photometric, max_voxels)
+
+
+def _decode_pixels(path: Path, ds, n_frames: int, bits_allocated: int, photometric: str, max_voxels: int):
     from pydicom.pixels import iter_pixels, pixel_array
 
     rescaled = False
+    transfer_syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    compressed = bool(getattr(transfer_syntax, "is_compressed", False))
+    # Deep or palette pixels need the whole clip for one consistent intensity scale, and
+    # pydicom 3.0's iter_pixels mis-sizes native (uncompressed) YBR_FULL_422 frames.
+    whole_clip = (
+        bits_allocated != 8
+        or photometric == "PALETTE COLOR"
+        or (photometric == "YBR_FULL_422" and not compressed)
+    )
     try:
-        if bits_allocated == 8 and photometric != "PALETTE COLOR":
+        if not whole_clip:
             accumulator = FrameAccumulator(path, max_voxels, expected_frames=n_frames)
             for frame in iter_pixels(path):
                 if photometric == "MONOCHROME1":
@@ -117,7 +155,6 @@ def _decode_frames(path: Path, ds, n_frames: int, bits_allocated: int, photometr
                 accumulator.add(frame)
             grey, rgb = accumulator.finish()
         else:
-            # Deep or palette pixels need the whole clip for one consistent intensity scale.
             data = pixel_array(path)
             if photometric == "PALETTE COLOR":
                 from pydicom.pixels import apply_color_lut

@@ -32,6 +32,9 @@ def _plausible_fps(value: float | None) -> float | None:
 
 def read_video(path: Path, max_voxels: int) -> Clip:
     """Decode a video with OpenCV, falling back to Pillow when OpenCV cannot open it."""
+    # FFmpeg prints its complaints ("moov atom not found") straight to stderr; the
+    # LungUSError raised here says the same in one line. A user's own setting wins.
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     capture = cv2.VideoCapture(os.fspath(path))
     try:
         if not capture.isOpened():
