@@ -1,0 +1,226 @@
+"""Export to TorchScript and ONNX, each file carrying the model card (DESIGN.md section 3).
+
+- TorchScript (``.ts``): scripted (so any T, H, W and batch work), frozen for inference;
+  the card is the ``card.json`` extra file, as SlicerIGT aigt embeds its config.json.
+- ONNX (``.onnx``): the torch.export-based exporter (``dynamo=True``), with batch, frames
+  and frame size dynamic; the card is the ``lungus_card`` entry of ``metadata_props``.
+
+Both run only ``forward`` (the logits); explanations need the ``.pt`` model file.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import os
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from lungus.errors import LungUSError
+from lungus.models.model_file import (
+    FORMAT_VERSION,
+    SUPPORTED_FORMAT_VERSIONS,
+    CardLike,
+    LoadedModel,
+    ModelCard,
+    as_card,
+    check_model_matches_card,
+    unwrap,
+    write_atomically,
+)
+from lungus.models.registry import CLASSIFIER
+
+CARD_EXTRA_FILE = "card.json"
+ONNX_CARD_KEY = "lungus_card"
+ONNX_VERSION_KEY = "lungus_format_version"
+INPUT_NAME = "frames"
+OUTPUT_NAME = "logits"
+
+
+def _inference_copy(model: nn.Module) -> nn.Module:
+    """An eval-mode copy, so exporting never changes the caller's model."""
+    return copy.deepcopy(unwrap(model)).cpu().eval()
+
+
+def _card_for(model: nn.Module, card: CardLike, path: os.PathLike | str) -> ModelCard:
+    card = as_card(card, path)
+    check_model_matches_card(unwrap(model), card, path)
+    return card
+
+
+def export_torchscript(
+    model: nn.Module, card: CardLike, path: os.PathLike | str, *, freeze: bool = True
+) -> Path:
+    """Script ``model`` (eval mode), optionally freeze it, and save it with the card as ``card.json``."""
+    card = _card_for(model, card, path)
+    model = _inference_copy(model)
+    with warnings.catch_warnings():
+        # torch.jit is deprecated upstream but still what Slicer-side tools (aigt) load without Python deps.
+        warnings.simplefilter("ignore", FutureWarning)
+        scripted = torch.jit.script(model)
+        if freeze:
+            scripted = torch.jit.freeze(scripted)
+    extra = {CARD_EXTRA_FILE: json.dumps({"format_version": FORMAT_VERSION, "card": card.to_dict()})}
+    return write_atomically(path, lambda temp: torch.jit.save(scripted, str(temp), _extra_files=extra))
+
+
+def _card_from_json(text: str, path: Path) -> ModelCard:
+    try:
+        data = json.loads(text)
+    except (TypeError, ValueError):
+        raise LungUSError("the embedded lungus card is not valid JSON (damaged file)", path=path) from None
+    version = data.get("format_version") if isinstance(data, dict) else None
+    if version not in SUPPORTED_FORMAT_VERSIONS:
+        raise LungUSError(
+            f"exported model format_version {version!r} is not supported; this lungus reads format_version "
+            f"{', '.join(map(str, SUPPORTED_FORMAT_VERSIONS))}",
+            path=path,
+        )
+    return as_card(data.get("card"), path)
+
+
+def load_torchscript(path: os.PathLike | str, map_location: Any = "cpu") -> LoadedModel:
+    """A TorchScript file exported by lungus, and its card."""
+    path = Path(path)
+    if not path.is_file():
+        raise LungUSError("no such TorchScript file", path=path)
+    extra = {CARD_EXTRA_FILE: ""}
+    try:
+        module = torch.jit.load(str(path), map_location=map_location, _extra_files=extra)
+    except Exception as error:
+        raise LungUSError(f"not a loadable TorchScript file ({type(error).__name__})", path=path) from None
+    if not extra[CARD_EXTRA_FILE]:
+        raise LungUSError(
+            "TorchScript file has no embedded lungus card (card.json); export it with lungus", path=path
+        )
+    return LoadedModel(model=module.eval(), card=_card_from_json(extra[CARD_EXTRA_FILE], path), path=path)
+
+
+def read_torchscript_card(path: os.PathLike | str) -> ModelCard:
+    return load_torchscript(path).card
+
+
+def _dynamic_shapes(kind: str) -> tuple[dict[int, Any], ...]:
+    dim = torch.export.Dim
+    if kind == CLASSIFIER:
+        return ({0: dim("batch"), 2: dim("frames"), 3: dim("height", min=32), 4: dim("width", min=32)},)
+    return ({0: dim("batch"), 2: dim("height", min=32), 3: dim("width", min=32)},)
+
+
+def export_onnx(
+    model: nn.Module,
+    card: CardLike,
+    path: os.PathLike | str,
+    *,
+    example_shape: Sequence[int] | None = None,
+    opset: int = 18,
+) -> Path:
+    """Export ``model`` to ONNX with dynamic batch, frames (classifiers) and frame size; embed the card.
+
+    ``example_shape`` defaults to the card's input shape with batch 2 (a batch of 1 would let
+    the exporter specialise the batch axis).
+    """
+    import onnx
+
+    card = _card_for(model, card, path)
+    model = _inference_copy(model)
+    shape = tuple(example_shape) if example_shape is not None else card.default_input_shape(batch=2)
+    example = torch.zeros(shape)
+    path = Path(path)
+
+    def write(temp: Path) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                program = torch.onnx.export(
+                    model,
+                    (example,),
+                    dynamo=True,
+                    opset_version=opset,
+                    input_names=[INPUT_NAME],
+                    output_names=[OUTPUT_NAME],
+                    dynamic_shapes=_dynamic_shapes(card.kind),
+                    verbose=False,
+                )
+            except Exception as error:
+                raise LungUSError(
+                    f"ONNX export of {card.architecture['name']} failed ({type(error).__name__}: "
+                    f"{str(error).splitlines()[0][:200] if str(error) else ''}); use --format torchscript",
+                    path=path,
+                ) from None
+        proto = program.model_proto
+        for key, value in (
+            (ONNX_CARD_KEY, json.dumps(card.to_dict())),
+            (ONNX_VERSION_KEY, str(FORMAT_VERSION)),
+        ):
+            entry = proto.metadata_props.add()
+            entry.key, entry.value = key, value
+        onnx.save_model(proto, str(temp))
+
+    return write_atomically(path, write)
+
+
+def read_onnx_card(path: os.PathLike | str) -> ModelCard:
+    """The card embedded in an ONNX file exported by lungus (weights are not read)."""
+    import onnx
+
+    path = Path(path)
+    if not path.is_file():
+        raise LungUSError("no such ONNX file", path=path)
+    try:
+        proto = onnx.load_model(str(path), load_external_data=False)
+    except Exception as error:
+        raise LungUSError(f"not a readable ONNX file ({type(error).__name__})", path=path) from None
+    meta = {entry.key: entry.value for entry in proto.metadata_props}
+    if ONNX_CARD_KEY not in meta:
+        raise LungUSError("ONNX file has no embedded lungus card; export it with lungus", path=path)
+    version = meta.get(ONNX_VERSION_KEY, "")
+    return _card_from_json(
+        json.dumps(
+            {
+                "format_version": int(version) if version.isdigit() else version,
+                "card": json.loads(meta[ONNX_CARD_KEY]),
+            }
+        ),
+        path,
+    )
+
+
+@dataclass
+class OnnxModel:
+    """An ONNX Runtime session for a lungus ONNX file: ``model(x)`` maps float32 input to logits (numpy)."""
+
+    session: Any
+    card: ModelCard
+    path: Path
+
+    def __call__(self, x: np.ndarray | torch.Tensor) -> np.ndarray:
+        array = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+        return self.session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(array, dtype=np.float32)})[0]
+
+
+def load_onnx(
+    path: os.PathLike | str, *, threads: int | None = None, providers: list[str] | None = None
+) -> OnnxModel:
+    """An ONNX Runtime session (CPU unless ``providers`` say otherwise) and the embedded card."""
+    import onnxruntime
+
+    card = read_onnx_card(path)
+    options = onnxruntime.SessionOptions()
+    if threads is not None:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    try:
+        session = onnxruntime.InferenceSession(
+            str(path), options, providers=providers or ["CPUExecutionProvider"]
+        )
+    except Exception as error:
+        raise LungUSError(f"ONNX Runtime cannot load it ({type(error).__name__})", path=path) from None
+    return OnnxModel(session=session, card=card, path=Path(path))

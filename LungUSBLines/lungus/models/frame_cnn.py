@@ -1,0 +1,115 @@
+"""A per-frame 2-D CNN with learned temporal pooling: the small, fast CPU default.
+
+Each frame becomes an embedding (global average of the encoder's maps); an optional
+residual 1-D convolution over time adds temporal context; the clip embedding is a gated
+attention-MIL average of the frame embeddings (Ilse et al. 2018), or their mean or max.
+The linear head is shared by frames and clip, so with attention or mean pooling the clip
+logits are exactly the weighted mean of the frame logits: the frame curve explains the score.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import Tensor, nn
+
+from lungus.models.base import VideoClassifier, check_video_input, frame_mask_or_none
+from lungus.models.frame_encoder import build_frame_encoder
+from lungus.models.layers import GatedAttentionPool, masked_mean
+
+POOLINGS = ("attention", "mean", "max")
+
+
+class TemporalContext(nn.Module):
+    """Residual depthwise-separable 1-D convolution over the frame axis of (B, T, D) embeddings."""
+
+    def __init__(self, dim: int, kernel: int) -> None:
+        super().__init__()
+        self.depthwise = nn.Conv1d(dim, dim, kernel, padding=kernel // 2, groups=dim)
+        self.pointwise = nn.Conv1d(dim, dim, 1)
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, embeddings: Tensor) -> Tensor:
+        context = self.pointwise(self.act(self.depthwise(embeddings.transpose(1, 2))))
+        return embeddings + context.transpose(1, 2)
+
+
+class FrameCNN(VideoClassifier):
+    def __init__(
+        self,
+        num_classes: int,
+        width: int = 16,
+        blocks: int = 1,
+        norm: str = "batch",
+        backbone: str = "simple",
+        pooling: str = "attention",
+        attention_hidden: int = 64,
+        temporal_kernel: int = 0,
+        dropout: float = 0.2,
+    ) -> None:
+        super().__init__()
+        if pooling not in POOLINGS:
+            raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
+        self.num_classes = num_classes
+        self.pooling = pooling
+        self.encoder = build_frame_encoder(backbone, width, blocks, norm)
+        dim = self.encoder.out_channels
+        self.temporal = TemporalContext(dim, temporal_kernel) if temporal_kernel > 0 else nn.Identity()
+        self.attention = GatedAttentionPool(dim, attention_hidden) if pooling == "attention" else None
+        self.dropout = nn.Dropout(dropout)
+        self.head = nn.Linear(dim, num_classes)
+        self._exact_maps = temporal_kernel == 0
+
+    def _frame_maps(self, x: Tensor) -> Tensor:
+        """(B, 1, T, H, W) -> encoder maps (B*T, C, h, w), frames in batch-major order."""
+        b, _, t, h, w = x.shape
+        return self.encoder(x.transpose(1, 2).reshape(b * t, 1, h, w))
+
+    def _pool(self, embeddings: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
+        """(B, T, D) frame embeddings -> clip embedding (B, D) and frame weights (B, T)."""
+        if self.attention is not None:
+            weights = self.attention(embeddings, mask)
+            return torch.einsum("bt,btd->bd", weights, embeddings), weights
+        if self.pooling == "mean":
+            clip = masked_mean(embeddings, mask, dim=1)
+            ones = torch.ones(embeddings.shape[:2], device=embeddings.device)
+            if mask is not None:
+                ones = ones * mask.to(ones.dtype)
+            return clip, ones / ones.sum(dim=1, keepdim=True)
+        if mask is not None:
+            embeddings = embeddings.masked_fill(~mask.unsqueeze(-1), float("-inf"))
+        clip, winner = embeddings.max(dim=1)
+        # For max pooling, a frame's weight is the share of embedding channels it wins.
+        counts = torch.zeros(embeddings.shape[:2], device=embeddings.device)
+        counts = counts.scatter_add(1, winner, torch.ones(winner.shape, device=embeddings.device))
+        return clip, counts / counts.sum(dim=1, keepdim=True)
+
+    def _embed(self, x: Tensor, frame_mask: Tensor | None) -> tuple[Tensor, Tensor, Tensor | None]:
+        check_video_input(x)
+        mask = frame_mask_or_none(frame_mask, x.shape[0], x.shape[2])
+        maps = self._frame_maps(x)
+        embeddings = maps.mean(dim=(2, 3)).reshape(x.shape[0], x.shape[2], -1)
+        return maps, self.temporal(embeddings), mask
+
+    def forward(self, x: Tensor, frame_mask: Tensor | None = None) -> Tensor:
+        _, embeddings, mask = self._embed(x, frame_mask)
+        clip, _ = self._pool(embeddings, mask)
+        return self.head(self.dropout(clip))
+
+    def explain(self, x: Tensor, frame_mask: Tensor | None = None) -> dict[str, Tensor]:
+        maps, embeddings, mask = self._embed(x, frame_mask)
+        clip, weights = self._pool(embeddings, mask)
+        result = {
+            "logits": self.head(self.dropout(clip)),
+            "frame_logits": self.head(embeddings),
+            "frame_weights": weights,
+        }
+        if self._exact_maps:
+            b, t = x.shape[0], x.shape[2]
+            class_maps = (
+                torch.einsum("nchw,kc->nkhw", maps, self.head.weight) + self.head.bias[None, :, None, None]
+            )
+            result["class_maps"] = class_maps.reshape((b, t) + tuple(class_maps.shape[1:]))
+        return result
+
+    def gradcam_layer(self) -> nn.Module:
+        return self.encoder

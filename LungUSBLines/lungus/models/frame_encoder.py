@@ -1,0 +1,103 @@
+"""2-D per-frame encoders for the frame-based clip classifiers.
+
+``simple`` is a small residual CNN whose width is a parameter (the CPU default);
+``resnet18``, ``resnet34`` and ``mobilenet_v3_small`` are torchvision backbones with a
+one-channel stem, for ImageNet initialisation when the user has the weights.
+"""
+
+from __future__ import annotations
+
+import torchvision
+from torch import Tensor, nn
+from torchvision.models.resnet import BasicBlock as BasicBlock2d
+
+from lungus.models.layers import ConvNormAct, norm_2d
+
+BACKBONES = ("simple", "resnet18", "resnet34", "mobilenet_v3_small")
+TORCHVISION_BACKBONES = BACKBONES[1:]
+
+
+class SimpleFrameEncoder(nn.Module):
+    """Stem (stride 2) then four residual stages, each halving the size and doubling the width.
+
+    Output stride 32: a 96x96 frame gives 3x3 maps of ``8 * width`` channels.
+    """
+
+    def __init__(self, width: int = 16, blocks: int = 1, norm: str = "batch", in_channels: int = 1) -> None:
+        super().__init__()
+        self.stem = ConvNormAct(in_channels, width, stride=2, norm=norm)
+        stages: list[nn.Module] = []
+        channels = width
+        for stage in range(4):
+            out = width * 2**stage
+            layers: list[nn.Module] = []
+            for index in range(blocks):
+                stride = 2 if index == 0 else 1
+                downsample = None
+                if stride != 1 or channels != out:
+                    downsample = nn.Sequential(
+                        nn.Conv2d(channels, out, 1, stride=stride, bias=False), norm_2d(norm, out)
+                    )
+                layers.append(
+                    BasicBlock2d(channels, out, stride, downsample, norm_layer=lambda c: norm_2d(norm, c))
+                )
+                channels = out
+            stages.append(nn.Sequential(*layers))
+        self.stages = nn.Sequential(*stages)
+        self.out_channels = channels
+        for m in self.modules():
+            if isinstance(m, nn.Conv2d):
+                nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.stages(self.stem(x))
+
+
+def _one_channel_conv(conv: nn.Conv2d) -> nn.Conv2d:
+    """The same convolution taking one input channel instead of three."""
+    return nn.Conv2d(
+        1, conv.out_channels, conv.kernel_size, conv.stride, conv.padding, bias=conv.bias is not None
+    )
+
+
+class TorchvisionFrameEncoder(nn.Module):
+    """A torchvision ImageNet backbone, classifier removed, first convolution taking one channel.
+
+    The module paths inside ``body`` are torchvision's, so ``lungus.models.weights`` can load
+    ImageNet weights into it (summing the RGB filters of the first convolution).
+    """
+
+    def __init__(self, backbone: str) -> None:
+        super().__init__()
+        self.backbone = backbone
+        if backbone.startswith("resnet"):
+            net = getattr(torchvision.models, backbone)(weights=None)
+            net.conv1 = _one_channel_conv(net.conv1)
+            self.body = nn.Sequential(
+                net.conv1, net.bn1, net.relu, net.maxpool, net.layer1, net.layer2, net.layer3, net.layer4
+            )
+            self.out_channels = net.fc.in_features
+        elif backbone == "mobilenet_v3_small":
+            net = torchvision.models.mobilenet_v3_small(weights=None)
+            net.features[0][0] = _one_channel_conv(net.features[0][0])
+            self.body = net.features
+            self.out_channels = net.classifier[0].in_features
+        else:
+            raise ValueError(f"unknown backbone {backbone!r}; use one of {', '.join(BACKBONES)}")
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.body(x)
+
+    def torchvision_key(self, key: str) -> str:
+        """Our state_dict key (under ``body.``) -> torchvision's key for the same tensor."""
+        if self.backbone.startswith("resnet"):
+            names = ("conv1", "bn1", "relu", "maxpool", "layer1", "layer2", "layer3", "layer4")
+            index, rest = key.split(".", 1)
+            return f"{names[int(index)]}.{rest}"
+        return f"features.{key}"
+
+
+def build_frame_encoder(backbone: str, width: int, blocks: int, norm: str) -> nn.Module:
+    if backbone == "simple":
+        return SimpleFrameEncoder(width=width, blocks=blocks, norm=norm)
+    return TorchvisionFrameEncoder(backbone)

@@ -1,0 +1,389 @@
+"""Model files (DESIGN.md section 3): one ``.pt`` holding a plain dict that
+``torch.load(weights_only=True)`` reads: ``{"format_version", "state_dict", "card"}``.
+
+The card says what the model does and how to feed it; the model is rebuilt from the
+card's ``architecture`` through the registry, so no Python object is ever unpickled.
+"""
+
+from __future__ import annotations
+
+import datetime
+import json
+import os
+import pickle
+import platform
+import re
+import tempfile
+import zipfile
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any, Callable, Union
+
+import torch
+from torch import Tensor, nn
+
+from lungus.data.schemes import LABEL_SCHEMES, SEG_CLASSES
+from lungus.errors import LungUSError
+from lungus.models.preprocessing import check_normalisation
+from lungus.models.registry import CLASSIFIER, SEGMENTER, architecture, build_from_architecture, get_spec
+
+FORMAT_VERSION = 1
+SUPPORTED_FORMAT_VERSIONS = (1,)
+SEG_TASK = "seg"
+TASKS = (*LABEL_SCHEMES, SEG_TASK)
+LABEL_SOURCE_PATTERN = re.compile(
+    r"^(crowd-soft|crowd-majority|crowd-ds|truth|expert:.+|annotations(:.+)?|labelmaps(:.+)?)$"
+)
+LABEL_SOURCES_HELP = (
+    "crowd-soft, crowd-majority, crowd-ds, expert:NAME, truth, annotations[:NAME] or labelmaps[:NAME]"
+)
+
+
+def task_class_names(task: str) -> list[str]:
+    """The class names a task's model predicts, in output order."""
+    if task == SEG_TASK:
+        return [c.name for c in SEG_CLASSES]
+    if task in LABEL_SCHEMES:
+        return list(LABEL_SCHEMES[task])
+    raise ValueError(f"unknown task {task!r}; use one of {', '.join(TASKS)}")
+
+
+def software_versions() -> dict[str, str]:
+    """Versions of the software a model was made with, for its card."""
+    import numpy
+    import torchvision
+
+    import lungus
+
+    return {
+        "lungus": lungus.__version__,
+        "torch": torch.__version__,
+        "torchvision": torchvision.__version__,
+        "numpy": numpy.__version__,
+        "python": platform.python_version(),
+    }
+
+
+def utc_now() -> str:
+    """The current UTC time, ISO 8601 to the second, e.g. ``2025-01-31T12:00:00Z``."""
+    return (
+        datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+    )
+
+
+def _jsonable(name: str, value: Any) -> Any:
+    try:
+        return json.loads(json.dumps(value))
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"card field {name} must be JSON-serialisable ({error})") from None
+
+
+@dataclass
+class ModelCard:
+    """What a model does and how to feed it (DESIGN.md section 3).
+
+    - ``task``: ``bline2``, ``bline3``, ``lus4`` (clip classifiers) or ``seg`` (frame segmenter);
+    - ``class_names``: output order; must be the task's classes;
+    - ``architecture``: ``{"name": registry name, "args": {...}}`` (see ``registry.architecture``);
+    - ``preprocessing``: ``size`` [H, W], ``frames`` (T per window; None for segmenters),
+      ``target_fps`` (None = native), ``normalisation`` {mean, std}, ``fan_crop`` (bool); more keys allowed;
+    - ``label_source``: crowd-soft, crowd-majority, crowd-ds, expert:NAME, truth, annotations[:NAME], labelmaps[:NAME];
+    - ``training_data``: e.g. ``{"clips": 120, "patients": 30, "class_counts": {...}}``;
+    - ``validation_metrics``: DESIGN.md metric keys;
+    - ``software`` and ``created`` (UTC ISO 8601): filled by ``stamped()``;
+    - ``name``: a short id for result tables (optional); ``extra``: anything else JSON-able.
+    """
+
+    task: str
+    class_names: list[str]
+    architecture: dict[str, Any]
+    preprocessing: dict[str, Any]
+    label_source: str
+    training_data: dict[str, Any] = field(default_factory=dict)
+    validation_metrics: dict[str, Any] = field(default_factory=dict)
+    software: dict[str, str] = field(default_factory=dict)
+    created: str = ""
+    name: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.class_names)
+
+    @property
+    def kind(self) -> str:
+        """``classifier`` or ``segmenter``."""
+        return SEGMENTER if self.task == SEG_TASK else CLASSIFIER
+
+    def validate(self) -> ModelCard:
+        """Check every field (ValueError saying what to fix); fills the architecture's defaults. Returns self."""
+        if self.task not in TASKS:
+            raise ValueError(f"card task {self.task!r} is not one of {', '.join(TASKS)}")
+        expected = task_class_names(self.task)
+        if list(self.class_names) != expected:
+            raise ValueError(
+                f"card class_names {self.class_names!r} must be the {self.task} classes {expected!r}"
+            )
+        self.class_names = list(self.class_names)
+        arch = self.architecture
+        if (
+            not isinstance(arch, dict)
+            or not isinstance(arch.get("name"), str)
+            or not isinstance(arch.get("args", {}), dict)
+        ):
+            raise ValueError(f"card architecture must be {{'name': str, 'args': dict}}, got {arch!r}")
+        try:
+            self.architecture = architecture(arch["name"], **arch.get("args", {}))
+            spec_kind = get_spec(arch["name"]).kind
+        except LungUSError as error:
+            raise ValueError(f"card architecture: {error}") from None
+        if spec_kind != self.kind:
+            raise ValueError(
+                f"card task {self.task} needs a {self.kind}, but {arch['name']} is a {spec_kind}"
+            )
+        self.preprocessing = self._checked_preprocessing(self.preprocessing)
+        if not isinstance(self.label_source, str) or not LABEL_SOURCE_PATTERN.match(self.label_source):
+            raise ValueError(f"card label_source {self.label_source!r} must be one of {LABEL_SOURCES_HELP}")
+        for name in ("training_data", "validation_metrics", "software", "extra"):
+            value = getattr(self, name)
+            if not isinstance(value, dict):
+                raise ValueError(f"card {name} must be a dict, got {type(value).__name__}")
+            setattr(self, name, _jsonable(name, value))
+        if not isinstance(self.created, str) or not isinstance(self.name, str):
+            raise ValueError("card created and name must be strings")
+        return self
+
+    def _checked_preprocessing(self, pre: Any) -> dict[str, Any]:
+        if not isinstance(pre, dict):
+            raise ValueError(f"card preprocessing must be a dict, got {type(pre).__name__}")
+        pre = _jsonable("preprocessing", pre)
+        size = pre.get("size")
+        if not (
+            isinstance(size, list) and len(size) == 2 and all(isinstance(s, int) and s > 0 for s in size)
+        ):
+            raise ValueError(f"card preprocessing.size must be [height, width] in pixels, got {size!r}")
+        frames = pre.get("frames")
+        if self.kind == CLASSIFIER:
+            if not (isinstance(frames, int) and not isinstance(frames, bool) and frames > 0):
+                raise ValueError(
+                    f"card preprocessing.frames must be the frames per window (> 0), got {frames!r}"
+                )
+        elif frames not in (None, 1):
+            raise ValueError(f"a segmenter's preprocessing.frames must be null, got {frames!r}")
+        fps = pre.get("target_fps")
+        if fps is not None and not (isinstance(fps, (int, float)) and not isinstance(fps, bool) and fps > 0):
+            raise ValueError(f"card preprocessing.target_fps must be > 0 or null (native rate), got {fps!r}")
+        pre["normalisation"] = check_normalisation(pre.get("normalisation"))
+        if not isinstance(pre.get("fan_crop"), bool):
+            raise ValueError(
+                f"card preprocessing.fan_crop must be true or false, got {pre.get('fan_crop')!r}"
+            )
+        return pre
+
+    def stamped(self) -> ModelCard:
+        """A copy with the software versions and the UTC creation date filled in."""
+        data = self.to_dict()
+        data["software"] = software_versions()
+        data["created"] = utc_now()
+        return ModelCard.from_dict(data)
+
+    def to_dict(self) -> dict[str, Any]:
+        return _jsonable("card", asdict(self))
+
+    @classmethod
+    def from_dict(cls, data: Any) -> ModelCard:
+        """A validated card from a dict (keys this version doesn't know are kept under ``extra``)."""
+        if not isinstance(data, dict):
+            raise ValueError(f"a model card must be a dict, got {type(data).__name__}")
+        names = {f.name for f in fields(cls)}
+        known = {k: v for k, v in data.items() if k in names}
+        unknown = {k: v for k, v in data.items() if k not in names}
+        try:
+            card = cls(**known)
+        except TypeError as error:
+            missing = re.findall(r"'(\w+)'", str(error))
+            raise ValueError(f"model card lacks {', '.join(missing) or 'required fields'}") from None
+        if unknown:
+            card.extra = {**unknown, **(card.extra if isinstance(card.extra, dict) else {})}
+        return card.validate()
+
+    def default_input_shape(self, batch: int = 1) -> tuple[int, ...]:
+        """The input shape the card's preprocessing produces: (B, 1, T, H, W) or (B, 1, H, W)."""
+        height, width = self.preprocessing["size"]
+        if self.kind == CLASSIFIER:
+            return (batch, 1, self.preprocessing["frames"], height, width)
+        return (batch, 1, height, width)
+
+
+@dataclass
+class LoadedModel:
+    """A model rebuilt from a model file, in eval mode, with its card."""
+
+    model: nn.Module
+    card: ModelCard
+    path: Path | None = None
+
+
+CardLike = Union[ModelCard, dict]
+
+
+def as_card(card: CardLike, path: os.PathLike | str | None = None) -> ModelCard:
+    """A validated ModelCard from a card or dict; a LungUSError (naming ``path``) if it is not valid."""
+    try:
+        if isinstance(card, ModelCard):
+            return ModelCard.from_dict(card.to_dict())
+        return ModelCard.from_dict(card)
+    except ValueError as error:
+        raise LungUSError(str(error), path=path) from None
+
+
+def unwrap(model: nn.Module) -> nn.Module:
+    """The model inside a DistributedDataParallel / DataParallel wrapper."""
+    return getattr(model, "module", model) if isinstance(getattr(model, "module", None), nn.Module) else model
+
+
+def check_model_matches_card(
+    model: nn.Module, card: ModelCard, path: os.PathLike | str | None = None
+) -> None:
+    """The model's architecture and class count must be the card's."""
+    recorded = getattr(model, "architecture_json", None)
+    if recorded is not None and json.loads(recorded) != card.architecture:
+        raise LungUSError(
+            f"the card's architecture {json.dumps(card.architecture)} is not the model's {recorded}; "
+            "record lungus.models.architecture(name, **args) for the model you built",
+            path=path,
+        )
+    if getattr(model, "num_classes", card.num_classes) != card.num_classes:
+        raise LungUSError(
+            f"the model has {model.num_classes} outputs but the card names {card.num_classes} classes",
+            path=path,
+        )
+
+
+def write_atomically(path: os.PathLike | str, write: Callable[[Path], None]) -> Path:
+    """Run ``write(temp_path)`` on a temporary file in the target's folder, then move it into place."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(handle)
+    try:
+        write(Path(temp))
+        os.replace(temp, path)
+    except BaseException:
+        Path(temp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def save_model_file(path: os.PathLike | str, model: nn.Module, card: CardLike) -> Path:
+    """Write ``{"format_version", "state_dict", "card"}`` atomically; returns the path.
+
+    The card is validated; it must describe this model (architecture and class count).
+    Stamp it first (``card.stamped()``) to record the software versions and creation date.
+    """
+    model = unwrap(model)
+    card = as_card(card, path)
+    check_model_matches_card(model, card, path)
+    payload = {
+        "format_version": FORMAT_VERSION,
+        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
+        "card": card.to_dict(),
+    }
+    return write_atomically(path, lambda temp: torch.save(payload, temp))
+
+
+def _load_payload(path: Path, map_location: Any) -> dict:
+    if not path.is_file():
+        raise LungUSError("no such model file", path=path)
+    try:
+        payload = torch.load(path, map_location=map_location, weights_only=True)
+    except pickle.UnpicklingError as error:
+        if "weights_only" in str(error) or "Weights only load failed" in str(error):
+            raise LungUSError(
+                "refused: the file holds Python objects, not just tensors and plain data (tampered with, "
+                "or not a lungus model file); only use model files from sources you trust",
+                path=path,
+            ) from None
+        raise LungUSError(f"not a readable model file (corrupt: {error})", path=path) from None
+    except Exception as error:  # zip/EOF/unpickling errors of truncated or foreign files
+        reason = str(error).splitlines()[0][:120] if str(error) else type(error).__name__
+        raise LungUSError(
+            f"not a readable model file (corrupt, truncated or another format: {reason})", path=path
+        ) from None
+    if not isinstance(payload, dict) or "format_version" not in payload:
+        raise LungUSError(
+            "not a lungus model file (no format_version); a model file is the dict that "
+            "lungus.models.save_model_file writes",
+            path=path,
+        )
+    version = payload["format_version"]
+    if version not in SUPPORTED_FORMAT_VERSIONS:
+        newer = isinstance(version, int) and version > max(SUPPORTED_FORMAT_VERSIONS)
+        raise LungUSError(
+            f"model file format_version {version!r} is not supported; this lungus reads format_version "
+            f"{', '.join(map(str, SUPPORTED_FORMAT_VERSIONS))}"
+            + ("; update lungus to load it" if newer else "; re-save the model with this lungus"),
+            path=path,
+        )
+    for key in ("state_dict", "card"):
+        if not isinstance(payload.get(key), dict):
+            raise LungUSError(f"damaged model file: '{key}' is missing or not a dict", path=path)
+    return payload
+
+
+def read_model_file_card(path: os.PathLike | str) -> ModelCard:
+    """Only the card of a model file (the weights are read but no model is built)."""
+    path = Path(path)
+    return as_card(_load_payload(path, "cpu")["card"], path)
+
+
+def load_model_file(path: os.PathLike | str, map_location: Any = "cpu") -> LoadedModel:
+    """Rebuild the model a file describes, load its weights (weights_only=True), eval mode."""
+    path = Path(path)
+    payload = _load_payload(path, map_location)
+    card = as_card(payload["card"], path)
+    state = payload["state_dict"]
+    if not all(isinstance(k, str) and isinstance(v, Tensor) for k, v in state.items()):
+        raise LungUSError(
+            "damaged model file: state_dict holds something other than named tensors", path=path
+        )
+    try:
+        model = build_from_architecture(card.architecture, card.num_classes)
+    except LungUSError as error:
+        raise LungUSError(f"cannot rebuild the model: {error}", path=path) from None
+    result = model.load_state_dict(state, strict=False)
+    problems = list(result.missing_keys) + list(result.unexpected_keys)
+    if problems:
+        raise LungUSError(
+            f"damaged model file: its weights do not fit {card.architecture['name']} "
+            f"({len(result.missing_keys)} missing, {len(result.unexpected_keys)} unexpected, e.g. {problems[0]})",
+            path=path,
+        )
+    return LoadedModel(model=model.eval(), card=card, path=path)
+
+
+def file_kind(path: os.PathLike | str) -> str:
+    """``model`` (torch.save dict), ``torchscript`` or ``onnx``, by content; LungUSError if none."""
+    path = Path(path)
+    if not path.is_file():
+        raise LungUSError("no such file", path=path)
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            names = archive.namelist()
+        if any(name.endswith("/constants.pkl") or "/code/" in name for name in names):
+            return "torchscript"
+        if any(name.endswith("/data.pkl") for name in names):
+            return "model"
+    elif path.suffix.lower() == ".onnx":
+        return "onnx"
+    raise LungUSError("not a lungus model, TorchScript or ONNX file", path=path)
+
+
+def read_card(path: os.PathLike | str) -> ModelCard:
+    """The card of a model file, an exported TorchScript file or an exported ONNX file."""
+    kind = file_kind(path)
+    if kind == "model":
+        return read_model_file_card(path)
+    from lungus.models import export
+
+    return export.read_torchscript_card(path) if kind == "torchscript" else export.read_onnx_card(path)

@@ -1,0 +1,452 @@
+"""Models by name: ``build_model("frame_cnn", 2, width=16)``.
+
+Each registry entry documents its input contract and its architecture arguments; arguments
+are validated (and coerced from strings, for ``--model-arg width=16`` style command lines)
+with errors that say what to do. A model file records ``{"name", "args"}`` as returned by
+``architecture()`` and is rebuilt from it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from typing import Any, Callable
+
+from torch import nn
+
+from lungus.errors import LungUSError
+from lungus.models.preprocessing import IMAGENET_GRAY, KINETICS_GRAY
+from lungus.models.weights import TORCHVISION_WEIGHTS
+
+CLASSIFIER = "classifier"
+SEGMENTER = "segmenter"
+
+VIDEO_INPUT = (
+    "x: float32 (B, 1, T, H, W) grayscale frames normalised as (uint8 / 255 - mean) / std "
+    "(mean/std in the card's preprocessing.normalisation); any T >= 1 and H, W >= 32. "
+    "forward(x, frame_mask=None) -> logits (B, num_classes); explain(x) -> dict with "
+    "logits, frame_logits (B, T, K), frame_weights (B, T) and class_maps or spatial_attention."
+)
+IMAGE_INPUT = (
+    "x: float32 (B, 1, H, W) grayscale frames normalised as (uint8 / 255 - mean) / std; "
+    "any H, W >= 32. forward(x) -> logits (B, num_classes, H, W); num_classes 6 = DESIGN.md class ids."
+)
+
+
+@dataclass(frozen=True)
+class Arg:
+    """One architecture argument: its default, type and allowed values."""
+
+    name: str
+    default: Any
+    help: str
+    kind: type = int
+    choices: tuple | None = None
+    minimum: float | None = None
+    maximum: float | None = None  # exclusive for floats, inclusive for ints
+
+    def coerce(self, model: str, value: Any) -> Any:
+        """The validated value; strings such as "16", "true" or "0.2" are converted."""
+
+        def fail(why: str) -> LungUSError:
+            return LungUSError(f"model {model}: argument {self.name}={value!r} {why}; {self.help}")
+
+        if self.kind is bool:
+            if isinstance(value, str) and value.strip().lower() in ("true", "yes", "1", "false", "no", "0"):
+                value = value.strip().lower() in ("true", "yes", "1")
+            if not isinstance(value, bool):
+                raise fail("must be true or false")
+        elif self.kind is int:
+            if isinstance(value, str):
+                try:
+                    value = int(value.strip())
+                except ValueError:
+                    raise fail("must be a whole number") from None
+            if isinstance(value, bool) or not isinstance(value, int):
+                raise fail("must be a whole number")
+        elif self.kind is float:
+            if isinstance(value, str):
+                try:
+                    value = float(value.strip())
+                except ValueError:
+                    raise fail("must be a number") from None
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise fail("must be a number")
+            value = float(value)
+        elif self.kind is str:
+            if not isinstance(value, str):
+                raise fail("must be a string")
+            value = value.strip()
+        if self.choices is not None and value not in self.choices:
+            raise fail(f"is not one of {', '.join(map(str, self.choices))}")
+        if self.minimum is not None and value < self.minimum:
+            raise fail(f"must be >= {self.minimum}")
+        if self.maximum is not None:
+            too_big = value >= self.maximum if self.kind is float else value > self.maximum
+            if too_big:
+                raise fail(f"must be {'<' if self.kind is float else '<='} {self.maximum}")
+        return value
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A registry entry."""
+
+    name: str
+    kind: str  # CLASSIFIER or SEGMENTER
+    summary: str
+    input_contract: str
+    args: tuple[Arg, ...]
+    factory: Callable[..., nn.Module]
+    recommended_input: dict  # e.g. {"size": [96, 96], "frames": 16}
+    pretrained_weights: Callable[[dict], str | None] | None = None  # args -> weights name or None
+    cross_check: Callable[[dict], str | None] | None = None  # args -> problem or None
+
+    def check_args(self, arch_args: dict[str, Any]) -> dict[str, Any]:
+        """All arguments, defaults filled in, validated."""
+        known = {arg.name: arg for arg in self.args}
+        unknown = sorted(set(arch_args) - set(known))
+        if unknown:
+            raise LungUSError(
+                f"model {self.name} has no argument {unknown[0]!r}; its arguments are "
+                f"{', '.join(known) or '(none)'} (see lungus.models.describe_model({self.name!r}))"
+            )
+        values = {
+            name: arg.coerce(self.name, arch_args.get(name, arg.default)) for name, arg in known.items()
+        }
+        if self.cross_check is not None:
+            problem = self.cross_check(values)
+            if problem:
+                raise LungUSError(f"model {self.name}: {problem}")
+        return values
+
+    def normalisation(self, pretrained: bool, args: dict[str, Any]) -> dict[str, float]:
+        """The input normalisation to train with (Kinetics statistics for Kinetics-pretrained video ResNets)."""
+        if pretrained and self.pretrained_weights is not None:
+            weights = self.pretrained_weights(args) or ""
+            if "KINETICS" in weights:
+                return dict(KINETICS_GRAY)
+        return dict(IMAGENET_GRAY)
+
+    def describe(self) -> str:
+        lines = [f"{self.name} ({self.kind}): {self.summary}", f"  input: {self.input_contract}"]
+        lines.append(f"  recommended input: {self.recommended_input}")
+        for arg in self.args:
+            allowed = f" one of {'/'.join(map(str, arg.choices))}" if arg.choices else ""
+            lines.append(f"  {arg.name} (default {arg.default!r}{allowed}): {arg.help}")
+        return "\n".join(lines)
+
+
+# ----------------------------------------------------------------------------------------------
+# Factories
+
+
+def _video_resnet(variant: str) -> Callable[..., nn.Module]:
+    def build(num_classes: int, width: int, dropout: float) -> nn.Module:
+        from lungus.models.video_resnet import VideoResNet
+
+        return VideoResNet(num_classes, variant=variant, width=width, dropout=dropout)
+
+    return build
+
+
+def _frame_cnn(num_classes: int, **args: Any) -> nn.Module:
+    from lungus.models.frame_cnn import FrameCNN
+
+    return FrameCNN(num_classes, **args)
+
+
+def _cnn_lstm(num_classes: int, **args: Any) -> nn.Module:
+    from lungus.models.cnn_lstm import CNNLSTM
+
+    return CNNLSTM(num_classes, **args)
+
+
+def _unet_small(num_classes: int, **args: Any) -> nn.Module:
+    from lungus.models.unet import UNetSmall
+
+    return UNetSmall(num_classes, **args)
+
+
+def _unet_resnet(num_classes: int, **args: Any) -> nn.Module:
+    from lungus.models.unet import UNetResNet
+
+    return UNetResNet(num_classes, **args)
+
+
+BACKBONE_CHOICES = ("simple", "resnet18", "resnet34", "mobilenet_v3_small")
+
+
+def _frame_encoder_args(default_width: int) -> tuple[Arg, ...]:
+    return (
+        Arg(
+            "width",
+            default_width,
+            "base channels of the simple frame encoder (8-32; output 8*width)",
+            int,
+            minimum=4,
+        ),
+        Arg("blocks", 1, "residual blocks per stage of the simple frame encoder", int, minimum=1, maximum=4),
+        Arg(
+            "norm",
+            "batch",
+            "normalisation in the simple frame encoder",
+            str,
+            choices=("batch", "group", "none"),
+        ),
+        Arg(
+            "backbone",
+            "simple",
+            "frame encoder; torchvision backbones allow --pretrained (ImageNet)",
+            str,
+            choices=BACKBONE_CHOICES,
+        ),
+    )
+
+
+def _frame_encoder_check(args: dict[str, Any], default_width: int) -> str | None:
+    if args["backbone"] != "simple" and (
+        args["width"] != default_width or args["blocks"] != 1 or args["norm"] != "batch"
+    ):
+        return (
+            f"width, blocks and norm apply to the simple backbone only; leave them at their defaults "
+            f"with backbone={args['backbone']}"
+        )
+    return None
+
+
+def _video_resnet_spec(name: str, variant: str, summary: str) -> ModelSpec:
+    return ModelSpec(
+        name=name,
+        kind=CLASSIFIER,
+        summary=summary,
+        input_contract=VIDEO_INPUT,
+        args=(
+            Arg(
+                "width",
+                64,
+                "base channels (64 = torchvision's and its pretrained weights; 8-16 for a tiny CPU "
+                "variant); stages have width, 2x, 4x, 8x",
+                int,
+                minimum=4,
+            ),
+            Arg("dropout", 0.0, "dropout before the classifier", float, minimum=0.0, maximum=1.0),
+        ),
+        factory=_video_resnet(variant),
+        recommended_input={"size": [112, 112], "frames": 16},
+        pretrained_weights=lambda args: TORCHVISION_WEIGHTS[variant] if args["width"] == 64 else None,
+    )
+
+
+MODEL_REGISTRY: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        _video_resnet_spec(
+            "r2plus1d_18",
+            "r2plus1d",
+            "R(2+1)D-18 video ResNet (torchvision design, 1-channel stem); Lucassen 2023's best B-line model",
+        ),
+        _video_resnet_spec(
+            "r3d_18",
+            "r3d",
+            "R3D-18 video ResNet (torchvision design, 1-channel stem); 3x3x3 convolutions",
+        ),
+        ModelSpec(
+            name="frame_cnn",
+            kind=CLASSIFIER,
+            summary="2-D CNN per frame + gated attention-MIL pooling over frames (Ilse 2018); the fast CPU default",
+            input_contract=VIDEO_INPUT,
+            args=_frame_encoder_args(16)
+            + (
+                Arg(
+                    "pooling",
+                    "attention",
+                    "how frame embeddings become the clip's: gated attention, mean or max",
+                    str,
+                    choices=("attention", "mean", "max"),
+                ),
+                Arg("attention_hidden", 64, "hidden size of the attention network", int, minimum=1),
+                Arg(
+                    "temporal_kernel",
+                    0,
+                    "0 = frames independent; odd k >= 3 adds a residual temporal conv of size k",
+                    int,
+                    minimum=0,
+                    maximum=15,
+                ),
+                Arg("dropout", 0.2, "dropout before the classifier", float, minimum=0.0, maximum=1.0),
+            ),
+            factory=_frame_cnn,
+            recommended_input={"size": [96, 96], "frames": 16},
+            pretrained_weights=lambda args: TORCHVISION_WEIGHTS.get(args["backbone"]),
+            cross_check=lambda args: (
+                _frame_encoder_check(args, 16)
+                or (
+                    "temporal_kernel must be 0 or odd"
+                    if args["temporal_kernel"] % 2 == 0 and args["temporal_kernel"]
+                    else None
+                )
+            ),
+        ),
+        ModelSpec(
+            name="cnn_lstm",
+            kind=CLASSIFIER,
+            summary="2-D CNN per frame + spatial attention + BiLSTM + temporal attention (Kerdegari 2021)",
+            input_contract=VIDEO_INPUT,
+            args=_frame_encoder_args(16)
+            + (
+                Arg("hidden", 64, "LSTM hidden size per direction", int, minimum=1),
+                Arg("lstm_layers", 1, "stacked BiLSTM layers", int, minimum=1, maximum=4),
+                Arg("attention_hidden", 64, "hidden size of the temporal attention network", int, minimum=1),
+                Arg("dropout", 0.2, "dropout before the classifier", float, minimum=0.0, maximum=1.0),
+            ),
+            factory=_cnn_lstm,
+            recommended_input={"size": [96, 96], "frames": 16},
+            pretrained_weights=lambda args: TORCHVISION_WEIGHTS.get(args["backbone"]),
+            cross_check=lambda args: _frame_encoder_check(args, 16),
+        ),
+        ModelSpec(
+            name="unet_small",
+            kind=SEGMENTER,
+            summary="compact U-Net (max-pool down, bilinear up, BN): the real-time CPU segmenter",
+            input_contract=IMAGE_INPUT,
+            args=(
+                Arg("width", 8, "channels at full resolution, doubling per level", int, minimum=2),
+                Arg(
+                    "levels",
+                    4,
+                    "resolutions (3-6); the input is halved levels-1 times",
+                    int,
+                    minimum=2,
+                    maximum=6,
+                ),
+                Arg("separable", False, "depthwise-separable 3x3 convolutions instead of plain", bool),
+                Arg(
+                    "norm",
+                    "batch",
+                    "normalisation after each convolution",
+                    str,
+                    choices=("batch", "group", "none"),
+                ),
+                Arg("dropout", 0.0, "channel dropout before the classifier", float, minimum=0.0, maximum=1.0),
+            ),
+            factory=_unet_small,
+            recommended_input={"size": [256, 256]},
+        ),
+        ModelSpec(
+            name="unet_resnet",
+            kind=SEGMENTER,
+            summary="U-Net with a torchvision ResNet-18/34 encoder (ImageNet weights with --pretrained)",
+            input_contract=IMAGE_INPUT,
+            args=(
+                Arg(
+                    "encoder", "resnet18", "torchvision ResNet encoder", str, choices=("resnet18", "resnet34")
+                ),
+                Arg(
+                    "decoder_width",
+                    16,
+                    "decoder channels at full resolution (x16 at the deepest level)",
+                    int,
+                    minimum=2,
+                ),
+                Arg("norm", "batch", "normalisation in the decoder", str, choices=("batch", "group", "none")),
+                Arg("dropout", 0.0, "channel dropout before the classifier", float, minimum=0.0, maximum=1.0),
+            ),
+            factory=_unet_resnet,
+            recommended_input={"size": [256, 256]},
+            pretrained_weights=lambda args: TORCHVISION_WEIGHTS[args["encoder"]],
+        ),
+    )
+}
+
+
+def available_models(kind: str | None = None) -> list[str]:
+    """Registered model names, optionally only ``"classifier"`` or ``"segmenter"`` ones."""
+    return [name for name, spec in MODEL_REGISTRY.items() if kind is None or spec.kind == kind]
+
+
+def get_spec(name: str) -> ModelSpec:
+    try:
+        return MODEL_REGISTRY[name]
+    except (KeyError, TypeError):
+        raise LungUSError(f"unknown model {name!r}; choose one of {', '.join(MODEL_REGISTRY)}") from None
+
+
+def describe_model(name: str) -> str:
+    """Human-readable documentation of a model: summary, input contract, arguments."""
+    return get_spec(name).describe()
+
+
+def _check_num_classes(name: str, num_classes: Any) -> int:
+    if isinstance(num_classes, bool) or not isinstance(num_classes, int) or num_classes < 1:
+        raise LungUSError(f"model {name}: num_classes must be a positive whole number, got {num_classes!r}")
+    return num_classes
+
+
+def architecture(name: str, **arch_args: Any) -> dict[str, Any]:
+    """The JSON-able ``{"name", "args"}`` a model card records: arguments validated, defaults filled in."""
+    return {"name": name, "args": get_spec(name).check_args(arch_args)}
+
+
+def build_model(
+    name: str,
+    num_classes: int,
+    *,
+    pretrained: bool = False,
+    init: str | os.PathLike | None = None,
+    **arch_args: Any,
+) -> nn.Module:
+    """Build a registered model.
+
+    ``pretrained`` loads torchvision's weights (Kinetics-400 for video ResNets at width 64,
+    ImageNet for torchvision 2-D backbones) from TORCH_HOME or the internet; ``init`` loads a
+    local model file or state_dict (tensors matched by name and shape). Both fail with a
+    one-line LungUSError when they can't work. The model comes back in training mode, with
+    ``architecture_json`` (the card's ``architecture`` as JSON) set on it.
+    """
+    spec = get_spec(name)
+    num_classes = _check_num_classes(name, num_classes)
+    args = spec.check_args(arch_args)
+    if pretrained and (spec.pretrained_weights is None or spec.pretrained_weights(args) is None):
+        raise LungUSError(
+            f"model {name} with these arguments has no torchvision pretrained weights "
+            f"({'use width=64' if 'width' in args and spec.name.startswith('r') else 'pick a torchvision backbone'}"
+            " or drop --pretrained)"
+        )
+    if pretrained and init is not None:
+        raise LungUSError("pass either --pretrained or --init PATH, not both")
+    model = spec.factory(num_classes, **args)
+    model.architecture_json = json.dumps({"name": name, "args": args}, sort_keys=True)
+    if pretrained:
+        from lungus.models.weights import load_pretrained
+
+        load_pretrained(model)
+    elif init is not None:
+        from lungus.models.weights import load_init_weights
+
+        load_init_weights(model, init)
+    return model
+
+
+def build_from_architecture(arch: Any, num_classes: int) -> nn.Module:
+    """Rebuild a model from a card's ``architecture`` ({"name", "args"}), without any starting weights."""
+    if (
+        not isinstance(arch, dict)
+        or not isinstance(arch.get("name"), str)
+        or not isinstance(arch.get("args", {}), dict)
+    ):
+        raise LungUSError(f"architecture must be {{'name': str, 'args': dict}}, got {arch!r}")
+    return build_model(arch["name"], num_classes, **arch.get("args", {}))
+
+
+def parse_arch_args(items: list[str]) -> dict[str, str]:
+    """``["width=16", "pooling=max"]`` (command-line ``--model-arg`` values) -> dict; values are
+    coerced later by the model's own argument types."""
+    parsed = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise LungUSError(f"model argument {item!r} must look like NAME=VALUE, e.g. width=16")
+        parsed[key.strip()] = value
+    return parsed
