@@ -49,7 +49,9 @@ def _truth_mask(kind: str, shape: tuple[int, int]) -> np.ndarray:
     return (radius >= inner) & (radius <= outer) & (angle >= left) & (angle <= right)
 
 
-def _fan_frames(kind: str = "convex", n_frames: int = 6, seed: int = 0, overlays: bool = True):
+def _fan_frames(
+    kind: str = "convex", n_frames: int = 6, seed: int = 0, overlays: bool = True, shadow: bool = False
+):
     height, width = 180, 240
     truth = _truth_mask(kind, (height, width))
     generator = np.random.default_rng(seed)
@@ -58,10 +60,16 @@ def _fan_frames(kind: str = "convex", n_frames: int = 6, seed: int = 0, overlays
     profile = 150.0 * np.exp(-rows / 260.0) + np.zeros((1, width))
     profile[52:57, :] += 70.0
     profile[57:, 112:122] += 45.0
+    offset = np.full((height, width), 12.0)
+    if shadow:
+        # A black rib shadow below the pleura reaching the fan's left edge and the far edge,
+        # as in real clips where the deep image is pure black.
+        profile[57:, :75] = 0.0
+        offset[57:, :75] = 0.0
     frames = np.zeros((n_frames, height, width), dtype=np.uint8)
     for index in range(n_frames):
         speckle = generator.rayleigh(scale=0.55, size=(height, width))
-        image = np.clip(profile * speckle + 12.0, 0, 255)
+        image = np.clip(profile * speckle + offset, 0, 255)
         frames[index] = np.where(truth, image, 0).astype(np.uint8)
     if overlays:
         overlay = np.zeros((height, width), dtype=np.uint8)
@@ -79,7 +87,8 @@ def _fan_frames(kind: str = "convex", n_frames: int = 6, seed: int = 0, overlays
 
 @pytest.fixture
 def make_fan_frames():
-    """Factory: make_fan_frames(kind="convex"|"linear"|"phased", n_frames=6, seed=0, overlays=True)."""
+    """Factory: make_fan_frames(kind="convex"|"linear"|"phased", n_frames=6, seed=0, overlays=True,
+    shadow=False) -> (frames (T, 180, 240) uint8, fan_truth (180, 240) bool)."""
     return _fan_frames
 
 

@@ -124,8 +124,7 @@ def detect_fan(frames: np.ndarray | Clip, config: FanDetectionConfig | None = No
             sector = None
     if sector is not None:
         apex, angles, radii = sector.parameters
-        if evidence.content is not None:
-            radii = _radii_covering(evidence.content, apex, angles, radii)
+        radii = _radii_covering(evidence.content, apex, angles, radii)
         work_mask = sector_mask((work_h, work_w), apex, angles, radii)
         apex = ((apex[0] + 0.5) / scale_r - 0.5, (apex[1] + 0.5) / scale_c - 0.5)
         radius_scale = 0.5 * (scale_r + scale_c)
@@ -133,8 +132,7 @@ def detect_fan(frames: np.ndarray | Clip, config: FanDetectionConfig | None = No
         fitted = sector_mask((height, width), apex, angles, radii)
         geometry = {"kind": "sector", "apex": apex, "angles_deg": angles, "radii": radii}
     else:
-        if evidence.content is not None:
-            rectangle = _box_covering(evidence.content, rectangle)
+        rectangle = _box_covering(evidence.content, rectangle)
         work_mask = rectangle_mask((work_h, work_w), rectangle)
         row0, col0, row1, col1 = rectangle
         fitted = rectangle_mask(
@@ -159,7 +157,7 @@ class _Evidence:
 
     region: np.ndarray  # the solid image area
     hull: np.ndarray  # its convex hull
-    content: np.ndarray | None  # pixels that move (None for a still clip): the fan must keep them
+    content: np.ndarray  # the region and, in a moving clip, every moving pixel: the fan must keep them
 
 
 @dataclass
@@ -221,9 +219,9 @@ def _image_evidence(
     touching = np.unique(labels[core & (support > 0)])
     grown = np.isin(labels, touching[touching > 0]) | core
     region = _fill_holes(cv2.morphologyEx(grown.astype(np.uint8), cv2.MORPH_CLOSE, _disk(3 * radius)) > 0)
-    content = None
+    content = region.copy()
     if use_motion:
-        content = cv2.morphologyEx(moving.astype(np.uint8), cv2.MORPH_OPEN, _disk(1)) > 0
+        content |= cv2.morphologyEx(moving.astype(np.uint8), cv2.MORPH_OPEN, _disk(1)) > 0
     # Fans are convex (up to the slight curve of a convex probe's near edge): the hull
     # restores dark rib shadows and deep black areas that reach the region's border.
     return _Evidence(region=region, hull=_convex_hull(region), content=content)
@@ -295,13 +293,17 @@ def _side_line(rows: np.ndarray, cols: np.ndarray, outward: int, tolerance: floa
     ``outward`` is -1 for the left edge, +1 for the right. Only supporting lines count:
     almost no extent may lie outward of the line. Dark areas inside the fan (rib shadows,
     a black far field) pull extents inwards and can line up too, but never outwards of
-    the true edge, so among supporting lines the one through most extents is the edge.
+    the true edge, and they start below the near field; so among supporting lines that
+    reach the top of the image, the one through most extents is the edge.
     Returns (slope, offset, inlier rows, inlier cols) or None.
     """
     if rows.size < 6:
         return None
     generator = np.random.default_rng(0)  # deterministic: the same clip gives the same fan
     allowed_outside = max(2, int(0.02 * rows.size))
+    # The edge starts at the top of the image: near-field echoes are bright, shadows
+    # only begin below the pleura. A line with no support up there is a shadow's border.
+    top_rows = rows <= rows.min() + 0.15 * (rows.max() - rows.min())
     best, best_count = None, 0
     for _ in range(min(400, rows.size * 4)):
         first, second = generator.choice(rows.size, size=2, replace=False)
@@ -312,8 +314,9 @@ def _side_line(rows: np.ndarray, cols: np.ndarray, outward: int, tolerance: floa
         residual = outward * (cols - (slope * rows + offset))  # > 0: outward of the line
         if int((residual > tolerance).sum()) > allowed_outside:
             continue
-        count = int((np.abs(residual) <= tolerance).sum())
-        if count > best_count:
+        inliers = np.abs(residual) <= tolerance
+        count = int(inliers.sum())
+        if count > best_count and int((inliers & top_rows).sum()) >= 3:
             best, best_count = (slope, offset), count
     if best is None or best_count < max(8, 0.05 * rows.size):
         return None
