@@ -126,9 +126,10 @@ def detect_fan(frames: np.ndarray | Clip, config: FanDetectionConfig | None = No
         apex, angles, radii = sector.parameters
         radii = _radii_covering(evidence.content, apex, angles, radii)
         work_mask = sector_mask((work_h, work_w), apex, angles, radii)
-        apex = ((apex[0] + 0.5) / scale_r - 0.5, (apex[1] + 0.5) / scale_c - 0.5)
+        apex = (float((apex[0] + 0.5) / scale_r - 0.5), float((apex[1] + 0.5) / scale_c - 0.5))
         radius_scale = 0.5 * (scale_r + scale_c)
-        radii = (radii[0] / radius_scale, radii[1] / radius_scale)
+        radii = (float(radii[0] / radius_scale), float(radii[1] / radius_scale))
+        angles = (float(angles[0]), float(angles[1]))
         fitted = sector_mask((height, width), apex, angles, radii)
         geometry = {"kind": "sector", "apex": apex, "angles_deg": angles, "radii": radii}
     else:

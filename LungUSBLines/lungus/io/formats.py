@@ -11,7 +11,6 @@ import operator
 import os
 import re
 import zipfile
-from collections.abc import Iterable
 from pathlib import Path
 
 from lungus.errors import LungUSError
@@ -199,10 +198,3 @@ def validate_max_voxels(max_voxels: int) -> int:
     if isinstance(max_voxels, bool) or value <= 0:
         raise ValueError(f"max_voxels must be a positive integer (e.g. 1_500_000_000), got {max_voxels!r}")
     return value
-
-
-def first_existing(paths: Iterable[Path]) -> Path | None:
-    for candidate in paths:
-        if candidate.is_file():
-            return candidate
-    return None

@@ -73,16 +73,6 @@ def coloured_pixels(rgb: np.ndarray) -> np.ndarray:
     return chroma > COLOUR_CHROMA
 
 
-def split_colour(rgb_frames: np.ndarray) -> tuple[np.ndarray, np.ndarray | None]:
-    """(grey frames, rgb or None) for a whole (T, H, W, 3) uint8 RGB array."""
-    accumulator = FrameAccumulator(
-        None, max_voxels=max(1, rgb_frames[..., 0].size), expected_frames=len(rgb_frames)
-    )
-    for frame in rgb_frames:
-        accumulator.add(frame)
-    return accumulator.finish()
-
-
 class FrameAccumulator:
     """Collects decoded frames into a (T, H, W) uint8 grey array, keeping RGB only if it matters.
 
