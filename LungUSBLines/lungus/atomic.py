@@ -26,10 +26,19 @@ def atomic_path(path: str | os.PathLike, suffix: str | None = None) -> Iterator[
     temporary = Path(name)
     try:
         yield temporary
+        if temporary.is_file():
+            # mkstemp makes owner-only files; results should get the usual permissions.
+            os.chmod(temporary, 0o666 & ~_current_umask())
         os.replace(temporary, target)
     finally:
         if temporary.exists():
             temporary.unlink()
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
 
 
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:

@@ -22,3 +22,12 @@ def test_successful_write_replaces_and_keeps_suffix(tmp_path):
     assert target.read_text() == "new"
     atomic_write_text(target, "newer")
     assert target.read_text() == "newer"
+
+
+def test_written_files_get_the_usual_permissions(tmp_path):
+    import os
+
+    target = atomic_write_text(tmp_path / "out.csv", "x")
+    mask = os.umask(0)
+    os.umask(mask)
+    assert target.stat().st_mode & 0o777 == 0o666 & ~mask
