@@ -24,7 +24,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 
-from lungus.atomic import atomic_path, atomic_write_text
+from lungus.atomic import atomic_write_text
 from lungus.device import resolve_device
 from lungus.errors import LungUSError
 from lungus.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
@@ -158,27 +158,32 @@ def scalar_metrics(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
 
 
 def fit(config: TrainConfig, *, progress: ProgressCallback | None = None, log: Callable[[str], None] = print,
-        resume: bool = False, test_rows: list[int] | None = None) -> TrainResult:
+        resume: bool = False, test_rows: list[int] | None = None,
+        context: DistributedContext | None = None) -> TrainResult:
     """Train one model as ``config`` says; write RUN/model.pt, metrics.csv, checkpoint.pt.
 
     ``test_rows`` (manifest rows) are kept out of training and validation and scored
-    with the final model (cross-validation uses this for its held-out fold).
+    with the final model (cross-validation uses this for its held-out fold). Under
+    torchrun the process group is joined here unless the caller passes its ``context``.
     """
-    from lungus.train.setup import prepare_run
-
+    own_context = context is None
     device = resolve_device(config.device)
-    context = init_distributed(device)
+    if own_context:
+        context = init_distributed(device)
     if context.enabled and device.type == "cuda":
         device = torch.device("cuda", context.local_rank)
         torch.cuda.set_device(device)
     try:
         return _fit(config, device, context, progress, log if context.is_main else (lambda _m: None), resume,
-                    test_rows, prepare_run)
+                    test_rows)
     finally:
-        shutdown_distributed(context)
+        if own_context:
+            shutdown_distributed(context)
 
 
-def _fit(config, device, context, progress, log, resume, test_rows, prepare_run) -> TrainResult:
+def _fit(config, device, context, progress, log, resume, test_rows) -> TrainResult:
+    from lungus.train.setup import prepare_run
+
     if config.threads:
         torch.set_num_threads(config.threads)
     run_dir = config.run_dir

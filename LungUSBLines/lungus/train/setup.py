@@ -133,7 +133,7 @@ def prepare_run(config: TrainConfig, *, test_rows: list[int] | None = None,
     label_source = config.label_source or default_label_source(manifest, config.task)
 
     if config.task == "seg":
-        from lungus.data.datasets import segmentation_sets
+        from lungus.data.training_sets import segmentation_sets
 
         class_names = tuple(c.name for c in SEG_CLASSES)
         task = SegmentationTask(class_names, normalisation=normalisation)
@@ -146,7 +146,7 @@ def prepare_run(config: TrainConfig, *, test_rows: list[int] | None = None,
         summary = {"clips": len(train_rows), "patients": _count_patients(manifest, train_rows),
                    "frames": int(getattr(train_set, "n_frames", len(train_set)))}
     else:
-        from lungus.data.datasets import classification_sets
+        from lungus.data.training_sets import classification_sets
 
         class_names = scheme_classes(config.task)
         labels = manifest.labels(label_source, config.task)

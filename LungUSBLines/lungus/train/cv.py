@@ -1,0 +1,130 @@
+"""K-fold cross-validation by patient: each fold is held out once, the rest trains.
+
+Model selection inside a fold (best epoch, early stopping) uses an inner split of
+that fold's training patients, never the held-out fold, so the pooled out-of-fold
+metrics are honest estimates for unseen patients. Folds that finished are not rerun,
+so ``--resume`` after a kill continues with the fold that was interrupted.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lungus.data.manifest import Manifest
+from lungus.data.schemes import scheme_classes
+from lungus.errors import LungUSError
+from lungus.evaluate.report import read_predictions, write_classification_report, write_json
+from lungus.train.config import TrainConfig
+from lungus.train.distributed import init_distributed, shutdown_distributed
+
+CV_METRICS = "cv_metrics.json"
+
+
+@dataclass
+class CrossValidationResult:
+    run_dir: Path
+    metrics: dict[str, Any]
+    fold_metrics: list[dict[str, Any]]
+    predictions: list[dict[str, Any]]
+
+    def summary_line(self) -> str:
+        parts = [f"{len(self.fold_metrics)}-fold CV, {self.metrics['n_clips']} clips, "
+                 f"{self.metrics['n_patients']} patients"]
+        for key in ("auc", "kappa_quadratic", "accuracy"):
+            if self.metrics.get(key) is not None:
+                ci = self.metrics.get(f"{key}_ci")
+                ci_text = f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""
+                parts.append(f"{key} {self.metrics[key]:.3f}{ci_text}")
+        parts.append(f"-> {self.run_dir / CV_METRICS}")
+        return "; ".join(parts)
+
+
+def fold_assignment(manifest: Manifest, config: TrainConfig) -> list[int | None]:
+    """The manifest's fold column when it has exactly ``config.folds`` folds, else a fresh
+    patient-level stratified assignment (deterministic per seed)."""
+    from lungus.data.split import assign_folds
+    from lungus.train.setup import default_label_source
+
+    folds = manifest.folds()
+    present = {f for f in folds if f is not None}
+    if present == set(range(config.folds)):
+        return folds
+    if config.task == "seg":
+        strata = None
+    else:
+        source = config.label_source or default_label_source(manifest, config.task)
+        strata = manifest.labels(source, config.task).hard
+    return [int(f) for f in assign_folds(manifest.patients, strata, config.folds, seed=config.seed)]
+
+
+def cross_validate(config: TrainConfig, *, resume: bool = False, log: Callable[[str], None] = print,
+                   progress: Callable[[float, str], None] | None = None) -> CrossValidationResult:
+    from lungus.device import resolve_device
+    from lungus.train.loop import fit
+
+    if config.task == "seg":
+        raise LungUSError("cross-validation is for clip classifiers; train a segmenter with --fold or "
+                          "--val-fraction", config.manifest)
+    context = init_distributed(resolve_device(config.device))
+    try:
+        manifest = Manifest.load(config.manifest)
+        folds = fold_assignment(manifest, config)
+        run_dir = config.run_dir
+        run_dir.mkdir(parents=True, exist_ok=True)
+        predictions: list[dict[str, Any]] = []
+        fold_metrics: list[dict[str, Any]] = []
+        class_names = list(scheme_classes(config.task))
+        for k in range(config.folds):
+            fold_dir = run_dir / f"fold{k}"
+            held_out = [r for r, f in enumerate(folds) if f == k]
+            fold_config = config.replace(out=str(fold_dir), folds=1, fold=None)
+            done = fold_dir / "test" / "predictions.csv"
+            if done.is_file():
+                fold_predictions = read_predictions(done, class_names)
+                log(f"fold {k + 1}/{config.folds}: already done")
+            else:
+                log(f"fold {k + 1}/{config.folds}: {len(held_out)} held-out clips")
+                fold_progress = None if progress is None else (
+                    lambda f, m, k=k: progress((k + f) / config.folds, f"fold {k + 1}: {m}"))
+                result = fit(fold_config, resume=resume and (fold_dir / "checkpoint.pt").is_file(),
+                             test_rows=held_out, context=context, log=log, progress=fold_progress)
+                fold_predictions = result.test.predictions
+                if context.is_main:
+                    write_classification_report(fold_dir / "test", fold_predictions, class_names,
+                                                result.test.metrics)
+            for p in fold_predictions:
+                p["fold"] = k
+            summary = _summarise(fold_predictions, config, class_names, n_boot=0)
+            fold_metrics.append({"fold": k, **{key: summary.get(key) for key in
+                                               ("auc", "accuracy", "kappa_quadratic", "n_clips", "n_patients")}})
+            predictions += fold_predictions
+        for i, p in enumerate(predictions):
+            p["index"] = i
+        metrics = _summarise(predictions, config, class_names, n_boot=1000)
+        aucs = [m["auc"] for m in fold_metrics if m.get("auc") is not None]
+        metrics["fold_auc"] = aucs
+        metrics["mean_fold_auc"] = float(np.mean(aucs)) if aucs else None
+        metrics["folds"] = fold_metrics
+        if context.is_main:
+            write_classification_report(run_dir, predictions, class_names, metrics,
+                                        extra_columns={"fold": [p["fold"] for p in predictions]})
+            write_json(run_dir / CV_METRICS, metrics)
+            (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+        return CrossValidationResult(run_dir, metrics, fold_metrics, predictions)
+    finally:
+        shutdown_distributed(context)
+
+
+def _summarise(predictions, config: TrainConfig, class_names, n_boot: int) -> dict[str, Any]:
+    from lungus.evaluate.metrics import classification_metrics
+
+    targets = np.asarray([p["target"] for p in predictions])
+    probabilities = np.asarray([p["probabilities"] for p in predictions])
+    return classification_metrics(targets.argmax(axis=1), probabilities, [p["patient"] for p in predictions],
+                                  ordinal=config.task in ("bline3", "lus4"), n_boot=n_boot)
