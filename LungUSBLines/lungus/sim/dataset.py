@@ -110,6 +110,28 @@ def _write_masks(sim: SimulatedClip, path: Path) -> None:
     write_clip(masks, path, compression="gzip")
 
 
+def _previous_set_files(out: Path) -> set[Path]:
+    """Clip, mask and fan-JSON files an earlier simulated set in ``out`` listed in its manifest
+    (only files inside clips/ and masks/ of ``out``)."""
+    import csv
+
+    files: set[Path] = set()
+    own = {(out / "clips").resolve(), (out / "masks").resolve()}
+    try:
+        with open(out / "manifest.csv", newline="", encoding="utf-8") as handle:
+            for row in csv.DictReader(handle):
+                for column in ("clip", "mask"):
+                    if row.get(column):
+                        path = (out / row[column]).resolve()
+                        if path.parent in own:
+                            files.add(path)
+                            if column == "clip":
+                                files.add(path.parent / f"{path.name.split('.')[0]}.json")
+    except (OSError, csv.Error, UnicodeDecodeError):
+        return set()  # not a set we can read: leave its files alone
+    return files
+
+
 def _frame_rows(sim: SimulatedClip, clip_path: str) -> list[list[object]]:
     fps = sim.clip.fps or 1.0
     return [
@@ -160,6 +182,7 @@ def write_dataset(
         raise LungUSError("exists and is not a folder; choose a new output folder", out)
     if manifest_path.exists() and not overwrite:
         raise LungUSError("already holds a manifest.csv; choose another folder or pass --overwrite", out)
+    previous = _previous_set_files(out) if manifest_path.exists() else set()
     (out / "clips").mkdir(parents=True, exist_ok=True)
     (out / "masks").mkdir(parents=True, exist_ok=True)
 
@@ -233,6 +256,14 @@ def write_dataset(
         files["preview"] = write_png(contact_sheet(preview_items), out / "preview.png")
     # The manifest goes last: its presence means the set is complete.
     Manifest.from_rows(manifest_path, rows).save()
+    # An overwritten set's clips that the new set does not have would linger in
+    # clips/ and masks/ and confuse folder-based tools: remove them.
+    written = {(out / str(row[column])).resolve() for row in rows for column in ("clip", "mask")}
+    written |= {
+        (out / "clips" / f"{Path(str(row['clip'])).name.split('.')[0]}.json").resolve() for row in rows
+    }
+    for stale in previous - written:
+        stale.unlink(missing_ok=True)
 
     label_counts: dict[str, dict[str, int]] = {}
     for scheme in ("bline2", "bline3", "lus4"):

@@ -109,3 +109,14 @@ def test_lossy_and_dicom_formats_read_back_with_their_fan(tmp_path, clip_format)
         assert clip.frames.shape == (CONFIG.n_frames, CONFIG.height, CONFIG.width)
         assert clip.fan is not None and clip.fan.source == "slicer-ultrasound-json"
         assert clip.fps == pytest.approx(25.0)
+
+
+def test_overwrite_removes_the_files_of_the_previous_set(tmp_path):
+    write_dataset(tmp_path, 4, 2, seed=0, config=CONFIG, clip_format="seq.nrrd")
+    old = {p.name for p in (tmp_path / "clips").iterdir()} | {p.name for p in (tmp_path / "masks").iterdir()}
+    summary = write_dataset(tmp_path, 2, 1, seed=1, config=CONFIG, clip_format="mp4", overwrite=True)
+    rows = _rows(summary.manifest)
+    expected = {r["clip"].split("/")[1] for r in rows} | {r["mask"].split("/")[1] for r in rows}
+    expected |= {r["clip"].split("/")[1].split(".")[0] + ".json" for r in rows}
+    now = {p.name for p in (tmp_path / "clips").iterdir()} | {p.name for p in (tmp_path / "masks").iterdir()}
+    assert now == expected and old - now
