@@ -119,10 +119,12 @@ class ClipRenderer:
         below = z - pleura  # distance under the pleural line, samples
         depth_frac = z / D
 
-        # Rib shadows and rib surfaces.
-        shadow = np.zeros((1, L))
+        # Rib shadows and rib surfaces: a bright arched surface, total shadow below it
+        # (with a soft onset just under the surface and soft lateral edges).
+        shadow = np.zeros((1, L))  # lateral shadow profile, 1 under the rib
         rib_top = np.full((1, L), np.inf)
         rib_surface = np.zeros((D, L))
+        shadow_full = np.zeros((D, L))
         for rib in scene.ribs:
             u = (x - rib.center) / rib.half_width
             side = 1.0 / (1.0 + np.exp((np.abs(x - rib.center) - rib.half_width) / rib.edge))
@@ -130,16 +132,8 @@ class ClipRenderer:
             shadow = np.maximum(shadow, side)
             rib_top = np.where(side >= 0.5, np.minimum(rib_top, top), rib_top)
             rib_surface = np.maximum(rib_surface, side * _band(z - top, 1.6) * (z <= top + 3))
-            # The shadow starts at the surface of the rib.
-        shadow_top = np.where(np.isfinite(rib_top), rib_top, np.inf)
-        shadow_full = np.zeros((D, L))
-        for rib in scene.ribs:
-            side = 1.0 / (1.0 + np.exp((np.abs(x - rib.center) - rib.half_width) / rib.edge))
-            u = (x - rib.center) / rib.half_width
-            top = rib.top + 0.35 * (pleura.mean() - rib.top) * u**2
-            # Soft onset just under the surface.
-            onset = np.clip((z - top) / 2.0, 0.0, 1.0)
-            shadow_full = np.maximum(shadow_full, side * onset)
+            shadow_full = np.maximum(shadow_full, side * np.clip((z - top) / 2.0, 0.0, 1.0))
+        shadow_top = rib_top
         shadow_gain = 1.0 - (1.0 - _db(_RIB_SHADOW_DB)) * shadow_full
 
         # Consolidation: tissue-like region under the pleura with a shredded deep border.
