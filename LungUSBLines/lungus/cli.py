@@ -67,6 +67,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"lungus {args.command}: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `lungus info ... | head` closed our stdout: not an error worth a traceback.
+        sys.stderr.close()
+        return 0
     return int(result or 0)
 
 

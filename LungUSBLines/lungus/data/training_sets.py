@@ -46,9 +46,33 @@ class ManifestClips:
         self.names = [clips[r] for r in self.rows]
         self.patients = [patients[r] for r in self.rows]
         self._prepared: dict[int, PreparedClip] = {}
+        self.failed: list[tuple[str, str]] = []
 
     def __len__(self) -> int:
         return len(self.rows)
+
+    def prepare_all(self, log: Callable[[str], None] = print, desc: str = "prepare clips") -> list[tuple[str, str]]:
+        """Read every clip now (into the cache) and drop the unreadable ones.
+
+        Returns (clip, error) for each dropped clip: one bad file is reported, not fatal.
+        """
+        from tqdm.auto import tqdm
+
+        failed, keep = [], []
+        for i in tqdm(range(len(self.rows)), desc=desc, unit="clip", leave=False, disable=None if len(self.rows) >= 20 else True):
+            try:
+                self.get(i)
+                keep.append(i)
+            except LungUSError as error:
+                failed.append((self.names[i], str(error)))
+                log(f"skipping {self.names[i]}: {error}")
+        if failed:
+            self.rows = [self.rows[i] for i in keep]
+            self.names = [self.names[i] for i in keep]
+            self.patients = [self.patients[i] for i in keep]
+            self._prepared = {new: self._prepared[old] for new, old in enumerate(keep)}
+        self.failed += failed
+        return failed
 
     def get(self, i: int) -> PreparedClip:
         if i not in self._prepared:
@@ -159,13 +183,29 @@ def _augmenter(config) -> Augment | None:
     return augment_clip
 
 
-def classification_sets(manifest: Manifest, targets: np.ndarray, train_rows, val_rows, test_rows, config):
+def readable_clips(manifest: Manifest, rows: Sequence[int], preprocessing: Preprocessing, cache: ClipCache,
+                   log: Callable[[str], None], what: str, **mask_source: Any) -> ManifestClips:
+    """The rows' clips, prepared; unreadable clips are reported and left out."""
+    clips = ManifestClips(manifest, rows, preprocessing, cache, **mask_source)
+    failed = clips.prepare_all(log, desc=f"prepare {what} clips")
+    if failed and not len(clips):
+        raise LungUSError(f"none of the {len(failed)} {what} clips could be read (first: {failed[0][1]})",
+                          manifest.path)
+    return clips
+
+
+def classification_sets(manifest: Manifest, targets: np.ndarray, train_rows, val_rows, test_rows, config,
+                        log: Callable[[str], None] = print):
     preprocessing = Preprocessing(config.size, config.target_fps, config.fan_crop)
     cache = _cache_for(config)
-    make = lambda rows: ManifestClips(manifest, rows, preprocessing, cache)  # noqa: E731
-    train = ClipWindowSet(make(train_rows), targets[train_rows], config.frames, config.seed, _augmenter(config))
-    val = ClipEvalSet(make(val_rows), targets[val_rows]) if val_rows else None
-    test = ClipEvalSet(make(test_rows), targets[test_rows]) if test_rows else None
+
+    def make(rows, what):
+        clips = readable_clips(manifest, rows, preprocessing, cache, log, what)
+        return clips, targets[clips.rows]
+
+    train = ClipWindowSet(*make(train_rows, "training"), config.frames, config.seed, _augmenter(config))
+    val = ClipEvalSet(*make(val_rows, "validation")) if val_rows else None
+    test = ClipEvalSet(*make(test_rows, "held-out")) if test_rows else None
     return train, val, test
 
 
@@ -187,7 +227,8 @@ class MaskEvalSet:
         return self.clips.clip_fan(i)
 
 
-def segmentation_sets(manifest: Manifest, label_source: str, train_rows, val_rows, test_rows, config):
+def segmentation_sets(manifest: Manifest, label_source: str, train_rows, val_rows, test_rows, config,
+                      log: Callable[[str], None] = print):
     from lungus.data.label_images import read_label_masks
 
     if label_source not in ("truth", "labelmaps"):
@@ -197,8 +238,12 @@ def segmentation_sets(manifest: Manifest, label_source: str, train_rows, val_row
         raise LungUSError("segmentation training needs a mask column with per-frame class masks", manifest.path)
     preprocessing = Preprocessing(config.size, config.target_fps, config.fan_crop)
     cache = _cache_for(config)
-    make = lambda rows: ManifestClips(manifest, rows, preprocessing, cache, "mask", read_label_masks)  # noqa: E731
-    train = FrameMaskSet(make(train_rows), config.seed, _augmenter(config))
-    val = MaskEvalSet(make(val_rows)) if val_rows else None
-    test = MaskEvalSet(make(test_rows)) if test_rows else None
+
+    def make(rows, what):
+        return readable_clips(manifest, rows, preprocessing, cache, log, what, mask_column="mask",
+                              read_masks=read_label_masks)
+
+    train = FrameMaskSet(make(train_rows, "training"), config.seed, _augmenter(config))
+    val = MaskEvalSet(make(val_rows, "validation")) if val_rows else None
+    test = MaskEvalSet(make(test_rows, "held-out")) if test_rows else None
     return train, val, test

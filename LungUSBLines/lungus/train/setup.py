@@ -141,7 +141,7 @@ def prepare_run(config: TrainConfig, *, test_rows: list[int] | None = None,
         hard = np.zeros(len(manifest), dtype=np.int64)
         train_rows, val_rows = split_rows(manifest, rows, hard, config)
         train_set, val_set, test_set = segmentation_sets(manifest, label_source, train_rows, val_rows, test_rows,
-                                                         config)
+                                                         config, log)
         criterion = DiceCELoss(len(class_names), dice_weight=config.dice_weight)
         summary = {"clips": len(train_rows), "patients": _count_patients(manifest, train_rows),
                    "frames": int(getattr(train_set, "n_frames", len(train_set)))}
@@ -156,14 +156,16 @@ def prepare_run(config: TrainConfig, *, test_rows: list[int] | None = None,
         train_rows, val_rows = split_rows(manifest, rows, labels.hard, config)
         # Validation and test clips are scored against hard labels of the same source.
         targets = labels.soft.astype(np.float32)
-        train_set, val_set, test_set = classification_sets(manifest, targets, train_rows, val_rows, test_rows, config)
+        train_set, val_set, test_set = classification_sets(manifest, targets, train_rows, val_rows, test_rows,
+                                                           config, log)
+        train_rows = train_set.clips.rows
         task = ClassificationTask(class_names, ordinal=config.task in ORDINAL_TASKS, window=config.frames,
                                   stride=config.stride, aggregation=config.eval_aggregation,
                                   normalisation=normalisation)
-        weights = balanced_class_weights(torch.from_numpy(targets[train_rows])) if config.class_weights else None
+        weights = balanced_class_weights(torch.from_numpy(train_set.targets)) if config.class_weights else None
         criterion = ClipLoss(weights, ordinal=config.task in ORDINAL_TASKS, sord_alpha=config.sord_alpha,
                              label_smoothing=config.label_smoothing)
-        counts = targets[train_rows].sum(axis=0)
+        counts = train_set.targets.sum(axis=0)
         summary = {"clips": len(train_rows), "patients": _count_patients(manifest, train_rows),
                    "class_counts": {name: round(float(c), 2) for name, c in zip(class_names, counts)}}
     log(f"{config.task}: {len(train_rows)} training clips, {len(val_rows)} validation clips"

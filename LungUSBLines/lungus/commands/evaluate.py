@@ -1,0 +1,47 @@
+"""lungus evaluate: score a model file on a labelled manifest."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "evaluate",
+        help="score a model on a labelled manifest (metrics with patient-bootstrap CIs, figures)",
+        description="Writes DIR/metrics.json (DESIGN.md keys, each with a 95%% patient-bootstrap _ci), "
+        "DIR/predictions.csv and figures (ROC, confusion, reliability; for segmenters a pixel confusion "
+        "matrix and an overlay montage).",
+    )
+    parser.add_argument("--model", required=True, help="model file (RUN/model.pt)")
+    parser.add_argument("--manifest", required=True, help="manifest CSV with reference labels")
+    parser.add_argument("--out", required=True, help="output folder")
+    parser.add_argument("--labels", help="reference labels: truth | expert:NAME | expert-majority | crowd-majority | "
+                        "crowd-ds | bline2/bline3/lus4; default truth, else the task's column")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--n-boot", dest="n_boot", type=int, default=1000, help="bootstrap replicates for the CIs")
+    parser.add_argument("--cache-dir", dest="cache_dir")
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from lungus.evaluate.model_eval import evaluate_model
+
+    evaluation = evaluate_model(args.model, args.manifest, args.out, labels=args.labels, device=args.device,
+                                n_boot=args.n_boot, cache_dir=args.cache_dir)
+    print(metrics_line(evaluation.metrics) + f" -> {args.out}/metrics.json")
+    if evaluation.skipped:
+        print(f"{len(evaluation.skipped)} clip(s) could not be read and were skipped (listed in metrics.json)")
+        return 1
+    return 0
+
+
+def metrics_line(metrics: dict) -> str:
+    parts = [f"{metrics['n_clips']} clips, {metrics['n_patients']} patients"]
+    for key in ("auc", "kappa_quadratic", "accuracy", "sensitivity", "specificity", "dice_b_line", "count_mae",
+                "loc_f1"):
+        value = metrics.get(key)
+        if value is not None:
+            ci = metrics.get(f"{key}_ci")
+            parts.append(f"{key} {value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""))
+    return "; ".join(parts)

@@ -1,0 +1,73 @@
+"""Compare two models on the same clips: the engine behind `lungus compare`."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lungus.errors import LungUSError
+
+
+def _model_file(run: Path) -> Path | None:
+    if run.is_file():
+        return run
+    if (run / "model.pt").is_file():
+        return run / "model.pt"
+    return None
+
+
+def load_predictions(run: Path, manifest: Path | None, labels: str | None, out: Path, name: str,
+                     device: str = "auto") -> tuple[list[dict[str, Any]], list[str]]:
+    """Per-clip predictions of a run: evaluated on ``manifest`` if given, else read from the
+    run's predictions.csv (a `lungus evaluate` folder or a cross-validation run)."""
+    from lungus.evaluate.report import read_predictions
+
+    run = Path(run)
+    if manifest is not None:
+        model = _model_file(run)
+        if model is None:
+            raise LungUSError("no model.pt here to evaluate", run)
+        from lungus.evaluate.model_eval import evaluate_model
+
+        evaluation = evaluate_model(model, manifest, out / name, labels=labels, device=device, n_boot=0)
+        from lungus.models.model_file import read_card
+
+        return evaluation.predictions, read_card(model).class_names
+    table = run / "predictions.csv"
+    if not table.is_file():
+        raise LungUSError("no predictions.csv here; pass --manifest to evaluate the model", run)
+    with open(table, encoding="utf-8") as handle:
+        header = handle.readline().strip().split(",")
+    class_names = [h[2:] for h in header if h.startswith("p_")]
+    return read_predictions(table, class_names), class_names
+
+
+def compare_runs(run_a: Path, run_b: Path, *, manifest: Path | None, out: Path, labels: str | None = None,
+                 n_boot: int = 2000, device: str = "auto") -> dict[str, Any]:
+    from lungus.evaluate.compare import paired_auc_comparison
+    from lungus.evaluate.figures import roc_figure
+    from lungus.evaluate.report import write_json
+
+    out = Path(out)
+    a, classes_a = load_predictions(run_a, manifest, labels, out, "a", device)
+    b, classes_b = load_predictions(run_b, manifest, labels, out, "b", device)
+    if classes_a != classes_b:
+        raise LungUSError(f"the runs predict different classes ({classes_a} vs {classes_b})", run_b)
+    by_clip = {p["clip"]: p for p in b}
+    common = [p for p in a if p["clip"] in by_clip]
+    if len(common) < 2:
+        raise LungUSError("the runs share fewer than two clips; compare them on one --manifest", run_b)
+    y = np.asarray([p["target"] for p in common]).argmax(axis=1)
+    if any(np.argmax(by_clip[p["clip"]]["target"]) != t for p, t in zip(common, y)):
+        raise LungUSError("the runs were scored against different labels; use one --manifest and --labels", run_b)
+    prob_a = np.asarray([p["probabilities"] for p in common])
+    prob_b = np.asarray([by_clip[p["clip"]]["probabilities"] for p in common])
+    result = paired_auc_comparison(y, prob_a, prob_b, [p["patient"] for p in common], n_boot=n_boot)
+    result.update({"run_a": str(run_a), "run_b": str(run_b)})
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "comparison.json", result)
+    if prob_a.shape[1] == 2 and len(np.unique(y)) > 1:
+        roc_figure(out / "roc_compare.png", y, prob_a, classes_a, curves={"B": prob_b})
+    return result

@@ -1,0 +1,96 @@
+"""Evaluate a saved model file on a manifest: the engine behind `lungus evaluate`."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lungus.data.manifest import Manifest
+from lungus.data.preprocess import ClipCache, Preprocessing
+from lungus.errors import LungUSError
+
+
+@dataclass
+class Evaluation:
+    metrics: dict[str, Any]
+    predictions: list[dict[str, Any]]
+    skipped: list[tuple[str, str]]
+    files: dict[str, Path]
+
+
+def default_eval_labels(manifest: Manifest, task: str) -> str:
+    """Truth when the manifest has it (simulated data), else the task's own column."""
+    available = manifest.available_sources()
+    if task == "seg":
+        return "truth"
+    for source in ("truth", task) + (("bline3",) if task == "bline2" else ()):
+        if source in available:
+            return source
+    raise LungUSError(f"no reference labels for {task}: pass --labels (this manifest offers "
+                      f"{', '.join(available) or 'none'})", manifest.path)
+
+
+def classification_task_from_card(card) -> Any:
+    from lungus.train.tasks import ClassificationTask
+
+    pre = card.preprocessing
+    return ClassificationTask(card.class_names, ordinal=card.task in ("bline3", "lus4"), window=pre["frames"],
+                              stride=pre.get("eval_stride") or max(1, pre["frames"] // 2),
+                              aggregation=pre.get("eval_aggregation", "max"), normalisation=pre["normalisation"])
+
+
+def evaluate_model(model_path: str | Path, manifest_path: str | Path, out: str | Path, *, labels: str | None = None,
+                   device: str = "auto", n_boot: int = 1000, cache_dir: str | Path | None = None,
+                   log: Callable[[str], None] = print) -> Evaluation:
+    """Score ``model_path`` on every labelled clip of a manifest; write DIR/metrics.json,
+    predictions.csv and figures. Unreadable clips are skipped and listed in metrics.json."""
+    from lungus.data.training_sets import ClipEvalSet, MaskEvalSet, readable_clips
+    from lungus.device import resolve_device
+    from lungus.evaluate.report import write_classification_report, write_json
+    from lungus.models.model_file import load_model_file
+
+    loaded = load_model_file(model_path)
+    card, model = loaded.card, loaded.model.eval()
+    torch_device = resolve_device(device)
+    model.to(torch_device)
+    manifest = Manifest.load(manifest_path)
+    source = labels or default_eval_labels(manifest, card.task)
+    preprocessing = Preprocessing.from_card(card.preprocessing)
+    cache = ClipCache(cache_dir if cache_dir is not None else Path(out).resolve().parent / ".lungus-cache")
+    out = Path(out)
+    skipped: list[tuple[str, str]] = []
+
+    if card.task == "seg":
+        from lungus.data.label_images import read_label_masks
+        from lungus.evaluate.seg_report import write_segmentation_report
+        from lungus.train.tasks import SegmentationTask
+
+        rows = list(range(len(manifest)))
+        clips = readable_clips(manifest, rows, preprocessing, cache, log, "evaluation", mask_column="mask",
+                               read_masks=read_label_masks)
+        task = SegmentationTask(card.class_names, normalisation=card.preprocessing["normalisation"])
+        result = task.evaluate(model, MaskEvalSet(clips), torch_device, range(len(clips)), n_boot=n_boot)
+        result.metrics["labels"] = source
+        files = write_segmentation_report(out, result.predictions, result.metrics)
+    else:
+        label_set = manifest.labels(source, card.task)
+        rows = [r for r in range(len(manifest)) if label_set.hard[r] >= 0]
+        if not rows:
+            raise LungUSError(f"no clip has a {source} label for {card.task}", manifest.path)
+        clips = readable_clips(manifest, rows, preprocessing, cache, log, "evaluation")
+        # Metrics are against hard reference labels, even for a soft source.
+        targets = np.eye(len(card.class_names), dtype=np.float32)[label_set.hard[clips.rows]]
+        task = classification_task_from_card(card)
+        result = task.evaluate(model, ClipEvalSet(clips, targets), torch_device, range(len(clips)), n_boot=n_boot)
+        result.metrics["labels"] = source
+        result.metrics["model"] = card.name or Path(model_path).parent.name
+        files = write_classification_report(out, result.predictions, card.class_names, result.metrics)
+    skipped = [(name, error) for name, error in getattr(clips, "failed", [])]
+    if skipped:
+        result.metrics["skipped"] = [{"clip": n, "error": e} for n, e in skipped]
+        write_json(out / "metrics.json", result.metrics)
+    return Evaluation(result.metrics, result.predictions, skipped, files)
