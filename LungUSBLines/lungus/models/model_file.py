@@ -298,14 +298,18 @@ def _load_payload(path: Path, map_location: Any) -> dict:
     try:
         payload = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as error:
-        if "weights_only" in str(error) or "Weights only load failed" in str(error):
+        message = str(error)
+        if "Unsupported global" in message or "Unsupported class" in message:
             raise LungUSError(
                 "refused: the file holds Python objects, not just tensors and plain data (tampered with, "
                 "or not a lungus model file); only use model files from sources you trust",
                 path=path,
             ) from None
-        raise LungUSError(f"not a readable model file (corrupt: {error})", path=path) from None
-    except Exception as error:  # zip/EOF/unpickling errors of truncated or foreign files
+        reason = message.split("WeightsUnpickler error:")[-1].strip().splitlines()[0][:120] if message else ""
+        raise LungUSError(
+            f"not a readable model file (corrupt or another format: {reason})", path=path
+        ) from None
+    except Exception as error:  # zip/EOF errors of truncated or foreign files
         reason = str(error).splitlines()[0][:120] if str(error) else type(error).__name__
         raise LungUSError(
             f"not a readable model file (corrupt, truncated or another format: {reason})", path=path
@@ -351,14 +355,19 @@ def load_model_file(path: os.PathLike | str, map_location: Any = "cpu") -> Loade
         model = build_from_architecture(card.architecture, card.num_classes)
     except LungUSError as error:
         raise LungUSError(f"cannot rebuild the model: {error}", path=path) from None
-    result = model.load_state_dict(state, strict=False)
-    problems = list(result.missing_keys) + list(result.unexpected_keys)
-    if problems:
+    expected = model.state_dict()
+    missing = [k for k in expected if k not in state]
+    unexpected = [k for k in state if k not in expected]
+    misshapen = [k for k in expected if k in state and state[k].shape != expected[k].shape]
+    if missing or unexpected or misshapen:
+        example = (missing or unexpected or misshapen)[0]
         raise LungUSError(
             f"damaged model file: its weights do not fit {card.architecture['name']} "
-            f"({len(result.missing_keys)} missing, {len(result.unexpected_keys)} unexpected, e.g. {problems[0]})",
+            f"({len(missing)} missing, {len(unexpected)} unexpected, {len(misshapen)} of another shape, "
+            f"e.g. {example})",
             path=path,
         )
+    model.load_state_dict(state)
     return LoadedModel(model=model.eval(), card=card, path=path)
 
 
