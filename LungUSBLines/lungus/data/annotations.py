@@ -592,3 +592,35 @@ def annotation_masks(
         annotated[number] = True
         masks[number], percentages[number] = _frame_masks(frame, rater, drawing, lps_to_ijk, config, path)
     return AnnotationMasks(masks, annotated, percentages, drawing_fan)
+
+
+def clip_annotation_masks(
+    clip_path: str | os.PathLike,
+    shape: tuple[int, int],
+    n_frames: int,
+    fan: FanGeometry | None = None,
+    *,
+    ijk_to_lps: np.ndarray | None = None,
+    config: AnnotationMaskConfig | None = None,
+) -> dict[str, AnnotationMasks]:
+    """Every rater's masks for a clip, from the AnnotateUltrasound files beside it: ``{rater: masks}``.
+
+    A merged file holding several raters' lines gives one entry per rater. Fuse them with
+    ``lungus.data.fusion.fuse_masks([m.masks ...], annotated=[m.annotated ...])``.
+    """
+    result: dict[str, AnnotationMasks] = {}
+    for file_rater, path in find_annotations(clip_path).items():
+        annotation = read_annotation(path)
+        for rater in annotation.raters or (file_rater,):
+            if rater in result:
+                raise LungUSError(f"rater {rater!r} has lines in two files beside the clip", path)
+            result[rater] = annotation_masks(
+                annotation,
+                shape,
+                fan,
+                n_frames=n_frames,
+                ijk_to_lps=ijk_to_lps,
+                rater=rater if annotation.raters else None,
+                config=config,
+            )
+    return result

@@ -19,10 +19,13 @@ import pytest
 from lungus.data.annotations import (
     AnnotationMaskConfig,
     annotation_masks,
+    clip_annotation_masks,
     find_annotations,
     ijk_to_lps_matrix,
     read_annotation,
 )
+from lungus.data.blines import analyse_masks
+from lungus.data.fusion import fuse_masks
 from lungus.data.schemes import B_LINE, PLEURA
 from lungus.errors import LungUSError
 
@@ -267,3 +270,32 @@ def test_unreadable_and_inconsistent_files_are_one_line_errors(tmp_path):
         annotation_masks(annotation, n_frames=5)
     with pytest.raises(LungUSError, match="256x256 image but the clip is 128x128"):
         annotation_masks(annotation, (128, 128))
+
+
+def test_raters_beside_a_clip_fuse_and_score_like_the_module(tmp_path):
+    # Two raters draw the same pleura; tom marks one B-line, sarah the same one slightly
+    # wider on frame 2 and nothing on frame 3 (which only tom annotated, with no B-line).
+    (tmp_path / "scan.dcm").write_bytes(b"")
+    wider = [pixel_at(-1, 170), pixel_at(11, 170)]
+    write_annotation(
+        tmp_path, [standard_frame(2), frame(3, [line(lps(PLEURA_POINTS))])], name="scan.tom.json"
+    )
+    sarah = frame(2, [line(lps(PLEURA_POINTS), "sarah")], [line(lps(wider), "sarah")])
+    write_annotation(tmp_path, [sarah], name="scan.sarah.json")
+    per_rater = clip_annotation_masks(tmp_path / "scan.dcm", SHAPE, n_frames=4)
+    assert sorted(per_rater) == ["sarah", "tom"]
+    assert per_rater["sarah"].annotated.tolist() == [False, False, True, False]
+
+    raters = list(per_rater.values())
+    fused = fuse_masks([r.masks for r in raters], "majority", annotated=[r.annotated for r in raters])
+    assert fused.n_raters.tolist() == [0, 0, 2, 1]
+    assert np.array_equal(
+        fused.labels[2] == B_LINE, (raters[0].masks[2] == B_LINE) & (raters[1].masks[2] == B_LINE)
+    )
+
+    # Our B-line artefact score of the drawn masks matches the module's pleuraPercentage.
+    tom = per_rater["tom"]
+    analysis = analyse_masks(tom.masks, tom.fan)
+    assert analysis.blas[2] == pytest.approx(tom.pleura_percentage[2], abs=1.0)
+    assert analysis.bline_count.tolist() == [0, 0, 1, 0]
+    assert analysis.blas[3] == 0.0 and analysis.blas[0] is None
