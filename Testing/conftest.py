@@ -254,3 +254,20 @@ def seq_nrrd_clip(tmp_path) -> Path:
 
     frames, _ = _fan_frames("convex")
     return write_clip(Clip(frames, fps=25.0, spacing_mm=(0.3, 0.3)), tmp_path / "convex.seq.nrrd")
+
+
+# ----------------------------------------------------------------------------- simulated collections
+
+
+@pytest.fixture(scope="session")
+def tiny_collection(tmp_path_factory) -> Path:
+    """A 16-clip, 8-patient simulated collection (64x64, 8 frames), written once per session.
+
+    Tests must not modify it; copy what they change. Returns the manifest path.
+    """
+    from lungus.sim.dataset import write_dataset
+    from lungus.sim.generator import SimulationConfig
+
+    folder = tmp_path_factory.mktemp("tiny_collection")
+    summary = write_dataset(folder, 16, 8, seed=3, config=SimulationConfig(n_frames=8, height=64, width=64))
+    return summary.manifest

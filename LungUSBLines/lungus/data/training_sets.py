@@ -178,7 +178,7 @@ def _cache_for(config) -> ClipCache:
 def _augmenter(config) -> Augment | None:
     if not config.augment:
         return None
-    from lungus.data.transforms import augment_clip
+    from lungus.data.augment import augment_clip
 
     return augment_clip
 

@@ -153,8 +153,11 @@ def read_yaml_config(path: str | os.PathLike) -> dict[str, Any]:
 
 def _pair(size: Any) -> tuple[int, int]:
     if isinstance(size, str):
-        parts = size.lower().replace("x", " ").split()
-        size = [int(p) for p in parts] if parts else size
+        try:
+            parts = [int(p) for p in size.lower().replace("x", " ").split()]
+        except ValueError:
+            parts = []
+        size = parts[0] if len(parts) == 1 else (parts or size)
     if isinstance(size, int):
         return (size, size)
     try:

@@ -79,3 +79,19 @@ def broadcast_object(value: Any, context: DistributedContext) -> Any:
 
 def unwrap(model: nn.Module) -> nn.Module:
     return model.module if isinstance(model, nn.parallel.DistributedDataParallel) else model
+
+
+def state_checksum(model: nn.Module) -> str:
+    """SHA-256 of every parameter and buffer, in state_dict order."""
+    import hashlib
+
+    digest = hashlib.sha256()
+    for name, tensor in model.state_dict().items():
+        digest.update(name.encode())
+        digest.update(tensor.detach().cpu().contiguous().numpy().tobytes())
+    return digest.hexdigest()
+
+
+def replica_checksums(model: nn.Module, context: DistributedContext) -> list[str]:
+    """Every rank's model checksum (rank order): they must all be equal after DDP training."""
+    return gather_objects([state_checksum(model)], context)

@@ -35,6 +35,7 @@ from lungus.train.distributed import (
     broadcast_object,
     gather_objects,
     init_distributed,
+    replica_checksums,
     shutdown_distributed,
     unwrap,
 )
@@ -282,6 +283,13 @@ def _fit(config, device, context, progress, log, resume, test_rows) -> TrainResu
     if best_state is not None:
         final.load_state_dict(best_state)
         best_epoch = int(max(history, key=lambda r: r.get("val_score", -math.inf))["epoch"])
+    if context.enabled:
+        checksums = replica_checksums(final, context)
+        if context.is_main:
+            atomic_write_text(run_dir / "replicas.json", json.dumps({"world_size": context.world_size,
+                                                                     "checksums": checksums}, indent=2))
+        if len(set(checksums)) != 1:
+            raise LungUSError("DDP replicas diverged (their weights differ); please report this", run_dir)
     test_result = None
     if run.test_set is not None and len(run.test_set):
         test_result = evaluate(final, run.task, run.test_set, device, context)

@@ -1,0 +1,93 @@
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from lungus.cli import main
+from lungus.errors import LungUSError
+from lungus.models.model_file import load_model_file
+from lungus.train.config import TrainConfig
+from lungus.train.distributed import state_checksum
+from lungus.train.loop import fit
+
+TINY = ["--task", "bline2", "--model", "frame_cnn", "--model-arg", "width=4", "--size", "32", "--frames", "4",
+        "--batch-size", "4", "--threads", "1", "--seed", "5", "--val-fraction", "0.25"]
+
+
+def _rows(run):
+    with open(run / "metrics.csv") as handle:
+        return list(csv.DictReader(handle))
+
+
+def _comparable(rows):
+    return [{k: v for k, v in row.items() if k != "seconds"} for row in rows]
+
+
+def test_training_learns_the_simulated_task(tiny_collection, tmp_path):
+    config = TrainConfig(manifest=str(tiny_collection), out=str(tmp_path / "run"), model_args={"width": 4},
+                         size=(32, 32), frames=4, epochs=8, batch_size=4, lr=3e-3, augment=False, threads=1,
+                         val_fraction=0.25, seed=1)
+    result = fit(config, log=lambda _m: None)
+    losses = [row["train_loss"] for row in result.history]
+    assert losses[-1] < 0.8 * losses[0]
+    loaded = load_model_file(result.model_path)
+    assert loaded.card.task == "bline2"
+    assert loaded.card.training_data["clips"] + 4 >= 12  # about three quarters of 16 clips train
+
+
+def test_an_existing_run_needs_resume(tiny_collection, tmp_path):
+    config = TrainConfig(manifest=str(tiny_collection), out=str(tmp_path / "run"), model_args={"width": 4},
+                         size=(32, 32), frames=4, epochs=1, batch_size=4, threads=1)
+    fit(config, log=lambda _m: None)
+    with pytest.raises(LungUSError, match="--resume"):
+        fit(config, log=lambda _m: None)
+
+
+def test_kill_then_resume_equals_an_uninterrupted_run(tiny_collection, tmp_path):
+    epochs = 12
+    straight = tmp_path / "straight"
+    args = ["train", "--manifest", str(tiny_collection), "--epochs", str(epochs), *TINY]
+    assert main([*args, "--out", str(straight)]) == 0
+
+    killed = tmp_path / "killed"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    process = subprocess.Popen([sys.executable, "-m", "lungus", *args, "--out", str(killed)],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=env)
+    deadline = time.time() + 300
+    while time.time() < deadline and process.poll() is None:
+        if (killed / "metrics.csv").exists() and len(_rows(killed)) >= 2:
+            process.send_signal(signal.SIGKILL)
+            break
+        time.sleep(0.02)
+    assert process.wait() == -signal.SIGKILL, "training finished before it could be killed"
+    done_before_kill = len(_rows(killed))
+    assert 2 <= done_before_kill < epochs
+
+    assert main([*args, "--out", str(killed), "--resume"]) == 0
+    assert _comparable(_rows(killed)) == _comparable(_rows(straight))
+    a, b = load_model_file(straight / "model.pt").model, load_model_file(killed / "model.pt").model
+    for (name, x), (_, y) in zip(a.state_dict().items(), b.state_dict().items()):
+        assert torch.equal(x, y), name
+
+
+def test_torchrun_replicas_end_identical(tiny_collection, tmp_path):
+    pytest.importorskip("torch.distributed.run")
+    run = tmp_path / "ddp"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    completed = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "lungus",
+         "train", "--manifest", str(tiny_collection), "--epochs", "2", *TINY, "--out", str(run)],
+        capture_output=True, text=True, env=env, timeout=600,
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    replicas = json.loads((run / "replicas.json").read_text())
+    assert replicas["world_size"] == 2
+    assert replicas["checksums"][0] == replicas["checksums"][1]
+    saved = load_model_file(run / "model.pt").model
+    assert state_checksum(saved) == replicas["checksums"][0]
