@@ -76,4 +76,4 @@ class CNNLSTM(VideoClassifier):
         }
 
     def gradcam_layer(self) -> nn.Module:
-        return self.encoder
+        return self.encoder.cam_layer()

@@ -15,11 +15,18 @@ from lungus.models.base import VideoClassifier
 
 
 def grad_cam(
-    model: VideoClassifier, x: Tensor, target_class: int | Tensor | None = None
+    model: VideoClassifier,
+    x: Tensor,
+    target_class: int | Tensor | None = None,
+    layer: torch.nn.Module | None = None,
 ) -> tuple[Tensor, Tensor]:
     """Grad-CAM maps (B, T, H, W) in [0, 1] (per-clip max = 1) for ``target_class`` (default: the
-    predicted class), and the logits (B, K). The model is run in eval mode and left as it was."""
-    layer = model.gradcam_layer()
+    predicted class), and the logits (B, K). The model is run in eval mode and left as it was.
+
+    ``layer`` defaults to ``model.gradcam_layer()`` (for frame models the stage at 1/16 of the
+    frame size); any layer with the same output layout can be given instead.
+    """
+    layer = model.gradcam_layer() if layer is None else layer
     captured: dict[str, Tensor] = {}
 
     def keep_output(_module: torch.nn.Module, _inputs: object, output: Tensor) -> None:

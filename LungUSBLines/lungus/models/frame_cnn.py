@@ -112,4 +112,4 @@ class FrameCNN(VideoClassifier):
         return result
 
     def gradcam_layer(self) -> nn.Module:
-        return self.encoder
+        return self.encoder.cam_layer()
