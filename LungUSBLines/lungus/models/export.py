@@ -68,7 +68,13 @@ def export_torchscript(
         if freeze:
             scripted = torch.jit.freeze(scripted)
     extra = {CARD_EXTRA_FILE: json.dumps({"format_version": FORMAT_VERSION, "card": card.to_dict()})}
-    return write_atomically(path, lambda temp: torch.jit.save(scripted, str(temp), _extra_files=extra))
+
+    def write(temp: Path) -> None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            torch.jit.save(scripted, str(temp), _extra_files=extra)
+
+    return write_atomically(path, write)
 
 
 def _card_from_json(text: str, path: Path) -> ModelCard:
@@ -93,7 +99,9 @@ def load_torchscript(path: os.PathLike | str, map_location: Any = "cpu") -> Load
         raise LungUSError("no such TorchScript file", path=path)
     extra = {CARD_EXTRA_FILE: ""}
     try:
-        module = torch.jit.load(str(path), map_location=map_location, _extra_files=extra)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            module = torch.jit.load(str(path), map_location=map_location, _extra_files=extra)
     except Exception as error:
         raise LungUSError(f"not a loadable TorchScript file ({type(error).__name__})", path=path) from None
     if not extra[CARD_EXTRA_FILE]:
