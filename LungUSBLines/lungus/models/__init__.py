@@ -11,9 +11,11 @@ segmenters take (B, 1, H, W) frames and return logits (B, 6, H, W). Normalisatio
 from lungus.models.base import Segmenter, VideoClassifier
 from lungus.models.explain import grad_cam
 from lungus.models.export import (
+    InferenceModel,
     OnnxModel,
     export_onnx,
     export_torchscript,
+    load_for_inference,
     load_onnx,
     load_torchscript,
     read_onnx_card,
@@ -55,6 +57,7 @@ __all__ = [
     "MODEL_REGISTRY",
     "SEGMENTER",
     "TASKS",
+    "InferenceModel",
     "InitReport",
     "LoadedModel",
     "ModelCard",
@@ -73,6 +76,7 @@ __all__ = [
     "grad_cam",
     "load_init_weights",
     "load_model_file",
+    "load_for_inference",
     "load_onnx",
     "load_pretrained",
     "load_torchscript",

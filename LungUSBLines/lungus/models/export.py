@@ -17,7 +17,7 @@ import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -77,11 +77,8 @@ def export_torchscript(
     return write_atomically(path, write)
 
 
-def _card_from_json(text: str, path: Path) -> ModelCard:
-    try:
-        data = json.loads(text)
-    except (TypeError, ValueError):
-        raise LungUSError("the embedded lungus card is not valid JSON (damaged file)", path=path) from None
+def _card_from_payload(data: Any, path: Path) -> ModelCard:
+    """The card from an embedded ``{"format_version", "card"}`` payload, version checked."""
     version = data.get("format_version") if isinstance(data, dict) else None
     if version not in SUPPORTED_FORMAT_VERSIONS:
         raise LungUSError(
@@ -90,6 +87,13 @@ def _card_from_json(text: str, path: Path) -> ModelCard:
             path=path,
         )
     return as_card(data.get("card"), path)
+
+
+def _json(text: str, path: Path) -> Any:
+    try:
+        return json.loads(text)
+    except (TypeError, ValueError):
+        raise LungUSError("the embedded lungus card is not valid JSON (damaged file)", path=path) from None
 
 
 def load_torchscript(path: os.PathLike | str, map_location: Any = "cpu") -> LoadedModel:
@@ -108,7 +112,8 @@ def load_torchscript(path: os.PathLike | str, map_location: Any = "cpu") -> Load
         raise LungUSError(
             "TorchScript file has no embedded lungus card (card.json); export it with lungus", path=path
         )
-    return LoadedModel(model=module.eval(), card=_card_from_json(extra[CARD_EXTRA_FILE], path), path=path)
+    card = _card_from_payload(_json(extra[CARD_EXTRA_FILE], path), path)
+    return LoadedModel(model=module.eval(), card=card, path=path)
 
 
 def read_torchscript_card(path: os.PathLike | str) -> ModelCard:
@@ -190,15 +195,11 @@ def read_onnx_card(path: os.PathLike | str) -> ModelCard:
     if ONNX_CARD_KEY not in meta:
         raise LungUSError("ONNX file has no embedded lungus card; export it with lungus", path=path)
     version = meta.get(ONNX_VERSION_KEY, "")
-    return _card_from_json(
-        json.dumps(
-            {
-                "format_version": int(version) if version.isdigit() else version,
-                "card": json.loads(meta[ONNX_CARD_KEY]),
-            }
-        ),
-        path,
-    )
+    payload = {
+        "format_version": int(version) if version.isdigit() else version,
+        "card": _json(meta[ONNX_CARD_KEY], path),
+    }
+    return _card_from_payload(payload, path)
 
 
 @dataclass
@@ -232,3 +233,57 @@ def load_onnx(
     except Exception as error:
         raise LungUSError(f"ONNX Runtime cannot load it ({type(error).__name__})", path=path) from None
     return OnnxModel(session=session, card=card, path=Path(path))
+
+
+@dataclass
+class InferenceModel:
+    """A model file of any kind, ready to run: ``model(x)`` -> logits as a CPU float tensor.
+
+    ``kind`` is ``model`` (a ``.pt`` model file; ``module`` is the eager model, for
+    ``explain`` and Grad-CAM), ``torchscript`` or ``onnx`` (ONNX Runtime).
+    """
+
+    kind: str
+    card: ModelCard
+    path: Path
+    runner: Callable[[torch.Tensor], torch.Tensor]
+    module: nn.Module | None = None
+
+    def __call__(self, x: torch.Tensor) -> torch.Tensor:
+        return self.runner(x)
+
+
+def _torch_runner(module: nn.Module, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
+    def run(x: torch.Tensor) -> torch.Tensor:
+        with torch.inference_mode():
+            return module(x.to(device)).float().cpu()
+
+    return run
+
+
+def load_for_inference(
+    path: os.PathLike | str, *, device: str | torch.device = "cpu", threads: int | None = None
+) -> InferenceModel:
+    """Load a lungus model file, TorchScript export or ONNX export (told apart by content).
+
+    ONNX files run in ONNX Runtime (CUDA when ``device`` is a GPU and onnxruntime has it);
+    ``threads`` limits ONNX Runtime's threads (torch uses ``torch.set_num_threads``).
+    """
+    from lungus.models.model_file import file_kind, load_model_file
+
+    path = Path(path)
+    kind = file_kind(path)
+    device = torch.device(device)
+    if kind == "onnx":
+        import onnxruntime
+
+        providers = ["CPUExecutionProvider"]
+        if device.type == "cuda" and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
+            providers.insert(0, "CUDAExecutionProvider")
+        session = load_onnx(path, threads=threads, providers=providers)
+        return InferenceModel(kind, session.card, path, lambda x: torch.from_numpy(session(x)))
+    loaded = load_model_file(path, map_location=device) if kind == "model" else load_torchscript(path, device)
+    module = loaded.model.to(device)
+    return InferenceModel(
+        kind, loaded.card, path, _torch_runner(module, device), module if kind == "model" else None
+    )

@@ -14,6 +14,7 @@ from lungus.models import (
     build_model,
     export_onnx,
     export_torchscript,
+    load_for_inference,
     load_onnx,
     load_torchscript,
     read_card,
@@ -165,3 +166,20 @@ def test_read_card_of_an_unknown_file_says_so(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
     with pytest.raises(LungUSError, match=r"notes\.txt: not a lungus model, TorchScript or ONNX file"):
         read_card(tmp_path / "notes.txt")
+
+
+def test_load_for_inference_runs_every_kind_of_file_alike(tmp_path, classifier, onnx_classifier):
+    model, card = classifier
+    paths = {
+        "model": save_model_file(tmp_path / "m.pt", model, card),
+        "torchscript": export_torchscript(model, card, tmp_path / "m.ts"),
+        "onnx": onnx_classifier,
+    }
+    x = torch.randn(2, 1, 5, 32, 32)
+    with torch.no_grad():
+        expected = model(x)
+    for kind, path in paths.items():
+        runnable = load_for_inference(path, threads=1)
+        assert runnable.kind == kind and runnable.card == card
+        assert torch.allclose(runnable(x), expected, atol=1e-4), kind
+    assert load_for_inference(paths["model"]).module is not None  # explanations need the eager model
