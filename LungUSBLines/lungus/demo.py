@@ -27,21 +27,21 @@ from lungus.errors import LungUSError
 class DemoConfig:
     """Sizes of the demo; ``quick()`` is the ~3-minute version."""
 
-    clips: int = 160
-    patients: int = 64
+    clips: int = 200
+    patients: int = 80
     frames: int = 24
     sim_size: int = 128
-    input_size: int = 64
+    input_size: int = 80
     window: int = 8
-    epochs: int = 12
-    width: int = 8
+    epochs: int = 16
+    width: int = 12
     expert: str = "noisy"
     task: str = "bline2"
     seed: int = 0
 
     @classmethod
     def quick(cls) -> DemoConfig:
-        return cls(clips=72, patients=32, frames=16, epochs=8)
+        return cls(clips=96, patients=40, frames=16, input_size=64, width=8, epochs=10)
 
 
 def _log_to(path: Path, echo: Callable[[str], None]) -> Callable[[str], None]:
