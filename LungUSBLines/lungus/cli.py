@@ -43,13 +43,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"lungus {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"lungus.commands.{name}")
-        except ModuleNotFoundError as error:
-            if error.name == f"lungus.commands.{name}":
-                continue  # not built yet; `--help` lists only what exists
-            raise
-        module.register(subparsers)
+        importlib.import_module(f"lungus.commands.{name}").register(subparsers)
     return parser
 
 
