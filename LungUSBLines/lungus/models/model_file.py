@@ -31,11 +31,20 @@ FORMAT_VERSION = 1
 SUPPORTED_FORMAT_VERSIONS = (1,)
 SEG_TASK = "seg"
 TASKS = (*LABEL_SCHEMES, SEG_TASK)
-LABEL_SOURCE_PATTERN = re.compile(
-    r"^(crowd-soft|crowd-majority|crowd-ds|truth|expert:.+|annotations(:.+)?|labelmaps(:.+)?)$"
-)
-LABEL_SOURCES_HELP = (
-    "crowd-soft, crowd-majority, crowd-ds, expert:NAME, truth, annotations[:NAME] or labelmaps[:NAME]"
+# The label sources lungus train writes; others are allowed (a card describes, it does not restrict).
+KNOWN_LABEL_SOURCES = (
+    "crowd-soft",
+    "crowd-majority",
+    "crowd-ds",
+    "expert:NAME",
+    "expert-majority",
+    "truth",
+    "bline2",
+    "bline3",
+    "lus4",
+    "annotations",
+    "annotations-staple",
+    "annotations:NAME",
 )
 
 
@@ -87,7 +96,8 @@ class ModelCard:
     - ``architecture``: ``{"name": registry name, "args": {...}}`` (see ``registry.architecture``);
     - ``preprocessing``: ``size`` [H, W], ``frames`` (T per window; None for segmenters),
       ``target_fps`` (None = native), ``normalisation`` {mean, std}, ``fan_crop`` (bool); more keys allowed;
-    - ``label_source``: crowd-soft, crowd-majority, crowd-ds, expert:NAME, truth, annotations[:NAME], labelmaps[:NAME];
+    - ``label_source``: where the labels came from: crowd-soft, crowd-majority, crowd-ds, expert:NAME,
+      expert-majority, truth, a manifest label column (bline2 ...), annotations[-staple|:NAME];
     - ``training_data``: e.g. ``{"clips": 120, "patients": 30, "class_counts": {...}}``;
     - ``validation_metrics``: DESIGN.md metric keys;
     - ``software`` and ``created`` (UTC ISO 8601): filled by ``stamped()``;
@@ -142,8 +152,12 @@ class ModelCard:
                 f"card task {self.task} needs a {self.kind}, but {arch['name']} is a {spec_kind}"
             )
         self.preprocessing = self._checked_preprocessing(self.preprocessing)
-        if not isinstance(self.label_source, str) or not LABEL_SOURCE_PATTERN.match(self.label_source):
-            raise ValueError(f"card label_source {self.label_source!r} must be one of {LABEL_SOURCES_HELP}")
+        source = self.label_source
+        if not isinstance(source, str) or not source.strip() or len(source) > 200 or "\n" in source:
+            raise ValueError(
+                f"card label_source {source!r} must name where the labels came from, e.g. "
+                f"{', '.join(KNOWN_LABEL_SOURCES)}"
+            )
         for name in ("training_data", "validation_metrics", "software", "extra"):
             value = getattr(self, name)
             if not isinstance(value, dict):

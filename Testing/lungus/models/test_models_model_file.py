@@ -190,7 +190,7 @@ def test_card_for_another_architecture_is_refused(tmp_path, model):
     [
         ({"task": "bline9"}, "task 'bline9' is not one of bline2, bline3, lus4, seg"),
         ({"class_names": ["no", "yes"]}, "must be the bline2 classes"),
-        ({"label_source": "crowd"}, "label_source 'crowd' must be one of crowd-soft"),
+        ({"label_source": ""}, "label_source '' must name where the labels came from, e.g. crowd-soft"),
         (
             {"architecture": {"name": "unet_small", "args": {}}},
             "needs a classifier, but unet_small is a segmenter",
