@@ -20,7 +20,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/lungus demo --out demo_out
+	$(VENV)/bin/lungus demo --out demo_out --overwrite
 
 test: $(STAMP)
 	$(PY) -m pytest Testing

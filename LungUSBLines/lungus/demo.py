@@ -56,8 +56,12 @@ def _log_to(path: Path, echo: Callable[[str], None]) -> Callable[[str], None]:
 
 
 def run_demo(out: str | Path, config: DemoConfig | None = None, *, log: Callable[[str], None] = print,
-             progress: Callable[[float, str], None] | None = None) -> dict[str, Any]:
-    """Run the demo into ``out``; returns the summary (also written to out/summary.json)."""
+             progress: Callable[[float, str], None] | None = None, overwrite: bool = False) -> dict[str, Any]:
+    """Run the demo into ``out``; returns the summary (also written to out/summary.json).
+
+    ``overwrite`` replaces an earlier demo in ``out`` (only a folder holding a demo's
+    summary.json is ever deleted).
+    """
     import numpy as np
     import torch
 
@@ -74,7 +78,13 @@ def run_demo(out: str | Path, config: DemoConfig | None = None, *, log: Callable
     config = config or DemoConfig()
     out = Path(out)
     if (out / "summary.json").exists():
-        raise LungUSError("already holds a demo; choose another --out or delete it", out)
+        if not overwrite:
+            raise LungUSError("already holds a demo; pass --overwrite or choose another --out", out)
+        import shutil
+
+        shutil.rmtree(out)
+    elif out.exists() and any(out.iterdir()):
+        raise LungUSError("exists and is not empty; choose another --out", out)
     out.mkdir(parents=True, exist_ok=True)
     log = _log_to(out / "demo.log", log)
     started = time.time()

@@ -16,6 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", default="demo_out", help="output folder (default demo_out)")
     parser.add_argument("--quick", action="store_true", help="a smaller run (about 3 minutes on 2 CPU cores)")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--overwrite", action="store_true", help="replace an earlier demo in --out")
     parser.set_defaults(func=run)
 
 
@@ -26,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
 
     config = DemoConfig.quick() if args.quick else DemoConfig()
     config = dataclasses.replace(config, seed=args.seed)
-    result = run_demo(args.out, config)
+    result = run_demo(args.out, config, overwrite=args.overwrite)
     crowd, expert = result["crowd"], result["expert"]
     print(f"held-out AUC: crowd-trained {crowd['auc']:.3f}, expert-trained {expert['auc']:.3f} "
           f"(difference {result['comparison']['auc_diff']:+.3f}, p = {result['comparison']['p_value']:.3g})")
