@@ -1,0 +1,342 @@
+"""The inference engine: load models once, then analyse clips one after another.
+
+>>> from lungus.infer import Analyzer
+>>> analyzer = Analyzer("run/model.pt", segmenter="seg/model.pt")
+>>> result = analyzer.analyse("scan.mp4")        # a path, a Clip, or frames (T, H, W) uint8
+>>> result.pred, result.probabilities, result.p_blines, result.bline_count
+
+Every clip is prepared exactly as the model card says (lungus.data.preprocess.prepare_clip:
+fan crop, letterbox, frame rate). Classifiers score sliding windows and aggregate them as in
+evaluation (lungus.train.tasks: clip_windows, aggregate_windows); per-frame B-line evidence
+comes from the model's own frame logits (``explain()``), mapped back to the original frames.
+Segmenter masks give B-line counts, positions and the B-line artefact score
+(lungus.data.blines.analyse_masks) in the model's input space, as evaluation measures them.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Union
+
+import numpy as np
+import torch
+
+from lungus.data.preprocess import PreparedClip, Preprocessing, prepare_clip
+from lungus.errors import LungUSError
+from lungus.infer.results import ClipAnalysis, Explanation, SegmentationOutput
+from lungus.infer.runners import (
+    SEG_BATCH,
+    ClassifierRunner,
+    SegmenterRunner,
+    check_cancel,
+    never_cancelled,
+)
+from lungus.io.clip import Clip
+
+#: progress(done, total, what): ``done`` of ``total`` steps finished, ``what`` says which.
+Progress = Callable[[int, int, str], None]
+CancelFlag = Union[threading.Event, Callable[[], bool], None]
+ClipSource = Union[str, os.PathLike, Clip, np.ndarray]
+EXPLAIN_METHODS = ("gradcam", "cam", "attention")
+
+
+def as_cancel(cancel: CancelFlag) -> Callable[[], bool]:
+    """A callable for a threading.Event, a callable, or None (never cancelled)."""
+    if cancel is None:
+        return never_cancelled
+    if isinstance(cancel, threading.Event):
+        return cancel.is_set
+    if callable(cancel):
+        return cancel
+    raise TypeError("cancel must be a threading.Event, a callable returning bool, or None")
+
+
+@dataclass
+class LoadedClip:
+    """A clip read and prepared for each model (decoding is the part worth doing in a worker)."""
+
+    name: str
+    clip: Clip
+    prepared: dict[Preprocessing, PreparedClip]
+
+
+class Analyzer:
+    """Loads a classifier and/or a segmenter once; ``analyse`` runs them on one clip.
+
+    ``classifier`` / ``segmenter``: a model file (.pt), or a TorchScript / ONNX file that
+    ``lungus export`` wrote (the card inside says how to feed it). ``device``: auto, cpu,
+    cuda, cuda:N or mps. ``runtime``: how a segmenter model file runs (see SegmenterRunner:
+    auto uses ONNX Runtime on the CPU). ``threads``: CPU threads for torch and ONNX Runtime
+    (None: their defaults). ``log``: where notes go (e.g. print).
+    """
+
+    def __init__(
+        self,
+        classifier: str | os.PathLike | None = None,
+        segmenter: str | os.PathLike | None = None,
+        *,
+        device: str = "auto",
+        runtime: str = "auto",
+        threads: int | None = None,
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        from lungus.device import resolve_device
+
+        if classifier is None and segmenter is None:
+            raise LungUSError("give a classifier (--model) or a segmenter (--segmenter), or both")
+        if threads is not None:
+            if threads < 1:
+                raise LungUSError(f"threads must be at least 1, got {threads}")
+            torch.set_num_threads(threads)
+        self.device = resolve_device(device)
+        self.classifier = None if classifier is None else ClassifierRunner(classifier, self.device, threads)
+        self.segmenter = (
+            None if segmenter is None else SegmenterRunner(segmenter, self.device, threads, runtime, log)
+        )
+
+    # ------------------------------------------------------------------ identity
+    @property
+    def class_names(self) -> list[str] | None:
+        return None if self.classifier is None else self.classifier.class_names
+
+    def models(self) -> dict[str, dict | None]:
+        """Which model files this analyzer runs (ids, paths, kinds, sha256)."""
+        return {
+            "classifier": None if self.classifier is None else self.classifier.source.to_dict(),
+            "segmenter": None if self.segmenter is None else self.segmenter.source.to_dict(),
+        }
+
+    def _preprocessings(self) -> list[Preprocessing]:
+        found = []
+        for runner in (self.classifier, self.segmenter):
+            if runner is not None:
+                pre = Preprocessing.from_card(runner.card.preprocessing)
+                if pre not in found:
+                    found.append(pre)
+        return found
+
+    # ------------------------------------------------------------------ reading
+    def load(self, source: ClipSource, *, fps: float | None = None, name: str | None = None) -> LoadedClip:
+        """Read (a path), wrap (frames) and prepare a clip for every model. Thread-safe."""
+        from lungus.io.fan import detect_fan
+        from lungus.io.reader import read_clip
+
+        if isinstance(source, Clip):
+            clip = (
+                source
+                if source.fan is not None
+                else dataclasses.replace(source, fan=detect_fan(source.frames))
+            )
+        elif isinstance(source, np.ndarray):
+            try:
+                clip = Clip(source, fps=fps)
+            except ValueError as error:
+                raise LungUSError(f"frames: {error}") from None
+            clip.fan = detect_fan(clip.frames)
+        else:
+            clip = read_clip(source)
+        if fps is not None and clip.fps != float(fps):
+            clip = dataclasses.replace(clip, fps=float(fps))
+        if name is None:
+            name = (
+                str(source)
+                if isinstance(source, (str, os.PathLike))
+                else (str(clip.source) if clip.source is not None else "clip")
+            )
+        prepared = {pre: prepare_clip(clip, pre) for pre in self._preprocessings()}
+        return LoadedClip(name=name, clip=clip, prepared=prepared)
+
+    # ------------------------------------------------------------------ analysis
+    def analyse(
+        self,
+        source: ClipSource | LoadedClip,
+        *,
+        fps: float | None = None,
+        name: str | None = None,
+        explain: str | None = None,
+        progress: Progress | None = None,
+        cancel: CancelFlag = None,
+    ) -> ClipAnalysis:
+        """Per-clip and per-frame results for one clip (a path, a Clip, uint8 frames (T, H, W)
+        with ``fps``, or what ``load`` returned).
+
+        ``explain``: also compute where the classifier saw B-lines (gradcam, cam or attention).
+        ``progress(done, total, what)`` is called after each step; ``cancel`` (a
+        threading.Event or a callable) stops the work with ``Cancelled`` between steps.
+        """
+        if explain is not None and explain not in EXPLAIN_METHODS:
+            raise LungUSError(f"explain must be one of {', '.join(EXPLAIN_METHODS)}, got {explain!r}")
+        if explain is not None and self.classifier is None:
+            raise LungUSError("explanations need a classifier (--model)")
+        is_cancelled = as_cancel(cancel)
+        check_cancel(is_cancelled)
+        loaded = source if isinstance(source, LoadedClip) else self.load(source, fps=fps, name=name)
+        clip = loaded.clip
+        plan = self._plan(loaded, explain)
+        total, done = sum(plan.values()) + 1, [1]
+
+        def step(what: str) -> Callable[[], None]:
+            def advance() -> None:
+                done[0] += 1
+                if progress is not None:
+                    progress(min(done[0], total), total, what)
+
+            return advance
+
+        if progress is not None:
+            progress(1, total, "read")
+        frames = set()
+        result = ClipAnalysis(
+            clip=loaded.name,
+            n_frames=clip.n_frames,
+            fps=clip.fps,
+            frames=np.zeros(0, int),
+            fan=None if clip.fan is None else clip.fan.to_dict(),
+        )
+        classified = segmented = None
+        if self.classifier is not None:
+            classified = self._classify(loaded, result, explain, is_cancelled, step)
+            frames.update(classified[0].tolist())
+        if self.segmenter is not None:
+            segmented = self._segment(loaded, result, is_cancelled, step("segment"))
+            frames.update(segmented.tolist())
+        result.frames = np.array(sorted(frames), dtype=np.int64)
+        self._place_frame_values(result, classified, segmented)
+        if progress is not None:
+            progress(total, total, "done")
+        return result
+
+    def _plan(self, loaded: LoadedClip, explain: str | None) -> dict[str, int]:
+        plan = {}
+        if self.classifier is not None:
+            n = loaded.prepared[Preprocessing.from_card(self.classifier.card.preprocessing)].frames.shape[0]
+            windows = self._window_count(n)
+            batches = -(-windows // self.classifier.task.eval_batch)
+            plan["classify"] = batches
+            if explain:
+                plan["explain"] = batches
+        if self.segmenter is not None:
+            n = loaded.prepared[Preprocessing.from_card(self.segmenter.card.preprocessing)].frames.shape[0]
+            plan["segment"] = -(-n // SEG_BATCH)
+        return plan
+
+    def _window_count(self, n_frames: int) -> int:
+        from lungus.train.tasks import window_starts
+
+        task = self.classifier.task
+        return len(window_starts(n_frames, task.window, task.stride))
+
+    def _classify(
+        self, loaded: LoadedClip, result: ClipAnalysis, explain: str | None, cancel: Callable[[], bool], step
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Classify; returns (original frame of each prepared frame, its B-line evidence)."""
+        from lungus.train.tasks import aggregate_windows, clip_windows
+
+        runner = self.classifier
+        task = runner.task
+        prepared = loaded.prepared[Preprocessing.from_card(runner.card.preprocessing)]
+        n = prepared.frames.shape[0]
+        windows = clip_windows(prepared.frames, task.window, task.stride)
+        # The same windowing applied to frame numbers: which prepared frame each window slot shows.
+        slots = clip_windows(np.arange(n).reshape(n, 1, 1), task.window, task.stride)[:, :, 0, 0]
+        window_p, frame_p = runner.window_probabilities(windows, cancel, step("classify"))
+        probabilities = aggregate_windows(torch.from_numpy(window_p), task.aggregation).numpy()
+        # B-line evidence per slot: P(not the first class), from the frame's own logits when the
+        # model gives them, else its window's probability.
+        slot_evidence = 1.0 - (
+            frame_p[..., 0] if frame_p is not None else np.repeat(window_p[:, :1], slots.shape[1], axis=1)
+        )
+        evidence = _mean_per_frame(slots, slot_evidence, n)
+        result.task, result.class_names = runner.card.task, runner.class_names
+        result.probabilities = probabilities.astype(np.float64)
+        result.classifier = runner.source.id
+        result.extra["frame_evidence"] = "frame_logits" if frame_p is not None else "windows"
+        if explain is not None:
+            target = _explained_class(probabilities)
+            maps = runner.explanation_maps(windows, explain, target, cancel, step("explain"))
+            result.explanation = Explanation(
+                method=explain,
+                target_class=runner.class_names[target],
+                maps=_mean_per_frame(slots, maps, n).astype(np.float32),
+                source_frames=prepared.source_frames,
+                placement=prepared.placement,
+                fan_mask=prepared.fan.mask,
+            )
+        return prepared.source_frames, evidence
+
+    def _segment(
+        self, loaded: LoadedClip, result: ClipAnalysis, cancel: Callable[[], bool], step: Callable[[], None]
+    ) -> np.ndarray:
+        from lungus.data.blines import analyse_masks
+
+        runner = self.segmenter
+        prepared = loaded.prepared[Preprocessing.from_card(runner.card.preprocessing)]
+        masks = runner.predict(prepared.frames, cancel, step)
+        analysis = analyse_masks(masks, prepared.fan)
+        result.segmentation = SegmentationOutput(
+            masks, prepared.source_frames, prepared.placement, prepared.fan.mask, analysis
+        )
+        result.segmenter = runner.source.id
+        return prepared.source_frames
+
+    def _place_frame_values(self, result: ClipAnalysis, classified, segmented) -> None:
+        """Spread per-analysed-frame values onto the union of analysed original frames."""
+        index = {int(f): i for i, f in enumerate(result.frames)}
+        if classified is not None:
+            source_frames, evidence = classified
+            result.p_blines = np.full(len(result.frames), np.nan)
+            result.p_blines[[index[int(f)] for f in source_frames]] = evidence
+        if segmented is not None:
+            seg = result.segmentation
+            analysis = seg.analysis
+            rows = [index[int(f)] for f in seg.source_frames]
+            result.bline_count = np.full(len(result.frames), -1, dtype=np.int64)
+            result.bline_count[rows] = analysis.bline_count
+            result.blas = [None] * len(result.frames)
+            result.positions = [()] * len(result.frames)
+            for row, blas, positions in zip(rows, analysis.blas, analysis.positions):
+                result.blas[row] = blas
+                result.positions[row] = _original_positions(positions, analysis.position_unit, seg.placement)
+            result.position_unit = analysis.position_unit
+
+
+def _mean_per_frame(slots: np.ndarray, values: np.ndarray, n_frames: int) -> np.ndarray:
+    """Average of per-slot ``values`` (W, T, ...) over every slot showing each of ``n_frames``."""
+    flat_slots = slots.reshape(-1)
+    flat = values.reshape(flat_slots.size, -1).astype(np.float64)
+    sums = np.zeros((n_frames, flat.shape[1]))
+    np.add.at(sums, flat_slots, flat)
+    counts = np.bincount(flat_slots, minlength=n_frames).astype(np.float64)
+    mean = sums / np.maximum(counts, 1)[:, None]
+    return mean.reshape((n_frames, *values.shape[2:]))
+
+
+def _explained_class(probabilities: np.ndarray) -> int:
+    """The class an explanation shows: the predicted one, or the likeliest B-line class when the
+    prediction is the first class (no B-lines): the map then shows what evidence there was."""
+    predicted = int(np.argmax(probabilities))
+    return predicted if predicted > 0 else 1 + int(np.argmax(probabilities[1:]))
+
+
+def _original_positions(positions: tuple[float, ...], unit: str, placement) -> tuple[float, ...]:
+    """Lateral positions from model space to the original frame: angles about the apex do not
+    change under crop, scale and padding; image columns do."""
+    if unit != "px":
+        return tuple(positions)
+    col0 = placement.crop[1]
+    return tuple(col0 + (p - placement.pad[1]) / placement.scale for p in positions)
+
+
+def analyse(
+    source: ClipSource,
+    classifier: str | os.PathLike | None = None,
+    segmenter: str | os.PathLike | None = None,
+    **options,
+) -> ClipAnalysis:
+    """One-off convenience: load the models and analyse one clip (use an Analyzer for many)."""
+    analyzer = Analyzer(classifier, segmenter, device=options.pop("device", "auto"))
+    return analyzer.analyse(source, **options)

@@ -1,0 +1,502 @@
+"""Batch inference: many clips into DIR/clips.csv, DIR/clips.jsonl and DIR/frames.csv.
+
+- **Inputs**: files, folders (searched recursively; clips recognised by content, see
+  lungus.io.find_clips) and manifest CSVs (their ``clip`` column). Each clip gets its place in
+  that list (``index``), which orders every output.
+- **Journal**: DIR/clips.jsonl gets one line per finished clip, flushed as it is written, so a
+  run that stops keeps what it did; ``resume`` skips clips already scored there (failed ones are
+  tried again). At the end the journal is rewritten in input order and the CSVs are (re)written
+  from it, each atomically.
+- **Bad clips** are recorded with their error (the ``error`` column) and the run goes on.
+- **Shards**: ``shard=(i, n)`` takes the inputs whose index is i modulo n (job arrays,
+  torchrun ranks); ``merge_outputs`` joins shard folders into exactly what one run writes.
+- **Workers**: ``workers=N`` decodes and prepares the next clips in N threads while the models
+  run on the current one.
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lungus.atomic import atomic_path, atomic_write_text
+from lungus.errors import LungUSError
+from lungus.infer.results import FRAME_COLUMNS, clip_columns
+
+JOURNAL = "clips.jsonl"
+CLIPS_CSV = "clips.csv"
+FRAMES_CSV = "frames.csv"
+RUN_JSON = "run.json"
+#: Record keys that name picture files (relative to the output folder).
+PICTURE_KEYS = ("overlay", "masks", "explain_video", "explain_png")
+
+
+@dataclass(frozen=True)
+class InferenceInput:
+    """One clip to analyse: its place in the input list, its name in the outputs, its file."""
+
+    index: int
+    clip: str
+    path: Path
+
+
+@dataclass
+class BatchSummary:
+    out: Path
+    total: int  # clips this run (or shard) is responsible for
+    scored: int = 0
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (clip, error)
+    skipped: int = 0  # already done (resume)
+    cancelled: bool = False
+    seconds: float = 0.0
+    missing: int = 0  # merge: input clips no merged folder holds
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed and not self.cancelled and not self.missing
+
+    def line(self) -> str:
+        """The one-line summary the CLI prints."""
+        done = self.scored + len(self.failed)
+        text = f"scored {self.scored} of {self.total} clips"
+        if self.skipped:
+            text += f" ({self.skipped} already done)"
+        if self.failed:
+            text += f"; {len(self.failed)} failed (see the error column of {self.out / CLIPS_CSV})"
+        if self.missing:
+            text += f"; {self.missing} input clips are in none of the merged folders (a shard missing?)"
+        if self.cancelled:
+            text += "; cancelled before the end"
+        processed = done - self.skipped
+        if self.seconds > 0 and processed > 0:
+            text += f"; {self.seconds:.1f} s ({processed / self.seconds:.2f} clips/s)"
+        return text
+
+
+# ---------------------------------------------------------------------------------------- inputs
+
+
+def collect_inputs(inputs: Sequence[str | os.PathLike]) -> list[InferenceInput]:
+    """The clips named by files, folders (recursive, by content) and manifest CSVs, in order.
+
+    A clip reached twice (same file) is listed once. A missing input is a LungUSError; a
+    listed file that is no readable clip is not (it fails, with its reason, when analysed).
+    """
+    from lungus.data.manifest import Manifest
+    from lungus.io.formats import find_clips
+
+    if not inputs:
+        raise LungUSError("no inputs: give clip files, folders or a manifest CSV")
+    found: list[tuple[str, Path]] = []
+    for given in inputs:
+        path = Path(given)
+        if not path.exists():
+            raise LungUSError("no such file or folder", path)
+        if path.is_dir():
+            clips = find_clips(path)
+            if not clips:
+                raise LungUSError("no clips found in this folder (searched recursively, by content)", path)
+            found.extend((os.fspath(c), c) for c in clips)
+        elif path.suffix.lower() == ".csv":
+            manifest = Manifest.load(path)
+            manifest.require_columns("clip")
+            found.extend((text, manifest.clip_path(i)) for i, text in enumerate(manifest.clips))
+        else:
+            found.append((os.fspath(given), path))
+    items: list[InferenceInput] = []
+    seen_paths: set[Path] = set()
+    seen_names: set[str] = set()
+    for name, path in found:
+        resolved = path.resolve()
+        if resolved in seen_paths:
+            continue
+        if name in seen_names:  # the same name for another file (two manifests): use the full path
+            name = os.fspath(resolved)
+        seen_paths.add(resolved)
+        seen_names.add(name)
+        items.append(InferenceInput(len(items), name, resolved))
+    return items
+
+
+def parse_shard(text: str) -> tuple[int, int]:
+    """``"i/n"`` -> (i, n) with 0 <= i < n."""
+    try:
+        index, count = (int(part) for part in str(text).split("/"))
+    except ValueError:
+        raise LungUSError(
+            f"--shard must be i/n such as 0/4 (shard i of n, counting from 0), got {text!r}"
+        ) from None
+    if count < 1 or not 0 <= index < count:
+        raise LungUSError(f"--shard {text}: need 0 <= i < n (shards are numbered 0 to n-1)")
+    return index, count
+
+
+def shard_inputs(items: Sequence[InferenceInput], index: int, count: int) -> list[InferenceInput]:
+    """Shard ``index`` of ``count``: every count-th clip from the index-th (deterministic)."""
+    return [item for item in items if item.index % count == index]
+
+
+def inputs_digest(items: Sequence[InferenceInput]) -> str:
+    """A fingerprint of the input list, so shards and resumed runs can tell they belong together."""
+    text = "\n".join(f"{item.index}\t{item.clip}" for item in items)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+
+
+# ---------------------------------------------------------------------------------------- journal
+
+
+def read_journal(folder: str | os.PathLike) -> list[dict[str, Any]]:
+    """The clip records of a folder's clips.jsonl (a damaged last line, from a killed run, is skipped)."""
+    path = Path(folder) / JOURNAL
+    if not path.is_file():
+        return []
+    records = []
+    with open(path, encoding="utf-8") as handle:
+        for line in handle:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                record = json.loads(line)
+            except ValueError:
+                continue
+            if isinstance(record, dict) and "clip" in record and "index" in record:
+                records.append(record)
+    return records
+
+
+def latest_records(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One record per clip (the last written), in input order."""
+    latest: dict[str, dict[str, Any]] = {}
+    for record in records:
+        latest.pop(record["clip"], None)
+        latest[record["clip"]] = record
+    return sorted(latest.values(), key=lambda r: (r["index"], r["clip"]))
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def _write_csv(path: Path, columns: Sequence[str], rows: Iterator[dict[str, Any]]) -> None:
+    import csv
+
+    with atomic_path(path, suffix=".csv") as temporary:
+        with open(temporary, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(columns)
+            for row in rows:
+                writer.writerow([_cell(row.get(column)) for column in columns])
+
+
+def write_tables(
+    folder: str | os.PathLike, records: Sequence[dict[str, Any]], class_names: list[str] | None
+) -> None:
+    """clips.jsonl (input order, one line per clip), clips.csv and frames.csv from the records."""
+    folder = Path(folder)
+    records = latest_records(records)
+    text = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
+    atomic_write_text(folder / JOURNAL, text)
+    _write_csv(folder / CLIPS_CSV, clip_columns(class_names), iter(records))
+    _write_csv(
+        folder / FRAMES_CSV, FRAME_COLUMNS, (row for record in records for row in record.get("frames") or ())
+    )
+
+
+def error_record(
+    item: InferenceInput,
+    message: str,
+    class_names: list[str] | None,
+    task: str | None,
+    models: dict[str, str],
+) -> dict[str, Any]:
+    """The record of a clip that could not be analysed: empty results, its error."""
+    record: dict[str, Any] = {column: None for column in clip_columns(class_names)}
+    record.update({"clip": item.clip, "task": task, "error": message, **models})
+    record.update({"index": item.index, "path": os.fspath(item.path), "frames": []})
+    return record
+
+
+def _error_message(error: BaseException, item: InferenceInput) -> str:
+    """One line; the clip's own path is left out (the clip column names it)."""
+    if isinstance(error, LungUSError):
+        same_file = error.path is not None and Path(error.path).resolve() == item.path
+        return error.problem if same_file else str(error)
+    return f"internal error ({type(error).__name__}: {' '.join(str(error).split())[:300]})"
+
+
+# ---------------------------------------------------------------------------------------- running
+
+
+def _load_ahead(
+    load: Callable[[InferenceInput], Any], items: Sequence[InferenceInput], workers: int
+) -> Iterator[tuple[InferenceInput, Future]]:
+    """(item, future of load(item)) in order; with workers, up to workers + 1 clips load ahead."""
+    if workers <= 0:
+        for item in items:
+            future: Future = Future()
+            try:
+                future.set_result(load(item))
+            except BaseException as error:  # handed to the caller with the item
+                if isinstance(error, KeyboardInterrupt):
+                    raise
+                future.set_exception(error)
+            yield item, future
+        return
+    pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="lungus-read")
+    try:
+        pending: collections.deque = collections.deque()
+        upcoming = iter(items)
+        for item in upcoming:
+            pending.append((item, pool.submit(load, item)))
+            if len(pending) > workers:
+                break
+        while pending:
+            item, future = pending.popleft()
+            following = next(upcoming, None)
+            if following is not None:
+                pending.append((following, pool.submit(load, following)))
+            yield item, future
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _picture_stem(item: InferenceInput) -> str:
+    """A file-name stem for a clip's pictures: its input index (unique, shard-independent) and name."""
+    name = Path(item.clip).name
+    for suffix in (".seq.nrrd",):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+    name = Path(name).stem if "." in name else name
+    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80] or "clip"
+    return f"{item.index:05d}_{safe}"
+
+
+def _run_info(
+    analyzer,
+    items: Sequence[InferenceInput],
+    shard: tuple[int, int] | None,
+    overlays: bool,
+    explain: str | None,
+) -> dict[str, Any]:
+    from lungus import __version__
+
+    return {
+        "lungus": __version__,
+        "inputs": len(items),
+        "inputs_digest": inputs_digest(items),
+        "shard": None if shard is None else list(shard),
+        "models": analyzer.models(),
+        "class_names": analyzer.class_names,
+        "task": None if analyzer.classifier is None else analyzer.classifier.card.task,
+        "overlays": overlays,
+        "explain": explain,
+    }
+
+
+def _model_ids(info: dict[str, Any]) -> dict[str, str]:
+    return {kind: (entry or {}).get("id", "") for kind, entry in info["models"].items()}
+
+
+def read_run_info(folder: str | os.PathLike) -> dict[str, Any] | None:
+    path = Path(folder) / RUN_JSON
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except ValueError:
+        raise LungUSError("damaged run.json; run again without --resume", path) from None
+
+
+def run_batch(
+    analyzer,
+    inputs: Sequence[str | os.PathLike] | Sequence[InferenceInput],
+    out: str | os.PathLike,
+    *,
+    workers: int = 0,
+    overlays: bool = False,
+    explain: str | None = None,
+    resume: bool = False,
+    shard: tuple[int, int] | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+    cancel=None,
+    progress_bar: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> BatchSummary:
+    """Analyse every input clip with ``analyzer``; write DIR/clips.csv, clips.jsonl, frames.csv
+    (and with ``overlays`` / ``explain`` the pictures of lungus.infer.overlays.write_overlays).
+
+    ``progress(done, total, clip)`` after each clip; ``cancel`` (threading.Event or callable)
+    stops between clips (and inside one), keeping what is done. Returns a BatchSummary.
+    """
+    from lungus.infer.analyzer import as_cancel
+    from lungus.infer.overlays import write_overlays
+    from lungus.infer.runners import Cancelled
+
+    if workers < 0:
+        raise LungUSError(f"workers must be 0 or more, got {workers}")
+    is_cancelled = as_cancel(cancel)
+    started = time.perf_counter()
+    out = Path(out)
+    items = list(inputs) if inputs and isinstance(inputs[0], InferenceInput) else collect_inputs(inputs)
+    selected = shard_inputs(items, *shard) if shard is not None else list(items)
+    info = _run_info(analyzer, items, shard, overlays, explain)
+    class_names = analyzer.class_names
+    models = _model_ids(info)
+    out.mkdir(parents=True, exist_ok=True)
+    records: list[dict[str, Any]] = []
+    if resume:
+        previous = read_run_info(out)
+        if previous is not None:
+            if _model_ids(previous) != models:
+                raise LungUSError(
+                    f"--resume: this folder holds results of other models ({_model_ids(previous)}); "
+                    "use another --out, or run without --resume to start again",
+                    out,
+                )
+            if (
+                previous.get("inputs_digest") != info["inputs_digest"]
+                or previous.get("shard") != info["shard"]
+            ):
+                raise LungUSError(
+                    "--resume: this folder holds results for another input list or shard; "
+                    "give the same inputs and --shard, or run without --resume",
+                    out,
+                )
+        records = read_journal(out)
+    atomic_write_text(out / RUN_JSON, json.dumps(info, indent=2) + "\n")
+    done = {record["clip"] for record in records if not record.get("error")}
+    todo = [item for item in selected if item.clip not in done]
+    summary = BatchSummary(out=out, total=len(selected), skipped=len(selected) - len(todo))
+    summary.scored = summary.skipped
+    if log is not None and summary.skipped:
+        log(f"resuming: {summary.skipped} of {len(selected)} clips already done")
+
+    bar = None
+    if progress_bar:
+        from tqdm import tqdm
+
+        bar = tqdm(total=len(todo), unit="clip", desc="infer", dynamic_ncols=True)
+    task = info["task"]
+    journal_mode = "a" if resume else "w"
+    try:
+        with open(out / JOURNAL, journal_mode, encoding="utf-8") as journal:
+            loads = _load_ahead(lambda item: analyzer.load(item.path, name=item.clip), todo, workers)
+            for count, (item, future) in enumerate(loads, start=1):
+                if is_cancelled():
+                    summary.cancelled = True
+                    break
+                try:
+                    loaded = future.result()
+                    analysis = analyzer.analyse(loaded, explain=explain, cancel=is_cancelled)
+                    record = {"index": item.index, **analysis.to_json(), "path": os.fspath(item.path)}
+                    if overlays or explain:
+                        record.update(
+                            write_overlays(
+                                loaded.clip,
+                                analysis,
+                                out,
+                                _picture_stem(item),
+                                overlays=overlays,
+                                explain=explain is not None,
+                            )
+                        )
+                    summary.scored += 1
+                except Cancelled:
+                    summary.cancelled = True
+                    break
+                except Exception as error:  # a bad clip is recorded; the batch goes on
+                    record = error_record(item, _error_message(error, item), class_names, task, models)
+                    summary.failed.append((item.clip, record["error"]))
+                journal.write(json.dumps(record, ensure_ascii=False) + "\n")
+                journal.flush()
+                records.append(record)
+                if bar is not None:
+                    bar.update(1)
+                if progress is not None:
+                    progress(count, len(todo), item.clip)
+    finally:
+        if bar is not None:
+            bar.close()
+        write_tables(out, records, class_names)
+        summary.seconds = time.perf_counter() - started
+    return summary
+
+
+# ---------------------------------------------------------------------------------------- merging
+
+
+def merge_outputs(
+    folders: Sequence[str | os.PathLike], out: str | os.PathLike, *, move: bool = False
+) -> BatchSummary:
+    """Join the outputs of shards (or of several runs over the same inputs and models) into
+    ``out``: the same clips.csv, frames.csv and clips.jsonl one run over all inputs writes.
+    Pictures are copied (moved with ``move``) along."""
+    out = Path(out)
+    if not folders:
+        raise LungUSError("--merge needs at least one folder")
+    infos, records = [], []
+    for folder in folders:
+        folder = Path(folder)
+        info = read_run_info(folder)
+        if info is None:
+            raise LungUSError("not a lungus infer output folder (no run.json)", folder)
+        if infos:
+            if _model_ids(info) != _model_ids(infos[0]) or info.get("class_names") != infos[0].get(
+                "class_names"
+            ):
+                raise LungUSError(
+                    f"results of other models than {folders[0]}; merge only runs of the same models", folder
+                )
+            if info.get("inputs_digest") != infos[0].get("inputs_digest"):
+                raise LungUSError(
+                    f"results for another input list than {folders[0]}; shards to merge must come "
+                    "from the same inputs",
+                    folder,
+                )
+        infos.append(info)
+        for record in read_journal(folder):
+            for key in PICTURE_KEYS:
+                if record.get(key):
+                    _bring(folder / record[key], out / record[key], move)
+            records.append(record)
+    out.mkdir(parents=True, exist_ok=True)
+    merged = latest_records(records)
+    write_tables(out, merged, infos[0].get("class_names"))
+    info = {**infos[0], "shard": None, "merged_from": [os.fspath(f) for f in folders]}
+    atomic_write_text(out / RUN_JSON, json.dumps(info, indent=2) + "\n")
+    failed = [(r["clip"], r["error"]) for r in merged if r.get("error")]
+    total = int(info.get("inputs") or len(merged))
+    return BatchSummary(
+        out=out,
+        total=total,
+        scored=len(merged) - len(failed),
+        failed=failed,
+        missing=max(0, total - len(merged)),
+    )
+
+
+def _bring(source: Path, target: Path, move: bool) -> None:
+    if not source.is_file() or (target.exists() and source.resolve() == target.resolve()):
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if move:
+        os.replace(source, target)
+    else:
+        with contextlib.suppress(OSError):
+            target.unlink()
+        shutil.copy2(source, target)

@@ -1,0 +1,255 @@
+"""Pictures of inference results: segmentation overlays with the per-frame score, explanation
+heat maps, and the mask sequence Slicer loads beside the clip.
+
+- ``overlay_frames``: each original frame with the predicted classes in the DESIGN.md colours
+  (lungus.sim.preview.colour_mask), the frame's B-line evidence, count and BLAS written on it,
+  and a strip below showing the clip's B-line evidence curve with a cursor at the frame;
+- ``explanation_frames``: each analysed frame with the classifier's map (Grad-CAM, CAM or
+  attention) as a heat map inside the fan;
+- ``explanation_sheet``: one PNG for a report: the top frame, its heat map and (with a
+  segmenter) its segmentation, side by side.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from lungus.infer.results import ClipAnalysis
+from lungus.io.clip import Clip
+
+#: Overlays narrower than this are enlarged (by a whole factor) so their text stays legible.
+MIN_DISPLAY_WIDTH = 320
+HEAT_ALPHA = 0.5
+TEXT = (240, 240, 240)
+CURVE = (255, 255, 255)
+COUNT_BARS = (40, 220, 40)  # the B-line class colour
+
+
+def _display_scale(width: int) -> int:
+    return max(1, int(np.ceil(MIN_DISPLAY_WIDTH / max(width, 1))))
+
+
+def _enlarge(rgb: np.ndarray, scale: int, interpolation: int = cv2.INTER_NEAREST) -> np.ndarray:
+    if scale == 1:
+        return rgb
+    return cv2.resize(rgb, (rgb.shape[1] * scale, rgb.shape[0] * scale), interpolation=interpolation)
+
+
+def _put_text(image: np.ndarray, text: str, origin: tuple[int, int], scale: float) -> None:
+    cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 3, cv2.LINE_AA)
+    cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, TEXT, 1, cv2.LINE_AA)
+
+
+def _frame_label(analysis: ClipAnalysis, row: int | None) -> str:
+    if row is None:
+        return ""
+    parts = []
+    if analysis.p_blines is not None and not np.isnan(analysis.p_blines[row]):
+        parts.append(f"p(B) {analysis.p_blines[row]:.2f}")
+    if analysis.bline_count is not None and analysis.bline_count[row] >= 0:
+        parts.append(f"B-lines {int(analysis.bline_count[row])}")
+        blas = analysis.blas[row]
+        if blas is not None:
+            parts.append(f"BLAS {blas:.0f}%")
+    return "  ".join(parts)
+
+
+def _curve_strip(analysis: ClipAnalysis, width: int, height: int) -> np.ndarray:
+    """(height, width, 3): B-line evidence over the clip (white line) and counts (green bars)."""
+    strip = np.full((height, width, 3), 24, dtype=np.uint8)
+    n = max(analysis.n_frames, 1)
+    x = (analysis.frames + 0.5) * width / n
+    if analysis.bline_count is not None:
+        top = max(int(analysis.bline_count.max()), 1)
+        for xi, count in zip(x, analysis.bline_count):
+            if count > 0:
+                bar = int(round((height - 4) * count / top))
+                x0 = int(xi - width / n / 2)
+                cv2.rectangle(
+                    strip,
+                    (x0, height - 2 - bar),
+                    (max(x0, int(xi + width / n / 2) - 1), height - 2),
+                    COUNT_BARS,
+                    -1,
+                )
+    if analysis.p_blines is not None:
+        valid = ~np.isnan(analysis.p_blines)
+        y = (height - 3) - analysis.p_blines[valid] * (height - 6)
+        points = np.stack([x[valid], y], axis=1).round().astype(np.int32)
+        if len(points) > 1:
+            cv2.polylines(strip, [points], False, CURVE, 1, cv2.LINE_AA)
+        elif len(points) == 1:
+            cv2.circle(strip, tuple(points[0]), 1, CURVE, -1)
+    return strip
+
+
+def overlay_frames(clip: Clip, analysis: ClipAnalysis) -> np.ndarray:
+    """uint8 RGB (T, H' + strip, W', 3): the segmentation overlay video of a clip (enlarged when small)."""
+    from lungus.sim.preview import colour_mask
+
+    masks = None
+    if analysis.segmentation is not None:
+        masks = analysis.segmentation.original_masks(clip.n_frames)
+    scale = _display_scale(clip.width)
+    width, height = clip.width * scale, clip.height * scale
+    strip_height = max(24, height // 6)
+    font = max(0.35, 0.45 * width / 400)
+    rows = {int(f): i for i, f in enumerate(analysis.frames)}
+    strip = _curve_strip(analysis, width, strip_height)
+    out = np.zeros((clip.n_frames, height + strip_height, width, 3), dtype=np.uint8)
+    for t in range(clip.n_frames):
+        frame = (
+            colour_mask(clip.frames[t], masks[t])
+            if masks is not None
+            else np.repeat(clip.frames[t][..., None], 3, axis=2)
+        )
+        frame = _enlarge(frame, scale)
+        nearest_row = rows.get(t)
+        _put_text(frame, _frame_label(analysis, nearest_row), (6, int(18 * font / 0.45)), font)
+        below = strip.copy()
+        cursor = int((t + 0.5) * width / clip.n_frames)
+        cv2.line(below, (cursor, 0), (cursor, strip_height - 1), (255, 80, 80), 1)
+        out[t, :height] = frame
+        out[t, height:] = below
+    return out
+
+
+def heat_overlay(frame: np.ndarray, heat: np.ndarray, inside: np.ndarray | None = None) -> np.ndarray:
+    """RGB: the grey frame with ``heat`` in [0, 1] as a JET heat map (only where ``inside``)."""
+    rgb = np.repeat(frame[..., None], 3, axis=2).astype(np.float32)
+    colours = cv2.applyColorMap(np.clip(heat * 255, 0, 255).astype(np.uint8), cv2.COLORMAP_JET)[..., ::-1]
+    weight = HEAT_ALPHA * np.clip(heat, 0, 1)[..., None] ** 0.5
+    if inside is not None:
+        weight = weight * inside[..., None]
+    return np.clip((1 - weight) * rgb + weight * colours, 0, 255).astype(np.uint8)
+
+
+def _original_fan(clip: Clip) -> np.ndarray | None:
+    return None if clip.fan is None else clip.fan.mask
+
+
+def explanation_frames(clip: Clip, analysis: ClipAnalysis) -> np.ndarray:
+    """uint8 RGB (T, H', W', 3): every frame with the explanation map of its nearest analysed frame."""
+    from lungus.infer.results import nearest
+
+    explanation = analysis.explanation
+    if explanation is None:
+        raise ValueError("the analysis holds no explanation; analyse with explain='gradcam'")
+    scale = _display_scale(clip.width)
+    font = max(0.35, 0.45 * clip.width * scale / 400)
+    maps = [explanation.original_map(i) for i in range(len(explanation.maps))]
+    which = nearest(explanation.source_frames, clip.n_frames)
+    rows = {int(f): i for i, f in enumerate(analysis.frames)}
+    out = []
+    for t in range(clip.n_frames):
+        frame = _enlarge(heat_overlay(clip.frames[t], maps[which[t]], _original_fan(clip)), scale)
+        label = f"{explanation.method}: {explanation.target_class}"
+        if analysis.p_blines is not None and t in rows:
+            label += f"  p(B) {analysis.p_blines[rows[t]]:.2f}"
+        _put_text(frame, label, (6, int(18 * font / 0.45)), font)
+        out.append(frame)
+    return np.stack(out)
+
+
+def explanation_sheet(clip: Clip, analysis: ClipAnalysis, frame: int | None = None) -> np.ndarray:
+    """uint8 RGB: ``frame`` (default: the top frame) as seen, with its heat map, and with the
+    segmentation when there is one, side by side with captions."""
+    from lungus.infer.results import nearest
+    from lungus.sim.preview import colour_mask
+
+    explanation = analysis.explanation
+    if explanation is None:
+        raise ValueError("the analysis holds no explanation; analyse with explain='gradcam'")
+    t = analysis.top_frame if frame is None else int(frame)
+    t = 0 if t is None else t
+    position = int(nearest(explanation.source_frames, clip.n_frames)[t])
+    scale = _display_scale(clip.width)
+    panels = [
+        (f"frame {t}", np.repeat(clip.frames[t][..., None], 3, axis=2)),
+        (
+            f"{explanation.method} ({explanation.target_class})",
+            heat_overlay(clip.frames[t], explanation.original_map(position), _original_fan(clip)),
+        ),
+    ]
+    if analysis.segmentation is not None:
+        masks = analysis.segmentation
+        seg_position = int(nearest(masks.source_frames, clip.n_frames)[t])
+        panels.append(
+            (
+                "segmentation",
+                colour_mask(clip.frames[t], masks.placement.to_original(masks.masks[seg_position])),
+            )
+        )
+    font = max(0.35, 0.45 * clip.width * scale / 400)
+    caption = int(30 * font / 0.45)
+    tiles = []
+    for title, image in panels:
+        tile = np.zeros((clip.height * scale + caption, clip.width * scale, 3), dtype=np.uint8)
+        tile[caption:] = _enlarge(image, scale, cv2.INTER_LINEAR)
+        _put_text(tile, title, (6, int(caption * 0.7)), font)
+        tiles.append(tile)
+    gap = np.zeros((tiles[0].shape[0], 4, 3), dtype=np.uint8)
+    sheet = tiles[0]
+    for tile in tiles[1:]:
+        sheet = np.concatenate([sheet, gap, tile], axis=1)
+    return sheet
+
+
+def _rgb_clip(rgb: np.ndarray, fps: float | None) -> Clip:
+    grey = rgb.mean(axis=3).astype(np.uint8)
+    return Clip(grey, fps=fps, rgb=rgb)
+
+
+def save_png(rgb: np.ndarray, path: str | os.PathLike) -> Path:
+    from lungus.atomic import atomic_path
+
+    path = Path(path)
+    with atomic_path(path, suffix=".png") as temporary:
+        if not cv2.imwrite(os.fspath(temporary), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
+            raise OSError(f"could not write {path}")
+    return path
+
+
+def write_overlays(
+    clip: Clip,
+    analysis: ClipAnalysis,
+    folder: str | os.PathLike,
+    stem: str,
+    *,
+    overlays: bool = True,
+    explain: bool = False,
+    video_suffix: str = ".mp4",
+) -> dict[str, str]:
+    """Write a clip's pictures into ``folder`` (paths returned relative to it):
+
+    - ``overlay``: ``overlays/<stem>.mp4``, the segmentation overlay with the score strip;
+    - ``masks``: ``masks/<stem>.seq.nrrd``, the predicted class ids per original frame (with a
+      segmenter), a Slicer volume sequence with the clip's spacing;
+    - ``explain_video`` / ``explain_png``: ``explain/<stem>.<method>.mp4`` and the top frame's sheet.
+    """
+    from lungus.io.writer import write_clip
+
+    folder = Path(folder)
+    written: dict[str, str] = {}
+    if overlays:
+        relative = Path("overlays") / f"{stem}{video_suffix}"
+        write_clip(_rgb_clip(overlay_frames(clip, analysis), clip.fps), folder / relative)
+        written["overlay"] = relative.as_posix()
+        if analysis.segmentation is not None:
+            relative = Path("masks") / f"{stem}.seq.nrrd"
+            masks = analysis.segmentation.original_masks(clip.n_frames)
+            write_clip(Clip(masks, fps=clip.fps, spacing_mm=clip.spacing_mm), folder / relative)
+            written["masks"] = relative.as_posix()
+    if explain and analysis.explanation is not None:
+        method = analysis.explanation.method
+        relative = Path("explain") / f"{stem}.{method}{video_suffix}"
+        write_clip(_rgb_clip(explanation_frames(clip, analysis), clip.fps), folder / relative)
+        written["explain_video"] = relative.as_posix()
+        relative = Path("explain") / f"{stem}.{method}.png"
+        save_png(explanation_sheet(clip, analysis), folder / relative)
+        written["explain_png"] = relative.as_posix()
+    return written

@@ -1,0 +1,211 @@
+"""What inference says about one clip, and its rows in clips.csv / frames.csv (DESIGN.md section 3)."""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from lungus.data.preprocess import Placement
+
+#: clips.csv: these columns, with ``p_<class>`` for each classifier class after ``pred``.
+CLIP_COLUMNS_HEAD = ("clip", "n_frames", "fps", "task", "pred")
+CLIP_COLUMNS_TAIL = (
+    "bline_count_max",
+    "bline_count_mean",
+    "frames_with_blines",
+    "blas_max",
+    "blas_mean",
+    "top_frame",
+    "classifier",
+    "segmenter",
+    "error",
+)
+FRAME_COLUMNS = ("clip", "frame", "time_s", "p_blines", "bline_count", "blas")
+#: Frames listed in a clip's record, most B-line evidence first.
+TOP_FRAMES = 5
+
+
+def clip_columns(class_names: list[str] | None) -> list[str]:
+    """The clips.csv header for a classifier with these classes (None: no classifier)."""
+    return [*CLIP_COLUMNS_HEAD, *(f"p_{name}" for name in class_names or ()), *CLIP_COLUMNS_TAIL]
+
+
+def _number(value: Any, digits: int) -> float | int | None:
+    if value is None:
+        return None
+    if isinstance(value, (int, np.integer)) and not isinstance(value, bool):
+        return int(value)
+    value = float(value)
+    return None if math.isnan(value) else round(value, digits)
+
+
+@dataclass
+class SegmentationOutput:
+    """The segmenter's view of a clip, in model space (see ``placement`` to go back)."""
+
+    masks: np.ndarray  # uint8 (F, h, w) class ids of the analysed frames
+    source_frames: np.ndarray  # (F,) original frame each mask belongs to
+    placement: Placement
+    fan_mask: np.ndarray  # (h, w) bool, model space
+    analysis: Any  # lungus.data.blines.MaskAnalysis
+
+    def original_masks(self, n_frames: int) -> np.ndarray:
+        """uint8 (n_frames, H, W) masks in the original frame geometry; frames the segmenter
+        skipped (frame-rate reduction) show the mask of the nearest analysed frame."""
+        placed = np.stack([self.placement.to_original(m) for m in self.masks])
+        return placed[nearest(self.source_frames, n_frames)]
+
+
+def nearest(source_frames: np.ndarray, n_frames: int) -> np.ndarray:
+    """For each original frame, the position in ``source_frames`` (sorted) of the nearest one."""
+    frames = np.arange(n_frames)
+    right = np.clip(np.searchsorted(source_frames, frames), 0, len(source_frames) - 1)
+    left = np.clip(right - 1, 0, len(source_frames) - 1)
+    closer_left = np.abs(source_frames[left] - frames) <= np.abs(source_frames[right] - frames)
+    return np.where(closer_left, left, right)
+
+
+@dataclass
+class Explanation:
+    """Where the classifier saw B-lines: maps in [0, 1] per analysed frame, in model space."""
+
+    method: str  # gradcam, cam or attention
+    target_class: str
+    maps: np.ndarray  # float32 (F, h, w)
+    source_frames: np.ndarray  # (F,) original frame of each map
+    placement: Placement
+    fan_mask: np.ndarray  # (h, w) bool, model space
+
+    def original_map(self, position: int) -> np.ndarray:
+        """float32 (H, W) map of analysed frame ``position`` in the original geometry (0 outside the fan)."""
+        import cv2
+
+        return self.placement.to_original(
+            np.where(self.fan_mask, self.maps[position], 0).astype(np.float32), interpolation=cv2.INTER_LINEAR
+        )
+
+
+@dataclass
+class ClipAnalysis:
+    """Per-clip and per-frame results for one clip.
+
+    Per frame (original frame indices ``frames``): ``p_blines`` (the classifier's B-line
+    evidence, P(not the first class), NaN where it did not look), ``bline_count`` and
+    ``blas`` (from the segmenter's masks; -1 / None where it did not look), ``positions``
+    (lateral B-line positions in ``position_unit``).
+    """
+
+    clip: str
+    n_frames: int
+    fps: float | None
+    frames: np.ndarray  # (F,) original frame indices with results
+    task: str | None = None
+    class_names: list[str] | None = None
+    probabilities: np.ndarray | None = None  # (K,)
+    p_blines: np.ndarray | None = None  # (F,) float, NaN where not analysed
+    bline_count: np.ndarray | None = None  # (F,) int, -1 where not analysed
+    blas: list[float | None] | None = None
+    positions: list[tuple[float, ...]] | None = None
+    position_unit: str | None = None
+    segmentation: SegmentationOutput | None = None
+    explanation: Explanation | None = None
+    classifier: str = ""
+    segmenter: str = ""
+    fan: dict[str, Any] | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    # ------------------------------------------------------------------ per clip
+    @property
+    def pred(self) -> str | None:
+        if self.probabilities is None:
+            return None
+        return self.class_names[int(np.argmax(self.probabilities))]
+
+    def _seg_stat(self, name: str) -> Any:
+        return None if self.segmentation is None else getattr(self.segmentation.analysis, name)
+
+    @property
+    def top_frame(self) -> int | None:
+        """The frame to look at: the segmenter's (most B-lines, then highest BLAS), else the
+        classifier's frame with the most B-line evidence."""
+        if self.segmentation is not None:
+            top = self.segmentation.analysis.top_frame
+            if top is not None:
+                return int(self.segmentation.source_frames[top])
+        ranked = self.top_frames(1)
+        return ranked[0][0] if ranked else None
+
+    def top_frames(self, count: int = TOP_FRAMES) -> list[tuple[int, float]]:
+        """(frame, p_blines) of the ``count`` frames with the most B-line evidence (ties: earlier first)."""
+        if self.p_blines is None:
+            return []
+        valid = ~np.isnan(self.p_blines)
+        order = np.lexsort((self.frames[valid], -self.p_blines[valid]))[:count]
+        return [(int(self.frames[valid][i]), float(self.p_blines[valid][i])) for i in order]
+
+    def clip_record(self) -> dict[str, Any]:
+        """The clips.csv fields (plain Python values; None for empty cells)."""
+        record: dict[str, Any] = {
+            "clip": self.clip,
+            "n_frames": self.n_frames,
+            "fps": _number(self.fps, 4),
+            "task": self.task,
+            "pred": self.pred,
+        }
+        for name, p in zip(
+            self.class_names or (), self.probabilities if self.probabilities is not None else ()
+        ):
+            record[f"p_{name}"] = _number(p, 4)
+        record.update(
+            {
+                "bline_count_max": self._seg_stat("bline_count_max"),
+                "bline_count_mean": _number(self._seg_stat("bline_count_mean"), 3),
+                "frames_with_blines": self._seg_stat("frames_with_blines"),
+                "blas_max": _number(self._seg_stat("blas_max"), 2),
+                "blas_mean": _number(self._seg_stat("blas_mean"), 2),
+                "top_frame": self.top_frame,
+                "classifier": self.classifier,
+                "segmenter": self.segmenter,
+                "error": "",
+            }
+        )
+        return record
+
+    def frame_records(self) -> list[dict[str, Any]]:
+        """The frames.csv rows, plus ``positions`` (JSON only)."""
+        rows = []
+        for i, frame in enumerate(self.frames):
+            count = None if self.bline_count is None or self.bline_count[i] < 0 else int(self.bline_count[i])
+            rows.append(
+                {
+                    "clip": self.clip,
+                    "frame": int(frame),
+                    "time_s": _number(frame / self.fps, 4) if self.fps else None,
+                    "p_blines": None if self.p_blines is None else _number(self.p_blines[i], 4),
+                    "bline_count": count,
+                    "blas": None if self.blas is None else _number(self.blas[i], 2),
+                    "positions": None
+                    if self.positions is None or count is None
+                    else [round(float(p), 2) for p in self.positions[i]],
+                }
+            )
+        return rows
+
+    def to_json(self) -> dict[str, Any]:
+        """The clips.jsonl record: the clips.csv fields, the class distribution, the frames
+        ranked by B-line evidence, the fan, and every frame's results."""
+        record = self.clip_record()
+        record["probabilities"] = (
+            None
+            if self.probabilities is None
+            else {n: _number(p, 6) for n, p in zip(self.class_names, self.probabilities)}
+        )
+        record["top_frames"] = [{"frame": f, "p_blines": round(p, 4)} for f, p in self.top_frames()]
+        record["position_unit"] = self.position_unit
+        record["fan"] = self.fan
+        record["frames"] = self.frame_records()
+        record.update(self.extra)
+        return record

@@ -1,0 +1,323 @@
+"""Models ready to run: a classifier or a segmenter loaded once from a model file, or from an
+exported TorchScript / ONNX file with its embedded card.
+
+A runner hides which runtime executes the model (eager PyTorch, TorchScript, ONNX Runtime) and
+feeds it exactly as the card says: ``normalise_frames`` with the card's mean/std, the card's
+windows for classifiers (``lungus.evaluate.model_eval.classification_task_from_card``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from lungus.errors import LungUSError
+from lungus.models.model_file import ModelCard
+from lungus.models.registry import CLASSIFIER, SEGMENTER
+
+RUNTIMES = ("auto", "torch", "onnx")
+#: Frames per segmenter call: large enough to amortise call overhead, small enough to keep
+#: memory flat and to check the cancel flag often.
+SEG_BATCH = 16
+
+Cancel = Callable[[], bool]
+
+
+def never_cancelled() -> bool:
+    return False
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    """Where a model came from: the file, its kind (model, torchscript, onnx) and a short id.
+
+    ``id`` is ``<name>:<sha256 prefix>`` (name: the card's name, else the file's stem), so a
+    results table says which weights produced each row.
+    """
+
+    path: Path
+    kind: str
+    sha256: str
+    name: str
+
+    @property
+    def id(self) -> str:
+        return f"{self.name}:{self.sha256[:8]}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "path": str(self.path), "kind": self.kind, "sha256": self.sha256}
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _onnx_providers(device: torch.device) -> list[str]:
+    import onnxruntime
+
+    available = onnxruntime.get_available_providers()
+    if device.type == "cuda" and "CUDAExecutionProvider" in available:
+        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
+    return ["CPUExecutionProvider"]
+
+
+def load_any(path: str | os.PathLike, device: torch.device, threads: int | None = None):
+    """(model, card, ModelSource) for a lungus model file, TorchScript or ONNX file (by content)."""
+    from lungus.models.export import load_onnx, load_torchscript
+    from lungus.models.model_file import file_kind, load_model_file
+
+    path = Path(path)
+    kind = file_kind(path)
+    if kind == "model":
+        loaded = load_model_file(path)
+        model = loaded.model.to(device).eval()
+    elif kind == "torchscript":
+        loaded = load_torchscript(path, map_location=device)
+        model = loaded.model
+    else:
+        loaded = load_onnx(path, threads=threads, providers=_onnx_providers(device))
+        model = loaded
+    card = loaded.card
+    source = ModelSource(path=path, kind=kind, sha256=file_sha256(path), name=card.name or path.stem)
+    return model, card, source
+
+
+def _expect_kind(card: ModelCard, kind: str, path: Path, option: str) -> None:
+    if card.kind != kind:
+        other = "--segmenter" if card.kind == SEGMENTER else "--model"
+        raise LungUSError(
+            f"this is a {card.kind} ({card.task}) model, not a {kind}; pass it with {other} instead of {option}",
+            path,
+        )
+
+
+class ClassifierRunner:
+    """A clip classifier: sliding windows in, window probabilities (and per-frame evidence) out.
+
+    Model files (``.pt``) run eagerly and give per-frame class probabilities from the model's
+    ``explain()`` (its frame logits), and Grad-CAM; exported files give window probabilities only.
+    """
+
+    def __init__(self, path: str | os.PathLike, device: torch.device, threads: int | None = None) -> None:
+        from lungus.evaluate.model_eval import classification_task_from_card
+
+        self.model, self.card, self.source = load_any(path, device, threads)
+        _expect_kind(self.card, CLASSIFIER, Path(path), "--model")
+        self.device = device
+        self.task = classification_task_from_card(self.card)
+        self.explains = self.source.kind == "model"
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.card.class_names)
+
+    def window_probabilities(
+        self, windows: np.ndarray, cancel: Cancel = never_cancelled, step: Callable[[], None] | None = None
+    ) -> tuple[np.ndarray, np.ndarray | None]:
+        """uint8 (W, T, H, W) windows -> class probabilities (W, K) and, for model files,
+        per-frame class probabilities (W, T, K) from the frame logits."""
+        batch = self.task.eval_batch
+        window_p, frame_p = [], []
+        for start in range(0, windows.shape[0], batch):
+            check_cancel(cancel)
+            chunk = torch.from_numpy(np.ascontiguousarray(windows[start : start + batch]))
+            if self.source.kind == "onnx":
+                x = self.task.inputs(chunk, torch.device("cpu"))
+                window_p.append(torch.from_numpy(self.model(x)).float().softmax(dim=1).numpy())
+            else:
+                with torch.no_grad():
+                    x = self.task.inputs(chunk, self.device)
+                    if self.explains:
+                        out = self.model.explain(x)
+                        frame_p.append(out["frame_logits"].float().softmax(dim=-1).cpu().numpy())
+                        logits = out["logits"]
+                    else:
+                        logits = self.model(x)
+                    window_p.append(logits.float().softmax(dim=1).cpu().numpy())
+            if step is not None:
+                step()
+        return np.concatenate(window_p), (np.concatenate(frame_p) if frame_p else None)
+
+    def explanation_maps(
+        self,
+        windows: np.ndarray,
+        method: str,
+        target_class: int,
+        cancel: Cancel = never_cancelled,
+        step: Callable[[], None] | None = None,
+    ) -> np.ndarray:
+        """float32 (W, T, H, W) maps in [0, 1] of where the model saw ``target_class``.
+
+        ``gradcam``: Grad-CAM at the layer the model names; ``cam``: its exact class activation
+        maps; ``attention``: its spatial attention (attention models)."""
+        import torch.nn.functional as F
+
+        from lungus.models.explain import grad_cam
+
+        if not self.explains:
+            raise LungUSError(
+                "explanations need the model file (.pt), not an exported TorchScript/ONNX file",
+                self.source.path,
+            )
+        maps = []
+        for start in range(0, windows.shape[0], self.task.eval_batch):
+            check_cancel(cancel)
+            x = self.task.inputs(
+                torch.from_numpy(np.ascontiguousarray(windows[start : start + self.task.eval_batch])),
+                self.device,
+            )
+            if method == "gradcam":
+                cam, _ = grad_cam(self.model, x, target_class=target_class)
+            else:
+                key = "class_maps" if method == "cam" else "spatial_attention"
+                with torch.no_grad():
+                    out = self.model.explain(x)
+                if key not in out:
+                    raise LungUSError(
+                        f"{self.card.architecture['name']} gives no {key.replace('_', ' ')} for --explain {method}; "
+                        "use --explain gradcam",
+                        self.source.path,
+                    )
+                raw = out[key][:, :, target_class] if method == "cam" else out[key]
+                b, t, h, w = raw.shape
+                raw = F.interpolate(
+                    raw.reshape(b * t, 1, h, w).float(),
+                    size=tuple(x.shape[-2:]),
+                    mode="bilinear",
+                    align_corners=False,
+                ).reshape(b, t, *x.shape[-2:])
+                raw = raw.clamp(min=0) if method == "cam" else raw
+                peak = raw.flatten(1).amax(dim=1).clamp(min=1e-12)
+                cam = raw / peak[:, None, None, None]
+            maps.append(cam.float().cpu().numpy())
+            if step is not None:
+                step()
+        return np.concatenate(maps)
+
+
+class Cancelled(Exception):
+    """Raised inside Analyzer.analyse / run_batch when the cancel flag is set."""
+
+
+def check_cancel(cancel: Cancel) -> None:
+    if cancel():
+        raise Cancelled("inference cancelled")
+
+
+class SegmenterRunner:
+    """A frame segmenter: uint8 frames in, uint8 class masks out.
+
+    ``runtime="auto"`` runs a model file through ONNX Runtime on the CPU (converted in memory
+    once, at load: about twice as fast as eager PyTorch for the U-Nets here, see BENCHMARKS.md)
+    and eagerly elsewhere; ``torch`` always runs it eagerly; ``onnx`` insists on ONNX Runtime.
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        device: torch.device,
+        threads: int | None = None,
+        runtime: str = "auto",
+        log: Callable[[str], None] | None = None,
+    ) -> None:
+        from lungus.train.tasks import SegmentationTask
+
+        if runtime not in RUNTIMES:
+            raise LungUSError(f"runtime {runtime!r} is not one of {', '.join(RUNTIMES)}")
+        self.model, self.card, self.source = load_any(path, device, threads)
+        _expect_kind(self.card, SEGMENTER, Path(path), "--segmenter")
+        self.device = device
+        self.normalisation = self.card.preprocessing["normalisation"]
+        self.task = SegmentationTask(
+            self.card.class_names, normalisation=self.normalisation, eval_batch=SEG_BATCH
+        )
+        self.runtime = {"model": "torch", "torchscript": "torchscript", "onnx": "onnx"}[self.source.kind]
+        if self.source.kind == "model" and (
+            runtime == "onnx" or (runtime == "auto" and device.type == "cpu")
+        ):
+            session = onnx_session(self.model, self.card, threads)
+            if session is not None:
+                self.model, self.runtime = session, "onnx"
+            elif runtime == "onnx":
+                raise LungUSError(
+                    "this segmenter cannot be converted for ONNX Runtime; use runtime torch", path
+                )
+            elif log is not None:
+                log("segmenter: ONNX Runtime conversion failed; running it with PyTorch")
+
+    def predict(
+        self, frames: np.ndarray, cancel: Cancel = never_cancelled, step: Callable[[], None] | None = None
+    ) -> np.ndarray:
+        """uint8 (T, H, W) frames -> uint8 (T, H, W) class ids."""
+        from lungus.models.preprocessing import normalise_frames
+
+        out = []
+        for start in range(0, frames.shape[0], SEG_BATCH):
+            check_cancel(cancel)
+            chunk = np.ascontiguousarray(frames[start : start + SEG_BATCH])
+            if self.runtime == "onnx":
+                logits = self.model(normalise_frames(chunk, self.normalisation).unsqueeze(1))
+                out.append(logits.argmax(axis=1).astype(np.uint8))
+            else:
+                out.append(self.task.predict_masks(self.model, chunk, self.device))
+            if step is not None:
+                step()
+        return np.concatenate(out) if out else np.zeros((0, *frames.shape[1:]), np.uint8)
+
+
+def onnx_session(model: torch.nn.Module, card: ModelCard, threads: int | None):
+    """An in-memory ONNX Runtime session for a segmenter (None if it cannot be converted).
+
+    Uses the TorchScript-based exporter: about a second, against half a minute for the
+    torch.export one that ``lungus export`` uses for files (which must stay loadable without
+    the model's Python code); the result is checked against the model before it is used.
+    """
+    from lungus.models.export import INPUT_NAME, OUTPUT_NAME, OnnxModel
+
+    try:
+        import onnxruntime
+
+        buffer = io.BytesIO()
+        example = torch.zeros(card.default_input_shape(batch=2))
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            torch.onnx.export(
+                model.cpu().eval(),
+                (example,),
+                buffer,
+                dynamo=False,
+                opset_version=17,
+                input_names=[INPUT_NAME],
+                output_names=[OUTPUT_NAME],
+                dynamic_axes={
+                    INPUT_NAME: {0: "batch", 2: "height", 3: "width"},
+                    OUTPUT_NAME: {0: "batch", 2: "height", 3: "width"},
+                },
+            )
+        options = onnxruntime.SessionOptions()
+        if threads is not None:
+            options.intra_op_num_threads = threads
+            options.inter_op_num_threads = 1
+        session = onnxruntime.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+        runner = OnnxModel(session=session, card=card, path=Path("<memory>"))
+        probe = torch.randn(card.default_input_shape(batch=2), generator=torch.Generator().manual_seed(0))
+        with torch.no_grad():
+            expected = model(probe).numpy()
+        if not np.allclose(runner(probe), expected, atol=1e-3, rtol=1e-3):
+            return None
+        return runner
+    except Exception:  # any exporter or runtime failure: fall back to eager PyTorch
+        return None

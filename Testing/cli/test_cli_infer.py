@@ -1,0 +1,200 @@
+"""End to end: `lungus infer` over simulated clips, some corrupted; shards, merge, resume, torchrun."""
+
+from __future__ import annotations
+
+import csv
+import os
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from lungus.cli import main
+from lungus.data.manifest import Manifest
+from lungus.infer.recipes import random_model_file
+
+torch.set_num_threads(1)
+CORRUPT = {
+    "truncated.mp4": "truncated",
+    "empty.mp4": "empty",
+    "wrong.avi": "not a video",
+    "noise.dcm": "DICOM",
+}
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("cli_models")
+    return (
+        random_model_file(
+            folder / "cls.pt",
+            "bline2",
+            "frame_cnn",
+            size=32,
+            frames=4,
+            model_args={"width": 4},
+            name="cli-cls",
+        ),
+        random_model_file(
+            folder / "seg.pt",
+            "seg",
+            "unet_small",
+            size=32,
+            model_args={"width": 4, "levels": 2},
+            name="cli-seg",
+        ),
+    )
+
+
+@pytest.fixture
+def batch_folder(tmp_path, tiny_collection):
+    """The 16 simulated clips (with fan sidecars) and 4 corrupted files: 20 inputs."""
+    folder = tmp_path / "batch"
+    shutil.copytree(Manifest.load(tiny_collection).folder / "clips", folder)
+    data = next(folder.glob("*.mp4")).read_bytes()
+    (folder / "truncated.mp4").write_bytes(data[: len(data) // 3])
+    (folder / "empty.mp4").write_bytes(b"")
+    (folder / "wrong.avi").write_text("a text file with a video suffix\n")
+    (folder / "noise.dcm").write_bytes(
+        np.random.default_rng(1).integers(0, 256, 3000, dtype=np.uint8).tobytes()
+    )
+    return folder
+
+
+def infer(folder, out, models, *extra):
+    cls, seg = models
+    return main(
+        [
+            "infer",
+            str(folder),
+            "--model",
+            str(cls),
+            "--segmenter",
+            str(seg),
+            "--out",
+            str(out),
+            "--device",
+            "cpu",
+            "--runtime",
+            "torch",
+            "--quiet",
+            *extra,
+        ]
+    )
+
+
+def rows(path):
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_a_batch_with_corrupted_clips_scores_the_rest_and_lists_the_bad_ones(
+    batch_folder, tmp_path, models, capsys
+):
+    status = infer(batch_folder, tmp_path / "out", models, "--workers", "2")
+    printed = capsys.readouterr().out
+    assert status == 1
+    assert "scored 16 of 20 clips; 4 failed" in printed
+    table = rows(tmp_path / "out" / "clips.csv")
+    assert len(table) == 20
+    failed = {os.path.basename(row["clip"]): row["error"] for row in table if row["error"]}
+    assert set(failed) == set(CORRUPT)
+    for name, reason in CORRUPT.items():
+        assert reason.lower() in failed[name].lower(), (name, failed[name])
+    scored = [row for row in table if not row["error"]]
+    assert all(row["pred"] in ("absent", "present") and row["bline_count_max"] != "" for row in scored)
+    assert len(rows(tmp_path / "out" / "frames.csv")) == sum(int(row["n_frames"]) for row in scored)
+
+
+def test_all_good_clips_exit_zero(tiny_collection, tmp_path, models, capsys):
+    assert infer(tiny_collection, tmp_path / "out", models) == 0
+    assert "scored 16 of 16 clips" in capsys.readouterr().out
+
+
+def test_shards_merged_on_the_command_line_equal_one_run(batch_folder, tmp_path, models, capsys):
+    infer(batch_folder, tmp_path / "single", models)
+    infer(batch_folder, tmp_path / "s0", models, "--shard", "0/2")
+    infer(batch_folder, tmp_path / "s1", models, "--shard", "1/2")
+    assert len(rows(tmp_path / "s0" / "clips.csv")) == 10
+    status = main(
+        ["infer", "--merge", str(tmp_path / "s0"), str(tmp_path / "s1"), "--out", str(tmp_path / "m")]
+    )
+    assert status == 1  # the corrupted clips are still failures after merging
+    assert "merged 2 folders" in capsys.readouterr().out
+    for name in ("clips.csv", "frames.csv", "clips.jsonl"):
+        assert (tmp_path / "m" / name).read_bytes() == (tmp_path / "single" / name).read_bytes(), name
+
+
+def test_resume_does_nothing_twice(tiny_collection, tmp_path, models, capsys):
+    infer(tiny_collection, tmp_path / "out", models)
+    before = (tmp_path / "out" / "clips.csv").read_bytes()
+    capsys.readouterr()
+    assert infer(tiny_collection, tmp_path / "out", models, "--resume") == 0
+    assert "(16 already done)" in capsys.readouterr().out
+    assert (tmp_path / "out" / "clips.csv").read_bytes() == before
+
+
+def test_bad_arguments_exit_2_with_one_line(tmp_path, models, capsys):
+    assert infer(tmp_path / "missing", tmp_path / "out", models) == 2
+    error = capsys.readouterr().err.strip()
+    assert "missing: no such file or folder" in error and "\n" not in error
+    assert main(["infer", str(tmp_path), "--out", str(tmp_path / "o")]) == 2
+    assert infer(tmp_path, tmp_path / "out", models, "--shard", "3/2") == 2
+
+
+def test_ranks_take_shards_and_rank_0_merges(tiny_collection, tmp_path, models, monkeypatch, capsys):
+    """The torchrun code path in one process: rank 1 finishes first, then rank 0 merges."""
+    infer(tiny_collection, tmp_path / "single", models)
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    for rank in (1, 0):
+        monkeypatch.setenv("RANK", str(rank))
+        monkeypatch.setenv("LOCAL_RANK", str(rank))
+        assert infer(tiny_collection, tmp_path / "ranks", models) == 0
+    assert "merged 2 ranks: scored 16 of 16 clips" in capsys.readouterr().out
+    for name in ("clips.csv", "frames.csv", "clips.jsonl"):
+        assert (tmp_path / "ranks" / name).read_bytes() == (tmp_path / "single" / name).read_bytes(), name
+    assert not (tmp_path / "ranks" / ".ranks").exists()
+
+
+@pytest.mark.slow
+def test_torchrun_ranks_merge_into_what_one_process_writes(tiny_collection, tmp_path, models):
+    """Two CPU ranks under a real torchrun, each a shard; rank 0 merges. Same bytes as one process."""
+    cls, seg = models
+    infer(tiny_collection, tmp_path / "single", models)
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        "-m",
+        "lungus",
+        "infer",
+        str(tiny_collection),
+        "--model",
+        str(cls),
+        "--segmenter",
+        str(seg),
+        "--out",
+        str(tmp_path / "ranks"),
+        "--device",
+        "cpu",
+        "--runtime",
+        "torch",
+        "--threads",
+        "1",
+        "--workers",
+        "0",
+        "--quiet",
+    ]
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "merged 2 ranks: scored 16 of 16 clips" in done.stdout
+    for name in ("clips.csv", "frames.csv", "clips.jsonl"):
+        assert (tmp_path / "ranks" / name).read_bytes() == (tmp_path / "single" / name).read_bytes(), name
+    assert not (tmp_path / "ranks" / ".ranks").exists()

@@ -1,0 +1,242 @@
+"""Batch inference: inputs, bad clips, journal and resume, shards and merging, overlays."""
+
+from __future__ import annotations
+
+import csv
+import json
+import shutil
+import threading
+
+import numpy as np
+import pytest
+
+from lungus.errors import LungUSError
+from lungus.infer import Analyzer
+from lungus.infer.batch import (
+    collect_inputs,
+    merge_outputs,
+    parse_shard,
+    read_journal,
+    run_batch,
+    shard_inputs,
+)
+
+DESIGN_CLIP_COLUMNS = [
+    "clip",
+    "n_frames",
+    "fps",
+    "task",
+    "pred",
+    "p_absent",
+    "p_present",
+    "bline_count_max",
+    "bline_count_mean",
+    "frames_with_blines",
+    "blas_max",
+    "blas_mean",
+    "top_frame",
+    "classifier",
+    "segmenter",
+    "error",
+]
+DESIGN_FRAME_COLUMNS = ["clip", "frame", "time_s", "p_blines", "bline_count", "blas"]
+
+
+@pytest.fixture(scope="module")
+def analyzer(tiny_models):
+    return Analyzer(tiny_models["classifier"], tiny_models["segmenter"], device="cpu", runtime="torch")
+
+
+def read_rows(path):
+    with open(path, newline="", encoding="utf-8") as handle:
+        return list(csv.DictReader(handle))
+
+
+def corrupt_clips(folder, good_clip):
+    """Four bad clips beside good ones: truncated, zero bytes, text with a video suffix, and a
+    DICOM-suffixed file of random bytes."""
+    data = good_clip.read_bytes()
+    (folder / "truncated.mp4").write_bytes(data[: len(data) // 3])
+    (folder / "empty.mp4").write_bytes(b"")
+    (folder / "notes.avi").write_text("this is a text file, not a video\n")
+    (folder / "noise.dcm").write_bytes(
+        np.random.default_rng(0).integers(0, 256, 4000, dtype=np.uint8).tobytes()
+    )
+    return {"truncated.mp4", "empty.mp4", "notes.avi", "noise.dcm"}
+
+
+def test_outputs_have_exactly_the_design_columns(analyzer, clip_folder, tmp_path):
+    run_batch(analyzer, [clip_folder], tmp_path / "out")
+    with open(tmp_path / "out" / "clips.csv", encoding="utf-8") as handle:
+        assert next(csv.reader(handle)) == DESIGN_CLIP_COLUMNS
+    with open(tmp_path / "out" / "frames.csv", encoding="utf-8") as handle:
+        assert next(csv.reader(handle)) == DESIGN_FRAME_COLUMNS
+    rows = read_rows(tmp_path / "out" / "clips.csv")
+    frames = read_rows(tmp_path / "out" / "frames.csv")
+    assert len(rows) == 6 and all(row["error"] == "" for row in rows)
+    assert len(frames) == sum(int(row["n_frames"]) for row in rows)
+    assert rows[0]["classifier"].startswith("tiny-cls:") and rows[0]["segmenter"].startswith("tiny-seg:")
+
+
+def test_bad_clips_are_listed_with_reasons_and_the_rest_are_scored(analyzer, clip_folder, tmp_path):
+    bad = corrupt_clips(clip_folder, next(clip_folder.glob("*.mp4")))
+    summary = run_batch(analyzer, [clip_folder], tmp_path / "out")
+    rows = {row["clip"].split("/")[-1]: row for row in read_rows(tmp_path / "out" / "clips.csv")}
+    assert len(rows) == 10
+    assert {name for name, row in rows.items() if row["error"]} == bad
+    assert all(row["pred"] in ("absent", "present") for name, row in rows.items() if name not in bad)
+    assert "empty" in rows["empty.mp4"]["error"] and "truncated" in rows["truncated.mp4"]["error"]
+    assert all("\n" not in row["error"] for row in rows.values())
+    assert summary.scored == 6 and len(summary.failed) == 4 and not summary.ok
+    assert "4 failed" in summary.line()
+
+
+def test_folders_are_searched_by_content_and_manifests_by_their_clip_column(tiny_collection, clip_folder):
+    (clip_folder / "sub").mkdir()
+    moved = next(clip_folder.glob("*.mp4"))
+    shutil.copy(moved, clip_folder / "sub" / "renamed_without_suffix")
+    (clip_folder / "readme.txt").write_text("not a clip")
+    found = collect_inputs([clip_folder])
+    assert len(found) == 7 and any(item.clip.endswith("renamed_without_suffix") for item in found)
+    from_manifest = collect_inputs([tiny_collection])
+    assert len(from_manifest) == 16 and from_manifest[0].clip.startswith("clips/")
+    assert [item.index for item in from_manifest] == list(range(16))
+
+
+def test_a_clip_named_twice_is_analysed_once(clip_folder):
+    first = next(clip_folder.glob("*.mp4"))
+    assert len(collect_inputs([first, clip_folder])) == 6
+
+
+def test_missing_inputs_are_an_error(tmp_path):
+    with pytest.raises(LungUSError, match="no such file"):
+        collect_inputs([tmp_path / "nowhere"])
+
+
+@pytest.mark.parametrize("text", ["2/2", "a/b", "1", "-1/3", "0/0"])
+def test_bad_shards_are_refused(text):
+    with pytest.raises(LungUSError, match="shard"):
+        parse_shard(text)
+
+
+def test_shards_partition_the_inputs(clip_folder):
+    items = collect_inputs([clip_folder])
+    parts = [shard_inputs(items, i, 3) for i in range(3)]
+    assert sorted(item.index for part in parts for item in part) == list(range(len(items)))
+
+
+def test_two_shards_merged_equal_one_run_byte_for_byte(analyzer, clip_folder, tmp_path):
+    corrupt_clips(clip_folder, next(clip_folder.glob("*.mp4")))
+    run_batch(analyzer, [clip_folder], tmp_path / "single", overlays=True)
+    for i in range(2):
+        run_batch(analyzer, [clip_folder], tmp_path / f"shard{i}", shard=(i, 2), overlays=True)
+    summary = merge_outputs([tmp_path / "shard1", tmp_path / "shard0"], tmp_path / "merged")
+    for name in ("clips.csv", "frames.csv", "clips.jsonl"):
+        assert (tmp_path / "merged" / name).read_bytes() == (tmp_path / "single" / name).read_bytes(), name
+    overlays = sorted(p.name for p in (tmp_path / "single" / "overlays").iterdir())
+    assert sorted(p.name for p in (tmp_path / "merged" / "overlays").iterdir()) == overlays
+    assert summary.total == 10 and summary.scored == 6 and len(summary.failed) == 4 and summary.missing == 0
+
+
+def test_merging_a_shard_alone_reports_the_missing_clips(analyzer, clip_folder, tmp_path):
+    run_batch(analyzer, [clip_folder], tmp_path / "shard0", shard=(0, 2))
+    summary = merge_outputs([tmp_path / "shard0"], tmp_path / "merged")
+    assert summary.missing == 3 and not summary.ok and "missing" in summary.line()
+
+
+def test_merging_results_of_other_models_is_refused(analyzer, tiny_models, clip_folder, tmp_path):
+    run_batch(analyzer, [clip_folder], tmp_path / "a", shard=(0, 2))
+    other = Analyzer(tiny_models["classifier"], device="cpu")
+    run_batch(other, [clip_folder], tmp_path / "b", shard=(1, 2))
+    with pytest.raises(LungUSError, match="other models"):
+        merge_outputs([tmp_path / "a", tmp_path / "b"], tmp_path / "merged")
+
+
+def test_resume_skips_clips_already_done_and_ends_like_one_run(analyzer, clip_folder, tmp_path):
+    full = tmp_path / "full"
+    run_batch(analyzer, [clip_folder], full)
+    partial = tmp_path / "partial"
+    shutil.copytree(full, partial)
+    lines = (partial / "clips.jsonl").read_text().splitlines(keepends=True)
+    # A run killed after two clips, in the middle of writing the third line.
+    (partial / "clips.jsonl").write_text("".join(lines[:2]) + lines[2][:40])
+    analysed = []
+    summary = run_batch(
+        analyzer,
+        [clip_folder],
+        partial,
+        resume=True,
+        progress=lambda done, total, clip: analysed.append(clip),
+    )
+    assert len(analysed) == 4 and summary.skipped == 2 and summary.scored == 6
+    for name in ("clips.csv", "frames.csv", "clips.jsonl"):
+        assert (partial / name).read_bytes() == (full / name).read_bytes(), name
+
+
+def test_resume_with_other_models_is_refused(analyzer, tiny_models, clip_folder, tmp_path):
+    run_batch(analyzer, [clip_folder], tmp_path / "out")
+    other = Analyzer(tiny_models["classifier"], device="cpu")
+    with pytest.raises(LungUSError, match="other models"):
+        run_batch(other, [clip_folder], tmp_path / "out", resume=True)
+
+
+def test_cancel_keeps_what_is_done(analyzer, clip_folder, tmp_path):
+    stop = threading.Event()
+    summary = run_batch(
+        analyzer,
+        [clip_folder],
+        tmp_path / "out",
+        cancel=stop,
+        progress=lambda done, total, clip: stop.set() if done == 2 else None,
+    )
+    assert summary.cancelled and summary.scored == 2
+    assert len(read_rows(tmp_path / "out" / "clips.csv")) == 2
+    resumed = run_batch(analyzer, [clip_folder], tmp_path / "out", resume=True)
+    assert resumed.skipped == 2 and resumed.scored == 6 and resumed.ok
+
+
+def test_reading_ahead_in_worker_threads_gives_the_same_results(analyzer, clip_folder, tmp_path):
+    run_batch(analyzer, [clip_folder], tmp_path / "serial", workers=0)
+    run_batch(analyzer, [clip_folder], tmp_path / "threads", workers=2)
+    for name in ("clips.csv", "frames.csv"):
+        assert (tmp_path / "threads" / name).read_bytes() == (tmp_path / "serial" / name).read_bytes()
+
+
+def test_overlays_write_a_video_and_a_mask_sequence_per_clip(analyzer, clip_folder, tmp_path):
+    from lungus.io import read_clip
+
+    run_batch(analyzer, [clip_folder], tmp_path / "out", overlays=True, explain="gradcam")
+    record = read_journal(tmp_path / "out")[0]
+    overlay = read_clip(tmp_path / "out" / record["overlay"], fan=False)
+    masks = read_clip(tmp_path / "out" / record["masks"], fan=False)
+    source = read_clip(record["path"], fan=False)
+    assert overlay.n_frames == masks.n_frames == source.n_frames
+    assert masks.frames.shape == source.frames.shape and masks.frames.max() <= 5
+    assert overlay.width >= 320  # small clips are enlarged so the score text is legible
+    assert (tmp_path / "out" / record["explain_png"]).stat().st_size > 0
+    assert read_clip(tmp_path / "out" / record["explain_video"], fan=False).n_frames == source.n_frames
+
+
+def test_records_rank_frames_by_b_line_evidence(analyzer, clip_folder, tmp_path):
+    run_batch(analyzer, [clip_folder], tmp_path / "out")
+    for record in read_journal(tmp_path / "out"):
+        ranked = [entry["p_blines"] for entry in record["top_frames"]]
+        assert ranked == sorted(ranked, reverse=True) and len(ranked) == 5
+        best = max(frame["p_blines"] for frame in record["frames"])
+        assert ranked[0] == best
+
+
+def test_no_dicom_patient_identifiers_reach_the_outputs(
+    analyzer, tmp_path, write_test_dicom, make_fan_frames
+):
+    frames, _ = make_fan_frames("convex", n_frames=6)
+    (tmp_path / "in").mkdir()
+    clip = write_test_dicom(
+        tmp_path / "in" / "patient.dcm", frames, patient_name="Doe^Jane", patient_id="PID-12345"
+    )
+    run_batch(analyzer, [clip], tmp_path / "out", overlays=True)
+    for path in (tmp_path / "out").rglob("*"):
+        if path.is_file():
+            data = path.read_bytes()
+            assert b"Doe^Jane" not in data and b"PID-12345" not in data and b"19700101" not in data, path
+    assert json.loads((tmp_path / "out" / "clips.jsonl").read_text().splitlines()[0])["error"] == ""
