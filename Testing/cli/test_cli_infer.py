@@ -198,3 +198,17 @@ def test_torchrun_ranks_merge_into_what_one_process_writes(tiny_collection, tmp_
     for name in ("clips.csv", "frames.csv", "clips.jsonl"):
         assert (tmp_path / "ranks" / name).read_bytes() == (tmp_path / "single" / name).read_bytes(), name
     assert not (tmp_path / "ranks" / ".ranks").exists()
+
+
+def test_overlays_and_explanations_from_the_command_line(tiny_collection, tmp_path, models, capsys):
+    clip = Manifest.load(tiny_collection).clip_paths()[0]
+    assert infer(clip, tmp_path / "out", models, "--overlays", "--explain") == 0
+    written = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.*"))
+    stem = f"00000_{clip.stem}"
+    for name in (
+        f"overlays/{stem}.mp4",
+        f"masks/{stem}.seq.nrrd",
+        f"explain/{stem}.gradcam.mp4",
+        f"explain/{stem}.gradcam.png",
+    ):
+        assert name in written

@@ -61,10 +61,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument(
         "--explain",
-        nargs="?",
-        const="gradcam",
+        action="store_true",
+        help="write where the classifier saw B-lines: a heat-map video and a PNG of the top frame per clip",
+    )
+    parser.add_argument(
+        "--explain-method",
+        dest="explain_method",
         choices=("gradcam", "cam", "attention"),
-        help="write where the classifier saw B-lines per clip (default method gradcam)",
+        default="gradcam",
+        help="gradcam (default, any classifier), cam (class activation maps) or attention (attention models)",
     )
     parser.add_argument("--resume", action="store_true", help="skip clips already scored in --out")
     parser.add_argument("--shard", metavar="i/n", help="analyse only shard i of n of the inputs (0-based)")
@@ -126,7 +131,7 @@ def _analyse(args: argparse.Namespace, out, device: str, shard, progress_bar: bo
         out,
         workers=args.workers,
         overlays=args.overlays,
-        explain=args.explain,
+        explain=args.explain_method if args.explain else None,
         resume=args.resume,
         shard=shard,
         progress_bar=progress_bar,
