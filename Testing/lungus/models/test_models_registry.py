@@ -198,3 +198,30 @@ def test_describe_documents_input_contract_and_arguments():
 def test_built_model_records_its_architecture():
     model = build_model("unet_small", 6, width=4)
     assert '"name": "unet_small"' in model.architecture_json and '"width": 4' in model.architecture_json
+
+
+def test_normalise_frames_uses_the_card_numbers():
+    import numpy as np
+
+    from lungus.models import normalise_frames
+
+    frames = np.array([[0, 255]], dtype=np.uint8)
+    out = normalise_frames(frames, {"mean": 0.5, "std": 0.25})
+    assert out.dtype == torch.float32 and out.tolist() == [[-2.0, 2.0]]
+
+
+def test_normalise_frames_wants_uint8():
+    import numpy as np
+
+    from lungus.models import normalise_frames
+
+    with pytest.raises(ValueError, match="expects uint8 frames"):
+        normalise_frames(np.zeros((2, 2), dtype=np.float32), {"mean": 0.5, "std": 0.25})
+
+
+def test_spec_normalisation_follows_the_pretraining_data():
+    from lungus.models import IMAGENET_GRAY, KINETICS_GRAY, get_spec
+
+    spec = get_spec("r3d_18")
+    assert spec.normalisation(True, spec.check_args({})) == KINETICS_GRAY
+    assert spec.normalisation(False, spec.check_args({})) == IMAGENET_GRAY
