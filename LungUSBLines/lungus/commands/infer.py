@@ -80,6 +80,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="merge these output folders (shards) into --out instead of analysing",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
+    parser.add_argument(
+        "--progress-lines",
+        dest="progress_lines",
+        action="store_true",
+        help="after each clip print 'progress DONE/TOTAL CLIP' on stdout (for programs that run "
+        "lungus infer and show its progress, such as Slicer's LungUSInference module)",
+    )
     parser.set_defaults(func=run)
 
 
@@ -134,8 +141,13 @@ def _analyse(args: argparse.Namespace, out, device: str, shard, progress_bar: bo
         explain=args.explain_method if args.explain else None,
         resume=args.resume,
         shard=shard,
+        progress=_print_progress if getattr(args, "progress_lines", False) else None,
         progress_bar=progress_bar,
     )
+
+
+def _print_progress(done: int, total: int, clip: str) -> None:
+    print(f"progress {done}/{total} {clip}", flush=True)
 
 
 def _torchrun_rank() -> tuple[int, int, int]:
