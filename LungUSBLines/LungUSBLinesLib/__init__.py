@@ -19,12 +19,17 @@ from typing import Any
 
 # Public name -> submodule that defines it.
 _EXPORTS = {
+    "AnalyzerCache": "analysis",
+    "analyse_sequence": "analysis",
+    "clip_for_analysis": "analysis",
     "LoadedClip": "clips",
     "clip_file_name_filter": "clips",
     "describe_clip": "clips",
     "load_clip": "clips",
     "sequence_summary": "clips",
+    "HEATMAP_COLOR_TABLE_NAME": "colors",
     "SEGMENTATION_COLOR_TABLE_NAME": "colors",
+    "heatmap_color_table": "colors",
     "labels_to_segmentation": "colors",
     "segmentation_color_table": "colors",
     "ENGINE_REQUIREMENTS": "dependencies",
@@ -32,6 +37,17 @@ _EXPORTS = {
     "MissingRequirement": "dependencies",
     "engine_version": "dependencies",
     "missing_requirements": "dependencies",
+    "EngineProcess": "processes",
+    "JobProgress": "processes",
+    "default_python": "processes",
+    "engine_command": "processes",
+    "AnalysisNodes": "results",
+    "add_analysis_to_scene": "results",
+    "describe_analysis": "results",
+    "find_analysis": "results",
+    "jump_to_frame": "results",
+    "remove_analysis": "results",
+    "save_analysis": "results",
     "HeadlessScene": "scene",
     "new_headless_scene": "scene",
     "CLIP_SUMMARY_ATTRIBUTE": "sequences",
@@ -40,6 +56,7 @@ _EXPORTS = {
     "clip_to_sequence": "sequences",
     "create_browser": "sequences",
     "frame_ijk_to_ras": "sequences",
+    "frames_like_sequence": "sequences",
     "frames_to_sequence": "sequences",
     "sequence_fps": "sequences",
     "sequence_spacing_mm": "sequences",
@@ -50,6 +67,9 @@ _EXPORTS = {
     "read_sequence": "storage",
     "save_scene": "storage",
     "save_sequence": "storage",
+    "read_csv_table": "tables",
+    "records_to_table": "tables",
+    "table_records": "tables",
 }
 
 __all__ = sorted(_EXPORTS)

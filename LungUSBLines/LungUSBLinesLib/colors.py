@@ -12,12 +12,27 @@ from typing import Any
 
 import numpy as np
 import slicer
+
 from lungus.data.schemes import SEG_CLASSES
 from lungus.errors import LungUSError
 
 SEGMENTATION_COLOR_TABLE_NAME = "LungUS segmentation classes"
-# Marks our table so a user's node that happens to share the name is never reused.
+HEATMAP_COLOR_TABLE_NAME = "LungUS heat map"
+# Mark our tables so a user's node that happens to share the name is never reused.
 _COLOR_TABLE_ATTRIBUTE = "LungUS.SegmentationClasses"
+_HEATMAP_ATTRIBUTE = "LungUS.HeatMap"
+# Heat-map entries (0-255 map values); the weakest evidence fades out over the first quarter.
+_HEATMAP_COLORS = 256
+_HEATMAP_FADE = 0.25
+
+
+def _marked_table(scene: Any, attribute: str) -> Any | None:
+    nodes = scene.GetNodesByClass("vtkMRMLColorTableNode")
+    for i in range(nodes.GetNumberOfItems()):
+        node = nodes.GetItemAsObject(i)
+        if node.GetAttribute(attribute) == "1":
+            return node
+    return None
 
 
 def segmentation_color_table(scene: Any) -> Any:
@@ -25,11 +40,9 @@ def segmentation_color_table(scene: Any) -> Any:
 
     Background (id 0) is fully transparent; the other ids carry the class names and colours.
     """
-    nodes = scene.GetNodesByClass("vtkMRMLColorTableNode")
-    for i in range(nodes.GetNumberOfItems()):
-        node = nodes.GetItemAsObject(i)
-        if node.GetAttribute(_COLOR_TABLE_ATTRIBUTE) == "1":
-            return node
+    table = _marked_table(scene, _COLOR_TABLE_ATTRIBUTE)
+    if table is not None:
+        return table
     table = scene.AddNewNodeByClass("vtkMRMLColorTableNode", SEGMENTATION_COLOR_TABLE_NAME)
     table.SetAttribute(_COLOR_TABLE_ATTRIBUTE, "1")
     table.SetTypeToUser()
@@ -40,6 +53,32 @@ def segmentation_color_table(scene: Any) -> Any:
         else:
             red, green, blue = (channel / 255.0 for channel in seg_class.rgb)
             table.SetColor(seg_class.id, seg_class.name, red, green, blue, 1.0)
+    return table
+
+
+def heatmap_rgba(values: np.ndarray) -> np.ndarray:
+    """(N, 4) RGBA in [0, 1] for map values in [0, 1]: the JET ramp (blue, cyan, yellow, red) of
+    Grad-CAM figures, transparent at 0 and opaque from a quarter up, so weak evidence does not
+    tint the whole frame."""
+    x = np.clip(np.asarray(values, dtype=np.float64), 0.0, 1.0)
+    red = np.clip(1.5 - np.abs(4 * x - 3), 0, 1)
+    green = np.clip(1.5 - np.abs(4 * x - 2), 0, 1)
+    blue = np.clip(1.5 - np.abs(4 * x - 1), 0, 1)
+    alpha = np.clip(x / _HEATMAP_FADE, 0, 1)
+    return np.stack([red, green, blue, alpha], axis=1)
+
+
+def heatmap_color_table(scene: Any) -> Any:
+    """The scene's colour table for explanation heat maps (uint8 0-255 maps), made on first use."""
+    table = _marked_table(scene, _HEATMAP_ATTRIBUTE)
+    if table is not None:
+        return table
+    table = scene.AddNewNodeByClass("vtkMRMLColorTableNode", HEATMAP_COLOR_TABLE_NAME)
+    table.SetAttribute(_HEATMAP_ATTRIBUTE, "1")
+    table.SetTypeToUser()
+    table.SetNumberOfColors(_HEATMAP_COLORS)
+    for i, (red, green, blue, alpha) in enumerate(heatmap_rgba(np.linspace(0, 1, _HEATMAP_COLORS))):
+        table.SetColor(i, "", red, green, blue, alpha)
     return table
 
 

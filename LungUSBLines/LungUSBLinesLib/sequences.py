@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 import numpy as np
 import slicer
 import vtk
-from lungus.errors import LungUSError
 from vtk.util import numpy_support
+
+from lungus.errors import LungUSError
 
 if TYPE_CHECKING:
     # lungus.io pulls in OpenCV and pydicom, which Slicer lacks until the user installs them.
@@ -61,6 +62,45 @@ def _index_value(seconds: float) -> str:
     return f"{seconds:.10g}"
 
 
+def _checked_frames(frames: np.ndarray) -> np.ndarray:
+    frames = np.asarray(frames)
+    if frames.ndim == 2:
+        frames = frames[None]
+    if frames.ndim != 3 or frames.shape[0] == 0:
+        raise ValueError(f"frames must be a non-empty (T, H, W) array, got shape {frames.shape}")
+    return frames
+
+
+def _fill_volume_sequence(
+    sequence: Any,
+    frames: np.ndarray,
+    index_values: list[str],
+    ijk_to_ras: vtk.vtkMatrix4x4,
+    node_class: str,
+    progress: Callable[[float], None] | None,
+) -> None:
+    n_frames, height, width = frames.shape
+    was_modifying = sequence.StartModify()
+    # One template node, outside the scene: the sequence stores a copy of it per frame.
+    frame_node = getattr(slicer, node_class)()
+    frame_node.SetIJKToRASMatrix(ijk_to_ras)
+    report_every = max(1, n_frames // _PROGRESS_STEPS)
+    for i in range(n_frames):
+        image = vtk.vtkImageData()
+        image.SetDimensions(width, height, 1)
+        # No copy here: the sequence deep-copies the node, while `pixels` is still alive.
+        pixels = np.ascontiguousarray(frames[i]).ravel()
+        scalars = numpy_support.numpy_to_vtk(pixels, deep=False)
+        image.GetPointData().SetScalars(scalars)
+        frame_node.SetAndObserveImageData(image)
+        sequence.SetDataNodeAtValue(frame_node, index_values[i])
+        if progress is not None and (i + 1) % report_every == 0:
+            progress((i + 1) / n_frames)
+    sequence.EndModify(was_modifying)
+    if progress is not None:
+        progress(1.0)
+
+
 def frames_to_sequence(
     scene: Any,
     frames: np.ndarray,
@@ -77,17 +117,10 @@ def frames_to_sequence(
     ``node_class`` may be ``vtkMRMLLabelMapVolumeNode`` for mask sequences.
     ``progress`` is called with the fraction done, from 0 to 1.
     """
-    frames = np.asarray(frames)
-    if frames.ndim == 2:
-        frames = frames[None]
-    if frames.ndim != 3 or frames.shape[0] == 0:
-        raise ValueError(f"frames must be a non-empty (T, H, W) array, got shape {frames.shape}")
+    frames = _checked_frames(frames)
     if fps is not None and not fps > 0:
         raise ValueError(f"fps must be positive or None, got {fps}")
-    n_frames, height, width = frames.shape
-
     sequence = scene.AddNewNodeByClass("vtkMRMLSequenceNode", name)
-    was_modifying = sequence.StartModify()
     if fps:
         sequence.SetIndexName(TIME_INDEX_NAME)
         sequence.SetIndexUnit(TIME_INDEX_UNIT)
@@ -95,25 +128,49 @@ def frames_to_sequence(
         sequence.SetIndexName(FRAME_INDEX_NAME)
         sequence.SetIndexUnit("")
     sequence.SetIndexType(slicer.vtkMRMLSequenceNode.NumericIndex)
+    index_values = [_index_value(i / fps if fps else i) for i in range(frames.shape[0])]
+    _fill_volume_sequence(sequence, frames, index_values, frame_ijk_to_ras(spacing_mm), node_class, progress)
+    return sequence
 
-    # One template node, outside the scene: the sequence stores a copy of it per frame.
-    frame_node = getattr(slicer, node_class)()
-    frame_node.SetIJKToRASMatrix(frame_ijk_to_ras(spacing_mm))
-    report_every = max(1, n_frames // _PROGRESS_STEPS)
-    for i in range(n_frames):
-        image = vtk.vtkImageData()
-        image.SetDimensions(width, height, 1)
-        # No copy here: the sequence deep-copies the node, while `pixels` is still alive.
-        pixels = np.ascontiguousarray(frames[i]).ravel()
-        scalars = numpy_support.numpy_to_vtk(pixels, deep=False)
-        image.GetPointData().SetScalars(scalars)
-        frame_node.SetAndObserveImageData(image)
-        sequence.SetDataNodeAtValue(frame_node, _index_value(i / fps if fps else i))
-        if progress is not None and (i + 1) % report_every == 0:
-            progress((i + 1) / n_frames)
-    sequence.EndModify(was_modifying)
-    if progress is not None:
-        progress(1.0)
+
+def frames_like_sequence(
+    scene: Any,
+    frames: np.ndarray,
+    name: str,
+    like: Any,
+    *,
+    node_class: str = "vtkMRMLScalarVolumeNode",
+    progress: Callable[[float], None] | None = None,
+) -> Any:
+    """Add a sequence holding ``frames`` (T, H, W) laid exactly over the clip sequence ``like``:
+    the same index name, unit, type and values (so a browser plays them in step) and the same
+    frame geometry (so a mask or heat map covers its frame), whoever made ``like``.
+
+    ``frames`` must have one frame per item of ``like``, each the size of its first frame.
+    """
+    frames = _checked_frames(frames)
+    n_items = like.GetNumberOfDataNodes()
+    if frames.shape[0] != n_items:
+        raise LungUSError(
+            f"{frames.shape[0]} frames for sequence {name!r}, but clip {like.GetName()!r} has {n_items}"
+        )
+    first = like.GetNthDataNode(0)
+    if first is None or not first.IsA("vtkMRMLVolumeNode") or first.GetImageData() is None:
+        raise LungUSError(f"sequence {like.GetName()!r} does not hold image frames")
+    width, height, _ = first.GetImageData().GetDimensions()
+    if frames.shape[1:] != (height, width):
+        raise LungUSError(
+            f"frames of sequence {name!r} are {frames.shape[2]}x{frames.shape[1]} pixels, "
+            f"the clip's are {width}x{height}"
+        )
+    ijk_to_ras = vtk.vtkMatrix4x4()
+    first.GetIJKToRASMatrix(ijk_to_ras)
+    sequence = scene.AddNewNodeByClass("vtkMRMLSequenceNode", name)
+    sequence.SetIndexName(like.GetIndexName())
+    sequence.SetIndexUnit(like.GetIndexUnit())
+    sequence.SetIndexType(like.GetIndexType())
+    index_values = [like.GetNthIndexValue(i) for i in range(n_items)]
+    _fill_volume_sequence(sequence, frames, index_values, ijk_to_ras, node_class, progress)
     return sequence
 
 

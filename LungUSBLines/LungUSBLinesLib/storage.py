@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import slicer
+
 from lungus.atomic import atomic_path
 from lungus.errors import LungUSError
 

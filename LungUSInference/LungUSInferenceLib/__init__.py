@@ -1,5 +1,40 @@
-"""LungUSInferenceLib: the Qt-free side of the LungUSInference module."""
+"""LungUSInferenceLib: the Qt-free side of the LungUSInference module.
 
-from LungUSInferenceLib.environment import TorchStatus, torch_status
+- batch runs as a `lungus infer` subprocess (BatchRequest, start_batch, load_batch_results);
+- the Python-console API (analyse, analyse_into_scene, run_batch; see .console);
+- where inference can run (torch_status).
 
-__all__ = ["TorchStatus", "torch_status"]
+Names are imported on first use, so ``import LungUSInferenceLib`` stays light.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "BatchRequest": "batch",
+    "BatchResults": "batch",
+    "load_batch_results": "batch",
+    "parse_progress_line": "batch",
+    "start_batch": "batch",
+    "analyse": "console",
+    "analyse_into_scene": "console",
+    "run_batch": "console",
+    "TorchStatus": "environment",
+    "torch_status": "environment",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

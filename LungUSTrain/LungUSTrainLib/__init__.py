@@ -1,9 +1,48 @@
 """LungUSTrainLib: the Qt-free side of the LungUSTrain module.
 
-Sequences reviewed or labeled in Slicer are exported as clip files the `lungus`
-engine reads, so training runs outside Slicer on the same files.
+- sequences reviewed or labeled in Slicer are exported as clip files the `lungus` engine reads
+  (export), with a manifest built from each sequence's patient and label (training_set);
+- `lungus train` runs as a subprocess whose progress and result are read here (training).
+
+Names are imported on first use.
 """
 
-from LungUSTrainLib.export import EXPORT_FORMATS, ExportResult, export_sequence, export_sequences
+from __future__ import annotations
 
-__all__ = ["EXPORT_FORMATS", "ExportResult", "export_sequence", "export_sequences"]
+import importlib
+from typing import Any
+
+_EXPORTS = {
+    "EXPORT_FORMATS": "export",
+    "ExportResult": "export",
+    "export_sequence": "export",
+    "export_sequences": "export",
+    "LabeledSequence": "training_set",
+    "TrainingSet": "training_set",
+    "check_entries": "training_set",
+    "export_training_set": "training_set",
+    "label_choices": "training_set",
+    "read_labels": "training_set",
+    "store_labels": "training_set",
+    "EpochReport": "training",
+    "TrainRequest": "training",
+    "TrainingResult": "training",
+    "parse_epoch_line": "training",
+    "parse_progress_line": "training",
+    "read_training_result": "training",
+    "start_training": "training",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"{__name__}.{_EXPORTS[name]}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(list(globals()) + __all__)

@@ -44,3 +44,44 @@ def small_clip(small_frames):
     from lungus.io.clip import Clip
 
     return Clip(frames=small_frames, fps=25.0, spacing_mm=(0.3, 0.5), source="/data/patient7/zone2.mp4")
+
+
+@pytest.fixture(scope="session")
+def bridge_models(tmp_path_factory) -> dict[str, Path]:
+    """Untrained tiny models saved as model files with the cards training writes: a bline2
+    frame_cnn classifier (32x32, 4-frame windows) and a unet_small segmenter (32x32)."""
+    import torch
+
+    from lungus.infer.recipes import random_model_file
+
+    torch.set_num_threads(1)
+    folder = tmp_path_factory.mktemp("bridge_models")
+    return {
+        "classifier": random_model_file(
+            folder / "classifier.pt",
+            "bline2",
+            "frame_cnn",
+            seed=1,  # its Grad-CAM maps are not all zero (seed 0's are)
+            size=32,
+            frames=4,
+            eval_stride=2,
+            model_args={"width": 4},
+            name="bridge-cls",
+        ),
+        "segmenter": random_model_file(
+            folder / "segmenter.pt",
+            "seg",
+            "unet_small",
+            size=32,
+            model_args={"width": 4, "levels": 2},
+            name="bridge-seg",
+        ),
+    }
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_files(tiny_collection) -> list[Path]:
+    """The simulated clips (mp4, 64x64, 8 frames at 25 fps) of the shared tiny collection."""
+    from lungus.data.manifest import Manifest
+
+    return Manifest.load(tiny_collection).clip_paths()

@@ -1,0 +1,129 @@
+"""Run the `lungus` inference engine on a clip that is in the scene.
+
+The models load once (an Analyzer per model choice, kept by :class:`AnalyzerCache`); a clip is
+analysed in-process with a progress callback and a cancel flag, which the review panel wires to
+its progress bar and Cancel button.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from lungus.errors import LungUSError
+from LungUSBLinesLib.sequences import sequence_to_clip, stored_clip_summary
+
+if TYPE_CHECKING:
+    from lungus.infer.analyzer import Analyzer
+    from lungus.infer.results import ClipAnalysis
+    from lungus.io.clip import Clip
+
+#: progress(fraction in [0, 1], message)
+FractionProgress = Callable[[float, str], None]
+DEVICES = ("auto", "cpu", "cuda", "mps")
+EXPLAIN_METHODS = ("gradcam", "cam", "attention")
+_STEP_MESSAGES = {
+    "read": "reading the clip",
+    "classify": "classifying windows",
+    "explain": "computing the explanation maps",
+    "segment": "segmenting frames",
+    "done": "done",
+}
+
+
+def _optional_path(path: str | os.PathLike | None, what: str) -> str | None:
+    if path is None or not str(path).strip():
+        return None
+    resolved = Path(path).expanduser()
+    if not resolved.is_file():
+        raise LungUSError(f"no such {what} file", resolved)
+    return os.fspath(resolved.resolve())
+
+
+class AnalyzerCache:
+    """Keeps the last Analyzer so analysing clip after clip loads the models once.
+
+    A different model file, a changed file (same path, new modification time) or another
+    device loads them again.
+    """
+
+    def __init__(self) -> None:
+        self._key: tuple | None = None
+        self._analyzer: Analyzer | None = None
+
+    def get(
+        self,
+        classifier: str | os.PathLike | None,
+        segmenter: str | os.PathLike | None = None,
+        *,
+        device: str = "auto",
+    ) -> Analyzer:
+        classifier = _optional_path(classifier, "classifier model")
+        segmenter = _optional_path(segmenter, "segmenter model")
+        if classifier is None and segmenter is None:
+            raise LungUSError("choose a classifier model file, a segmenter model file, or both")
+        if device not in DEVICES and not str(device).startswith("cuda:"):
+            raise LungUSError(f"device must be one of {', '.join(DEVICES)} or cuda:N, got {device!r}")
+        key = (
+            classifier,
+            segmenter,
+            device,
+            *(os.path.getmtime(p) if p else None for p in (classifier, segmenter)),
+        )
+        if key != self._key or self._analyzer is None:
+            from lungus.infer.analyzer import Analyzer
+
+            self._analyzer = None  # free the old models before loading new ones
+            self._analyzer = Analyzer(classifier, segmenter, device=device)
+            self._key = key
+        return self._analyzer
+
+    def clear(self) -> None:
+        self._key, self._analyzer = None, None
+
+
+def clip_for_analysis(sequence: Any, clip: Clip | None = None) -> Clip:
+    """The clip to analyse for a sequence: ``clip`` (the engine's own reading, with its fan) when
+    it matches the sequence frame for frame in count, else the sequence's frames."""
+    if clip is not None and clip.n_frames == sequence.GetNumberOfDataNodes():
+        return clip
+    return sequence_to_clip(sequence)
+
+
+def clip_display_name(sequence: Any) -> str:
+    """The name results carry for a clip: its file when lungus read it, else the node name."""
+    summary = stored_clip_summary(sequence)
+    if summary and summary.get("path"):
+        return str(summary["path"])
+    return sequence.GetName()
+
+
+def analyse_sequence(
+    analyzer: Analyzer,
+    sequence: Any,
+    *,
+    clip: Clip | None = None,
+    explain: str | None = None,
+    progress: FractionProgress | None = None,
+    cancel: Callable[[], bool] | None = None,
+) -> ClipAnalysis:
+    """Analyse the clip a sequence holds (see lungus.infer.Analyzer.analyse).
+
+    ``explain``: gradcam, cam or attention (needs a classifier). ``progress(fraction, message)``
+    after each step; ``cancel()`` returning True stops with lungus.infer.Cancelled.
+    """
+    if explain is not None and explain not in EXPLAIN_METHODS:
+        raise LungUSError(f"explain must be one of {', '.join(EXPLAIN_METHODS)}, got {explain!r}")
+    if explain is not None and analyzer.classifier is None:
+        explain = None  # a segmenter alone has nothing to explain; its masks show what it saw
+
+    def report(done: int, total: int, what: str) -> None:
+        if progress is not None:
+            progress(done / max(total, 1), _STEP_MESSAGES.get(what, what))
+
+    source = clip_for_analysis(sequence, clip)
+    return analyzer.analyse(
+        source, name=clip_display_name(sequence), explain=explain, progress=report, cancel=cancel
+    )

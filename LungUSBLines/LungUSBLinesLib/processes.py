@@ -1,0 +1,235 @@
+"""Long jobs (batch inference, training) as a `python -m lungus ...` subprocess, read without blocking.
+
+Slicer's GUI must not freeze while a job runs, so the job is a separate process (as
+SlicerTotalSegmentator and MONAIAuto3DSeg do). A thread reads its merged stdout/stderr into a
+queue; the panel calls :meth:`EngineProcess.poll` from a timer to get the new lines and the
+progress parsed from them. Nothing here needs Qt, so it is tested headless with real
+subprocesses.
+
+Inside Slicer the process is started through ``slicer.util.launchConsoleProcess`` (pass it as
+``launch``), which gives the child Slicer's startup environment; the child's Python is
+``PythonSlicer`` (see :func:`default_python`).
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import queue
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional
+
+#: launch(arguments, environment updates, working folder) -> a Popen whose ``stdout`` is a text
+#: stream carrying stdout and stderr (what slicer.util.launchConsoleProcess returns).
+Launcher = Callable[[list, dict, Optional[str]], Any]
+#: Last lines of output kept (the log view shows them; a long training prints thousands).
+KEPT_LINES = 5000
+
+
+@dataclass(frozen=True)
+class JobProgress:
+    """What a job's output says about how far it is: ``fraction`` in [0, 1], ``message`` for people."""
+
+    fraction: float
+    message: str
+
+
+def engine_root() -> Path:
+    """The folder holding the `lungus` package (the LungUSBLines module folder in Slicer)."""
+    import lungus
+
+    return Path(lungus.__file__).resolve().parent.parent
+
+
+def default_python() -> str:
+    """The Python that runs engine jobs: Slicer's ``PythonSlicer`` launcher when there is one
+    (inside Slicer; it sets up Slicer's library paths), else the running interpreter."""
+    return shutil.which("PythonSlicer") or sys.executable
+
+
+def engine_environment() -> dict[str, str]:
+    """Environment updates for an engine subprocess: `lungus` importable (Slicer puts the module
+    folder on sys.path, a child process does not get that), unbuffered UTF-8 output so lines
+    arrive as they are printed."""
+    paths = [str(engine_root())]
+    if os.environ.get("PYTHONPATH"):
+        paths.append(os.environ["PYTHONPATH"])
+    return {
+        "PYTHONPATH": os.pathsep.join(paths),
+        "PYTHONUNBUFFERED": "1",
+        "PYTHONIOENCODING": "utf-8",
+    }
+
+
+def engine_command(python: str | None, command: str, arguments: Sequence[str]) -> list[str]:
+    """``[python, "-m", "lungus", command, *arguments]``."""
+    return [python or default_python(), "-m", "lungus", command, *[str(a) for a in arguments]]
+
+
+def popen_launcher(arguments: list[str], environment: dict[str, str], cwd: str | None) -> subprocess.Popen:
+    """Start a process as slicer.util.launchConsoleProcess does, outside Slicer."""
+    return subprocess.Popen(
+        arguments,
+        env={**os.environ, **environment},
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        stdin=subprocess.DEVNULL,
+        text=True,
+        encoding="utf-8",
+        errors="replace",
+    )
+
+
+class EngineProcess:
+    """One job: start it, poll its output (non-blocking), cancel it, read how it ended.
+
+    ``parse_progress(line)`` turns an output line into a JobProgress (or None). Text streams
+    opened in universal-newline mode also split progress-bar updates at carriage returns, so
+    each tqdm refresh arrives as a line too.
+    """
+
+    def __init__(
+        self,
+        arguments: Sequence[str],
+        *,
+        parse_progress: Callable[[str], JobProgress | None] | None = None,
+        environment: dict[str, str] | None = None,
+        cwd: str | os.PathLike | None = None,
+        launch: Launcher | None = None,
+    ) -> None:
+        self.arguments = [str(a) for a in arguments]
+        self.parse_progress = parse_progress
+        self.environment = engine_environment() if environment is None else dict(environment)
+        self.cwd = None if cwd is None else os.fspath(cwd)
+        self.launch = launch or popen_launcher
+        self.lines: collections.deque[str] = collections.deque(maxlen=KEPT_LINES)
+        self.progress: JobProgress | None = None
+        self.cancelled = False
+        self._process: Any = None
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        self._reader: threading.Thread | None = None
+        self._output_done = False
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> EngineProcess:
+        if self._process is not None:
+            raise RuntimeError("this job was already started")
+        self._process = self.launch(self.arguments, self.environment, self.cwd)
+        self._reader = threading.Thread(target=self._read, name="lungus-job-output", daemon=True)
+        self._reader.start()
+        return self
+
+    def _read(self) -> None:
+        stream = self._process.stdout
+        try:
+            for line in iter(stream.readline, ""):
+                self._queue.put(line.rstrip("\r\n"))
+        except (ValueError, OSError, UnicodeDecodeError):
+            pass  # the stream closed under us (process killed) or undecodable bytes
+        finally:
+            self._queue.put(None)
+
+    @property
+    def started(self) -> bool:
+        return self._process is not None
+
+    @property
+    def running(self) -> bool:
+        """True until the process has ended and all its output has been polled."""
+        if self._process is None:
+            return False
+        return self._process.poll() is None or not self._output_done
+
+    @property
+    def returncode(self) -> int | None:
+        return None if self._process is None else self._process.poll()
+
+    @property
+    def succeeded(self) -> bool:
+        return not self.running and self.returncode == 0 and not self.cancelled
+
+    # ------------------------------------------------------------------ output
+    def poll(self) -> list[str]:
+        """The output lines that arrived since the last call (never blocks); updates ``progress``."""
+        new = []
+        while True:
+            try:
+                line = self._queue.get_nowait()
+            except queue.Empty:
+                break
+            if line is None:
+                self._output_done = True
+                continue
+            if not line.strip():
+                continue
+            new.append(line)
+            self.lines.append(line)
+            if self.parse_progress is not None:
+                progress = self.parse_progress(line)
+                if progress is not None:
+                    self.progress = progress
+        return new
+
+    def last_line(self) -> str:
+        return self.lines[-1] if self.lines else ""
+
+    def error_message(self) -> str:
+        """One line saying why the job failed: cancelled, its last `lungus ...: error:` line, else
+        its last line."""
+        if self.cancelled:
+            return "cancelled"
+        for line in reversed(self.lines):
+            if ": error: " in line:
+                return line.strip()
+        return self.last_line().strip() or f"the process ended with status {self.returncode}"
+
+    def wait(self, timeout: float | None = None, on_lines: Callable[[list[str]], None] | None = None) -> int:
+        """Block until the job ends (polling its output); returns its exit status.
+
+        Raises TimeoutError after ``timeout`` seconds (the job keeps running; cancel it).
+        """
+        if self._process is None:
+            raise RuntimeError("start the job first")
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while self.running:
+            lines = self.poll()
+            if lines and on_lines is not None:
+                on_lines(lines)
+            if deadline is not None and time.monotonic() > deadline:
+                raise TimeoutError(f"{' '.join(self.arguments[:4])} still running after {timeout} s")
+            time.sleep(0.05)
+        lines = self.poll()
+        if lines and on_lines is not None:
+            on_lines(lines)
+        return self._process.returncode
+
+    # ------------------------------------------------------------------ stopping
+    def cancel(self, grace_s: float = 10.0) -> None:
+        """Stop the job: an interrupt first (Ctrl+C: `lungus` writes what it has done and exits),
+        then terminate, then kill, each after ``grace_s`` seconds. Returns when it has ended."""
+        if self._process is None or self._process.poll() is not None:
+            return
+        self.cancelled = True
+        steps = []
+        if os.name != "nt":  # Windows has no SIGINT for a child without a console of its own
+            steps.append(lambda: self._process.send_signal(signal.SIGINT))
+        steps += [self._process.terminate, self._process.kill]
+        for step in steps:
+            try:
+                step()
+            except OSError:
+                return  # already gone
+            try:
+                self._process.wait(timeout=grace_s)
+                return
+            except subprocess.TimeoutExpired:
+                continue

@@ -1,0 +1,145 @@
+"""Batch inference as a `lungus infer` subprocess: the command line, its progress, its results.
+
+The panel (and scripts) describe a run with a :class:`BatchRequest`, start it with
+:func:`start_batch` (a LungUSBLinesLib.processes.EngineProcess that reads `lungus infer
+--progress-lines` output without blocking) and, when it ends, load DIR/clips.csv into a table
+node with :func:`load_batch_results`; clips that failed keep their error in its ``error`` column.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lungus.errors import LungUSError
+from LungUSBLinesLib.processes import EngineProcess, JobProgress, Launcher, engine_command
+
+DEVICES = ("auto", "cpu", "cuda", "mps")
+CLIPS_CSV = "clips.csv"
+FRAMES_CSV = "frames.csv"
+_PROGRESS_LINE = re.compile(r"^progress (\d+)/(\d+) (.*)$")
+
+
+@dataclass
+class BatchRequest:
+    """One `lungus infer` run: ``inputs`` (clip files, folders, manifest CSVs), the models, ``out``."""
+
+    inputs: list[str]
+    out: str
+    model: str | None = None
+    segmenter: str | None = None
+    device: str = "auto"
+    overlays: bool = False
+    explain: bool = False
+    resume: bool = False
+    workers: int | None = None
+    threads: int | None = None
+    extra_arguments: list[str] = field(default_factory=list)
+
+    def validate(self) -> BatchRequest:
+        """LungUSError (one line) for what would make the run fail at once; returns self."""
+        if not self.inputs:
+            raise LungUSError("no inputs: choose clip files, a folder of clips or a manifest CSV")
+        for given in self.inputs:
+            if not Path(given).exists():
+                raise LungUSError("no such file or folder", given)
+        if not self.model and not self.segmenter:
+            raise LungUSError("choose a classifier model file, a segmenter model file, or both")
+        for path in (self.model, self.segmenter):
+            if path and not Path(path).is_file():
+                raise LungUSError("no such model file", path)
+        if not str(self.out).strip():
+            raise LungUSError("choose an output folder")
+        if Path(self.out).exists() and not Path(self.out).is_dir():
+            raise LungUSError("the output must be a folder, not a file", self.out)
+        if self.device not in DEVICES and not str(self.device).startswith("cuda:"):
+            raise LungUSError(f"device must be one of {', '.join(DEVICES)} or cuda:N, got {self.device!r}")
+        if self.explain and not self.model:
+            raise LungUSError("explanations (Grad-CAM) need a classifier model")
+        for name in ("workers", "threads"):
+            value = getattr(self, name)
+            if value is not None and (int(value) < (0 if name == "workers" else 1)):
+                raise LungUSError(f"{name} must be {'0' if name == 'workers' else '1'} or more, got {value}")
+        return self
+
+    def arguments(self) -> list[str]:
+        """The `lungus infer` arguments (after ``infer``)."""
+        arguments = [*(os.fspath(p) for p in self.inputs), "--out", os.fspath(self.out)]
+        if self.model:
+            arguments += ["--model", os.fspath(self.model)]
+        if self.segmenter:
+            arguments += ["--segmenter", os.fspath(self.segmenter)]
+        arguments += ["--device", self.device]
+        if self.workers is not None:
+            arguments += ["--workers", str(int(self.workers))]
+        if self.threads is not None:
+            arguments += ["--threads", str(int(self.threads))]
+        if self.overlays:
+            arguments.append("--overlays")
+        if self.explain:
+            arguments.append("--explain")
+        if self.resume:
+            arguments.append("--resume")
+        return [*arguments, "--progress-lines", "--quiet", *self.extra_arguments]
+
+    def command(self, python: str | None = None) -> list[str]:
+        """``[python, -m, lungus, infer, ...]`` after validating (python: PythonSlicer in Slicer)."""
+        self.validate()
+        return engine_command(python, "infer", self.arguments())
+
+
+def parse_progress_line(line: str) -> JobProgress | None:
+    """`lungus infer --progress-lines` output: ``progress DONE/TOTAL CLIP`` -> JobProgress."""
+    match = _PROGRESS_LINE.match(line.strip())
+    if match is None:
+        return None
+    done, total, clip = int(match.group(1)), int(match.group(2)), match.group(3)
+    return JobProgress(done / total if total else 1.0, f"{done} of {total} clips: {Path(clip).name}")
+
+
+def start_batch(
+    request: BatchRequest, *, python: str | None = None, launch: Launcher | None = None
+) -> EngineProcess:
+    """Start `lungus infer` for ``request``; poll the returned process for output and progress."""
+    command = request.command(python)
+    Path(request.out).mkdir(parents=True, exist_ok=True)
+    return EngineProcess(command, parse_progress=parse_progress_line, launch=launch).start()
+
+
+@dataclass
+class BatchResults:
+    """A finished run's clips.csv in the scene: the table node and who failed, with why."""
+
+    table: Any
+    clips_csv: Path
+    n_clips: int
+    failed: list[tuple[str, str]]
+
+    @property
+    def n_scored(self) -> int:
+        return self.n_clips - len(self.failed)
+
+    def describe(self) -> str:
+        text = f"{self.n_scored} of {self.n_clips} clips scored"
+        if self.failed:
+            text += f"; {len(self.failed)} failed:"
+            text += "".join(f"\n  {Path(clip).name}: {error}" for clip, error in self.failed)
+        return text
+
+
+def load_batch_results(scene: Any, out: str | os.PathLike, name: str | None = None) -> BatchResults:
+    """Read ``out``/clips.csv (or a clips.csv path) into a table node of ``scene``."""
+    from LungUSBLinesLib.tables import read_csv_table, table_records
+
+    path = Path(out)
+    if path.is_dir():
+        path = path / CLIPS_CSV
+    if not path.is_file():
+        raise LungUSError("no clips.csv here: the run wrote no results", path)
+    table = read_csv_table(scene, path, name or f"LungUS results {path.parent.name}")
+    records = table_records(table)
+    failed = [(str(r.get("clip")), str(r["error"])) for r in records if r.get("error")]
+    return BatchResults(table=table, clips_csv=path, n_clips=len(records), failed=failed)

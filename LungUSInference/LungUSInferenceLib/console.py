@@ -1,0 +1,111 @@
+"""The Python-console API: B-line inference from Slicer's Python console or a script.
+
+In Slicer's Python console (``slicer.mrmlScene`` is the scene)::
+
+    import LungUSInferenceLib as lus
+    result = lus.analyse("/data/scan.mp4", "/models/bline2.pt", segmenter="/models/seg.pt")
+    result.pred, result.probabilities, result.top_frame      # per clip
+    result.p_blines, result.bline_count, result.blas         # per frame (result.frames)
+
+    # the clip and its results in the scene, playing together
+    loaded, nodes = lus.analyse_into_scene(slicer.mrmlScene, "/data/scan.mp4", "/models/bline2.pt",
+                                           segmenter="/models/seg.pt", explain="gradcam")
+
+    # many clips, in this process (a script; the LungUSInference panel runs a subprocess instead)
+    summary = lus.run_batch(["/data/clips/"], "/models/bline2.pt", "/data/results",
+                            segmenter="/models/seg.pt", progress=print)
+    summary.line()            # "scored 190 of 200 clips; 10 failed ..."; /data/results/clips.csv
+
+Everything runs in the calling process: the GUI waits until it returns.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any, Union
+
+if TYPE_CHECKING:
+    from lungus.infer.batch import BatchSummary
+    from lungus.infer.results import ClipAnalysis
+    from lungus.io.clip import Clip
+
+PathLike = Union[str, os.PathLike]
+
+
+def analyse(
+    clip: PathLike | Clip | Any,
+    model: PathLike | None,
+    segmenter: PathLike | None = None,
+    *,
+    device: str = "auto",
+    explain: str | None = None,
+    progress: Callable[[int, int, str], None] | None = None,
+) -> ClipAnalysis:
+    """Analyse one clip: a file (any format lungus reads), a lungus Clip, uint8 frames (T, H, W)
+    or a Slicer sequence node. ``model``: classifier model file (or None with a segmenter);
+    ``explain``: gradcam, cam or attention. Returns a lungus.infer.ClipAnalysis."""
+    from lungus.infer.analyzer import Analyzer
+
+    analyzer = Analyzer(model, segmenter, device=device)
+    if hasattr(clip, "GetNumberOfDataNodes"):  # a vtkMRMLSequenceNode
+        from LungUSBLinesLib.analysis import analyse_sequence
+
+        fraction = None if progress is None else (lambda f, message: progress(int(100 * f), 100, message))
+        return analyse_sequence(analyzer, clip, explain=explain, progress=fraction)
+    return analyzer.analyse(clip, explain=explain, progress=progress)
+
+
+def analyse_into_scene(
+    scene: Any,
+    path: PathLike,
+    model: PathLike | None,
+    segmenter: PathLike | None = None,
+    *,
+    device: str = "auto",
+    explain: str | None = None,
+) -> tuple[Any, Any]:
+    """Open a clip file in ``scene`` and record its analysis there (LungUSBLinesLib.results);
+    returns (LoadedClip, AnalysisNodes)."""
+    from LungUSBLinesLib.analysis import AnalyzerCache, analyse_sequence
+    from LungUSBLinesLib.clips import load_clip
+    from LungUSBLinesLib.results import add_analysis_to_scene
+
+    analyzer = AnalyzerCache().get(model, segmenter, device=device)
+    loaded = load_clip(scene, path)
+    analysis = analyse_sequence(analyzer, loaded.nodes.sequence, clip=loaded.clip, explain=explain)
+    return loaded, add_analysis_to_scene(scene, loaded.nodes, analysis)
+
+
+def run_batch(
+    inputs: Sequence[PathLike] | PathLike,
+    model: PathLike | None,
+    out: PathLike,
+    segmenter: PathLike | None = None,
+    *,
+    progress: Callable[[int, int, str], None] | None = None,
+    device: str = "auto",
+    overlays: bool = False,
+    explain: str | None = None,
+    resume: bool = False,
+    workers: int = 0,
+) -> BatchSummary:
+    """Analyse every clip of ``inputs`` (files, folders, manifest CSVs) into ``out``: clips.csv,
+    frames.csv, clips.jsonl (lungus.infer.run_batch). A bad clip is recorded with its error and
+    the run goes on. ``progress(done, total, clip)`` after each clip."""
+    from lungus.infer.analyzer import Analyzer
+    from lungus.infer.batch import run_batch as engine_run_batch
+
+    if isinstance(inputs, (str, os.PathLike)):
+        inputs = [inputs]
+    analyzer = Analyzer(model, segmenter, device=device)
+    return engine_run_batch(
+        analyzer,
+        [os.fspath(p) for p in inputs],
+        out,
+        workers=workers,
+        overlays=overlays,
+        explain=explain,
+        resume=resume,
+        progress=progress,
+    )

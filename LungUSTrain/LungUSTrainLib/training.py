@@ -1,0 +1,226 @@
+"""Training as a `lungus train` subprocess: the command line, its progress, its result.
+
+The run goes on outside Slicer's process (the GUI stays free, a crash cannot take the scene
+with it); :func:`start_training` returns a LungUSBLinesLib.processes.EngineProcess to poll.
+Progress comes from the lines `lungus train` prints: ``epoch k/N  loss ...`` after each epoch,
+and its progress bar (``train TASK:  40%|...| 12/30 [...]``) in between. When it has finished,
+:func:`read_training_result` reads the model card of RUN/model.pt: validation metrics,
+training data, best epoch.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lungus.data.schemes import LABEL_SCHEMES
+from lungus.errors import LungUSError
+from LungUSBLinesLib.processes import EngineProcess, JobProgress, Launcher, engine_command
+
+TASKS = tuple(LABEL_SCHEMES)  # clip classifiers; segmenters need masks the panel does not export
+DEVICES = ("auto", "cpu", "cuda", "mps")
+MODEL_FILE = "model.pt"
+_EPOCH = re.compile(r"epoch (\d+)/(\d+)\s+(.*)$")
+_FOLD = re.compile(r"fold (\d+)/(\d+)")
+_BAR = re.compile(r"train \w+:\s+\d+%\|.*?\|\s*(\d+)/(\d+) \[")
+# Metrics shown from a card, in this order, when present.
+_SHOWN_METRICS = (
+    "auc",
+    "accuracy",
+    "balanced_accuracy",
+    "sensitivity",
+    "specificity",
+    "f1_macro",
+    "kappa",
+    "kappa_quadratic",
+    "ece",
+)
+
+
+@dataclass
+class TrainRequest:
+    """One `lungus train` run (``extra_arguments`` are passed on as they are)."""
+
+    manifest: str
+    out: str
+    task: str = "bline2"
+    model: str = "frame_cnn"
+    epochs: int | None = None
+    label_source: str | None = None
+    device: str = "auto"
+    size: int | None = None
+    frames: int | None = None
+    batch_size: int | None = None
+    threads: int | None = None
+    model_args: dict[str, Any] = field(default_factory=dict)
+    extra_arguments: list[str] = field(default_factory=list)
+
+    def validate(self) -> TrainRequest:
+        if not Path(self.manifest).is_file():
+            raise LungUSError("no such manifest file", self.manifest)
+        if self.task not in TASKS:
+            raise LungUSError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
+        if not str(self.out).strip():
+            raise LungUSError("choose a folder for the training run")
+        if (Path(self.out) / "checkpoint.pt").exists():
+            raise LungUSError("this run folder already holds a training run; choose a new folder", self.out)
+        if self.device not in DEVICES and not str(self.device).startswith("cuda:"):
+            raise LungUSError(f"device must be one of {', '.join(DEVICES)} or cuda:N, got {self.device!r}")
+        for name in ("epochs", "size", "frames", "batch_size", "threads"):
+            value = getattr(self, name)
+            if value is not None and int(value) < 1:
+                raise LungUSError(f"{name.replace('_', ' ')} must be 1 or more, got {value}")
+        from lungus.models.registry import available_models
+
+        classifiers = available_models("classifier")
+        if self.model not in classifiers:
+            raise LungUSError(f"unknown classifier {self.model!r}; choose one of {', '.join(classifiers)}")
+        return self
+
+    def arguments(self) -> list[str]:
+        arguments = [
+            "--manifest",
+            os.fspath(self.manifest),
+            "--task",
+            self.task,
+            "--model",
+            self.model,
+            "--out",
+            os.fspath(self.out),
+            "--device",
+            self.device,
+        ]
+        for option, value in (
+            ("--epochs", self.epochs),
+            ("--label-source", self.label_source),
+            ("--size", self.size),
+            ("--frames", self.frames),
+            ("--batch-size", self.batch_size),
+            ("--threads", self.threads),
+        ):
+            if value is not None and str(value).strip():
+                arguments += [option, str(value)]
+        for name, value in self.model_args.items():
+            arguments += ["--model-arg", f"{name}={value}"]
+        return [*arguments, *self.extra_arguments]
+
+    def command(self, python: str | None = None) -> list[str]:
+        """``[python, -m, lungus, train, ...]`` after validating (python: PythonSlicer in Slicer)."""
+        self.validate()
+        return engine_command(python, "train", self.arguments())
+
+
+@dataclass
+class EpochReport:
+    """One ``epoch k/N ...`` line: the epoch, of how many, and the metrics it printed."""
+
+    epoch: int
+    epochs: int
+    metrics: dict[str, float]
+
+
+def parse_epoch_line(line: str) -> EpochReport | None:
+    """``epoch 3/30  loss 0.4123  auc 0.871  2.1s`` -> EpochReport(3, 30, {loss, auc, seconds})."""
+    match = _EPOCH.search(line)
+    if match is None:
+        return None
+    metrics: dict[str, float] = {}
+    for part in re.split(r"\s{2,}", match.group(3).strip()):
+        pieces = part.split()
+        if len(pieces) == 2:
+            try:
+                metrics[pieces[0]] = float(pieces[1])
+            except ValueError:
+                continue
+        elif len(pieces) == 1 and pieces[0].endswith("s"):
+            try:
+                metrics["seconds"] = float(pieces[0][:-1])
+            except ValueError:
+                continue
+    return EpochReport(int(match.group(1)), int(match.group(2)), metrics)
+
+
+def parse_progress_line(line: str) -> JobProgress | None:
+    """Progress from a `lungus train` output line (an epoch line, or a progress-bar refresh)."""
+    epoch = parse_epoch_line(line)
+    if epoch is not None:
+        shown = "  ".join(f"{k} {v:g}" for k, v in epoch.metrics.items() if k != "seconds")
+        return JobProgress(
+            epoch.epoch / max(epoch.epochs, 1), f"epoch {epoch.epoch}/{epoch.epochs}  {shown}".strip()
+        )
+    bar = _BAR.search(line)
+    if bar is not None:
+        done, total = int(bar.group(1)), int(bar.group(2))
+        return JobProgress(done / total if total else 0.0, f"batch {done} of {total}")
+    fold = _FOLD.search(line)
+    if fold is not None:
+        return JobProgress((int(fold.group(1)) - 1) / max(int(fold.group(2)), 1), line.strip())
+    return None
+
+
+def start_training(
+    request: TrainRequest, *, python: str | None = None, launch: Launcher | None = None
+) -> EngineProcess:
+    """Start `lungus train` for ``request``; poll the returned process for output and progress."""
+    command = request.command(python)
+    return EngineProcess(command, parse_progress=parse_progress_line, launch=launch).start()
+
+
+@dataclass
+class TrainingResult:
+    """What a finished run's model card says."""
+
+    model_path: Path
+    card: Any  # lungus.models.model_file.ModelCard
+
+    @property
+    def validation_metrics(self) -> dict[str, Any]:
+        return dict(self.card.validation_metrics)
+
+    def describe(self) -> str:
+        card = self.card
+        lines = [f"Model: {self.model_path}"]
+        lines.append(
+            f"Task {card.task} ({', '.join(card.class_names)}), architecture {card.architecture.get('name')}, "
+            f"labels: {card.label_source}"
+        )
+        data = card.training_data or {}
+        if data:
+            counts = data.get("class_counts") or {}
+            shares = ", ".join(f"{name} {count:g}" for name, count in counts.items())
+            lines.append(
+                f"Training data: {data.get('clips')} clips, {data.get('patients')} patients"
+                + (f" ({shares})" if shares else "")
+            )
+        extra = card.extra or {}
+        if extra.get("best_epoch"):
+            lines.append(f"Best epoch: {extra['best_epoch']} of {extra.get('epochs_run', '?')}")
+        metrics = card.validation_metrics or {}
+        if metrics:
+            shown = [
+                f"{key} {metrics[key]:.3f}"
+                for key in _SHOWN_METRICS
+                if isinstance(metrics.get(key), (int, float))
+            ]
+            where = f"{metrics.get('n_clips')} clips, {metrics.get('n_patients')} patients"
+            lines.append(
+                f"Validation ({where}): " + (", ".join(shown) if shown else "no metric could be computed")
+            )
+        else:
+            lines.append("Validation: none (no patients were held out)")
+        return "\n".join(lines)
+
+
+def read_training_result(run: str | os.PathLike) -> TrainingResult:
+    """The result of a finished run (its folder, or the model file)."""
+    from lungus.models.model_file import read_card
+
+    path = Path(run)
+    if path.is_dir():
+        path = path / MODEL_FILE
+    if not path.is_file():
+        raise LungUSError("no model file: the training run did not finish", path)
+    return TrainingResult(model_path=path, card=read_card(path))

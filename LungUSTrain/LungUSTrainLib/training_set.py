@@ -1,0 +1,163 @@
+"""Labeled sequences in the scene -> clip files and a manifest `lungus train` reads.
+
+The user gives each sequence a patient (required: validation splits by patient), optionally a
+zone, and a label in the task's scheme (bline2 absent/present, bline3 none/discrete/confluent,
+lus4 0-3). These are kept as attributes of the sequence node, so they are saved with the scene
+and the panel's table shows them again. :func:`export_training_set` writes the clips and
+DIR/manifest.csv (DESIGN.md 3) and checks the manifest with lungus.data.manifest.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from lungus.data.schemes import LABEL_SCHEMES, normalise_label
+from lungus.errors import LungUSError
+from LungUSTrainLib.export import ExportResult, export_sequences
+
+PATIENT_ATTRIBUTE = "LungUS.Patient"
+ZONE_ATTRIBUTE = "LungUS.Zone"
+LABEL_ATTRIBUTE_PREFIX = "LungUS.Label."
+MANIFEST_NAME = "manifest.csv"
+CLIPS_FOLDER = "clips"
+
+
+@dataclass
+class LabeledSequence:
+    """A sequence with what training needs to know about it."""
+
+    sequence: Any
+    patient: str = ""
+    label: str = ""
+    zone: str = ""
+
+
+def read_labels(sequence: Any, scheme: str) -> LabeledSequence:
+    """The patient, zone and ``scheme`` label stored on a sequence ('' where not set)."""
+    _check_scheme(scheme)
+    return LabeledSequence(
+        sequence=sequence,
+        patient=sequence.GetAttribute(PATIENT_ATTRIBUTE) or "",
+        label=sequence.GetAttribute(LABEL_ATTRIBUTE_PREFIX + scheme) or "",
+        zone=sequence.GetAttribute(ZONE_ATTRIBUTE) or "",
+    )
+
+
+def store_labels(entry: LabeledSequence, scheme: str) -> None:
+    """Keep an entry's patient, zone and label on its sequence node (saved with the scene)."""
+    _check_scheme(scheme)
+    sequence = entry.sequence
+    sequence.SetAttribute(PATIENT_ATTRIBUTE, entry.patient.strip())
+    sequence.SetAttribute(ZONE_ATTRIBUTE, entry.zone.strip())
+    sequence.SetAttribute(LABEL_ATTRIBUTE_PREFIX + scheme, entry.label.strip())
+
+
+def _check_scheme(scheme: str) -> None:
+    if scheme not in LABEL_SCHEMES:
+        raise LungUSError(f"unknown label scheme {scheme!r}; use one of {', '.join(LABEL_SCHEMES)}")
+
+
+def label_choices(scheme: str) -> tuple[str, ...]:
+    """The labels of a scheme, in class order (what the panel offers)."""
+    _check_scheme(scheme)
+    return LABEL_SCHEMES[scheme]
+
+
+def check_entries(entries: Iterable[LabeledSequence], scheme: str) -> list[LabeledSequence]:
+    """Entries with canonical labels; LungUSError naming the first sequence that lacks a patient
+    or has a label that is not one of the scheme's."""
+    _check_scheme(scheme)
+    checked = []
+    for entry in entries:
+        name = entry.sequence.GetName()
+        if not entry.patient.strip():
+            raise LungUSError(
+                f"sequence {name!r} has no patient: every clip needs one (splits go by patient)"
+            )
+        try:
+            label = normalise_label(scheme, entry.label)
+        except ValueError as error:
+            raise LungUSError(f"sequence {name!r}: {error}") from None
+        if label is None:
+            raise LungUSError(
+                f"sequence {name!r} has no {scheme} label; choose one of {', '.join(LABEL_SCHEMES[scheme])}"
+            )
+        checked.append(LabeledSequence(entry.sequence, entry.patient.strip(), label, entry.zone.strip()))
+    if not checked:
+        raise LungUSError("no clips to export: check at least one sequence")
+    return checked
+
+
+@dataclass
+class TrainingSet:
+    """What :func:`export_training_set` wrote: the manifest, each clip's export, the validation issues."""
+
+    manifest: Path
+    exported: list[ExportResult]
+    issues: list[Any] = field(default_factory=list)  # lungus.data.manifest.ManifestIssue
+
+    @property
+    def failed(self) -> list[ExportResult]:
+        return [r for r in self.exported if r.path is None]
+
+    @property
+    def warnings(self) -> list[str]:
+        return [issue.format(self.manifest) for issue in self.issues if issue.severity != "error"]
+
+    def describe(self) -> str:
+        written = len(self.exported) - len(self.failed)
+        lines = [f"{written} clips and {self.manifest.name} written to {self.manifest.parent}"]
+        lines += [f"not exported: {r.sequence_name}: {r.error}" for r in self.failed]
+        lines += [f"warning: {w}" for w in self.warnings]
+        return "\n".join(lines)
+
+
+def export_training_set(
+    entries: Iterable[LabeledSequence],
+    folder: str | os.PathLike,
+    scheme: str,
+    *,
+    suffix: str = ".seq.nrrd",
+    progress: Callable[[float], None] | None = None,
+) -> TrainingSet:
+    """Write each sequence to ``folder``/clips/ and ``folder``/manifest.csv (columns clip,
+    patient[, zone], ``scheme``) with clip paths relative to it.
+
+    A sequence that cannot be exported is left out (its error is in the result); if none is
+    left, or the manifest has errors, LungUSError. ``folder`` must not already hold a manifest.
+    """
+    from lungus.data.manifest import Manifest
+
+    entries = check_entries(entries, scheme)
+    folder = Path(folder).expanduser()
+    manifest_path = folder / MANIFEST_NAME
+    if manifest_path.exists():
+        raise LungUSError(
+            "this folder already holds a training set; choose a new or empty folder", manifest_path
+        )
+    clips_folder = folder / CLIPS_FOLDER
+    clips_folder.mkdir(parents=True, exist_ok=True)
+    exported = export_sequences([e.sequence for e in entries], clips_folder, suffix, progress=progress)
+    with_zone = any(e.zone for e in entries)
+    rows = []
+    for entry, result in zip(entries, exported):
+        if result.path is None:
+            continue
+        row = {"clip": Path(os.path.relpath(result.path, folder)).as_posix(), "patient": entry.patient}
+        if with_zone:
+            row["zone"] = entry.zone
+        row[scheme] = entry.label
+        rows.append(row)
+    if not rows:
+        raise LungUSError(f"no clip could be exported (first error: {exported[0].error})", folder)
+    manifest = Manifest.from_rows(manifest_path, rows)
+    issues = manifest.validate(check_files=True)
+    errors = [issue for issue in issues if issue.severity == "error"]
+    if errors:
+        raise LungUSError(f"the manifest is not valid: {errors[0].format(manifest_path)}")
+    manifest.save()
+    return TrainingSet(manifest=manifest_path, exported=exported, issues=issues)

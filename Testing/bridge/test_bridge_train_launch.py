@@ -1,0 +1,157 @@
+"""LungUSTrainLib: labeled sequences -> clips + manifest; a real `lungus train` subprocess."""
+
+from __future__ import annotations
+
+import sys
+
+import numpy as np
+import pytest
+
+slicer = pytest.importorskip("slicer", reason="slicer-core is not installed")
+
+from lungus.cli import main as lungus_main  # noqa: E402
+from lungus.data.manifest import Manifest  # noqa: E402
+from lungus.errors import LungUSError  # noqa: E402
+from lungus.io import read_clip  # noqa: E402
+from LungUSBLinesLib import sequences  # noqa: E402
+from LungUSTrainLib import training, training_set  # noqa: E402
+from LungUSTrainLib.training_set import LabeledSequence  # noqa: E402
+
+
+@pytest.fixture
+def two_sequences(headless, small_frames):
+    return [
+        sequences.frames_to_sequence(headless.scene, small_frames, "patient 7 zone 1", fps=25.0),
+        sequences.frames_to_sequence(headless.scene, small_frames[::-1], "patient 9 zone 3", fps=25.0),
+    ]
+
+
+def test_labels_are_kept_on_the_sequences(two_sequences):
+    entry = LabeledSequence(two_sequences[0], patient=" P7 ", label="present", zone="R1")
+    training_set.store_labels(entry, "bline2")
+    again = training_set.read_labels(two_sequences[0], "bline2")
+    assert (again.patient, again.label, again.zone) == ("P7", "present", "R1")
+    assert training_set.read_labels(two_sequences[0], "bline3").label == ""  # per scheme
+
+
+def test_export_writes_clips_and_a_manifest_lungus_validate_accepts(
+    two_sequences, small_frames, tmp_path, capsys
+):
+    entries = [
+        LabeledSequence(two_sequences[0], patient="P7", label="Present", zone="R1"),
+        LabeledSequence(two_sequences[1], patient="P9", label="no"),
+    ]
+    written = training_set.export_training_set(entries, tmp_path / "set", "bline2")
+    assert lungus_main(["validate", str(written.manifest)]) == 0
+    manifest = Manifest.load(written.manifest)
+    assert manifest.columns == ["clip", "patient", "zone", "bline2"]
+    assert manifest.column("bline2") == ["present", "absent"] and manifest.patients == ["P7", "P9"]
+    assert manifest.column("clip") == ["clips/patient 7 zone 1.seq.nrrd", "clips/patient 9 zone 3.seq.nrrd"]
+    np.testing.assert_array_equal(read_clip(manifest.clip_path(1), fan=False).frames, small_frames[::-1])
+    assert written.failed == [] and "2 clips and manifest.csv written" in written.describe()
+
+
+@pytest.mark.parametrize(
+    "patient, label, message",
+    [
+        ("", "present", "has no patient"),
+        ("P1", "", "has no bline2 label"),
+        ("P1", "maybe", "not a bline2 label"),
+    ],
+)
+def test_incomplete_labels_are_refused_by_sequence_name(two_sequences, tmp_path, patient, label, message):
+    entries = [LabeledSequence(two_sequences[0], patient=patient, label=label)]
+    with pytest.raises(LungUSError, match=f"'patient 7 zone 1'.*{message}"):
+        training_set.export_training_set(entries, tmp_path, "bline2")
+    assert not (tmp_path / "manifest.csv").exists()
+
+
+def test_an_existing_training_set_is_not_overwritten(two_sequences, tmp_path):
+    (tmp_path / "manifest.csv").write_text("clip,patient\n")
+    with pytest.raises(LungUSError, match="already holds a training set"):
+        training_set.export_training_set([LabeledSequence(two_sequences[0], "P1", "1")], tmp_path, "lus4")
+
+
+def test_epoch_lines_parse_with_their_metrics():
+    line = "train bline2: 100%|##########| 6/6 [00:00<00:00]epoch 2/30  loss 0.8048  auc 0.875  accuracy 0.500  0.2s"
+    report = training.parse_epoch_line(line)
+    assert (report.epoch, report.epochs) == (2, 30)
+    assert report.metrics == {"loss": 0.8048, "auc": 0.875, "accuracy": 0.5, "seconds": 0.2}
+    progress = training.parse_progress_line(line)
+    assert progress.fraction == pytest.approx(2 / 30) and progress.message.startswith(
+        "epoch 2/30  loss 0.8048"
+    )
+
+
+def test_progress_bar_refreshes_parse():
+    progress = training.parse_progress_line("train bline3:  40%|####      | 12/30 [00:03<00:04,  3.1batch/s]")
+    assert progress.fraction == pytest.approx(0.4) and progress.message == "batch 12 of 30"
+    assert training.parse_progress_line("bline2: 12 training clips, 4 validation clips") is None
+
+
+def test_request_builds_the_train_command(tiny_collection, tmp_path):
+    request = training.TrainRequest(
+        manifest=str(tiny_collection),
+        out=str(tmp_path / "run"),
+        task="bline3",
+        model="frame_cnn",
+        epochs=3,
+        label_source="crowd-soft",
+        model_args={"width": 4},
+    )
+    command = request.command("/opt/PythonSlicer")
+    assert command[:4] == ["/opt/PythonSlicer", "-m", "lungus", "train"]
+    pairs = dict(zip(command[4::2], command[5::2]))
+    assert (
+        pairs["--task"] == "bline3" and pairs["--epochs"] == "3" and pairs["--label-source"] == "crowd-soft"
+    )
+    assert pairs["--model-arg"] == "width=4"
+
+
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"manifest": "/no/manifest.csv"}, "no such manifest"),
+        ({"task": "seg"}, "task must be one of"),
+        ({"model": "unet_small"}, "unknown classifier"),
+        ({"epochs": 0}, "epochs must be 1 or more"),
+    ],
+)
+def test_bad_training_requests_are_refused(tiny_collection, tmp_path, change, message):
+    values = {"manifest": str(tiny_collection), "out": str(tmp_path / "run"), **change}
+    with pytest.raises(LungUSError, match=message):
+        training.TrainRequest(**values).validate()
+
+
+def test_a_training_subprocess_runs_reports_epochs_and_leaves_a_model_card(tiny_collection, tmp_path):
+    request = training.TrainRequest(
+        manifest=str(tiny_collection),
+        out=str(tmp_path / "run"),
+        task="bline2",
+        model="frame_cnn",
+        epochs=1,
+        size=32,
+        frames=4,
+        batch_size=4,
+        threads=1,
+        device="cpu",
+        model_args={"width": 4},
+    )
+    job = training.start_training(request, python=sys.executable)
+    epochs = []
+    job.wait(
+        timeout=300, on_lines=lambda lines: epochs.extend(filter(None, map(training.parse_epoch_line, lines)))
+    )
+    assert job.succeeded, job.error_message()
+    assert [(e.epoch, e.epochs) for e in epochs] == [(1, 1)] and "loss" in epochs[0].metrics
+    assert job.progress.fraction == 1.0
+    result = training.read_training_result(tmp_path / "run")
+    assert result.card.task == "bline2" and result.card.training_data["clips"] > 0
+    assert result.validation_metrics["n_clips"] > 0
+    text = result.describe()
+    assert "Validation (" in text and "Best epoch: 1 of 1" in text
+
+
+def test_a_run_that_did_not_finish_has_no_result(tmp_path):
+    with pytest.raises(LungUSError, match="did not finish"):
+        training.read_training_result(tmp_path)
