@@ -8,6 +8,7 @@ workers. Evaluation sets hand out whole prepared clips.
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -35,13 +36,17 @@ class ManifestClips:
     """Prepared clips of some manifest rows, read once through a ClipCache and kept in memory."""
 
     def __init__(self, manifest: Manifest, rows: Sequence[int], preprocessing: Preprocessing,
-                 cache: ClipCache, mask_column: str | None = None, read_masks: Callable | None = None) -> None:
+                 cache: ClipCache, mask_column: str | None = None, read_masks: Callable | None = None,
+                 mask_file: Callable[[int], Any] | None = None) -> None:
+        """Masks come from the ``mask_column`` path of each row, or from ``mask_file(row)`` (a path
+        it makes, e.g. annotations drawn into a file); ``read_masks(path)`` reads them."""
         self.manifest = manifest
         self.rows = list(rows)
         self.preprocessing = preprocessing
         self.cache = cache
         self.mask_column = mask_column
         self.read_masks = read_masks
+        self.mask_file = mask_file
         clips, patients = manifest.clips, manifest.patients
         self.names = [clips[r] for r in self.rows]
         self.patients = [patients[r] for r in self.rows]
@@ -83,6 +88,8 @@ class ManifestClips:
                 if mask_path is None:
                     raise LungUSError(f"line {self.manifest.lines[row]}: column {self.mask_column}: no mask file",
                                       self.manifest.path)
+            elif self.mask_file is not None:
+                mask_path = self.mask_file(row)
             self._prepared[i] = self.cache.get(self.manifest.clip_path(row), self.preprocessing, mask_path,
                                                self.read_masks)
         return self._prepared[i]
@@ -143,23 +150,48 @@ class ClipEvalSet:
 
 
 class FrameMaskSet(_EpochSeeded, Dataset):
-    """Training frames with their class masks: every frame of every clip, augmented per epoch."""
+    """Training frames with their class masks, augmented per epoch.
+
+    Only labelled frames train (a frame whose mask is all ``IGNORE_INDEX`` was annotated by
+    nobody). ``frames_per_clip`` None: every labelled frame of every clip, each epoch.
+    Otherwise each epoch draws that many frames per clip, one from each of as many equal
+    stretches of its labelled frames (stratified, so every part of a clip is seen;
+    neighbouring frames are near-duplicates, so a few frames per clip per epoch teach about
+    as much as all of them, for a fraction of the time).
+    """
 
     def __init__(self, clips: ManifestClips, seed: int, augment: Augment | None = None,
                  frames_per_clip: int | None = None) -> None:
-        self.clips, self.seed, self.augment = clips, seed, augment
-        lengths = [clips.get(i).frames.shape[0] for i in range(len(clips))]
-        self.index = [(c, t) for c, n in enumerate(lengths)
-                      for t in (range(n) if frames_per_clip is None
-                                else np.linspace(0, n - 1, min(n, frames_per_clip)).round().astype(int))]
-        self.n_frames = len(self.index)
+        from lungus.data.annotation_labels import labelled_frames
+
+        if frames_per_clip is not None and frames_per_clip < 1:
+            raise ValueError(f"frames_per_clip must be >= 1 or None, got {frames_per_clip}")
+        self.clips, self.seed, self.augment, self.frames_per_clip = clips, seed, augment, frames_per_clip
+        labelled = [np.flatnonzero(labelled_frames(clips.get(i).masks, clips.get(i).fan.mask)) for i in range(len(clips))]
+        self.clip_frames = [(i, frames) for i, frames in enumerate(labelled) if frames.size]
+        self.n_frames = int(sum(frames.size for _, frames in self.clip_frames))
+        if not self.clip_frames:
+            raise LungUSError("no training clip has a labelled frame", clips.manifest.path)
+        if frames_per_clip is None:
+            self.index = [(i, int(t)) for i, frames in self.clip_frames for t in frames]
 
     def __len__(self) -> int:
-        return len(self.index)
+        if self.frames_per_clip is None:
+            return self.n_frames
+        return len(self.clip_frames) * self.frames_per_clip
+
+    def frame_at(self, index: int, rng: np.random.Generator) -> tuple[int, int]:
+        """(clip, frame) of training item ``index`` this epoch."""
+        if self.frames_per_clip is None:
+            return self.index[index]
+        position, stratum = divmod(index, self.frames_per_clip)
+        clip, frames = self.clip_frames[position]
+        pick = min(frames.size - 1, int((stratum + rng.random()) * frames.size / self.frames_per_clip))
+        return clip, int(frames[pick])
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         rng = self.rng(index)
-        clip, t = self.index[index]
+        clip, t = self.frame_at(index, rng)
         prepared = self.clips.get(clip)
         image, mask = prepared.frames[t : t + 1], prepared.masks[t : t + 1]
         if self.augment is not None:
@@ -227,23 +259,57 @@ class MaskEvalSet:
         return self.clips.clip_fan(i)
 
 
-def segmentation_sets(manifest: Manifest, label_source: str, train_rows, val_rows, test_rows, config,
-                      log: Callable[[str], None] = print):
+def segmentation_mask_source(manifest: Manifest, label_source: str, cache: ClipCache) -> dict[str, Any]:
+    """ManifestClips keyword arguments that give each clip its class masks from ``label_source``:
+
+    - ``truth`` or ``labelmaps``: the manifest's ``mask`` column (simulator truth, label images:
+      png, nrrd, .seq.nrrd, .seg.nrrd; lungus.data.label_images);
+    - ``annotations``, ``annotations-staple``, ``annotations:RATER``: AnnotateUltrasound files
+      beside each clip (lungus.data.annotation_labels).
+    """
+    from lungus.data.annotation_labels import (
+        annotation_mask_file,
+        parse_annotation_source,
+        read_annotation_mask_file,
+    )
     from lungus.data.label_images import read_label_masks
 
+    annotation = parse_annotation_source(label_source)
+    if annotation is not None:
+        rater, method = annotation
+        folder = (cache.folder or Path(manifest.path).resolve().parent / ".lungus-cache") / "annotation-masks"
+        return {"mask_file": lambda row: annotation_mask_file(manifest.clip_path(row), folder, rater=rater,
+                                                              method=method),
+                "read_masks": read_annotation_mask_file}
     if label_source not in ("truth", "labelmaps"):
-        raise LungUSError(f"segmentation labels come from the manifest's mask column (truth or labelmaps); "
-                          f"{label_source!r} is not supported here", manifest.path)
+        raise LungUSError(f"segmentation labels are truth or labelmaps (the manifest's mask column) or "
+                          f"annotations, annotations-staple, annotations:RATER (AnnotateUltrasound files beside "
+                          f"the clips); {label_source!r} is none of these", manifest.path)
     if "mask" not in manifest.columns:
-        raise LungUSError("segmentation training needs a mask column with per-frame class masks", manifest.path)
+        raise LungUSError("segmentation training needs a mask column with per-frame class masks, or "
+                          "--label-source annotations", manifest.path)
+    return {"mask_column": "mask", "read_masks": read_label_masks}
+
+
+def segmentation_label_classes(label_source: str) -> tuple[int, ...] | None:
+    """The classes ``label_source``'s masks can show; None: every class."""
+    from lungus.data.annotation_labels import ANNOTATION_CLASSES, parse_annotation_source
+
+    return ANNOTATION_CLASSES if parse_annotation_source(label_source) is not None else None
+
+
+def segmentation_sets(manifest: Manifest, label_source: str, train_rows, val_rows, test_rows, config,
+                      log: Callable[[str], None] = print):
+    """(training FrameMaskSet, validation and held-out MaskEvalSets or None); ``config.frames``
+    is the number of frames drawn per clip per epoch."""
     preprocessing = Preprocessing(config.size, config.target_fps, config.fan_crop)
     cache = _cache_for(config)
+    mask_source = segmentation_mask_source(manifest, label_source, cache)
 
     def make(rows, what):
-        return readable_clips(manifest, rows, preprocessing, cache, log, what, mask_column="mask",
-                              read_masks=read_label_masks)
+        return readable_clips(manifest, rows, preprocessing, cache, log, what, **mask_source)
 
-    train = FrameMaskSet(make(train_rows, "training"), config.seed, _augmenter(config))
+    train = FrameMaskSet(make(train_rows, "training"), config.seed, _augmenter(config), frames_per_clip=config.frames)
     val = MaskEvalSet(make(val_rows, "validation")) if val_rows else None
     test = MaskEvalSet(make(test_rows, "held-out")) if test_rows else None
     return train, val, test

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+from lungus.data.annotation_labels import IGNORE_INDEX
 
 
 def sord_targets(labels: Tensor, n_classes: int, alpha: float = 2.0) -> Tensor:
@@ -54,21 +58,49 @@ class DiceCELoss(nn.Module):
 
     CE alone under-weights thin structures (a B-line is a few percent of the pixels);
     the Dice term scores each foreground class by overlap regardless of its size.
+
+    Pixels labelled ``ignore_index`` (255) count in neither term. ``label_classes`` are the
+    classes the labels can show (default: all): a label source that never draws some classes
+    (AnnotateUltrasound draws pleura and B-lines, no A-lines or rib shadows) would otherwise
+    teach the model that they are background. The loss then sees only those classes' logits
+    (softmax over the subset), so the other classes get no gradient at all.
     """
 
     def __init__(self, n_classes: int, dice_weight: float = 1.0, class_weights: Tensor | None = None,
-                 ignore_background_in_dice: bool = True) -> None:
+                 ignore_background_in_dice: bool = True, ignore_index: int = IGNORE_INDEX,
+                 label_classes: Sequence[int] | None = None) -> None:
         super().__init__()
+        classes = list(range(n_classes)) if label_classes is None else sorted({int(c) for c in label_classes})
+        if not classes or classes[0] < 0 or classes[-1] >= n_classes or len(classes) < 2:
+            raise ValueError(f"label_classes must be two or more class ids in 0..{n_classes - 1}, got {label_classes}")
+        if not 0 <= ignore_index <= 255 or ignore_index in classes:
+            raise ValueError(f"ignore_index must be a value in 0..255 that is not a class id, got {ignore_index}")
         self.n_classes = n_classes
         self.dice_weight = dice_weight
-        self.first_dice_class = 1 if ignore_background_in_dice else 0
+        self.ignore_index = ignore_index
+        self.label_classes = tuple(classes)
+        self.first_dice_class = 1 if (ignore_background_in_dice and classes[0] == 0) else 0
+        # Mask value -> position among label_classes; every other value is ignored.
+        lookup = torch.full((256,), ignore_index, dtype=torch.long)
+        lookup[torch.tensor(classes)] = torch.arange(len(classes))
+        self.register_buffer("lookup", lookup, persistent=False)
+        self.register_buffer("subset", torch.tensor(classes), persistent=False)
+        if class_weights is not None and class_weights.numel() == n_classes:
+            class_weights = class_weights[self.subset]
         self.register_buffer("class_weights", class_weights if class_weights is not None else None)
 
     def forward(self, logits: Tensor, masks: Tensor) -> Tensor:
         logits = logits.float()
-        ce = F.cross_entropy(logits, masks.long(), weight=self.class_weights)
-        probabilities = logits.softmax(dim=1)
-        one_hot = F.one_hot(masks.long(), self.n_classes).permute(0, 3, 1, 2).float()
+        if len(self.label_classes) < self.n_classes:
+            logits = logits.index_select(1, self.subset)
+        target = self.lookup[masks.long().clamp(0, 255)]
+        valid = target != self.ignore_index
+        if not bool(valid.any()):
+            return logits.sum() * 0.0  # nothing labelled in this batch: no gradient, no NaN
+        ce = F.cross_entropy(logits, target, weight=self.class_weights, ignore_index=self.ignore_index)
+        k = logits.shape[1]
+        probabilities = logits.softmax(dim=1) * valid.unsqueeze(1)
+        one_hot = F.one_hot(torch.where(valid, target, 0), k).permute(0, 3, 1, 2).float() * valid.unsqueeze(1)
         dims = (0, 2, 3)
         overlap = (probabilities * one_hot).sum(dims)
         total = probabilities.sum(dims) + one_hot.sum(dims)

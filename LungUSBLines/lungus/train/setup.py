@@ -59,12 +59,19 @@ class PreparedRun:
             training_data=self.training_summary,
             validation_metrics=_plain(metrics),
             name=Path(config.out).name,
-            extra={"best_epoch": best_epoch, "epochs_run": len(history), "config": config.to_dict()},
+            extra={"best_epoch": best_epoch, "epochs_run": len(history), "config": config.to_dict(),
+                   **_task_extra(self.task)},
         ).stamped()
 
     def save_model(self, model: nn.Module, path: Path, metrics: dict[str, Any], best_epoch: int,
                    history: list[dict[str, Any]]) -> Path:
         return save_model_file(path, model, self.card(metrics, best_epoch, history))
+
+
+def _task_extra(task: Any) -> dict[str, Any]:
+    """What the task records in the card (a segmenter: its label classes and post-processing,
+    which SegmentationTask.from_card reads back)."""
+    return task.card_extra() if hasattr(task, "card_extra") else {}
 
 
 def json_architecture(model: nn.Module) -> dict[str, Any]:
@@ -86,7 +93,7 @@ def _plain(metrics: dict[str, Any]) -> dict[str, Any]:
 def default_label_source(manifest: Manifest, task: str) -> str:
     """The task's own column if present, else simulator truth."""
     if task == "seg":
-        return "truth"
+        return "truth" if "mask" in manifest.columns else "annotations"
     available = manifest.available_sources()
     for source in (task, "truth") + (("bline3",) if task == "bline2" else ()):
         if source in available:
@@ -133,16 +140,17 @@ def prepare_run(config: TrainConfig, *, test_rows: list[int] | None = None,
     label_source = config.label_source or default_label_source(manifest, config.task)
 
     if config.task == "seg":
-        from lungus.data.training_sets import segmentation_sets
+        from lungus.data.training_sets import segmentation_label_classes, segmentation_sets
 
         class_names = tuple(c.name for c in SEG_CLASSES)
-        task = SegmentationTask(class_names, normalisation=normalisation)
+        label_classes = segmentation_label_classes(label_source)
+        task = SegmentationTask(class_names, normalisation=normalisation, label_classes=label_classes)
         rows = [r for r in range(len(manifest)) if r not in excluded]
         hard = np.zeros(len(manifest), dtype=np.int64)
         train_rows, val_rows = split_rows(manifest, rows, hard, config)
         train_set, val_set, test_set = segmentation_sets(manifest, label_source, train_rows, val_rows, test_rows,
                                                          config, log)
-        criterion = DiceCELoss(len(class_names), dice_weight=config.dice_weight)
+        criterion = DiceCELoss(len(class_names), dice_weight=config.dice_weight, label_classes=label_classes)
         summary = {"clips": len(train_rows), "patients": _count_patients(manifest, train_rows),
                    "frames": int(getattr(train_set, "n_frames", len(train_set)))}
     else:
