@@ -23,20 +23,34 @@ from lungus.io.clip import Clip
 
 #: Overlays narrower than this are enlarged (by a whole factor) so their text stays legible.
 MIN_DISPLAY_WIDTH = 320
+#: Wider clips are reduced to this width in the pictures.
+MAX_DISPLAY_WIDTH = 800
 HEAT_ALPHA = 0.5
 TEXT = (240, 240, 240)
 CURVE = (255, 255, 255)
 COUNT_BARS = (40, 220, 40)  # the B-line class colour
 
 
-def _display_scale(width: int) -> int:
-    return max(1, int(np.ceil(MIN_DISPLAY_WIDTH / max(width, 1))))
+def _display_size(height: int, width: int) -> tuple[int, int]:
+    """(height, width) of the pictures: small clips enlarged by a whole factor so text stays
+    legible, large ones reduced so a long clip's overlay video stays a modest size in memory."""
+    if width > MAX_DISPLAY_WIDTH:
+        scale = MAX_DISPLAY_WIDTH / width
+        return max(1, round(height * scale)), MAX_DISPLAY_WIDTH
+    factor = max(1, int(np.ceil(MIN_DISPLAY_WIDTH / max(width, 1))))
+    return height * factor, width * factor
 
 
-def _enlarge(rgb: np.ndarray, scale: int, interpolation: int = cv2.INTER_NEAREST) -> np.ndarray:
-    if scale == 1:
+def _to_display(rgb: np.ndarray, size: tuple[int, int], interpolation: int = cv2.INTER_NEAREST) -> np.ndarray:
+    if rgb.shape[:2] == size:
         return rgb
-    return cv2.resize(rgb, (rgb.shape[1] * scale, rgb.shape[0] * scale), interpolation=interpolation)
+    if size[1] < rgb.shape[1]:
+        interpolation = cv2.INTER_AREA
+    return cv2.resize(rgb, (size[1], size[0]), interpolation=interpolation)
+
+
+def _font_scale(width: int) -> float:
+    return max(0.35, 0.45 * width / 400)
 
 
 def _put_text(image: np.ndarray, text: str, origin: tuple[int, int], scale: float) -> None:
@@ -94,10 +108,9 @@ def overlay_frames(clip: Clip, analysis: ClipAnalysis) -> np.ndarray:
     masks = None
     if analysis.segmentation is not None:
         masks = analysis.segmentation.original_masks(clip.n_frames)
-    scale = _display_scale(clip.width)
-    width, height = clip.width * scale, clip.height * scale
+    height, width = _display_size(clip.height, clip.width)
     strip_height = max(24, height // 6)
-    font = max(0.35, 0.45 * width / 400)
+    font = _font_scale(width)
     rows = {int(f): i for i, f in enumerate(analysis.frames)}
     strip = _curve_strip(analysis, width, strip_height)
     out = np.zeros((clip.n_frames, height + strip_height, width, 3), dtype=np.uint8)
@@ -107,7 +120,7 @@ def overlay_frames(clip: Clip, analysis: ClipAnalysis) -> np.ndarray:
             if masks is not None
             else np.repeat(clip.frames[t][..., None], 3, axis=2)
         )
-        frame = _enlarge(frame, scale)
+        frame = _to_display(frame, (height, width))
         nearest_row = rows.get(t)
         _put_text(frame, _frame_label(analysis, nearest_row), (6, int(18 * font / 0.45)), font)
         below = strip.copy()
@@ -139,14 +152,14 @@ def explanation_frames(clip: Clip, analysis: ClipAnalysis) -> np.ndarray:
     explanation = analysis.explanation
     if explanation is None:
         raise ValueError("the analysis holds no explanation; analyse with explain='gradcam'")
-    scale = _display_scale(clip.width)
-    font = max(0.35, 0.45 * clip.width * scale / 400)
+    size = _display_size(clip.height, clip.width)
+    font = _font_scale(size[1])
     maps = [explanation.original_map(i) for i in range(len(explanation.maps))]
     which = nearest(explanation.source_frames, clip.n_frames)
     rows = {int(f): i for i, f in enumerate(analysis.frames)}
     out = []
     for t in range(clip.n_frames):
-        frame = _enlarge(heat_overlay(clip.frames[t], maps[which[t]], _original_fan(clip)), scale)
+        frame = _to_display(heat_overlay(clip.frames[t], maps[which[t]], _original_fan(clip)), size)
         label = f"{explanation.method}: {explanation.target_class}"
         if analysis.p_blines is not None and t in rows:
             label += f"  p(B) {analysis.p_blines[rows[t]]:.2f}"
@@ -167,7 +180,7 @@ def explanation_sheet(clip: Clip, analysis: ClipAnalysis, frame: int | None = No
     t = analysis.top_frame if frame is None else int(frame)
     t = 0 if t is None else t
     position = int(nearest(explanation.source_frames, clip.n_frames)[t])
-    scale = _display_scale(clip.width)
+    size = _display_size(clip.height, clip.width)
     panels = [
         (f"frame {t}", np.repeat(clip.frames[t][..., None], 3, axis=2)),
         (
@@ -184,12 +197,12 @@ def explanation_sheet(clip: Clip, analysis: ClipAnalysis, frame: int | None = No
                 colour_mask(clip.frames[t], masks.placement.to_original(masks.masks[seg_position])),
             )
         )
-    font = max(0.35, 0.45 * clip.width * scale / 400)
+    font = _font_scale(size[1])
     caption = int(30 * font / 0.45)
     tiles = []
     for title, image in panels:
-        tile = np.zeros((clip.height * scale + caption, clip.width * scale, 3), dtype=np.uint8)
-        tile[caption:] = _enlarge(image, scale, cv2.INTER_LINEAR)
+        tile = np.zeros((size[0] + caption, size[1], 3), dtype=np.uint8)
+        tile[caption:] = _to_display(image, size, cv2.INTER_LINEAR)
         _put_text(tile, title, (6, int(caption * 0.7)), font)
         tiles.append(tile)
     gap = np.zeros((tiles[0].shape[0], 4, 3), dtype=np.uint8)
