@@ -8,14 +8,9 @@ widgets -> LungUSBLinesLib -> lungus.
 import logging
 import os
 import sys
-import traceback
 
 import qt
 import slicer
-
-# Light on purpose: it only inspects which packages are installed, so the module loads
-# in a fresh Slicer before the engine's own requirements are there.
-from LungUSBLinesLib import dependencies
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -23,6 +18,10 @@ from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModuleWidget,
 )
 from slicer.util import VTKObservationMixin
+
+# Light on purpose: it only inspects which packages are installed, so the module loads
+# in a fresh Slicer before the engine's own requirements are there.
+from LungUSBLinesLib import dependencies
 
 #
 # LungUSBLines
@@ -40,6 +39,8 @@ class LungUSBLines(ScriptedLoadableModule):
 Review lung-ultrasound clips: open a video, ultrasound DICOM, NRRD / .seq.nrrd, .npy/.npz file
 or a folder of frames; it is loaded as a sequence you can play, with what the reader found:
 frames, frame rate, pixel spacing and the ultrasound fan.
+Find B-lines with trained `lungus` models: the clip's class and scores, per-frame curves with a
+time marker, the segmentation and the classifier's heat map, all playing with the clip.
 See the <a href="https://github.com/lungus-blines/SlicerLungUSBLines">extension documentation</a>.
 """
         self.parent.acknowledgementText = """
@@ -104,15 +105,40 @@ def ensureTorch():
 
 
 #
+# Shared panel helpers (the other LungUS modules use them too)
+#
+
+
+def showError(context, error):
+    """One line for the user (what failed, and why); the traceback under Details only for bugs."""
+    from LungUSBLinesLib.messages import error_details, error_message
+
+    logging.error(f"{context} {error_message(error)}")
+    details = error_details(error)
+    extra = {"detailedText": details} if details else {}
+    slicer.util.errorDisplay(f"{context}\n\n{error_message(error)}", **extra)
+
+
+#
 # LungUSBLinesWidget
 #
 
 
 class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+    EXPLAIN_CHOICES = (
+        ("None", None),
+        ("Grad-CAM", "gradcam"),
+        ("Class activation map", "cam"),
+        ("Attention", "attention"),
+    )
+    DEVICE_CHOICES = (("Automatic (GPU if available)", "auto"), ("CPU", "cpu"), ("GPU (CUDA)", "cuda"))
+
     def __init__(self, parent=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = None
+        self._analysing = False
+        self._cancelRequested = False
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
@@ -129,9 +155,23 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             widget.setMRMLScene(slicer.mrmlScene)
             self.ui.playbackWidget.layout().addWidget(widget)
 
+        for title, method in self.EXPLAIN_CHOICES:
+            self.ui.explainSelector.addItem(title, method)
+        for title, device in self.DEVICE_CHOICES:
+            self.ui.deviceSelector.addItem(title, device)
+        self.ui.analysisProgressBar.maximum = 100
+
         self.ui.openFileButton.connect("clicked(bool)", self.onOpenFile)
         self.ui.openFolderButton.connect("clicked(bool)", self.onOpenFolder)
         self.ui.clipSelector.connect("currentNodeChanged(vtkMRMLNode*)", self.onClipSelected)
+        self.ui.analyseButton.connect("clicked(bool)", self.onAnalyse)
+        self.ui.cancelAnalysisButton.connect("clicked(bool)", self.onCancelAnalysis)
+        self.ui.jumpToTopFrameButton.connect("clicked(bool)", self.onJumpToTopFrame)
+        self.ui.saveResultsButton.connect("clicked(bool)", self.onSaveResults)
+        self.ui.saveSceneButton.connect("clicked(bool)", self.onSaveScene)
+        self.ui.curveSelector.connect("currentIndexChanged(int)", self.onShowResults)
+        self.ui.showSegmentationCheckBox.connect("toggled(bool)", self.onShowResults)
+        self.ui.showHeatmapCheckBox.connect("toggled(bool)", self.onShowResults)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
 
         self.ui.engineLabel.text = f"Engine: lungus {dependencies.engine_version()}"
@@ -143,6 +183,7 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onSceneEndClose(self, caller, event):
         self.updateClipPanel(None)
 
+    # ------------------------------------------------------------------ opening clips
     def onOpenFile(self):
         if not ensurePythonRequirements():
             return
@@ -176,10 +217,7 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         try:
             loaded = self.logic.loadClip(path, progressCallback=showProgress)
         except Exception as error:
-            # A LungUSError says what is wrong with the file; anything else also gets a traceback.
-            slicer.util.errorDisplay(
-                f"Could not open the clip.\n\n{error}", detailedText=traceback.format_exc()
-            )
+            showError("Could not open the clip.", error)
             return
         finally:
             progressDialog.close()
@@ -189,9 +227,10 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.updateClipPanel(browserNode)
         if browserNode is not None:
             self.logic.showInViews(browserNode)
+            self.showResults()
 
     def updateClipPanel(self, browserNode):
-        """Point the play controls and the information box at the clip of ``browserNode``."""
+        """Point the play controls, the information box and the results at the clip of ``browserNode``."""
         self.playWidget.setMRMLSequenceBrowserNode(browserNode)
         self.seekWidget.setMRMLSequenceBrowserNode(browserNode)
         sequenceNode = browserNode.GetMasterSequenceNode() if browserNode else None
@@ -199,13 +238,180 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.clipInfoText.plainText = (
                 "Open a clip to see its frames, frame rate, pixel spacing and ultrasound fan."
             )
+        else:
+            self.ui.clipInfoText.plainText = self.logic.clipDescription(sequenceNode)
+        self.updateResultsPanel()
+
+    # ------------------------------------------------------------------ analysis
+    def onAnalyse(self):
+        browserNode = self.ui.clipSelector.currentNode()
+        if browserNode is None:
+            slicer.util.errorDisplay("Open or select a clip first.")
             return
-        self.ui.clipInfoText.plainText = self.logic.clipDescription(sequenceNode)
+        if not ensurePythonRequirements(withTorch=True):
+            return
+        self._cancelRequested = False
+        self.setAnalysing(True)
+        try:
+            nodes = self.logic.analyseClip(
+                browserNode,
+                self.ui.classifierPathLineEdit.currentPath,
+                self.ui.segmenterPathLineEdit.currentPath,
+                device=self.ui.deviceSelector.currentData,
+                explain=self.ui.explainSelector.currentData,
+                progressCallback=self.showAnalysisProgress,
+                cancelled=lambda: self._cancelRequested,
+            )
+        except Exception as error:
+            if self.logic.isCancellation(error):
+                self.ui.analysisStatusLabel.text = "Cancelled."
+            else:
+                self.ui.analysisStatusLabel.text = "Failed."
+                showError("Could not analyse the clip.", error)
+            return
+        finally:
+            self.setAnalysing(False)
+        for pathEdit in (self.ui.classifierPathLineEdit, self.ui.segmenterPathLineEdit):
+            if pathEdit.currentPath:
+                pathEdit.addCurrentPathToHistory()
+        self.ui.analysisStatusLabel.text = "Done: the results play with the clip."
+        self.updateResultsPanel()
+        self.logic.showResults(nodes, **self.displayChoices())
+
+    def onCancelAnalysis(self):
+        self._cancelRequested = True
+        self.ui.analysisStatusLabel.text = "Cancelling..."
+
+    def showAnalysisProgress(self, fraction, message):
+        self.ui.analysisProgressBar.value = int(round(100 * fraction))
+        self.ui.analysisStatusLabel.text = message[:1].upper() + message[1:] + "..."
+        slicer.app.processEvents()  # repaint, and let a click on Cancel through
+
+    def setAnalysing(self, analysing):
+        self._analysing = analysing
+        for widget in (
+            self.ui.analyseButton,
+            self.ui.openFileButton,
+            self.ui.openFolderButton,
+            self.ui.clipSelector,
+            self.ui.classifierPathLineEdit,
+            self.ui.segmenterPathLineEdit,
+            self.ui.resultsCollapsibleButton,
+        ):
+            widget.enabled = not analysing
+        self.ui.cancelAnalysisButton.enabled = analysing
+        if analysing:
+            self.ui.analysisProgressBar.value = 0
+
+    # ------------------------------------------------------------------ results
+    def currentResults(self):
+        return self.logic.findResults(self.ui.clipSelector.currentNode())
+
+    def displayChoices(self):
+        return {
+            "curve": self.ui.curveSelector.currentData,
+            "showSegmentation": self.ui.showSegmentationCheckBox.checked,
+            "showHeatmap": self.ui.showHeatmapCheckBox.checked,
+        }
+
+    def updateResultsPanel(self):
+        nodes = self.currentResults()
+        wasBlocked = self.ui.curveSelector.blockSignals(True)
+        self.ui.curveSelector.clear()
+        if nodes is not None:
+            for key, title in self.logic.curveTitles(nodes):
+                self.ui.curveSelector.addItem(title, key)
+        self.ui.curveSelector.blockSignals(wasBlocked)
+        self.ui.resultsText.plainText = (
+            self.logic.resultsDescription(nodes) if nodes is not None else "No results yet: analyse the clip."
+        )
+        hasResults = nodes is not None
+        for widget in (
+            self.ui.jumpToTopFrameButton,
+            self.ui.saveResultsButton,
+            self.ui.curveSelector,
+        ):
+            widget.enabled = hasResults and not self._analysing
+        self.ui.showSegmentationCheckBox.enabled = hasResults and nodes.mask_sequence is not None
+        self.ui.showHeatmapCheckBox.enabled = hasResults and nodes.heatmap_sequence is not None
+
+    def onShowResults(self, *unused):
+        self.showResults()
+
+    def showResults(self):
+        nodes = self.currentResults()
+        if nodes is not None:
+            self.logic.showResults(nodes, **self.displayChoices())
+
+    def onJumpToTopFrame(self):
+        nodes = self.currentResults()
+        if nodes is None:
+            return
+        try:
+            self.logic.jumpToTopFrame(nodes)
+        except Exception as error:
+            showError("Could not show the top frame.", error)
+
+    def onSaveResults(self):
+        nodes = self.currentResults()
+        if nodes is None:
+            return
+        folder = qt.QFileDialog.getExistingDirectory(
+            slicer.util.mainWindow(), "Save the clip's results into a folder", self.logic.lastFolder()
+        )
+        if not folder:
+            return
+        try:
+            written = self.logic.saveResults(nodes, folder)
+        except Exception as error:
+            showError("Could not save the results.", error)
+            return
+        self.ui.analysisStatusLabel.text = "Saved " + ", ".join(
+            os.path.basename(str(p)) for p in written.values()
+        )
+
+    def onSaveScene(self):
+        path = qt.QFileDialog.getSaveFileName(
+            slicer.util.mainWindow(),
+            "Save the scene with its clips and results",
+            os.path.join(self.logic.lastFolder(), "LungUS review.mrb"),
+            "Slicer scene bundle (*.mrb)",
+        )
+        if not path:
+            return
+        if not path.lower().endswith(".mrb"):
+            path += ".mrb"
+        try:
+            with slicer.util.WaitCursor():
+                self.logic.saveScene(path)
+        except Exception as error:
+            showError("Could not save the scene.", error)
+            return
+        self.ui.analysisStatusLabel.text = f"Scene saved: {path}"
 
 
 #
 # LungUSBLinesLogic
 #
+
+# A view layout for results: the clip's slice view above its per-frame curve.
+RESULTS_LAYOUT_ID = 27410
+RESULTS_LAYOUT = """
+<layout type="vertical" split="true">
+ <item splitSize="650">
+  <view class="vtkMRMLSliceNode" singletontag="Red">
+   <property name="orientation" action="default">Axial</property>
+   <property name="viewlabel" action="default">R</property>
+   <property name="viewcolor" action="default">#F34A33</property>
+  </view>
+ </item>
+ <item splitSize="350">
+  <view class="vtkMRMLPlotViewNode" singletontag="PlotView1">
+   <property name="viewlabel" action="default">P</property>
+  </view>
+ </item>
+</layout>
+"""
 
 
 class LungUSBLinesLogic(ScriptedLoadableModuleLogic):
@@ -213,9 +419,20 @@ class LungUSBLinesLogic(ScriptedLoadableModuleLogic):
 
     logic = slicer.util.getModuleLogic("LungUSBLines")
     loaded = logic.loadClip("/path/to/clip.mp4")   # loaded.clip (engine Clip), loaded.nodes
+    results = logic.analyseClip(loaded.nodes.browser, "/models/bline2.pt", "/models/seg.pt")
+    results.record                                  # the clip's scores (clips.csv fields)
+    logic.showResults(results); logic.jumpToTopFrame(results)
     """
 
     LAST_FOLDER_SETTING = "LungUSBLines/LastFolder"
+    # The engine's own reading of recently opened clips (with the fan it found or read from a
+    # sidecar), so analysis uses it rather than re-detecting the fan on the sequence's frames.
+    KEPT_CLIPS = 4
+
+    def __init__(self):
+        ScriptedLoadableModuleLogic.__init__(self)
+        self._loadedClips = {}  # browser node ID -> lungus Clip
+        self._analyzers = None
 
     def loadClip(self, path, progressCallback=None):
         """Read a clip with the engine and add it to the scene as a sequence with its browser."""
@@ -224,6 +441,9 @@ class LungUSBLinesLogic(ScriptedLoadableModuleLogic):
         logging.info(f"LungUS B-lines: opening {path}")
         loaded = load_clip(slicer.mrmlScene, path, progress=progressCallback)
         qt.QSettings().setValue(self.LAST_FOLDER_SETTING, os.path.dirname(os.path.abspath(path)))
+        self._loadedClips[loaded.nodes.browser.GetID()] = loaded.clip
+        while len(self._loadedClips) > self.KEPT_CLIPS:
+            self._loadedClips.pop(next(iter(self._loadedClips)))
         return loaded
 
     def lastFolder(self):
@@ -248,8 +468,101 @@ class LungUSBLinesLogic(ScriptedLoadableModuleLogic):
         if layoutManager is not None:
             layoutManager.setLayout(slicer.vtkMRMLLayoutNode.SlicerLayoutOneUpRedSliceView)
             layoutManager.sliceWidget("Red").mrmlSliceNode().SetOrientationToAxial()
-        slicer.util.setSliceViewerLayers(background=proxyNode, fit=True)
+        slicer.util.setSliceViewerLayers(background=proxyNode, foreground=None, label=None, fit=True)
         slicer.modules.sequences.setToolBarActiveBrowserNode(browserNode)
+
+    # ------------------------------------------------------------------ analysis
+    def analyseClip(
+        self,
+        browserNode,
+        classifierPath,
+        segmenterPath=None,
+        device="auto",
+        explain=None,
+        progressCallback=None,
+        cancelled=None,
+    ):
+        """Analyse the clip of ``browserNode`` in this process and record the results beside it
+        (replacing earlier ones). Models load once and are kept for the next clip.
+        ``progressCallback(fraction, message)``; ``cancelled()`` returning True stops the analysis
+        (lungus.infer.Cancelled). Returns the AnalysisNodes."""
+        from LungUSBLinesLib.analysis import AnalyzerCache, analyse_sequence
+        from LungUSBLinesLib.results import add_analysis_to_scene
+
+        if self._analyzers is None:
+            self._analyzers = AnalyzerCache()
+        if progressCallback is not None:
+            progressCallback(0.0, "loading the models")
+        analyzer = self._analyzers.get(classifierPath or None, segmenterPath or None, device=device or "auto")
+        sequenceNode = browserNode.GetMasterSequenceNode()
+        analysis = analyse_sequence(
+            analyzer,
+            sequenceNode,
+            clip=self._loadedClips.get(browserNode.GetID()),
+            explain=explain or None,
+            progress=progressCallback,
+            cancel=cancelled,
+        )
+        return add_analysis_to_scene(slicer.mrmlScene, browserNode, analysis)
+
+    @staticmethod
+    def isCancellation(error):
+        return type(error).__name__ == "Cancelled"
+
+    def findResults(self, browserNode):
+        from LungUSBLinesLib.results import find_analysis
+
+        return find_analysis(slicer.mrmlScene, browserNode)
+
+    def resultsDescription(self, nodes):
+        from LungUSBLinesLib.results import describe_analysis
+
+        return describe_analysis(nodes.record)
+
+    def curveTitles(self, nodes):
+        """(curve key, title) of the charts the results hold, in display order."""
+        from LungUSBLinesLib.curves import CURVES
+
+        return [(spec.key, spec.title) for spec in CURVES if spec.key in nodes.charts]
+
+    def showResults(self, nodes, curve=None, showSegmentation=True, showHeatmap=True):
+        """The clip with its segmentation (label layer) and heat map (foreground), and the chosen
+        curve in a plot view below it."""
+        clipProxy = nodes.browser.GetProxyNode(nodes.clip_sequence)
+        slicer.util.setSliceViewerLayers(
+            background=clipProxy,
+            foreground=nodes.heatmap_proxy if showHeatmap else None,
+            foregroundOpacity=0.6,
+            label=nodes.mask_proxy if showSegmentation else None,
+            labelOpacity=0.5,
+        )
+        chart = nodes.charts.get(curve) or next(iter(nodes.charts.values()), None)
+        layoutManager = slicer.app.layoutManager()
+        if chart is None or layoutManager is None:
+            return
+        layoutNode = layoutManager.layoutLogic().GetLayoutNode()
+        if not layoutNode.IsLayoutDescription(RESULTS_LAYOUT_ID):
+            layoutNode.AddLayoutDescription(RESULTS_LAYOUT_ID, RESULTS_LAYOUT)
+        if layoutManager.layout != RESULTS_LAYOUT_ID:
+            layoutManager.setLayout(RESULTS_LAYOUT_ID)
+            slicer.util.resetSliceViews()
+        slicer.modules.plots.logic().ShowChartInLayout(chart)
+        slicer.modules.sequences.setToolBarActiveBrowserNode(nodes.browser)
+
+    def jumpToTopFrame(self, nodes):
+        from LungUSBLinesLib.results import jump_to_frame
+
+        return jump_to_frame(nodes.browser, nodes.top_frame)
+
+    def saveResults(self, nodes, folder):
+        from LungUSBLinesLib.results import save_analysis
+
+        return save_analysis(nodes, folder)
+
+    def saveScene(self, path):
+        from LungUSBLinesLib.storage import save_scene
+
+        return save_scene(slicer.mrmlScene, path)
 
 
 #
@@ -271,9 +584,12 @@ class LungUSBLinesTest(ScriptedLoadableModuleTest):
         self.test_OpenClipAsSequence()
         self.setUp()
         self.test_SeqNrrdFromLungusOpensWithSlicerReader()
+        self.setUp()
+        self.test_AnalyseClipRecordsResultsThatPlayWithIt()
 
     def _writeTestClip(self, fileName):
         import numpy as np
+
         from lungus.io import write_clip
         from lungus.io.clip import Clip
 
@@ -309,4 +625,60 @@ class LungUSBLinesTest(ScriptedLoadableModuleTest):
                 slicer.util.arrayFromVolume(sequenceNode.GetNthDataNode(i))[0], frames[i]
             )
         self.assertAlmostEqual(float(sequenceNode.GetNthIndexValue(4)), 0.2, places=6)
+        self.delayDisplay("Test passed")
+
+    def test_AnalyseClipRecordsResultsThatPlayWithIt(self):
+        import importlib.util
+
+        if importlib.util.find_spec("torch") is None:
+            self.delayDisplay("PyTorch is not installed (PyTorch extension): analysis test skipped")
+            return
+        from lungus.infer.recipes import random_model_file
+
+        self.delayDisplay("Analyse a clip with untrained tiny models and review the results")
+        folder = slicer.util.tempDirectory("LungUSBLinesTest")
+        classifier = random_model_file(
+            os.path.join(folder, "classifier.pt"),
+            "bline2",
+            "frame_cnn",
+            seed=1,
+            size=32,
+            frames=4,
+            model_args={"width": 4},
+            name="selftest-cls",
+        )
+        segmenter = random_model_file(
+            os.path.join(folder, "segmenter.pt"),
+            "seg",
+            "unet_small",
+            size=32,
+            model_args={"width": 4, "levels": 2},
+            name="selftest-seg",
+        )
+        path, frames = self._writeTestClip("LungUSBLinesAnalysisTest.seq.nrrd")
+        logic = LungUSBLinesLogic()
+        loaded = logic.loadClip(path)
+        fractions = []
+        nodes = logic.analyseClip(
+            loaded.nodes.browser,
+            classifier,
+            segmenter,
+            device="cpu",
+            explain="gradcam",
+            progressCallback=lambda fraction, message: fractions.append(fraction),
+        )
+        self.assertEqual(fractions[-1], 1.0)
+        self.assertEqual(nodes.mask_sequence.GetNumberOfDataNodes(), 5)
+        self.assertTrue(loaded.nodes.browser.IsSynchronizedSequenceNodeID(nodes.mask_sequence.GetID()))
+        self.assertEqual(set(nodes.charts), {"p_blines", "bline_count"})
+        self.assertIn(nodes.record["pred"], ("absent", "present"))
+        logic.showResults(nodes, curve="p_blines")
+        self.assertEqual(slicer.app.layoutManager().layout, RESULTS_LAYOUT_ID)
+        self.assertEqual(logic.jumpToTopFrame(nodes), nodes.top_frame)
+        self.assertEqual(loaded.nodes.browser.GetSelectedItemNumber(), nodes.top_frame)
+        self.assertEqual(
+            logic.findResults(loaded.nodes.browser).scores_table.GetID(), nodes.scores_table.GetID()
+        )
+        written = logic.saveResults(nodes, folder)
+        self.assertTrue(os.path.isfile(written["masks"]) and os.path.isfile(written["clip_scores"]))
         self.delayDisplay("Test passed")

@@ -1,21 +1,25 @@
-"""LungUSTrain: export clips reviewed or labeled in Slicer, for training outside it.
+"""LungUSTrain: label clips reviewed in Slicer, export them as a training set, and train on it.
 
 Thin Qt layer over LungUSTrainLib (Qt-free, tested headless): widgets -> *Lib -> lungus.
+Training runs as a `lungus train` subprocess of Slicer's Python (the GUI stays free), with its
+log, progress and the trained model's card shown here.
 """
 
+import datetime
 import logging
 import os
 
 import qt
 import slicer
-from LungUSBLinesLib import dependencies
-from LungUSTrainLib.export import EXPORT_FORMATS
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
     ScriptedLoadableModuleTest,
     ScriptedLoadableModuleWidget,
 )
+
+from LungUSBLinesLib import dependencies
+from LungUSTrainLib.export import EXPORT_FORMATS
 
 #
 # LungUSTrain
@@ -30,8 +34,10 @@ class LungUSTrain(ScriptedLoadableModule):
         self.parent.dependencies = ["LungUSBLines"]
         self.parent.contributors = ["LungUS B-lines contributors"]
         self.parent.helpText = """
-Export the lung-ultrasound clips in the scene (sequences) as files the `lungus` engine reads,
-to train B-line models outside Slicer with `lungus train`.
+Give the lung-ultrasound clips in the scene a patient and a label, export them as clip files
+with a manifest the `lungus` engine reads, and train a B-line classifier on it with
+`lungus train`, run beside Slicer. Larger trainings run the same command on a GPU machine or a
+cluster (see the extension's README).
 See the <a href="https://github.com/lungus-blines/SlicerLungUSBLines">extension documentation</a>.
 """
         self.parent.acknowledgementText = """
@@ -45,9 +51,23 @@ Developed as open source by the LungUS B-lines contributors.
 
 
 class LungUSTrainWidget(ScriptedLoadableModuleWidget):
+    TASKS = (
+        ("B-lines absent / present (bline2)", "bline2"),
+        ("None / discrete / confluent (bline3)", "bline3"),
+        ("LUS score 0-3 (lus4)", "lus4"),
+    )
+    DEVICE_CHOICES = (("Automatic (GPU if available)", "auto"), ("CPU", "cpu"), ("GPU (CUDA)", "cuda"))
+    COLUMNS = ("Export", "Clip", "Patient", "Zone", "Label")
+    USE_COLUMN, CLIP_COLUMN, PATIENT_COLUMN, ZONE_COLUMN, LABEL_COLUMN = range(5)
+    POLL_INTERVAL_MS = 300
+
     def __init__(self, parent=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         self.logic = None
+        self.job = None
+        self.jobRunFolder = None
+        self.pollTimer = None
+        self._scheme = None
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
@@ -57,34 +77,228 @@ class LungUSTrainWidget(ScriptedLoadableModuleWidget):
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = LungUSTrainLogic()
 
+        for title, task in self.TASKS:
+            self.ui.taskSelector.addItem(title, task)
+        self._scheme = self.ui.taskSelector.currentData
         for suffix, title in EXPORT_FORMATS.items():
             self.ui.formatSelector.addItem(title, suffix)
-        self.ui.outputFolderButton.directory = qt.QDir.homePath()
+        for title, device in self.DEVICE_CHOICES:
+            self.ui.deviceSelector.addItem(title, device)
+        self.ui.outputFolderButton.directory = os.path.join(qt.QDir.homePath(), "LungUS training set")
+        self.ui.clipsTable.setColumnCount(len(self.COLUMNS))
+        self.ui.clipsTable.setHorizontalHeaderLabels(list(self.COLUMNS))
+        self.ui.clipsTable.horizontalHeader().setSectionResizeMode(self.CLIP_COLUMN, qt.QHeaderView.Stretch)
+        self.ui.trainingProgressBar.maximum = 100
+        self.pollTimer = qt.QTimer()
+        self.pollTimer.setInterval(self.POLL_INTERVAL_MS)
+        self.pollTimer.connect("timeout()", self.onPoll)
+
+        self.ui.taskSelector.connect("currentIndexChanged(int)", self.onTaskChanged)
+        self.ui.refreshClipsButton.connect("clicked(bool)", self.onRefreshClips)
         self.ui.exportButton.connect("clicked(bool)", self.onExport)
+        self.ui.trainButton.connect("clicked(bool)", self.onTrain)
+        self.ui.cancelTrainingButton.connect("clicked(bool)", self.onCancelTraining)
         self.ui.engineLabel.text = f"Engine: lungus {dependencies.engine_version()}"
+        self.fillModelChoices()
+        self.ui.runFolderEdit.text = self.newRunFolder()
+        self.refreshClips()
+
+    def cleanup(self):
+        if self.pollTimer is not None:
+            self.pollTimer.stop()
+        if self.job is not None and self.job.running:
+            self.job.cancel(grace_s=5)
+
+    def enter(self):
+        self.refreshClips()
+
+    # ------------------------------------------------------------------ labeling
+    def fillModelChoices(self):
+        try:
+            models = self.logic.availableModels()
+        except ImportError:  # no PyTorch yet: offer the default; Train installs what is missing
+            models = ["frame_cnn"]
+        self.ui.modelSelector.clear()
+        for name in models:
+            self.ui.modelSelector.addItem(name)
+        self.ui.modelSelector.setCurrentIndex(max(0, self.ui.modelSelector.findText("frame_cnn")))
+
+    def onRefreshClips(self):
+        self.refreshClips()
+
+    def refreshClips(self, keepEdits=True):
+        """List the scene's clips with the patient, zone and label stored on each (first keeping
+        what was typed in the table, unless the label scheme just changed)."""
+        if keepEdits and self.ui.clipsTable.rowCount:
+            self.storeTableLabels()
+        entries = self.logic.labeledClips(self._scheme)
+        choices = [""] + list(self.logic.labelChoices(self._scheme))
+        table = self.ui.clipsTable
+        table.setRowCount(len(entries))
+        for row, entry in enumerate(entries):
+            use = qt.QTableWidgetItem()
+            use.setFlags(qt.Qt.ItemIsEnabled | qt.Qt.ItemIsUserCheckable)
+            use.setCheckState(qt.Qt.Checked if entry.label else qt.Qt.Unchecked)
+            table.setItem(row, self.USE_COLUMN, use)
+            name = qt.QTableWidgetItem(entry.sequence.GetName())
+            name.setFlags(qt.Qt.ItemIsEnabled | qt.Qt.ItemIsSelectable)
+            name.setData(qt.Qt.UserRole, entry.sequence.GetID())
+            table.setItem(row, self.CLIP_COLUMN, name)
+            table.setItem(row, self.PATIENT_COLUMN, qt.QTableWidgetItem(entry.patient))
+            table.setItem(row, self.ZONE_COLUMN, qt.QTableWidgetItem(entry.zone))
+            label = qt.QComboBox()
+            for choice in choices:
+                label.addItem(choice)
+            label.setCurrentIndex(max(0, label.findText(entry.label)))
+            table.setCellWidget(row, self.LABEL_COLUMN, label)
+        table.resizeColumnToContents(self.USE_COLUMN)
+
+    def tableEntries(self, onlyTicked=False):
+        """(ticked, sequence node, patient, zone, label) for each row of the table."""
+        table = self.ui.clipsTable
+        rows = []
+        for row in range(table.rowCount):
+            sequence = slicer.mrmlScene.GetNodeByID(table.item(row, self.CLIP_COLUMN).data(qt.Qt.UserRole))
+            if sequence is None:
+                continue  # removed from the scene since the list was made
+            ticked = table.item(row, self.USE_COLUMN).checkState() == qt.Qt.Checked
+            if onlyTicked and not ticked:
+                continue
+            rows.append(
+                (
+                    ticked,
+                    sequence,
+                    table.item(row, self.PATIENT_COLUMN).text(),
+                    table.item(row, self.ZONE_COLUMN).text(),
+                    table.cellWidget(row, self.LABEL_COLUMN).currentText,
+                )
+            )
+        return rows
+
+    def storeTableLabels(self):
+        for _ticked, sequence, patient, zone, label in self.tableEntries():
+            self.logic.storeLabels(sequence, self._scheme, patient, label, zone)
+
+    def onTaskChanged(self, index):
+        self.storeTableLabels()
+        self._scheme = self.ui.taskSelector.currentData
+        self.refreshClips(keepEdits=False)
 
     def onExport(self):
-        from LungUSBLines import ensurePythonRequirements
+        from LungUSBLines import ensurePythonRequirements, showError
 
-        sequences = self.ui.sequencesSelector.checkedNodes()
-        if not sequences:
-            slicer.util.errorDisplay("Check at least one clip to export.")
-            return
         if not ensurePythonRequirements():
             return
+        self.storeTableLabels()
+        entries = [row[1:] for row in self.tableEntries(onlyTicked=True)]
+        if not entries:
+            slicer.util.errorDisplay("Tick at least one clip to export.")
+            return
         folder = self.ui.outputFolderButton.directory
-        suffix = self.ui.formatSelector.currentData
-        with slicer.util.tryWithErrorDisplay("Export failed.", waitCursor=True):
-            results = self.logic.exportSequences(sequences, folder, suffix)
-        lines = [
-            f"{result.sequence_name}: {result.path}"
-            if result.path
-            else f"{result.sequence_name}: FAILED, {result.error}"
-            for result in results
-        ]
-        failed = sum(result.path is None for result in results)
-        lines.append(f"{len(results) - failed} exported, {failed} failed, to {folder}")
-        self.ui.exportLogText.plainText = "\n".join(lines)
+        try:
+            with slicer.util.WaitCursor():
+                written = self.logic.exportTrainingSet(
+                    entries, folder, self._scheme, self.ui.formatSelector.currentData
+                )
+        except Exception as error:
+            showError("Could not export the training set.", error)
+            return
+        self.ui.exportLogText.plainText = written.describe()
+        self.ui.manifestPathLineEdit.currentPath = str(written.manifest)
+
+    # ------------------------------------------------------------------ training
+    def newRunFolder(self):
+        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+        return os.path.join(qt.QDir.homePath(), "LungUS runs", f"{self._scheme}-{stamp}")
+
+    def onTrain(self):
+        from LungUSBLines import ensurePythonRequirements, showError
+
+        if not ensurePythonRequirements(withTorch=True):
+            return
+        try:
+            request = self.logic.trainRequest(
+                manifest=self.ui.manifestPathLineEdit.currentPath,
+                out=self.ui.runFolderEdit.text,
+                task=self._scheme,
+                model=self.ui.modelSelector.currentText,
+                epochs=self.ui.epochsSpinBox.value,
+                size=self.ui.sizeSpinBox.value,
+                label_source=self.ui.labelSourceEdit.text.strip() or None,
+                device=self.ui.deviceSelector.currentData,
+            )
+            self.job = self.logic.startTraining(request)
+        except Exception as error:
+            showError("Could not start training.", error)
+            return
+        self.jobRunFolder = request.out
+        self.ui.trainingLogText.plainText = " ".join(self.job.arguments)
+        self.ui.modelSummaryText.plainText = ""
+        self.ui.trainingStatusLabel.text = "Starting (loading PyTorch, preparing the clips)..."
+        self.setTraining(True)
+        self.pollTimer.start()
+
+    def onPoll(self):
+        if self.job is None:
+            self.pollTimer.stop()
+            return
+        lines = self.job.poll()
+        # Progress-bar refreshes are many; the log keeps the lines people read.
+        shown = [line for line in lines if "batch/s" not in line and "|" not in line]
+        if shown:
+            self.ui.trainingLogText.appendPlainText("\n".join(shown))
+        if self.job.progress is not None:
+            self.ui.trainingProgressBar.value = int(round(100 * self.job.progress.fraction))
+            self.ui.trainingStatusLabel.text = self.job.progress.message
+        if not self.job.running:
+            self.pollTimer.stop()
+            self.onTrainingFinished()
+
+    def onCancelTraining(self):
+        if self.job is None:
+            return
+        self.ui.trainingStatusLabel.text = "Cancelling..."
+        slicer.app.processEvents()
+        with slicer.util.WaitCursor():
+            self.job.cancel()
+
+    def onTrainingFinished(self):
+        from LungUSBLines import showError
+
+        job, self.job = self.job, None
+        self.setTraining(False)
+        self.ui.runFolderEdit.text = self.newRunFolder()
+        if job.cancelled:
+            self.ui.trainingStatusLabel.text = f"Cancelled; the last checkpoint is in {self.jobRunFolder}."
+            return
+        if not job.succeeded:
+            self.ui.trainingStatusLabel.text = "Failed: " + job.error_message()
+            slicer.util.errorDisplay(f"Training failed.\n\n{job.error_message()}")
+            return
+        try:
+            result = self.logic.trainingResult(self.jobRunFolder)
+        except Exception as error:
+            showError("Training ended but its model could not be read.", error)
+            return
+        self.ui.trainingProgressBar.value = 100
+        self.ui.trainingStatusLabel.text = f"Done: {result.model_path}"
+        self.ui.modelSummaryText.plainText = result.describe()
+
+    def setTraining(self, training):
+        for widget in (
+            self.ui.trainButton,
+            self.ui.exportButton,
+            self.ui.manifestPathLineEdit,
+            self.ui.modelSelector,
+            self.ui.epochsSpinBox,
+            self.ui.sizeSpinBox,
+            self.ui.runFolderEdit,
+            self.ui.taskSelector,
+        ):
+            widget.enabled = not training
+        self.ui.cancelTrainingButton.enabled = training
+        if training:
+            self.ui.trainingProgressBar.value = 0
 
 
 #
@@ -97,6 +311,9 @@ class LungUSTrainLogic(ScriptedLoadableModuleLogic):
 
     logic = slicer.util.getModuleLogic("LungUSTrain")
     logic.exportSequences(slicer.util.getNodesByClass("vtkMRMLSequenceNode"), "/data/export", ".seq.nrrd")
+    written = logic.exportTrainingSet([(sequence, "P001", "R1", "present")], "/data/set", "bline2")
+    job = logic.startTraining(logic.trainRequest(str(written.manifest), "/runs/r1", task="bline2", epochs=20))
+    job.wait(); print(logic.trainingResult("/runs/r1").describe())
     """
 
     def exportSequences(self, sequenceNodes, folder, suffix=".seq.nrrd", progressCallback=None):
@@ -109,6 +326,63 @@ class LungUSTrainLogic(ScriptedLoadableModuleLogic):
                 logging.warning(f"LungUS Train: {result.sequence_name} not exported: {result.error}")
         return results
 
+    # ------------------------------------------------------------------ labels and training sets
+    def labeledClips(self, scheme):
+        """The scene's clip sequences with their stored patient, zone and ``scheme`` label."""
+        from LungUSTrainLib.training_set import clip_sequences, read_labels
+
+        return [read_labels(sequence, scheme) for sequence in clip_sequences(slicer.mrmlScene)]
+
+    def labelChoices(self, scheme):
+        from LungUSTrainLib.training_set import label_choices
+
+        return label_choices(scheme)
+
+    def storeLabels(self, sequenceNode, scheme, patient, label, zone=""):
+        from LungUSTrainLib.training_set import LabeledSequence, store_labels
+
+        store_labels(LabeledSequence(sequenceNode, patient, label, zone), scheme)
+
+    def exportTrainingSet(self, entries, folder, scheme, suffix=".seq.nrrd"):
+        """``entries``: (sequence node, patient, zone, label) each. Writes folder/clips/ and
+        folder/manifest.csv; returns the TrainingSet (manifest path, exports, warnings)."""
+        from LungUSTrainLib.training_set import LabeledSequence, export_training_set
+
+        labeled = [
+            LabeledSequence(sequence, patient, label, zone) for sequence, patient, zone, label in entries
+        ]
+        return export_training_set(labeled, folder, scheme, suffix=suffix)
+
+    # ------------------------------------------------------------------ training
+    def availableModels(self):
+        """The classifier architectures `lungus train` offers (needs PyTorch: ImportError without it)."""
+        from LungUSTrainLib.training import classifier_models
+
+        return classifier_models()
+
+    def trainRequest(self, manifest, out, task="bline2", model="frame_cnn", **options):
+        """A validated `lungus train` run (LungUSError saying what is wrong)."""
+        from LungUSTrainLib.training import TrainRequest
+
+        return TrainRequest(manifest=manifest, out=out, task=task, model=model, **options).validate()
+
+    def startTraining(self, request):
+        """Start `lungus train` with Slicer's Python (PythonSlicer) through launchConsoleProcess;
+        returns the EngineProcess to poll."""
+        from LungUSBLinesLib.processes import default_python
+        from LungUSTrainLib.training import start_training
+
+        def launch(arguments, environment, cwd):
+            return slicer.util.launchConsoleProcess(arguments, updateEnvironment=environment, cwd=cwd)
+
+        logging.info(f"LungUS Train: training into {request.out}")
+        return start_training(request, python=default_python(), launch=launch)
+
+    def trainingResult(self, runFolder):
+        from LungUSTrainLib.training import read_training_result
+
+        return read_training_result(runFolder)
+
 
 #
 # LungUSTrainTest
@@ -116,7 +390,8 @@ class LungUSTrainLogic(ScriptedLoadableModuleLogic):
 
 
 class LungUSTrainTest(ScriptedLoadableModuleTest):
-    """Runs inside Slicer; the same export is tested headless in the repository's Testing/bridge."""
+    """Runs inside Slicer; the same export and training are tested headless in the repository's
+    Testing/bridge."""
 
     def setUp(self):
         slicer.mrmlScene.Clear()
@@ -124,12 +399,14 @@ class LungUSTrainTest(ScriptedLoadableModuleTest):
     def runTest(self):
         self.setUp()
         self.test_ExportedClipReadsBack()
+        self.setUp()
+        self.test_LabeledClipsBecomeATrainingSet()
 
     def test_ExportedClipReadsBack(self):
         import numpy as np
-        from LungUSBLinesLib.sequences import frames_to_sequence
 
         from LungUSBLines import ensurePythonRequirements
+        from LungUSBLinesLib.sequences import frames_to_sequence
 
         self.assertTrue(ensurePythonRequirements())
         from lungus.io import read_clip
@@ -144,4 +421,29 @@ class LungUSTrainTest(ScriptedLoadableModuleTest):
         np.testing.assert_array_equal(clip.frames, frames)
         self.assertAlmostEqual(clip.fps, 15.0, places=3)
         self.assertEqual(os.path.basename(results[0].path), "LungUSTrainTest.seq.nrrd")
+        self.delayDisplay("Test passed")
+
+    def test_LabeledClipsBecomeATrainingSet(self):
+        import numpy as np
+
+        from LungUSBLines import ensurePythonRequirements
+        from LungUSBLinesLib.sequences import frames_to_sequence
+
+        self.assertTrue(ensurePythonRequirements())
+        from lungus.data.manifest import Manifest
+
+        self.delayDisplay("Label two clips and export them with a manifest")
+        logic = LungUSTrainLogic()
+        frames = (np.arange(4 * 24 * 32).reshape(4, 24, 32) % 241).astype(np.uint8)
+        first = frames_to_sequence(slicer.mrmlScene, frames, "clip A", fps=10.0)
+        second = frames_to_sequence(slicer.mrmlScene, frames[::-1], "clip B", fps=10.0)
+        logic.storeLabels(first, "bline3", "P1", "confluent", "R2")
+        self.assertEqual([c.label for c in logic.labeledClips("bline3")], ["confluent", ""])
+        folder = os.path.join(slicer.util.tempDirectory("LungUSTrainSetTest"), "set")
+        written = logic.exportTrainingSet(
+            [(first, "P1", "R2", "confluent"), (second, "P2", "", "none")], folder, "bline3"
+        )
+        manifest = Manifest.load(written.manifest)
+        self.assertEqual(manifest.column("bline3"), ["confluent", "none"])
+        self.assertEqual([i for i in manifest.validate() if i.severity == "error"], [])
         self.delayDisplay("Test passed")

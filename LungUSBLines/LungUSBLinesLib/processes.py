@@ -131,10 +131,18 @@ class EngineProcess:
     def _read(self) -> None:
         stream = self._process.stdout
         try:
-            for line in iter(stream.readline, ""):
+            while True:
+                try:
+                    line = stream.readline()
+                except UnicodeDecodeError:
+                    # A console in another code page (Slicer's launcher decodes with the locale):
+                    # drop the line, keep reading, or the child would block on a full pipe.
+                    continue
+                if not line:
+                    break
                 self._queue.put(line.rstrip("\r\n"))
-        except (ValueError, OSError, UnicodeDecodeError):
-            pass  # the stream closed under us (process killed) or undecodable bytes
+        except (ValueError, OSError):
+            pass  # the stream closed under us (the process was killed)
         finally:
             self._queue.put(None)
 

@@ -40,6 +40,13 @@ _SHOWN_METRICS = (
 )
 
 
+def classifier_models() -> list[str]:
+    """The clip-classifier architectures of the model registry (see `lungus train --list-models`)."""
+    from lungus.models.registry import available_models
+
+    return available_models("classifier")
+
+
 @dataclass
 class TrainRequest:
     """One `lungus train` run (``extra_arguments`` are passed on as they are)."""
@@ -73,9 +80,7 @@ class TrainRequest:
             value = getattr(self, name)
             if value is not None and int(value) < 1:
                 raise LungUSError(f"{name.replace('_', ' ')} must be 1 or more, got {value}")
-        from lungus.models.registry import available_models
-
-        classifiers = available_models("classifier")
+        classifiers = classifier_models()
         if self.model not in classifiers:
             raise LungUSError(f"unknown classifier {self.model!r}; choose one of {', '.join(classifiers)}")
         return self

@@ -61,6 +61,33 @@ def _check_scheme(scheme: str) -> None:
         raise LungUSError(f"unknown label scheme {scheme!r}; use one of {', '.join(LABEL_SCHEMES)}")
 
 
+def clip_sequences(scene: Any) -> list[Any]:
+    """The sequences of ``scene`` that hold clips: 2-D image frames, not the labelmaps, heat maps
+    and chart markers recorded beside analysed clips."""
+    from LungUSBLinesLib.results import HEATMAP_ROLE, MARKER_ROLE, MASKS_ROLE
+
+    results = set()
+    browsers = scene.GetNodesByClass("vtkMRMLSequenceBrowserNode")
+    for i in range(browsers.GetNumberOfItems()):
+        browser = browsers.GetItemAsObject(i)
+        for role in (MASKS_ROLE, HEATMAP_ROLE, MARKER_ROLE):
+            if browser.GetNodeReferenceID(role):
+                results.add(browser.GetNodeReferenceID(role))
+    found = []
+    sequences = scene.GetNodesByClass("vtkMRMLSequenceNode")
+    for i in range(sequences.GetNumberOfItems()):
+        sequence = sequences.GetItemAsObject(i)
+        first = sequence.GetNthDataNode(0) if sequence.GetNumberOfDataNodes() else None
+        if (
+            sequence.GetID() not in results
+            and first is not None
+            and first.IsA("vtkMRMLScalarVolumeNode")
+            and not first.IsA("vtkMRMLLabelMapVolumeNode")
+        ):
+            found.append(sequence)
+    return found
+
+
 def label_choices(scheme: str) -> tuple[str, ...]:
     """The labels of a scheme, in class order (what the panel offers)."""
     _check_scheme(scheme)

@@ -155,3 +155,25 @@ def test_a_training_subprocess_runs_reports_epochs_and_leaves_a_model_card(tiny_
 def test_a_run_that_did_not_finish_has_no_result(tmp_path):
     with pytest.raises(LungUSError, match="did not finish"):
         training.read_training_result(tmp_path)
+
+
+def test_clip_sequences_leave_out_results_recorded_beside_clips(
+    headless, two_sequences, small_frames, bridge_models, tiny_clip_files
+):
+    from LungUSBLinesLib.analysis import AnalyzerCache, analyse_sequence
+    from LungUSBLinesLib.clips import load_clip
+    from LungUSBLinesLib.results import add_analysis_to_scene
+
+    loaded = load_clip(headless.scene, tiny_clip_files[0], name="analysed")
+    analyzer = AnalyzerCache().get(bridge_models["classifier"], bridge_models["segmenter"], device="cpu")
+    analysis = analyse_sequence(analyzer, loaded.nodes.sequence, clip=loaded.clip, explain="gradcam")
+    add_analysis_to_scene(headless.scene, loaded.nodes, analysis)
+    sequences.frames_to_sequence(
+        headless.scene,
+        (small_frames > 100).astype(np.uint8),
+        "a user's labelmap",
+        node_class="vtkMRMLLabelMapVolumeNode",
+    )
+    assert headless.scene.GetNumberOfNodesByClass("vtkMRMLSequenceNode") == 7
+    found = [s.GetName() for s in training_set.clip_sequences(headless.scene)]
+    assert found == ["patient 7 zone 1", "patient 9 zone 3", "analysed"]
