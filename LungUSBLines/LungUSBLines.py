@@ -126,7 +126,7 @@ def showError(context, error):
 
 class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     EXPLAIN_CHOICES = (
-        ("None", None),
+        ("None", ""),
         ("Grad-CAM", "gradcam"),
         ("Class activation map", "cam"),
         ("Attention", "attention"),
@@ -510,6 +510,9 @@ class LungUSBLinesLogic(ScriptedLoadableModuleLogic):
         return type(error).__name__ == "Cancelled"
 
     def findResults(self, browserNode):
+        """The results recorded for the clip of ``browserNode`` (AnalysisNodes), or None."""
+        if browserNode is None:
+            return None
         from LungUSBLinesLib.results import find_analysis
 
         return find_analysis(slicer.mrmlScene, browserNode)

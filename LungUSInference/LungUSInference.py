@@ -7,6 +7,7 @@ clips.csv is shown as a table node, failed clips with their errors.
 
 import logging
 import os
+import time
 
 import qt
 import slicer
@@ -63,6 +64,7 @@ class LungUSInferenceWidget(ScriptedLoadableModuleWidget):
         self.logic = None
         self.job = None
         self.jobOutputFolder = None
+        self.jobStarted = None
         self.pollTimer = None
 
     def setup(self):
@@ -170,6 +172,7 @@ class LungUSInferenceWidget(ScriptedLoadableModuleWidget):
             if pathEdit.currentPath:
                 pathEdit.addCurrentPathToHistory()
         self.jobOutputFolder = request.out
+        self.jobStarted = time.time()
         self.ui.logText.plainText = " ".join(self.job.arguments)
         self.ui.statusLabel.text = "Starting (loading PyTorch and the models)..."
         self.setRunning(True)
@@ -200,15 +203,19 @@ class LungUSInferenceWidget(ScriptedLoadableModuleWidget):
     def onFinished(self):
         job, self.job = self.job, None
         self.setRunning(False)
+        # lungus infer exits with 1 when some clips failed (the rest were scored); it writes
+        # clips.csv also when interrupted. No fresh clips.csv: the run itself failed.
+        wrote = self.logic.resultsWritten(self.jobOutputFolder, since=self.jobStarted)
         if job.cancelled:
             self.ui.statusLabel.text = "Cancelled. Tick Resume and run again to finish the remaining clips."
-        elif job.returncode not in (0, 1):  # 1: some clips failed, the rest were scored
+        elif job.returncode == 0 or (job.returncode == 1 and wrote):
+            self.ui.statusLabel.text = job.last_line()
+        else:
             self.ui.statusLabel.text = "Failed: " + job.error_message()
             slicer.util.errorDisplay(f"The batch failed.\n\n{job.error_message()}")
             return
-        else:
-            self.ui.statusLabel.text = job.last_line()
-        self.showResults(self.jobOutputFolder)
+        if wrote:
+            self.showResults(self.jobOutputFolder)
 
     def setRunning(self, running):
         for widget in (
@@ -291,6 +298,12 @@ class LungUSInferenceLogic(ScriptedLoadableModuleLogic):
 
         logging.info(f"LungUS Inference: running lungus infer into {request.out}")
         return start_batch(request, python=default_python(), launch=launch)
+
+    def resultsWritten(self, folder, since=None):
+        """Whether the run wrote folder/clips.csv (at or after ``since``, a time.time() value)."""
+        from LungUSInferenceLib.batch import results_written
+
+        return results_written(folder, since)
 
     def loadResults(self, folder):
         """A run's clips.csv as a table node (BatchResults: table, failed clips with their errors)."""

@@ -17,6 +17,7 @@ _EXPORTS = {
     "BatchResults": "batch",
     "load_batch_results": "batch",
     "parse_progress_line": "batch",
+    "results_written": "batch",
     "start_batch": "batch",
     "analyse": "console",
     "analyse_into_scene": "console",

@@ -130,6 +130,15 @@ class BatchResults:
         return text
 
 
+def results_written(out: str | os.PathLike, since: float | None = None) -> bool:
+    """Whether ``out``/clips.csv exists, and was written at or after ``since`` (a time.time()
+    value, e.g. when the run started) so an earlier run's file does not count."""
+    path = Path(out) / CLIPS_CSV
+    if not path.is_file():
+        return False
+    return since is None or path.stat().st_mtime >= since - 1.0  # file-system clocks are coarse
+
+
 def load_batch_results(scene: Any, out: str | os.PathLike, name: str | None = None) -> BatchResults:
     """Read ``out``/clips.csv (or a clips.csv path) into a table node of ``scene``."""
     from LungUSBLinesLib.tables import read_csv_table, table_records

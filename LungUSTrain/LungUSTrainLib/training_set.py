@@ -137,9 +137,10 @@ class TrainingSet:
 
     def describe(self) -> str:
         written = len(self.exported) - len(self.failed)
-        lines = [f"{written} clips and {self.manifest.name} written to {self.manifest.parent}"]
+        clips = "1 clip" if written == 1 else f"{written} clips"
+        lines = [f"{clips} and {self.manifest.name} written to {self.manifest.parent}"]
         lines += [f"not exported: {r.sequence_name}: {r.error}" for r in self.failed]
-        lines += [f"warning: {w}" for w in self.warnings]
+        lines += self.warnings
         return "\n".join(lines)
 
 

@@ -3,8 +3,10 @@ Python-console API."""
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -106,6 +108,13 @@ def test_a_batch_subprocess_scores_clips_and_lists_the_bad_one(
     assert predictions.pop("truncated.mp4") is None
     assert set(predictions.values()) <= {"absent", "present"} and len(predictions) == 2
     assert "1 failed:\n  truncated.mp4: " in results.describe()
+
+
+def test_only_a_fresh_clips_csv_counts_as_written(tmp_path):
+    assert not batch.results_written(tmp_path)
+    (tmp_path / "clips.csv").write_text("clip,error\n")
+    os.utime(tmp_path / "clips.csv", (1_000_000, 1_000_000))  # an earlier run's file
+    assert batch.results_written(tmp_path) and not batch.results_written(tmp_path, since=time.time())
 
 
 def test_results_of_a_run_that_wrote_nothing_are_an_error(headless, tmp_path):

@@ -51,6 +51,15 @@ def test_export_writes_clips_and_a_manifest_lungus_validate_accepts(
     assert written.failed == [] and "2 clips and manifest.csv written" in written.describe()
 
 
+def test_export_reports_what_training_will_lack(two_sequences, tmp_path):
+    written = training_set.export_training_set(
+        [LabeledSequence(two_sequences[0], patient="P7", label="2")], tmp_path / "set", "lus4"
+    )
+    lines = written.describe().splitlines()
+    assert lines[0] == f"1 clip and manifest.csv written to {tmp_path / 'set'}"
+    assert any("empty class" in line and "warning" in line for line in lines[1:])
+
+
 @pytest.mark.parametrize(
     "patient, label, message",
     [
