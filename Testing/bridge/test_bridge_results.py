@@ -230,3 +230,15 @@ def test_record_describes_the_clip(recorded):
     assert text.splitlines()[0].startswith(f"Prediction (bline2): {recorded.record['pred']}")
     assert f"Top frame: {recorded.top_frame}" in text and "Models: classifier bridge-cls" in text
     assert json.loads(recorded.scores_table.GetAttribute(results.RECORD_ATTRIBUTE))["n_frames"] == 8
+
+
+def test_a_segmenter_alone_gives_masks_and_counts_but_no_classes(headless, loaded, bridge_models):
+    analyzer = AnalyzerCache().get(None, bridge_models["segmenter"], device="cpu")
+    analysis = analyse_sequence(analyzer, loaded.nodes.sequence, clip=loaded.clip, explain="gradcam")
+    nodes = results.add_analysis_to_scene(headless.scene, loaded.nodes, analysis)
+    assert nodes.heatmap_sequence is None and nodes.mask_sequence.GetNumberOfDataNodes() == 8
+    assert set(nodes.charts) == {"bline_count"}
+    assert table_columns(nodes.scores_table) == clip_columns(None)
+    assert nodes.record["pred"] is None and results.describe_analysis(nodes.record).startswith(
+        "B-lines per frame"
+    )
