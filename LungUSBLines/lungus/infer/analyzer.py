@@ -275,7 +275,7 @@ class Analyzer:
 
         runner = self.segmenter
         prepared = loaded.prepared[Preprocessing.from_card(runner.card.preprocessing)]
-        masks = runner.predict(prepared.frames, cancel, step)
+        masks = runner.predict(prepared.frames, prepared.fan.mask, cancel, step)
         analysis = analyse_masks(masks, prepared.fan)
         result.segmentation = SegmentationOutput(
             masks, prepared.source_frames, prepared.placement, prepared.fan.mask, analysis

@@ -55,8 +55,18 @@ def recipe_card(
         preprocessing=preprocessing,
         label_source="truth",
         name=name or f"untrained-{config.model}",
-        extra={"untrained": True},
+        extra={"untrained": True, **_task_extra(task, preprocessing)},
     ).stamped()
+
+
+def _task_extra(task: str, preprocessing: dict[str, Any]) -> dict[str, Any]:
+    """What training records beside a segmenter's card (its default post-processing)."""
+    if task != "seg":
+        return {}
+    from lungus.train.tasks import SegmentationTask
+
+    classes = task_class_names(task)
+    return SegmentationTask(classes, normalisation=preprocessing["normalisation"]).card_extra()
 
 
 def random_model_file(

@@ -241,9 +241,8 @@ class SegmenterRunner:
         _expect_kind(self.card, SEGMENTER, Path(path), "--segmenter")
         self.device = device
         self.normalisation = self.card.preprocessing["normalisation"]
-        self.task = SegmentationTask(
-            self.card.class_names, normalisation=self.normalisation, eval_batch=SEG_BATCH
-        )
+        # Label classes and post-processing (small B-line specks dropped) as the card records them.
+        self.task = SegmentationTask.from_card(self.card, eval_batch=SEG_BATCH)
         self.runtime = {"model": "torch", "torchscript": "torchscript", "onnx": "onnx"}[self.source.kind]
         if self.source.kind == "model" and (
             runtime == "onnx" or (runtime == "auto" and device.type == "cpu")
@@ -259,23 +258,29 @@ class SegmenterRunner:
                 log("segmenter: ONNX Runtime conversion failed; running it with PyTorch")
 
     def predict(
-        self, frames: np.ndarray, cancel: Cancel = never_cancelled, step: Callable[[], None] | None = None
+        self,
+        frames: np.ndarray,
+        fan_mask: np.ndarray | None = None,
+        cancel: Cancel = never_cancelled,
+        step: Callable[[], None] | None = None,
     ) -> np.ndarray:
-        """uint8 (T, H, W) frames -> uint8 (T, H, W) class ids."""
-        from lungus.models.preprocessing import normalise_frames
-
+        """uint8 (T, H, W) frames -> uint8 (T, H, W) class ids, finished as the card says
+        (``fan_mask``: the fan in the frames, which sets the size of a B-line speck)."""
         out = []
         for start in range(0, frames.shape[0], SEG_BATCH):
             check_cancel(cancel)
-            chunk = np.ascontiguousarray(frames[start : start + SEG_BATCH])
+            chunk = torch.from_numpy(np.ascontiguousarray(frames[start : start + SEG_BATCH]))
             if self.runtime == "onnx":
-                logits = self.model(normalise_frames(chunk, self.normalisation).unsqueeze(1))
-                out.append(logits.argmax(axis=1).astype(np.uint8))
+                logits = torch.from_numpy(self.model(self.task.inputs(chunk, torch.device("cpu"))))
             else:
-                out.append(self.task.predict_masks(self.model, chunk, self.device))
+                with torch.no_grad():
+                    logits = self.model(self.task.inputs(chunk, self.device))
+            out.append(self.task.masks_from_logits(logits).cpu().numpy())
             if step is not None:
                 step()
-        return np.concatenate(out) if out else np.zeros((0, *frames.shape[1:]), np.uint8)
+        if not out:
+            return np.zeros(frames.shape, np.uint8)
+        return self.task.postprocess(np.concatenate(out), fan_mask)
 
 
 def onnx_session(model: torch.nn.Module, card: ModelCard, threads: int | None):

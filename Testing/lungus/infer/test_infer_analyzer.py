@@ -14,6 +14,7 @@ from lungus.errors import LungUSError
 from lungus.evaluate.model_eval import classification_task_from_card
 from lungus.infer import Analyzer, Cancelled
 from lungus.io import read_clip
+from lungus.train.tasks import SegmentationTask
 
 
 @pytest.fixture(scope="module")
@@ -61,7 +62,11 @@ def test_counts_and_blas_come_from_the_segmenters_masks(analyzer, tiny_clip_path
     result = analyzer.analyse(clip)
     seg = result.segmentation
     prepared = prepare_clip(clip, Preprocessing.from_card(analyzer.segmenter.card.preprocessing))
-    masks = analyzer.segmenter.predict(prepared.frames)
+    # Evaluation's path: the task the card describes (label classes, B-line specks dropped).
+    task = SegmentationTask.from_card(analyzer.segmenter.card)
+    masks = task.predict_masks(
+        analyzer.segmenter.model, prepared.frames, torch.device("cpu"), prepared.fan.mask
+    )
     np.testing.assert_array_equal(seg.masks, masks)
     expected = analyse_masks(masks, prepared.fan)
     np.testing.assert_array_equal(result.bline_count, expected.bline_count)
