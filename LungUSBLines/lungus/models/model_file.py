@@ -13,7 +13,6 @@ import os
 import pickle
 import platform
 import re
-import tempfile
 import zipfile
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -22,6 +21,7 @@ from typing import Any, Callable, Union
 import torch
 from torch import Tensor, nn
 
+from lungus.atomic import atomic_path
 from lungus.data.schemes import LABEL_SCHEMES, SEG_CLASSES
 from lungus.errors import LungUSError
 from lungus.models.preprocessing import check_normalisation
@@ -276,17 +276,9 @@ def check_model_matches_card(
 
 def write_atomically(path: os.PathLike | str, write: Callable[[Path], None]) -> Path:
     """Run ``write(temp_path)`` on a temporary file in the target's folder, then move it into place."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(handle)
-    try:
-        write(Path(temp))
-        os.replace(temp, path)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    return path
+    with atomic_path(path, suffix=".tmp") as temporary:
+        write(temporary)
+    return Path(path)
 
 
 def save_model_file(path: os.PathLike | str, model: nn.Module, card: CardLike) -> Path:
