@@ -10,6 +10,7 @@ their B-lines are vertical already.
 Rows of the unwrapped grid run from the inner to the outer radius, columns from the left
 to the right edge angle (FanGeometry's convention: degrees from straight down, negative to
 the left). A rotation about the probe apex becomes a shift along the columns.
+:func:`rewrap_fan` draws grid images (maps, masks) back into the original frame.
 """
 
 from __future__ import annotations
@@ -113,4 +114,33 @@ def unwrap_fan(
         if interpolation == "linear" and step > 1.5:
             frame = cv2.GaussianBlur(frame, (0, 0), 0.5 * step)
         out[t] = np.where(inside, cv2.remap(frame, map_x, map_y, flag, borderValue=0), 0)
+    return out[0] if was_2d else out
+
+
+def rewrap_fan(grid: np.ndarray, fan: FanGeometry, interpolation: str = "linear") -> np.ndarray:
+    """The inverse of :func:`unwrap_fan`: (T, rows, cols) or (rows, cols) grid images drawn back
+    into frames of ``fan.mask``'s shape (0 outside the fan), e.g. to overlay a model's maps or
+    masks predicted on unwrapped input. Use ``interpolation="nearest"`` for class masks."""
+    if interpolation not in ("linear", "nearest"):
+        raise ValueError(f"interpolation must be 'linear' or 'nearest', got {interpolation!r}")
+    if not is_unwrappable(fan):
+        raise ValueError(f"rewrapping needs a sector fan with apex, angles and radii, got kind {fan.kind!r}")
+    grid = np.asarray(grid)
+    was_2d = grid.ndim == 2
+    stack = grid[None] if was_2d else grid
+    if stack.ndim != 3:
+        raise ValueError(f"grid must be (rows, cols) or (T, rows, cols), got shape {grid.shape}")
+    rows, cols = stack.shape[1:]
+    (inner, outer), (left, right) = fan.radii, fan.angles_deg
+    height, width = fan.mask.shape
+    d_row = np.arange(height, dtype=np.float64)[:, None] - fan.apex[0]
+    d_col = np.arange(width, dtype=np.float64)[None, :] - fan.apex[1]
+    radius = np.hypot(d_row, d_col)
+    angle = np.degrees(np.arctan2(d_col, d_row))
+    map_y = ((radius - inner) / (outer - inner) * (rows - 1)).astype(np.float32)
+    map_x = ((angle - left) / (right - left) * (cols - 1)).astype(np.float32)
+    flag = cv2.INTER_NEAREST if interpolation == "nearest" else cv2.INTER_LINEAR
+    out = np.zeros((stack.shape[0], height, width), dtype=stack.dtype)
+    for t, image in enumerate(stack):
+        out[t] = np.where(fan.mask, cv2.remap(image, map_x, map_y, flag, borderValue=0), 0)
     return out[0] if was_2d else out

@@ -11,6 +11,7 @@ from lungus.data.transforms import (
     LUMIFY_CROPPED_SECTOR,
     is_unwrappable,
     relative_sector,
+    rewrap_fan,
     unwrap_fan,
     unwrap_maps,
 )
@@ -105,3 +106,25 @@ def test_lumify_sector_matches_the_detected_fan_of_a_real_clip():
     assert np.hypot(*np.subtract(clip.fan.apex, assume.apex)) < 15
     overlap = (clip.fan.mask & assume.mask).sum() / (clip.fan.mask | assume.mask).sum()
     assert overlap > 0.9
+
+
+def test_rewrap_undoes_unwrap_inside_the_fan():
+    fan = _sector()
+    rows = np.arange(SHAPE[0], dtype=float)[:, None]
+    frame = np.where(fan.mask, 40 + rows + np.zeros((1, SHAPE[1])), 0).astype(np.uint8)  # smooth depth ramp
+    back = rewrap_fan(unwrap_fan(frame, fan, (120, 120)), fan)
+    core = fan.mask.copy()
+    for shift in (-3, 3):  # away from the fan's edges, where resampling mixes in the zeros outside
+        core &= np.roll(fan.mask, shift, axis=0) & np.roll(fan.mask, shift, axis=1)
+    assert np.abs(back[core].astype(int) - frame[core]).max() <= 3
+    assert back[~fan.mask].max() == 0
+
+
+def test_rewrap_puts_a_grid_column_back_on_its_ray():
+    fan = _sector()
+    grid = np.zeros((40, 61), np.uint8)
+    grid[:, 40] = 255  # +10 degrees
+    back = rewrap_fan(grid, fan, interpolation="nearest")
+    rr, cc = np.nonzero(back)
+    angles = np.degrees(np.arctan2(cc - APEX[1], rr - APEX[0]))
+    assert len(rr) > 50 and np.all(np.abs(angles - 10.0) < 1.5)
