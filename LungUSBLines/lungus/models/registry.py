@@ -175,7 +175,7 @@ def _unet_resnet(num_classes: int, **args: Any) -> nn.Module:
     return UNetResNet(num_classes, **args)
 
 
-BACKBONE_CHOICES = ("simple", "resnet18", "resnet34", "mobilenet_v3_small")
+BACKBONE_CHOICES = ("simple", "plain", "resnet18", "resnet34", "mobilenet_v3_small")  # see frame_encoder.BACKBONES
 
 
 def _frame_encoder_args(default_width: int) -> tuple[Arg, ...]:
@@ -206,11 +206,11 @@ def _frame_encoder_args(default_width: int) -> tuple[Arg, ...]:
 
 
 def _frame_encoder_check(args: dict[str, Any], default_width: int) -> str | None:
-    if args["backbone"] != "simple" and (
+    if args["backbone"] not in ("simple", "plain") and (
         args["width"] != default_width or args["blocks"] != 1 or args["norm"] != "batch"
     ):
         return (
-            f"width, blocks and norm apply to the simple backbone only; leave them at their defaults "
+            f"width, blocks and norm apply to the simple and plain backbones only; leave them at their defaults "
             f"with backbone={args['backbone']}"
         )
     return None
@@ -276,6 +276,7 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
                     maximum=15,
                 ),
                 Arg("dropout", 0.2, "dropout before the classifier", float, minimum=0.0, maximum=1.0),
+                Arg("context", False, "add (frame - window mean) and window std as input channels", bool),
             ),
             factory=_frame_cnn,
             recommended_input={"size": [96, 96], "frames": 16},
@@ -285,6 +286,11 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
                 or (
                     "temporal_kernel must be 0 or odd"
                     if args["temporal_kernel"] % 2 == 0 and args["temporal_kernel"]
+                    else None
+                )
+                or (
+                    "context needs backbone=simple or plain (torchvision backbones take one channel)"
+                    if args["context"] and args["backbone"] not in ("simple", "plain")
                     else None
                 )
             ),
@@ -330,6 +336,13 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
                     choices=("batch", "group", "none"),
                 ),
                 Arg("dropout", 0.0, "channel dropout before the classifier", float, minimum=0.0, maximum=1.0),
+                Arg(
+                    "input_stride",
+                    1,
+                    "2: a stride-2 stem runs the U-Net at half resolution, logits upsampled (~4x faster)",
+                    int,
+                    choices=(1, 2),
+                ),
             ),
             factory=_unet_small,
             recommended_input={"size": [256, 256]},

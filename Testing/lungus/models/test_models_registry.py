@@ -148,7 +148,7 @@ def test_unknown_argument_lists_the_real_ones():
         ({"dropout": 1.5}, "dropout=1.5 must be < 1.0"),
         ({"width": "wide"}, "width='wide' must be a whole number"),
         ({"temporal_kernel": 4}, "temporal_kernel must be 0 or odd"),
-        ({"backbone": "resnet18", "width": 8}, "apply to the simple backbone only"),
+        ({"backbone": "resnet18", "width": 8}, "apply to the simple and plain backbones only"),
     ],
 )
 def test_bad_argument_values_say_what_to_do(args, message):
@@ -162,7 +162,7 @@ def test_bad_num_classes_is_rejected():
 
 
 def test_command_line_strings_are_coerced_to_argument_types():
-    args = parse_arch_args(["width=8", "pooling=max", "dropout=0.1", "blocks=2"])
+    args = parse_arch_args(["width=8", "pooling=max", "dropout=0.1", "blocks=2", "context=true"])
     assert architecture("frame_cnn", **args)["args"] == {
         "width": 8,
         "blocks": 2,
@@ -172,6 +172,7 @@ def test_command_line_strings_are_coerced_to_argument_types():
         "attention_hidden": 64,
         "temporal_kernel": 0,
         "dropout": 0.1,
+        "context": True,
     }
 
 
