@@ -68,7 +68,7 @@ class ClassificationTask:
     kind = "classification"
 
     def __init__(self, class_names: Sequence[str], *, ordinal: bool, window: int, stride: int,
-                 aggregation: str, normalisation: dict[str, float], eval_batch: int = 8) -> None:
+                 aggregation: str, normalisation: dict[str, float], eval_batch: int = 8, flip: bool = False) -> None:
         self.class_names = tuple(class_names)
         self.n_classes = len(self.class_names)
         self.ordinal = ordinal
@@ -77,6 +77,7 @@ class ClassificationTask:
         self.aggregation = aggregation
         self.normalisation = normalisation
         self.eval_batch = eval_batch
+        self.flip = flip  # test-time augmentation: average the logits of each window and its mirror image
 
     def inputs(self, frames: Tensor, device: torch.device) -> Tensor:
         """uint8 (B, T, H, W) -> normalised float (B, 1, T, H, W) on the device."""
@@ -92,8 +93,11 @@ class ClassificationTask:
         windows = torch.from_numpy(clip_windows(frames, self.window, self.stride))
         chunks = []
         for start in range(0, windows.shape[0], self.eval_batch):
-            logits = model(self.inputs(windows[start : start + self.eval_batch], device))
-            chunks.append(logits.float().softmax(dim=1).cpu())
+            batch = self.inputs(windows[start : start + self.eval_batch], device)
+            logits = model(batch).float()
+            if self.flip:
+                logits = (logits + model(batch.flip(-1)).float()) / 2
+            chunks.append(logits.softmax(dim=1).cpu())
         return aggregate_windows(torch.cat(chunks), self.aggregation).numpy()
 
     def evaluate(self, model: nn.Module, dataset: Any, device: torch.device, indices: Sequence[int],
@@ -132,6 +136,11 @@ class ClassificationTask:
 #: to the bottom of the fan). Each would count as a B-line; dropping them halved the count
 #: error of the recipe in BENCHMARKS.md on held-out simulated patients.
 MIN_BLINE_SHARE = 0.01
+#: Added to the confluent B-line logit before the argmax. A frame-level model sees a confluent
+#: region fading in or out well before the truth calls it present (the simulator marks it once
+#: half visible), and one spurious confluent region costs two or more B-lines; this margin,
+#: chosen on a separate simulated validation collection, trades those for a little Dice.
+CONFLUENT_LOGIT_OFFSET = -1.0
 
 
 def drop_small_blines(masks: np.ndarray, fan_mask: np.ndarray | None, min_share: float) -> np.ndarray:
@@ -166,18 +175,30 @@ class SegmentationTask:
     learned it, so predictions choose among ``label_classes`` only. Evaluation scores only
     the frames whose truth is labelled (mask value 255 marks a frame no rater annotated).
     ``min_bline_share``: predicted B-line regions smaller than this share of the fan are
-    dropped (:func:`drop_small_blines`); recorded in the model card.
+    dropped (:func:`drop_small_blines`); ``logit_offsets`` (one per class, default
+    :data:`CONFLUENT_LOGIT_OFFSET` for the confluent class) are added to the logits before
+    the argmax. Both are recorded in the model card.
     """
 
     kind = "segmentation"
 
     def __init__(self, class_names: Sequence[str], *, normalisation: dict[str, float], eval_batch: int = 16,
-                 label_classes: Sequence[int] | None = None, min_bline_share: float = MIN_BLINE_SHARE) -> None:
+                 label_classes: Sequence[int] | None = None, min_bline_share: float = MIN_BLINE_SHARE,
+                 logit_offsets: Sequence[float] | None = None) -> None:
+        from lungus.data.schemes import CONFLUENT
+
         if not 0 <= min_bline_share < 1:
             raise ValueError(f"min_bline_share must be in [0, 1), got {min_bline_share}")
         self.min_bline_share = float(min_bline_share)
         self.class_names = tuple(class_names)
         self.n_classes = len(self.class_names)
+        if logit_offsets is None:
+            logit_offsets = [0.0] * self.n_classes
+            if self.n_classes > CONFLUENT:
+                logit_offsets[CONFLUENT] = CONFLUENT_LOGIT_OFFSET
+        if len(logit_offsets) != self.n_classes:
+            raise ValueError(f"need one logit offset per class ({self.n_classes}), got {len(logit_offsets)}")
+        self.logit_offsets = tuple(float(v) for v in logit_offsets)
         self.normalisation = normalisation
         self.eval_batch = eval_batch
         self.label_classes = None if label_classes is None else tuple(sorted({int(c) for c in label_classes}))
@@ -188,13 +209,16 @@ class SegmentationTask:
     def from_card(cls, card: Any, eval_batch: int = 16) -> SegmentationTask:
         """The task a segmenter's model card describes (lungus.models.model_file.ModelCard)."""
         extra = card.extra or {}
+        # A card without post-processing settings predates them: plain argmax, as it was trained.
+        post = extra.get("postprocessing", {})
         return cls(card.class_names, normalisation=card.preprocessing["normalisation"], eval_batch=eval_batch,
-                   label_classes=extra.get("label_classes"),
-                   min_bline_share=extra.get("postprocessing", {}).get("min_bline_share", 0.0))
+                   label_classes=extra.get("label_classes"), min_bline_share=post.get("min_bline_share", 0.0),
+                   logit_offsets=post.get("logit_offsets", [0.0] * len(card.class_names)))
 
     def card_extra(self) -> dict[str, Any]:
         """What a model card records so that :meth:`from_card` rebuilds this task."""
-        extra: dict[str, Any] = {"postprocessing": {"min_bline_share": self.min_bline_share}}
+        extra: dict[str, Any] = {"postprocessing": {"min_bline_share": self.min_bline_share,
+                                                    "logit_offsets": list(self.logit_offsets)}}
         if self.label_classes is not None:
             extra["label_classes"] = list(self.label_classes)
         return extra
@@ -207,6 +231,8 @@ class SegmentationTask:
 
     def masks_from_logits(self, logits: Tensor) -> Tensor:
         """(B, K, H, W) logits -> (B, H, W) uint8 class ids, among ``label_classes`` when set."""
+        if any(self.logit_offsets):
+            logits = logits + torch.tensor(self.logit_offsets, device=logits.device, dtype=logits.dtype)[:, None, None]
         if self.label_classes is not None and len(self.label_classes) < logits.shape[1]:
             keep = torch.tensor(self.label_classes, device=logits.device)
             return keep[logits.index_select(1, keep).argmax(dim=1)].to(torch.uint8)

@@ -15,16 +15,20 @@ import pytest
 import torch
 
 from lungus.data.annotation_labels import IGNORE_INDEX, annotation_mask_file, parse_annotation_source
-from lungus.data.schemes import B_LINE, PLEURA, SEG_CLASSES
-from lungus.data.training_sets import FrameMaskSet
+from lungus.data.schemes import B_LINE, CONFLUENT, PLEURA, SEG_CLASSES
 from lungus.errors import LungUSError
 from lungus.io import write_clip
 from lungus.io.clip import Clip
 from lungus.models.model_file import load_model_file
 from lungus.train.config import TrainConfig
-from lungus.train.losses import DiceCELoss
 from lungus.train.loop import fit
-from lungus.train.tasks import SegmentationTask
+from lungus.train.losses import DiceCELoss
+from lungus.train.tasks import (
+    CONFLUENT_LOGIT_OFFSET,
+    MIN_BLINE_SHARE,
+    SegmentationTask,
+    drop_small_blines,
+)
 
 TINY_SEG = {"task": "seg", "model": "unet_small", "model_args": {"width": 4, "levels": 3}, "size": (32, 32),
             "batch_size": 8, "lr": 1e-2, "threads": 1, "augment": False}
@@ -85,6 +89,8 @@ def test_seg_training_learns_and_writes_a_segmenter(tiny_collection, tmp_path):
     assert card.task == "seg" and card.label_source == "truth"
     assert card.class_names == [c.name for c in SEG_CLASSES]
     assert "label_classes" not in card.extra
+    task = SegmentationTask.from_card(card)
+    assert task.min_bline_share == MIN_BLINE_SHARE and task.logit_offsets[CONFLUENT] == CONFLUENT_LOGIT_OFFSET
     assert card.training_data["frames"] == 8 * card.training_data["clips"]  # 8-frame clips
 
 
@@ -145,6 +151,23 @@ def test_prediction_among_label_classes_only():
     logits[0, 2] = 9.0  # A-line would win, but the labels never drew A-lines
     logits[0, B_LINE, 0, 0] = 5.0
     assert task.masks_from_logits(logits)[0].tolist() == [[B_LINE, 0], [0, 0]]
+
+
+def test_small_bline_specks_are_dropped_and_offsets_shift_the_argmax():
+    masks = np.zeros((1, 20, 20), np.uint8)
+    masks[0, 2:20, 2:5] = B_LINE  # 54 px: a B-line
+    masks[0, 10:12, 12:14] = CONFLUENT  # 4 px: a speck
+    masks[0, 0, 10] = PLEURA
+    cleaned = drop_small_blines(masks, np.ones((20, 20), bool), min_share=0.05)  # 20 px
+    assert (cleaned[0, 2:20, 2:5] == B_LINE).all() and not (cleaned == CONFLUENT).any()
+    assert cleaned[0, 0, 10] == PLEURA
+    assert np.array_equal(drop_small_blines(masks, None, 0.0), masks)
+
+    task = SegmentationTask([c.name for c in SEG_CLASSES], normalisation={"mean": 0.0, "std": 1.0},
+                            logit_offsets=[0, 0, 0, 0, -2.0, 0])
+    logits = torch.zeros(1, 6, 1, 2)
+    logits[0, CONFLUENT] = torch.tensor([[1.0, 3.0]])  # beats background by 1 and by 3
+    assert task.masks_from_logits(logits)[0].tolist() == [[0, CONFLUENT]]
 
 
 def test_annotation_source_names():
