@@ -16,14 +16,38 @@ import numpy as np
 
 @dataclass(frozen=True)
 class AugmentConfig:
+    """Ranges of the random changes; TrainConfig.augment may override any of them by name.
+
+    On fan-unwrapped (polar) input a rotation about the apex is a lateral shift, so the
+    polar recipe uses ``lateral_shift`` and sets ``rotation_deg`` to 0.
+    """
+
     gain: tuple[float, float] = (0.75, 1.3)
     contrast: tuple[float, float] = (0.8, 1.25)
     log_gamma: float = 0.3
     speckle: float = 0.12  # largest multiplicative noise sigma
+    noise: float = 0.0  # largest additive noise sigma (of full scale)
     rotation_deg: float = 8.0
+    zoom: float = 0.0  # scale drawn from [1 - zoom, 1 + zoom] about the pivot
     flip: float = 0.5
     depth_shift: float = 0.08  # of the height
+    lateral_shift: float = 0.0  # of the width
     time_reversal: float = 0.5
+
+    @classmethod
+    def from_settings(cls, settings: dict | None) -> AugmentConfig:
+        """Defaults overridden by a mapping of field names (from a YAML config); clear error for unknown keys."""
+        import dataclasses
+
+        settings = dict(settings or {})
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(settings) - known)
+        if unknown:
+            raise ValueError(f"unknown augmentation setting {unknown[0]!r}; settings are {', '.join(sorted(known))}")
+        for name in ("gain", "contrast"):
+            if name in settings:
+                settings[name] = tuple(float(v) for v in settings[name])
+        return cls(**settings)
 
 
 def _pivot(fan_mask: np.ndarray) -> tuple[float, float]:
@@ -51,10 +75,13 @@ def augment_clip(frames: np.ndarray, masks: np.ndarray | None, fan_mask: np.ndar
         image = image[::-1]
         masks = None if masks is None else masks[::-1]
     angle = rng.uniform(-config.rotation_deg, config.rotation_deg)
+    scale = rng.uniform(1.0 - config.zoom, 1.0 + config.zoom)
     shift = rng.uniform(-config.depth_shift, config.depth_shift) * height
+    lateral = rng.uniform(-config.lateral_shift, config.lateral_shift) * width
     flip = rng.random() < config.flip
     row, col = _pivot(fan_mask)
-    matrix = cv2.getRotationMatrix2D((col, row), angle, 1.0)
+    matrix = cv2.getRotationMatrix2D((col, row), angle, scale)
+    matrix[0, 2] += lateral
     matrix[1, 2] += shift
     if flip:  # mirror about the vertical line through the pivot
         matrix = np.array([[-1, 0, 2 * col], [0, 1, 0]], np.float64) @ np.vstack([matrix, [0, 0, 1]])
@@ -71,6 +98,9 @@ def augment_clip(frames: np.ndarray, masks: np.ndarray | None, fan_mask: np.ndar
     sigma = rng.uniform(0, config.speckle)
     if sigma > 0:
         image = image * (1.0 + rng.normal(0.0, sigma, image.shape).astype(np.float32))
+    additive = rng.uniform(0, config.noise)
+    if additive > 0:
+        image = image + rng.normal(0.0, additive, image.shape).astype(np.float32)
     image = np.where(region[None] > 0, image, 0.0)
     out = np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return out, (None if masks is None else masks.astype(np.uint8))

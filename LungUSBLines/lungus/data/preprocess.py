@@ -21,20 +21,38 @@ from lungus.atomic import atomic_path
 from lungus.io.clip import Clip, FanGeometry
 from lungus.io.fan import crop_to_fan
 
-CACHE_VERSION = 1
+CACHE_VERSION = 2
+
+
+LAYOUTS = ("cartesian", "polar")
 
 
 @dataclass(frozen=True)
 class Preprocessing:
-    """How clips become model input. ``target_fps`` None keeps every frame."""
+    """How clips become model input. ``target_fps`` None keeps every frame.
+
+    ``layout="polar"`` unwraps sector fans onto a (depth, angle) grid of ``size`` about the
+    probe apex, so radial B-lines become columns (lungus.data.transforms.unwrap_fan); a
+    clip whose fan is not a detected sector uses ``fallback_sector`` (relative geometry,
+    see transforms.relative_sector) if given, else the cartesian letterbox.
+    """
 
     size: tuple[int, int]
     target_fps: float | None = None
     fan_crop: bool = True
+    layout: str = "cartesian"
+    fallback_sector: tuple[float, float, float, float, float] | None = None
+
+    def __post_init__(self) -> None:
+        if self.layout not in LAYOUTS:
+            raise ValueError(f"layout must be one of {', '.join(LAYOUTS)}, got {self.layout!r}")
 
     @classmethod
     def from_card(cls, preprocessing: dict[str, Any]) -> Preprocessing:
-        return cls(tuple(preprocessing["size"]), preprocessing.get("target_fps"), bool(preprocessing.get("fan_crop", True)))
+        fallback = preprocessing.get("fallback_sector")
+        return cls(tuple(preprocessing["size"]), preprocessing.get("target_fps"),
+                   bool(preprocessing.get("fan_crop", True)), preprocessing.get("layout", "cartesian"),
+                   None if fallback is None else tuple(fallback))
 
     def key(self) -> str:
         return json.dumps(asdict(self), sort_keys=True)
@@ -51,9 +69,24 @@ class Placement:
     scale: float  # output pixels per original pixel
     pad: tuple[int, int]  # (top, left) padding in output pixels
     original_size: tuple[int, int]
+    # Polar input: (apex_row, apex_col, left_deg, right_deg, inner, outer) of the unwrapped sector
+    # in original pixels; crop, scale and pad are then unused.
+    sector: tuple[float, float, float, float, float, float] | None = None
+
+    def sector_fan(self) -> FanGeometry:
+        from lungus.io.fan import sector_mask
+
+        apex_row, apex_col, left, right, inner, outer = self.sector
+        mask = sector_mask(self.original_size, (apex_row, apex_col), (left, right), (inner, outer))
+        return FanGeometry(mask, "sector", apex=(apex_row, apex_col), angles_deg=(left, right), radii=(inner, outer))
 
     def to_original(self, image: np.ndarray, interpolation: int = cv2.INTER_NEAREST) -> np.ndarray:
         """An (H, W) output-space image placed back into an original-size frame (zeros elsewhere)."""
+        if self.sector is not None:
+            from lungus.data.transforms import rewrap_fan
+
+            mode = "nearest" if interpolation == cv2.INTER_NEAREST else "linear"
+            return rewrap_fan(image, self.sector_fan(), mode)
         row0, col0, row1, col1 = self.crop
         height, width = row1 - row0, col1 - col0
         top, left = self.pad
@@ -101,6 +134,10 @@ def prepare_clip(clip: Clip, preprocessing: Preprocessing, masks: np.ndarray | N
         raise ValueError(f"masks {masks.shape} do not match the frames {clip.frames.shape}")
     keep = frame_indices(clip.n_frames, clip.fps, preprocessing.target_fps)
     fps = preprocessing.target_fps if len(keep) < clip.n_frames else clip.fps
+    if preprocessing.layout == "polar":
+        polar = _prepare_polar(clip, preprocessing, masks, keep, fps)
+        if polar is not None:
+            return polar
     crop = (0, 0, clip.height, clip.width)
     working, fan = clip, clip.fan
     if preprocessing.fan_crop:
@@ -127,6 +164,25 @@ def prepare_clip(clip: Clip, preprocessing: Preprocessing, masks: np.ndarray | N
                           source=fan.source)
     placement = Placement(crop, scale, pad, (clip.height, clip.width))
     return PreparedClip(out, out_fan, placement, keep, fps, mask_out)
+
+
+def _prepare_polar(clip: Clip, preprocessing: Preprocessing, masks: np.ndarray | None, keep: np.ndarray,
+                   fps: float | None) -> PreparedClip | None:
+    """The fan unwrapped onto a (depth, angle) grid, or None when there is no sector to unwrap."""
+    from lungus.data.transforms import is_unwrappable, relative_sector, unwrap_fan
+
+    fan = clip.fan
+    if not is_unwrappable(fan) and preprocessing.fallback_sector is not None:
+        fan = relative_sector((clip.height, clip.width), preprocessing.fallback_sector)
+    if not is_unwrappable(fan):
+        return None
+    frames = unwrap_fan(clip.frames[keep], fan, preprocessing.size)
+    grid_masks = None if masks is None else unwrap_fan(masks[keep], fan, preprocessing.size, "nearest")
+    grid_fan = unwrap_fan(fan.mask.astype(np.uint8), fan, preprocessing.size, "nearest") > 0
+    sector = (*fan.apex, *fan.angles_deg, *fan.radii)
+    placement = Placement((0, 0, clip.height, clip.width), 1.0, (0, 0), (clip.height, clip.width),
+                          tuple(float(v) for v in sector))
+    return PreparedClip(frames, FanGeometry(grid_fan, "full", source=fan.source), placement, keep, fps, grid_masks)
 
 
 class ClipCache:
@@ -177,7 +233,7 @@ def _save_entry(path: Path, prepared: PreparedClip) -> None:
         "fan": {"kind": fan.kind, "apex": fan.apex, "angles_deg": fan.angles_deg, "radii": fan.radii,
                 "source": fan.source},
         "placement": {"crop": placement.crop, "scale": placement.scale, "pad": placement.pad,
-                      "original_size": placement.original_size},
+                      "original_size": placement.original_size, "sector": placement.sector},
     }
     arrays = {"frames": prepared.frames, "fan_mask": fan.mask, "source_frames": prepared.source_frames,
               "meta": np.frombuffer(json.dumps(meta).encode(), dtype=np.uint8)}
@@ -194,6 +250,7 @@ def _load_entry(path: Path) -> PreparedClip:
         tup = lambda v: None if v is None else tuple(v)  # noqa: E731
         fan = FanGeometry(data["fan_mask"], fan_meta["kind"], apex=tup(fan_meta["apex"]),
                           angles_deg=tup(fan_meta["angles_deg"]), radii=tup(fan_meta["radii"]), source=fan_meta["source"])
-        placement = Placement(tuple(place["crop"]), place["scale"], tuple(place["pad"]), tuple(place["original_size"]))
+        placement = Placement(tuple(place["crop"]), place["scale"], tuple(place["pad"]), tuple(place["original_size"]),
+                              tup(place.get("sector")))
         masks = data["masks"] if "masks" in data.files else None
         return PreparedClip(data["frames"], fan, placement, data["source_frames"], meta["fps"], masks)

@@ -208,11 +208,19 @@ def _cache_for(config) -> ClipCache:
 
 
 def _augmenter(config) -> Augment | None:
+    """``config.augment``: False, True (the default ranges) or a mapping of AugmentConfig overrides."""
     if not config.augment:
         return None
-    from lungus.data.augment import augment_clip
+    import functools
 
-    return augment_clip
+    from lungus.data.augment import AugmentConfig, augment_clip
+
+    settings = config.augment if isinstance(config.augment, dict) else None
+    try:
+        ranges = AugmentConfig.from_settings(settings)
+    except (TypeError, ValueError) as error:
+        raise LungUSError(f"training config: augment: {error}") from None
+    return functools.partial(augment_clip, config=ranges)
 
 
 def readable_clips(manifest: Manifest, rows: Sequence[int], preprocessing: Preprocessing, cache: ClipCache,
@@ -228,7 +236,7 @@ def readable_clips(manifest: Manifest, rows: Sequence[int], preprocessing: Prepr
 
 def classification_sets(manifest: Manifest, targets: np.ndarray, train_rows, val_rows, test_rows, config,
                         log: Callable[[str], None] = print):
-    preprocessing = Preprocessing(config.size, config.target_fps, config.fan_crop)
+    preprocessing = config.preprocessing()
     cache = _cache_for(config)
 
     def make(rows, what):
@@ -302,7 +310,7 @@ def segmentation_sets(manifest: Manifest, label_source: str, train_rows, val_row
                       log: Callable[[str], None] = print):
     """(training FrameMaskSet, validation and held-out MaskEvalSets or None); ``config.frames``
     is the number of frames drawn per clip per epoch."""
-    preprocessing = Preprocessing(config.size, config.target_fps, config.fan_crop)
+    preprocessing = config.preprocessing()
     cache = _cache_for(config)
     mask_source = segmentation_mask_source(manifest, label_source, cache)
 

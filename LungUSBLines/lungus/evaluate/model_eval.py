@@ -40,7 +40,8 @@ def classification_task_from_card(card) -> Any:
     pre = card.preprocessing
     return ClassificationTask(card.class_names, ordinal=card.task in ("bline3", "lus4"), window=pre["frames"],
                               stride=pre.get("eval_stride") or max(1, pre["frames"] // 2),
-                              aggregation=pre.get("eval_aggregation", "max"), normalisation=pre["normalisation"])
+                              aggregation=pre.get("eval_aggregation", "max"), normalisation=pre["normalisation"],
+                              flip=bool(pre.get("eval_flip", False)))
 
 
 def evaluate_model(model_path: str | Path, manifest_path: str | Path, out: str | Path, *, labels: str | None = None,
@@ -59,7 +60,7 @@ def evaluate_model(model_path: str | Path, manifest_path: str | Path, out: str |
     model.to(torch_device)
     manifest = Manifest.load(manifest_path)
     source = labels or default_eval_labels(manifest, card.task)
-    preprocessing = Preprocessing.from_card(card.preprocessing)
+    preprocessing = Preprocessing.from_card(card.preprocessing)  # layout, fan crop, size, fps as trained
     cache = ClipCache(cache_dir if cache_dir is not None else Path(out).resolve().parent / ".lungus-cache")
     out = Path(out)
     skipped: list[tuple[str, str]] = []

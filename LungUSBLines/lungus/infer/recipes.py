@@ -39,15 +39,7 @@ def recipe_card(
     settings such as size, frames, target_fps, eval_stride), stamped, marked untrained."""
     config = recipe_config(task, model, **overrides)
     args = dict(model_args if model_args is not None else config.model_args)
-    preprocessing = {
-        "size": list(config.size),
-        "frames": config.frames if task != "seg" else None,
-        "target_fps": config.target_fps,
-        "normalisation": get_spec(config.model).normalisation(False, args),
-        "fan_crop": config.fan_crop,
-        "eval_aggregation": config.eval_aggregation,
-        "eval_stride": config.stride,
-    }
+    preprocessing = config.card_preprocessing(get_spec(config.model).normalisation(False, args))
     return ModelCard(
         task=task,
         class_names=task_class_names(task),

@@ -19,7 +19,7 @@ from lungus.models.layers import GatedAttentionPool, masked_mean
 POOLINGS = ("attention", "mean", "max")
 
 
-def context_channels(frames: Tensor, mask: Optional[Tensor] = None) -> Tensor:
+def context_channels(frames: Tensor, mask: Tensor | None = None) -> Tensor:
     """(B, T, H, W) -> (B, T, 3, H, W): each frame, it minus the window's temporal mean, and
     4 x the window's temporal std (over the real frames when ``mask`` marks padding)."""
     b, t = frames.shape[:2]
@@ -79,7 +79,7 @@ class FrameCNN(VideoClassifier):
         self.head = nn.Linear(dim, num_classes)
         self._exact_maps = temporal_kernel == 0
 
-    def _frame_maps(self, x: Tensor, mask: Optional[Tensor] = None) -> Tensor:
+    def _frame_maps(self, x: Tensor, mask: Tensor | None = None) -> Tensor:
         """(B, 1, T, H, W) -> encoder maps (B*T, C, h, w), frames in batch-major order."""
         b, _, t, h, w = x.shape
         if not self.context:

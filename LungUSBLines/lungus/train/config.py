@@ -40,9 +40,12 @@ class TrainConfig:
     frames: int = 16
     target_fps: float | None = None
     fan_crop: bool = True
-    augment: bool = True
+    layout: str = "cartesian"  # "polar": unwrap sector fans about the probe apex (lungus.data.transforms)
+    fallback_sector: tuple[float, float, float, float, float] | None = None  # polar: for undetected fans
+    augment: bool | dict[str, Any] = True  # or overrides of lungus.data.augment.AugmentConfig
     eval_aggregation: str = "max"
     eval_stride: int | None = None  # frames between evaluation windows; None: frames // 2
+    eval_flip: bool = False  # also score each window mirrored left-right and average (test-time augmentation)
     cache_dir: str | None = None  # None: RUN/../.lungus-cache beside the run
     # optimisation
     epochs: int = 30
@@ -80,6 +83,14 @@ class TrainConfig:
             fail(f"task {self.task!r} is not one of {', '.join(TASKS)}")
         if self.schedule not in SCHEDULES:
             fail(f"schedule {self.schedule!r} is not one of {', '.join(SCHEDULES)}")
+        if self.layout not in ("cartesian", "polar"):
+            fail(f"layout {self.layout!r} is not cartesian or polar")
+        if self.fallback_sector is not None:
+            if len(self.fallback_sector) != 5:
+                fail("fallback_sector is (apex_row, apex_col, half_angle_deg, inner, outer) as fractions")
+            self.fallback_sector = tuple(float(v) for v in self.fallback_sector)
+        if not isinstance(self.augment, (bool, dict)):
+            fail("augment must be true, false or a mapping of augmentation settings")
         if self.eval_aggregation not in AGGREGATIONS:
             fail(f"eval_aggregation {self.eval_aggregation!r} is not one of {', '.join(AGGREGATIONS)}")
         for name in ("epochs", "batch_size", "frames", "folds"):
@@ -98,6 +109,27 @@ class TrainConfig:
         if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
             fail(f"device {self.device!r} is not auto, cpu, cuda, cuda:N or mps")
 
+    def preprocessing(self):
+        """The Preprocessing every clip of this run goes through (and its model card records)."""
+        from lungus.data.preprocess import Preprocessing
+
+        return Preprocessing(self.size, self.target_fps, self.fan_crop, self.layout, self.fallback_sector)
+
+    def card_preprocessing(self, normalisation: dict[str, float]) -> dict[str, Any]:
+        """The model card's ``preprocessing``: how to turn a clip into this model's input."""
+        return {
+            "size": list(self.size),
+            "frames": self.frames if self.task != "seg" else None,
+            "target_fps": self.target_fps,
+            "normalisation": normalisation,
+            "fan_crop": self.fan_crop,
+            "layout": self.layout,
+            "fallback_sector": None if self.fallback_sector is None else list(self.fallback_sector),
+            "eval_aggregation": self.eval_aggregation,
+            "eval_stride": self.stride,
+            "eval_flip": self.eval_flip,
+        }
+
     @property
     def run_dir(self) -> Path:
         return Path(self.out)
@@ -109,6 +141,8 @@ class TrainConfig:
     def to_dict(self) -> dict[str, Any]:
         data = dataclasses.asdict(self)
         data["size"] = list(self.size)
+        if self.fallback_sector is not None:
+            data["fallback_sector"] = list(self.fallback_sector)
         return data
 
     def replace(self, **changes: Any) -> TrainConfig:

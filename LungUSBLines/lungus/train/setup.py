@@ -41,15 +41,7 @@ class PreparedRun:
 
     def card(self, metrics: dict[str, Any], best_epoch: int, history: list[dict[str, Any]]) -> ModelCard:
         config = self.config
-        preprocessing = {
-            "size": list(config.size),
-            "frames": config.frames if config.task != "seg" else None,
-            "target_fps": config.target_fps,
-            "normalisation": self.normalisation,
-            "fan_crop": config.fan_crop,
-            "eval_aggregation": config.eval_aggregation,
-            "eval_stride": config.stride,
-        }
+        preprocessing = config.card_preprocessing(self.normalisation)
         return ModelCard(
             task=config.task,
             class_names=list(self.task.class_names),
@@ -169,7 +161,7 @@ def prepare_run(config: TrainConfig, *, test_rows: list[int] | None = None,
         train_rows = train_set.clips.rows
         task = ClassificationTask(class_names, ordinal=config.task in ORDINAL_TASKS, window=config.frames,
                                   stride=config.stride, aggregation=config.eval_aggregation,
-                                  normalisation=normalisation)
+                                  normalisation=normalisation, flip=config.eval_flip)
         weights = balanced_class_weights(torch.from_numpy(train_set.targets)) if config.class_weights else None
         criterion = ClipLoss(weights, ordinal=config.task in ORDINAL_TASKS, sord_alpha=config.sord_alpha,
                              label_smoothing=config.label_smoothing)
