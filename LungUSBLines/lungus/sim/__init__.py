@@ -16,8 +16,7 @@ first use, so ``import lungus.sim.raters`` stays light.
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from lungus.lazy import lazy_exports
 
 _EXPORTS = {
     "SimulationConfig": "lungus.sim.generator",
@@ -42,15 +41,4 @@ _EXPORTS = {
     "colour_mask": "lungus.sim.preview",
 }
 
-__all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'lungus.sim' has no attribute {name!r}")
-    return getattr(importlib.import_module(module), name)
-
-
-def __dir__() -> list[str]:
-    return sorted(list(globals()) + list(_EXPORTS))
+__getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)
