@@ -271,3 +271,34 @@ def tiny_collection(tmp_path_factory) -> Path:
     folder = tmp_path_factory.mktemp("tiny_collection")
     summary = write_dataset(folder, 16, 8, seed=3, config=SimulationConfig(n_frames=8, height=64, width=64))
     return summary.manifest
+
+
+@pytest.fixture(scope="session")
+def tiny_clip_paths(tiny_collection) -> list[Path]:
+    """The 16 mp4 clips (64x64, 8 frames at 25 fps) of ``tiny_collection``, in manifest order."""
+    from lungus.data.manifest import Manifest
+
+    return Manifest.load(tiny_collection).clip_paths()
+
+
+@pytest.fixture(scope="session")
+def tiny_models(tmp_path_factory) -> dict[str, Path]:
+    """Untrained tiny model files with the cards `lungus train` would write: a bline2 and a
+    bline3 frame CNN (32x32, 4-frame windows) and a 2-level U-Net segmenter (32x32).
+
+    Speed and plumbing tests need real model files, not trained ones."""
+    import torch
+
+    from lungus.infer.recipes import random_model_file
+
+    torch.set_num_threads(1)
+    folder = tmp_path_factory.mktemp("tiny_models")
+    classifier = {"size": 32, "frames": 4, "model_args": {"width": 4}}
+    return {
+        # seed 1: its Grad-CAM maps are not all zero (seed 0's are)
+        "classifier": random_model_file(folder / "classifier.pt", "bline2", "frame_cnn", seed=1, eval_stride=2,
+                                        name="tiny-cls", **classifier),
+        "bline3": random_model_file(folder / "bline3.pt", "bline3", "frame_cnn", name="tiny-bline3", **classifier),
+        "segmenter": random_model_file(folder / "segmenter.pt", "seg", "unet_small", size=32,
+                                       model_args={"width": 4, "levels": 2}, name="tiny-seg"),
+    }

@@ -22,30 +22,30 @@ from LungUSInferenceLib import batch, console  # noqa: E402
 
 
 @pytest.fixture
-def clip_folder(tmp_path, tiny_clip_files):
+def clip_folder(tmp_path, tiny_clip_paths):
     """Two simulated clips (with their fan sidecars) and a truncated one."""
     folder = tmp_path / "clips"
     folder.mkdir()
-    for path in tiny_clip_files[:2]:
+    for path in tiny_clip_paths[:2]:
         shutil.copy(path, folder / path.name)
         shutil.copy(path.with_suffix(".json"), folder / path.with_suffix(".json").name)
-    data = tiny_clip_files[2].read_bytes()
+    data = tiny_clip_paths[2].read_bytes()
     (folder / "truncated.mp4").write_bytes(data[: len(data) // 3])
     return folder
 
 
-def test_command_runs_lungus_infer_with_progress_lines(bridge_models, clip_folder, tmp_path):
+def test_command_runs_lungus_infer_with_progress_lines(tiny_models, clip_folder, tmp_path):
     request = batch.BatchRequest(
         inputs=[str(clip_folder)],
         out=str(tmp_path / "out"),
-        model=str(bridge_models["classifier"]),
+        model=str(tiny_models["classifier"]),
         device="cpu",
         explain=True,
         workers=0,
     )
     command = request.command("/opt/PythonSlicer")
     assert command[:5] == ["/opt/PythonSlicer", "-m", "lungus", "infer", str(clip_folder)]
-    assert command[command.index("--model") + 1] == str(bridge_models["classifier"])
+    assert command[command.index("--model") + 1] == str(tiny_models["classifier"])
     assert "--progress-lines" in command and "--explain" in command and "--segmenter" not in command
     assert command[command.index("--workers") + 1] == "0"
 
@@ -61,15 +61,15 @@ def test_command_runs_lungus_infer_with_progress_lines(bridge_models, clip_folde
         ({"model": None, "segmenter": "SEG", "explain": True}, "need a classifier"),
     ],
 )
-def test_bad_requests_are_refused_before_starting(bridge_models, clip_folder, tmp_path, change, message):
+def test_bad_requests_are_refused_before_starting(tiny_models, clip_folder, tmp_path, change, message):
     values = {
         "inputs": [str(clip_folder)],
         "out": str(tmp_path / "out"),
-        "model": str(bridge_models["classifier"]),
+        "model": str(tiny_models["classifier"]),
     }
     values.update(change)
     if values.get("segmenter") == "SEG":
-        values["segmenter"] = str(bridge_models["segmenter"])
+        values["segmenter"] = str(tiny_models["segmenter"])
     with pytest.raises(LungUSError, match=message):
         batch.BatchRequest(**values).validate()
 
@@ -82,14 +82,14 @@ def test_progress_lines_parse():
 
 
 def test_a_batch_subprocess_scores_clips_and_lists_the_bad_one(
-    headless, bridge_models, clip_folder, tmp_path
+    headless, tiny_models, clip_folder, tmp_path
 ):
     out = tmp_path / "out"
     request = batch.BatchRequest(
         inputs=[str(clip_folder)],
         out=str(out),
-        model=str(bridge_models["classifier"]),
-        segmenter=str(bridge_models["segmenter"]),
+        model=str(tiny_models["classifier"]),
+        segmenter=str(tiny_models["segmenter"]),
         device="cpu",
         threads=1,
         workers=0,
@@ -122,16 +122,16 @@ def test_results_of_a_run_that_wrote_nothing_are_an_error(headless, tmp_path):
         batch.load_batch_results(headless.scene, tmp_path)
 
 
-def test_console_analyse_a_file(bridge_models, tiny_clip_files):
+def test_console_analyse_a_file(tiny_models, tiny_clip_paths):
     result = console.analyse(
-        tiny_clip_files[0], bridge_models["classifier"], segmenter=bridge_models["segmenter"], device="cpu"
+        tiny_clip_paths[0], tiny_models["classifier"], segmenter=tiny_models["segmenter"], device="cpu"
     )
     assert result.n_frames == 8 and result.pred in ("absent", "present") and result.bline_count is not None
 
 
-def test_console_analyse_into_scene_records_the_results(headless, bridge_models, tiny_clip_files):
+def test_console_analyse_into_scene_records_the_results(headless, tiny_models, tiny_clip_paths):
     loaded, nodes = console.analyse_into_scene(
-        headless.scene, tiny_clip_files[0], bridge_models["classifier"], device="cpu", explain="gradcam"
+        headless.scene, tiny_clip_paths[0], tiny_models["classifier"], device="cpu", explain="gradcam"
     )
     assert (
         find_analysis(headless.scene, loaded.nodes.browser).scores_table.GetID() == nodes.scores_table.GetID()
@@ -139,11 +139,11 @@ def test_console_analyse_into_scene_records_the_results(headless, bridge_models,
     assert nodes.heatmap_sequence is not None and nodes.mask_sequence is None
 
 
-def test_console_run_batch_in_process(bridge_models, clip_folder, tmp_path):
+def test_console_run_batch_in_process(tiny_models, clip_folder, tmp_path):
     done = []
     summary = console.run_batch(
         clip_folder,
-        bridge_models["classifier"],
+        tiny_models["classifier"],
         tmp_path / "out",
         device="cpu",
         progress=lambda d, t, clip: done.append((d, t)),

@@ -25,13 +25,13 @@ from LungUSBLinesLib.tables import table_columns, table_records  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def analyzer(bridge_models):
-    return AnalyzerCache().get(bridge_models["classifier"], bridge_models["segmenter"], device="cpu")
+def analyzer(tiny_models):
+    return AnalyzerCache().get(tiny_models["classifier"], tiny_models["segmenter"], device="cpu")
 
 
 @pytest.fixture
-def loaded(headless, tiny_clip_files):
-    return load_clip(headless.scene, tiny_clip_files[0])
+def loaded(headless, tiny_clip_paths):
+    return load_clip(headless.scene, tiny_clip_paths[0])
 
 
 @pytest.fixture
@@ -118,7 +118,7 @@ def test_scores_table_has_the_clips_csv_columns_and_the_clips_record(recorded, a
     assert row["pred"] == record["pred"] == recorded.record["pred"]
     assert row["p_present"] == pytest.approx(record["p_present"])
     assert row["n_frames"] == 8 and row["top_frame"] == analysis.top_frame == recorded.top_frame
-    assert row["classifier"].startswith("bridge-cls") and row["segmenter"].startswith("bridge-seg")
+    assert row["classifier"].startswith("tiny-cls") and row["segmenter"].startswith("tiny-seg")
 
 
 def test_frame_curves_table_has_the_frames_csv_rows(recorded, analysis):
@@ -216,10 +216,10 @@ def test_progress_reaches_the_end_and_cancel_stops(analyzer, loaded):
         analyse_sequence(analyzer, loaded.nodes.sequence, cancel=lambda: True)
 
 
-def test_a_sequence_slicer_loaded_is_analysed_from_its_frames(headless, analyzer, tiny_clip_files):
+def test_a_sequence_slicer_loaded_is_analysed_from_its_frames(headless, analyzer, tiny_clip_paths):
     from LungUSBLinesLib.sequences import clip_to_sequence
 
-    clip = read_clip(tiny_clip_files[1])
+    clip = read_clip(tiny_clip_paths[1])
     nodes = clip_to_sequence(headless.scene, dataclasses.replace(clip, source=None), "from Slicer")
     result = analyse_sequence(analyzer, nodes.sequence)
     assert result.clip == "from Slicer" and result.n_frames == 8 and result.pred in ("absent", "present")
@@ -228,12 +228,12 @@ def test_a_sequence_slicer_loaded_is_analysed_from_its_frames(headless, analyzer
 def test_record_describes_the_clip(recorded):
     text = results.describe_analysis(recorded.record)
     assert text.splitlines()[0].startswith(f"Prediction (bline2): {recorded.record['pred']}")
-    assert f"Top frame: {recorded.top_frame}" in text and "Models: classifier bridge-cls" in text
+    assert f"Top frame: {recorded.top_frame}" in text and "Models: classifier tiny-cls" in text
     assert json.loads(recorded.scores_table.GetAttribute(results.RECORD_ATTRIBUTE))["n_frames"] == 8
 
 
-def test_a_segmenter_alone_gives_masks_and_counts_but_no_classes(headless, loaded, bridge_models):
-    analyzer = AnalyzerCache().get(None, bridge_models["segmenter"], device="cpu")
+def test_a_segmenter_alone_gives_masks_and_counts_but_no_classes(headless, loaded, tiny_models):
+    analyzer = AnalyzerCache().get(None, tiny_models["segmenter"], device="cpu")
     analysis = analyse_sequence(analyzer, loaded.nodes.sequence, clip=loaded.clip, explain="gradcam")
     nodes = results.add_analysis_to_scene(headless.scene, loaded.nodes, analysis)
     assert nodes.heatmap_sequence is None and nodes.mask_sequence.GetNumberOfDataNodes() == 8

@@ -167,14 +167,14 @@ def test_a_run_that_did_not_finish_has_no_result(tmp_path):
 
 
 def test_clip_sequences_leave_out_results_recorded_beside_clips(
-    headless, two_sequences, small_frames, bridge_models, tiny_clip_files
+    headless, two_sequences, small_frames, tiny_models, tiny_clip_paths
 ):
     from LungUSBLinesLib.analysis import AnalyzerCache, analyse_sequence
     from LungUSBLinesLib.clips import load_clip
     from LungUSBLinesLib.results import add_analysis_to_scene
 
-    loaded = load_clip(headless.scene, tiny_clip_files[0], name="analysed")
-    analyzer = AnalyzerCache().get(bridge_models["classifier"], bridge_models["segmenter"], device="cpu")
+    loaded = load_clip(headless.scene, tiny_clip_paths[0], name="analysed")
+    analyzer = AnalyzerCache().get(tiny_models["classifier"], tiny_models["segmenter"], device="cpu")
     analysis = analyse_sequence(analyzer, loaded.nodes.sequence, clip=loaded.clip, explain="gradcam")
     add_analysis_to_scene(headless.scene, loaded.nodes, analysis)
     sequences.frames_to_sequence(

@@ -8,7 +8,6 @@ import pytest
 import torch
 
 from lungus.cli import main
-from lungus.infer.recipes import random_model_file
 from lungus.models import read_card
 from lungus.models.model_file import read_model_file_card
 
@@ -16,27 +15,8 @@ torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
-def model_files(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("export_models")
-    return (
-        random_model_file(
-            folder / "cls.pt",
-            "bline2",
-            "frame_cnn",
-            size=32,
-            frames=4,
-            model_args={"width": 4},
-            name="export-cls",
-        ),
-        random_model_file(
-            folder / "seg.pt",
-            "seg",
-            "unet_small",
-            size=32,
-            model_args={"width": 4, "levels": 2},
-            name="export-seg",
-        ),
-    )
+def model_files(tiny_models):
+    return tiny_models["classifier"], tiny_models["segmenter"]
 
 
 def probabilities(path):

@@ -14,7 +14,6 @@ import torch
 
 from lungus.cli import main
 from lungus.data.manifest import Manifest
-from lungus.infer.recipes import random_model_file
 
 torch.set_num_threads(1)
 CORRUPT = {
@@ -26,27 +25,8 @@ CORRUPT = {
 
 
 @pytest.fixture(scope="module")
-def models(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("cli_models")
-    return (
-        random_model_file(
-            folder / "cls.pt",
-            "bline2",
-            "frame_cnn",
-            size=32,
-            frames=4,
-            model_args={"width": 4},
-            name="cli-cls",
-        ),
-        random_model_file(
-            folder / "seg.pt",
-            "seg",
-            "unet_small",
-            size=32,
-            model_args={"width": 4, "levels": 2},
-            name="cli-seg",
-        ),
-    )
+def models(tiny_models):
+    return tiny_models["classifier"], tiny_models["segmenter"]
 
 
 @pytest.fixture
