@@ -137,10 +137,11 @@ class ClassificationTask:
 #: error of the recipe in BENCHMARKS.md on held-out simulated patients.
 MIN_BLINE_SHARE = 0.01
 #: Added to the confluent B-line logit before the argmax. A frame-level model sees a confluent
-#: region fading in or out well before the truth calls it present (the simulator marks it once
-#: half visible), and one spurious confluent region costs two or more B-lines; this margin,
-#: chosen on a separate simulated validation collection, trades those for a little Dice.
-CONFLUENT_LOGIT_OFFSET = -1.0
+#: region fading in or out before the truth calls it present (the simulator marks it once half
+#: visible), and one spurious confluent region costs two or more B-lines; this margin, chosen
+#: on a separate simulated validation collection (BENCHMARKS.md, Segmentation), trades those
+#: for a little confluent Dice.
+CONFLUENT_LOGIT_OFFSET = -1.5
 
 
 def drop_small_blines(masks: np.ndarray, fan_mask: np.ndarray | None, min_share: float) -> np.ndarray:
