@@ -33,8 +33,9 @@ def prediction(index, clip, patient, predicted, truth):
             "true_analysis": analyse_masks(truth), "images": {t: images[t] for t in range(truth.shape[0])}}
 
 
-@pytest.fixture
-def report(tmp_path):
+@pytest.fixture(scope="module")
+def report(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("seg_report")
     perfect = clip_masks([[20], [20, 40], [40]])
     truth = clip_masks([[12, 30, 48], [30], []])
     missed = clip_masks([[12, 30], [30], [50]])  # frame 0 misses one, frame 2 invents one
