@@ -7,7 +7,8 @@ frame) and batch 32 (a stored clip):
 
 - ``eager``: PyTorch, ``torch.inference_mode``;
 - ``torchscript``: the scripted, frozen export (lungus.models.export);
-- ``onnxruntime``: the ONNX export run by ONNX Runtime's CPU provider;
+- ``onnxruntime``: ONNX Runtime's CPU provider on the model converted as ``lungus infer``
+  converts it (lungus.infer.runners.onnx_session);
 - ``cuda-fp32`` / ``cuda-fp16`` / ``cuda-bf16``: eager on the GPU when there is one, with
   autocast for the half-precision rows (synchronised before the clock stops).
 
@@ -87,6 +88,8 @@ def _segmenter(args: argparse.Namespace):
 
 def _runners(args: argparse.Namespace, model, card, folder: str):
     """(variant, device, make(batch) -> run()) for every variant asked for and available here."""
+    import copy
+
     import torch
 
     from lungus.models.export import export_onnx, export_torchscript, load_onnx, load_torchscript
@@ -116,7 +119,13 @@ def _runners(args: argparse.Namespace, model, card, folder: str):
         scripted = load_torchscript(export_torchscript(model, card, os.path.join(folder, "seg.ts"))).model
         runners.append(("torchscript", "cpu", torch_runner(scripted)))
     if "onnxruntime" in args.variants:
-        session = load_onnx(export_onnx(model, card, os.path.join(folder, "seg.onnx")), threads=args.threads)
+        # The in-memory conversion `lungus infer` runs a segmenter with on the CPU; the torch.export
+        # file exporter (`lungus export`) gives the same graph but takes half a minute.
+        from lungus.infer.runners import onnx_session
+
+        session = onnx_session(copy.deepcopy(model), card, args.threads)
+        if session is None:
+            session = load_onnx(export_onnx(model, card, os.path.join(folder, "seg.onnx")), threads=args.threads)
 
         def onnx_make(batch: int):
             import numpy as np
