@@ -4,9 +4,10 @@ The clip (100 frames of 350x350 by default, the size of the COVID-BLUES clips) i
 and written as an mp4 by the benchmark itself; each timed run decodes it, finds the fan,
 prepares it for each model, runs the classifier (sliding windows, per-frame evidence) and the
 segmenter (every frame), and measures B-line counts and BLAS from the masks: everything but
-writing files. The models are the defaults of `lungus train` (a frame_cnn classifier and the
-unet_small segmenter, at the recipe's input size) with untrained weights, since speed does not
-depend on the weights, or the model files given with --model / --segmenter.
+writing files. The models are the default frame_cnn classifier of `lungus train` and the
+segmenter of Resources/recipes/sim_seg.yaml (unet_small, width 8, stride-2 stem, 256x256: the
+one `lungus bench seg` times), with untrained weights, since speed does not depend on the
+weights, or the model files given with --model / --segmenter.
 
 Variants: CPU with the segmenter on ONNX Runtime (what `lungus infer` does on a CPU: the
 headline ``clip_seconds_cpu``), CPU all PyTorch, and the GPU when there is one.
@@ -76,6 +77,7 @@ def run(args: argparse.Namespace) -> dict:
     import torch
 
     from lungus.bench import measure
+    from lungus.bench import seg as seg_bench
     from lungus.errors import LungUSError
     from lungus.infer.analyzer import Analyzer
     from lungus.infer.recipes import random_model_file
@@ -95,7 +97,9 @@ def run(args: argparse.Namespace) -> dict:
         classifier = args.model or random_model_file(folder / "classifier.pt", "bline2", "frame_cnn")
         segmenter = None
         if args.use_segmenter:
-            segmenter = args.segmenter or random_model_file(folder / "segmenter.pt", "seg", "unet_small")
+            segmenter = args.segmenter or random_model_file(
+                folder / "segmenter.pt", "seg", seg_bench.DEFAULT_MODEL, size=seg_bench.DEFAULT_SIZE,
+                model_args=seg_bench.DEFAULT_ARGS)
         variants = [("cpu", "auto"), ("cpu", "torch")]
         if args.device == "auto" and torch.cuda.is_available():
             variants.append(("cuda", "torch"))

@@ -27,6 +27,7 @@ VARIANTS = ("eager", "torchscript", "onnxruntime", "cuda")
 # The segmenter of the recipe in BENCHMARKS.md (Segmentation): what a user would run.
 DEFAULT_MODEL = "unet_small"
 DEFAULT_ARGS = {"width": 8, "input_stride": 2}
+DEFAULT_SIZE = 256  # Resources/recipes/sim_seg.yaml
 REAL_TIME_FPS = 33.4  # Howell et al. 2024's real-time figure (on a GPU)
 
 
@@ -43,7 +44,7 @@ def _positive(text: str) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(threads=_usable_cpus())
-    parser.add_argument("--size", type=_positive, default=256, metavar="N", help="frame size NxN (default 256)")
+    parser.add_argument("--size", type=_positive, default=DEFAULT_SIZE, metavar="N", help="frame size NxN (default 256)")
     parser.add_argument("--batches", type=_positive, nargs="+", default=[1, 32], metavar="B",
                         help="batch sizes (default 1 32)")
     parser.add_argument("--frames", type=_positive, default=64, metavar="N",
@@ -136,7 +137,8 @@ def _runners(args: argparse.Namespace, model, card, folder: str):
         runners.append(("onnxruntime", "cpu", onnx_make))
     if "cuda" in args.variants and torch.cuda.is_available():
         gpu = torch.cuda.get_device_name(0)
-        on_gpu = model.to("cuda")
+        # Module.to moves in place: the CPU runners built above must keep their CPU model.
+        on_gpu = copy.deepcopy(model).to("cuda")
         runners.append(("cuda-fp32", gpu, torch_runner(on_gpu, "cuda")))
         runners.append(("cuda-fp16", gpu, torch_runner(on_gpu, "cuda", torch.float16)))
         if torch.cuda.is_bf16_supported():

