@@ -117,3 +117,17 @@ def test_convert_of_truncated_file_exits_2_without_traceback(mp4_clip, tmp_path)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert result.stderr.strip().count("\n") == 0 and "truncated" in result.stderr
     assert not (tmp_path / "out.seq.nrrd").exists()
+
+
+@pytest.mark.parametrize("command", [["info"], ["convert"]])
+def test_a_voxel_limit_below_one_is_a_one_line_error(mp4_clip, tmp_path, capsys, command):
+    extra = [str(tmp_path / "out.seq.nrrd")] if command == ["convert"] else []
+    assert main([*command, str(mp4_clip), *extra, "--max-voxels", "0"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert "--max-voxels must be a positive number, got 0" in error and "\n" not in error
+
+
+def test_a_clip_over_the_voxel_limit_is_refused_by_name(mp4_clip, capsys):
+    assert main(["info", str(mp4_clip), "--max-voxels", "1000"]) == 2
+    error = capsys.readouterr().err
+    assert str(mp4_clip.name) in error and "Traceback" not in error

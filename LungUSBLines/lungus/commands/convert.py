@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from lungus.commands.clip_limits import add_max_voxels_argument, max_voxels
+
 DESCRIPTION = """\
 Convert a lung-ultrasound clip between formats. IN is any clip `lungus info`
 reads; OUT's suffix chooses the format:
@@ -42,13 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--quality", type=int, default=95, metavar="Q", help="JPEG quality 1-100 (default 95)"
     )
-    parser.add_argument(
-        "--max-voxels",
-        type=int,
-        default=None,
-        metavar="N",
-        help="refuse clips with more frames x rows x columns than this (default 1.5e9)",
-    )
+    add_max_voxels_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -56,17 +52,15 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from lungus.errors import LungUSError
-    from lungus.io import DEFAULT_MAX_VOXELS, crop_to_fan, read_clip, write_clip
+    from lungus.io import crop_to_fan, read_clip, write_clip
     from lungus.io.writer import output_kind
 
     source, target = Path(args.input), Path(args.output)
     if source.exists() and target.exists() and source.resolve() == target.resolve():
         raise LungUSError("OUT is the same file as IN; write to a new name", target)
     output_kind(target)  # an unsupported suffix fails before the (slow) read
-    max_voxels = DEFAULT_MAX_VOXELS if args.max_voxels is None else args.max_voxels
-    if max_voxels <= 0:
-        raise LungUSError(f"--max-voxels must be a positive number, got {max_voxels}")
-    clip = read_clip(source, fan=args.crop_fan, max_voxels=max_voxels)
+    voxel_limit = max_voxels(args)
+    clip = read_clip(source, fan=args.crop_fan, max_voxels=voxel_limit)
     note = ""
     if args.crop_fan:
         clip = crop_to_fan(clip)

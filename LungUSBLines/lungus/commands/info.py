@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from lungus.commands.clip_limits import add_max_voxels_argument, max_voxels
+
 DESCRIPTION = """\
 Describe lung-ultrasound clips: frames, size, frame rate, pixel spacing, duration,
 and the ultrasound fan (sector or linear; apex, angles, radii, bounding box).
@@ -28,13 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("clips", nargs="+", metavar="CLIP", help="clip files or folders")
     parser.add_argument("--json", action="store_true", help="print a JSON list instead of text")
     parser.add_argument("--no-fan", action="store_true", help="skip fan detection (faster)")
-    parser.add_argument(
-        "--max-voxels",
-        type=int,
-        default=None,
-        metavar="N",
-        help="refuse clips with more frames x rows x columns than this (default 1.5e9)",
-    )
+    add_max_voxels_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -62,15 +58,13 @@ def run(args: argparse.Namespace) -> int:
     import sys
 
     from lungus.errors import LungUSError
-    from lungus.io import DEFAULT_MAX_VOXELS, read_clip
+    from lungus.io import read_clip
 
-    max_voxels = DEFAULT_MAX_VOXELS if args.max_voxels is None else args.max_voxels
-    if max_voxels <= 0:
-        raise LungUSError(f"--max-voxels must be a positive number, got {max_voxels}")
+    voxel_limit = max_voxels(args)
     records, failures = [], 0
     for path in expand_clip_arguments(args.clips):
         try:
-            clip = read_clip(path, fan=not args.no_fan, max_voxels=max_voxels)
+            clip = read_clip(path, fan=not args.no_fan, max_voxels=voxel_limit)
         except LungUSError as error:
             failures += 1
             print(f"lungus info: error: {error}", file=sys.stderr)
