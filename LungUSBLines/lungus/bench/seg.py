@@ -44,7 +44,7 @@ def _positive(text: str) -> int:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(threads=_usable_cpus())
-    parser.add_argument("--size", type=_positive, default=DEFAULT_SIZE, metavar="N", help="frame size NxN (default 256)")
+    parser.add_argument("--size", type=_positive, default=DEFAULT_SIZE, metavar="N", help=f"frame size NxN (default {DEFAULT_SIZE})")
     parser.add_argument("--batches", type=_positive, nargs="+", default=[1, 32], metavar="B",
                         help="batch sizes (default 1 32)")
     parser.add_argument("--frames", type=_positive, default=64, metavar="N",

@@ -34,6 +34,10 @@ IMAGE_INPUT = (
 )
 
 
+# Numeric argument kinds: the Python types each accepts (bools never) and the error's wording.
+_NUMBERS = {int: ((int,), "must be a whole number"), float: ((int, float), "must be a number")}
+
+
 @dataclass(frozen=True)
 class Arg:
     """One architecture argument: its default, type and allowed values."""
@@ -57,23 +61,16 @@ class Arg:
                 value = value.strip().lower() in ("true", "yes", "1")
             if not isinstance(value, bool):
                 raise fail("must be true or false")
-        elif self.kind is int:
+        elif self.kind in _NUMBERS:
+            accepted, why = _NUMBERS[self.kind]
             if isinstance(value, str):
                 try:
-                    value = int(value.strip())
+                    value = self.kind(value.strip())
                 except ValueError:
-                    raise fail("must be a whole number") from None
-            if isinstance(value, bool) or not isinstance(value, int):
-                raise fail("must be a whole number")
-        elif self.kind is float:
-            if isinstance(value, str):
-                try:
-                    value = float(value.strip())
-                except ValueError:
-                    raise fail("must be a number") from None
-            if isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise fail("must be a number")
-            value = float(value)
+                    raise fail(why) from None
+            if isinstance(value, bool) or not isinstance(value, accepted):
+                raise fail(why)
+            value = self.kind(value)
         elif self.kind is str:
             if not isinstance(value, str):
                 raise fail("must be a string")

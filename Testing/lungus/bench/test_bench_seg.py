@@ -58,3 +58,16 @@ def test_bench_seg_times_a_trained_model_file(capsys, tmp_path):
 def test_bench_seg_rejects_a_tiny_size(capsys):
     assert main(["bench", "seg", "--size", "8"]) == 2
     assert "--size" in capsys.readouterr().err
+
+
+def test_the_benchmarked_segmenter_is_the_recipe_s(tmp_path):
+    from pathlib import Path
+
+    from lungus.bench import seg as seg_bench
+    from lungus.train.config import TrainConfig
+
+    recipe = Path(__file__).parents[3] / "Resources" / "recipes" / "sim_seg.yaml"
+    config = TrainConfig.from_sources(recipe, manifest=str(tmp_path / "m.csv"), out=str(tmp_path / "run"))
+    assert config.task == "seg" and config.model == seg_bench.DEFAULT_MODEL
+    assert config.model_args == seg_bench.DEFAULT_ARGS
+    assert config.size == (seg_bench.DEFAULT_SIZE, seg_bench.DEFAULT_SIZE)
