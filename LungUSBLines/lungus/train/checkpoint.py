@@ -18,6 +18,9 @@ from lungus.errors import LungUSError
 
 CHECKPOINT_NAME = "checkpoint.pt"
 CHECKPOINT_VERSION = 1
+# Settings that say where a run lives or how fast it goes, not what it computes: every random
+# draw derives from (seed, epoch, sample), so a resume may change them.
+PLACEMENT_SETTINGS = frozenset({"out", "workers", "threads", "cache_dir"})
 
 
 def save_checkpoint(path: Path, state: dict[str, Any]) -> Path:
@@ -36,3 +39,10 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
     if not isinstance(state, dict) or state.get("checkpoint_version") != CHECKPOINT_VERSION:
         raise LungUSError(f"checkpoint format is not version {CHECKPOINT_VERSION}; start a new run", path)
     return state
+
+
+def settings_differences(saved: dict[str, Any], current: dict[str, Any]) -> list[str]:
+    """The settings a resume would change, as ``name: saved -> current``, placement settings aside."""
+    names = sorted((saved.keys() | current.keys()) - PLACEMENT_SETTINGS)
+    return [f"{name}: {saved.get(name)!r} -> {current.get(name)!r}"
+            for name in names if saved.get(name) != current.get(name)]

@@ -27,7 +27,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from lungus.atomic import atomic_write_text
 from lungus.device import resolve_device
 from lungus.errors import LungUSError
-from lungus.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint
+from lungus.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint, settings_differences
 from lungus.train.config import TrainConfig
 from lungus.train.distributed import (
     DistributedContext,
@@ -215,9 +215,10 @@ def _fit(config, device, context, progress, log, resume, test_rows) -> TrainResu
     best_state, best_score, best_metrics, start_epoch = None, -math.inf, {}, 0
     if resume:
         state = load_checkpoint(checkpoint_path)
-        if state["config"] != json.loads(json.dumps(config.to_dict())):
-            raise LungUSError("the checkpoint was written with different settings; resume with the same ones",
-                              checkpoint_path)
+        changed = settings_differences(state["config"], json.loads(json.dumps(config.to_dict())))
+        if changed:
+            raise LungUSError(f"the checkpoint was written with other settings ({'; '.join(changed)}); "
+                              "resume with the same ones", checkpoint_path)
         unwrap(model).load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])

@@ -49,6 +49,27 @@ def test_an_existing_run_needs_resume(tiny_collection, tmp_path):
         fit(config, log=lambda _m: None)
 
 
+def _finished_run(tiny_collection, tmp_path):
+    config = TrainConfig(manifest=str(tiny_collection), out=str(tmp_path / "run"), model_args={"width": 4},
+                         size=(32, 32), frames=4, epochs=2, batch_size=4, threads=1)
+    fit(config, log=lambda _m: None)
+    return config
+
+
+def test_resume_names_the_settings_that_changed(tiny_collection, tmp_path):
+    config = _finished_run(tiny_collection, tmp_path)
+    config.lr, config.batch_size = config.lr * 2, 8
+    with pytest.raises(LungUSError, match=r"batch_size: 4 -> 8; lr: .*resume with the same ones"):
+        fit(config, resume=True, log=lambda _m: None)
+
+
+def test_resume_accepts_other_threads_and_workers(tiny_collection, tmp_path):
+    config = _finished_run(tiny_collection, tmp_path)
+    config.threads, config.workers = 2, 1
+    result = fit(config, resume=True, log=lambda _m: None)
+    assert [row["epoch"] for row in result.history] == [1, 2]
+
+
 def test_kill_then_resume_equals_an_uninterrupted_run(tiny_collection, tmp_path):
     epochs = 12
     straight = tmp_path / "straight"
