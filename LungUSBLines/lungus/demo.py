@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from lungus.atomic import atomic_write_text
 from lungus.errors import LungUSError
 
 
@@ -139,7 +140,7 @@ def run_demo(out: str | Path, config: DemoConfig | None = None, *, log: Callable
         "seconds": round(time.time() - started, 1),
     }
     write_json(out / "summary.json", result)
-    (out / "report.md").write_text(_report(result, config), encoding="utf-8")
+    atomic_write_text(out / "report.md", _report(result, config))
     step(1.0, "done")
     log(f"demo finished in {result['seconds']:.0f} s: report {out / 'report.md'}")
     return result

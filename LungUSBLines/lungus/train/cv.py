@@ -16,6 +16,7 @@ from typing import Any
 
 import numpy as np
 
+from lungus.atomic import atomic_write_text
 from lungus.data.manifest import Manifest
 from lungus.data.schemes import scheme_classes
 from lungus.errors import LungUSError
@@ -115,7 +116,7 @@ def cross_validate(config: TrainConfig, *, resume: bool = False, log: Callable[[
             write_classification_report(run_dir, predictions, class_names, metrics,
                                         extra_columns={"fold": [p["fold"] for p in predictions]})
             write_json(run_dir / CV_METRICS, metrics)
-            (run_dir / "config.json").write_text(json.dumps(config.to_dict(), indent=2))
+            atomic_write_text(run_dir / "config.json", json.dumps(config.to_dict(), indent=2))
         return CrossValidationResult(run_dir, metrics, fold_metrics, predictions)
     finally:
         shutdown_distributed(context)
