@@ -28,6 +28,7 @@ COMMANDS = (
     "train",
     "evaluate",
     "compare",
+    "ensemble",
     "export",
     "infer",
     "demo",

@@ -75,6 +75,9 @@ class Arg:
             if not isinstance(value, str):
                 raise fail("must be a string")
             value = value.strip()
+        elif self.kind is list:
+            if not isinstance(value, list):
+                raise fail("must be a list")
         if self.choices is not None and value not in self.choices:
             raise fail(f"is not one of {', '.join(map(str, self.choices))}")
         if self.minimum is not None and value < self.minimum:
@@ -99,6 +102,7 @@ class ModelSpec:
     recommended_input: dict  # e.g. {"size": [96, 96], "frames": 16}
     pretrained_weights: Callable[[dict], str | None] | None = None  # args -> weights name or None
     cross_check: Callable[[dict], str | None] | None = None  # args -> problem or None
+    trainable: bool = True  # False: assembled from trained model files (an ensemble), not trained by name
 
     def check_args(self, arch_args: dict[str, Any]) -> dict[str, Any]:
         """All arguments, defaults filled in, validated."""
@@ -158,6 +162,18 @@ def _cnn_lstm(num_classes: int, **args: Any) -> nn.Module:
     from lungus.models.cnn_lstm import CNNLSTM
 
     return CNNLSTM(num_classes, **args)
+
+
+def _ensemble(num_classes: int, **args: Any) -> nn.Module:
+    from lungus.models.ensemble import build_ensemble
+
+    return build_ensemble(num_classes, **args)
+
+
+def _check_ensemble(args: dict[str, Any]) -> str | None:
+    from lungus.models.ensemble import check_members
+
+    return check_members(args["members"])
 
 
 def _unet_small(num_classes: int, **args: Any) -> nn.Module:
@@ -367,13 +383,26 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
             recommended_input={"size": [256, 256]},
             pretrained_weights=lambda args: TORCHVISION_WEIGHTS[args["encoder"]],
         ),
+        ModelSpec(
+            name="ensemble",
+            kind=CLASSIFIER,
+            summary="trained clip classifiers with their probabilities averaged (lungus ensemble, or the "
+            "fold models of lungus train --folds)",
+            input_contract=VIDEO_INPUT,
+            args=(Arg("members", [], "the members' architectures ({'name', 'args'} each)", list),),
+            factory=_ensemble,
+            recommended_input={},
+            cross_check=_check_ensemble,
+            trainable=False,
+        ),
     )
 }
 
 
 def available_models(kind: str | None = None) -> list[str]:
-    """Registered model names, optionally only ``"classifier"`` or ``"segmenter"`` ones."""
-    return [name for name, spec in MODEL_REGISTRY.items() if kind is None or spec.kind == kind]
+    """Names of the models one can train, optionally only ``"classifier"`` or ``"segmenter"`` ones."""
+    return [name for name, spec in MODEL_REGISTRY.items()
+            if spec.trainable and (kind is None or spec.kind == kind)]
 
 
 def get_spec(name: str) -> ModelSpec:

@@ -16,7 +16,7 @@ from lungus.data.manifest import Manifest
 from lungus.data.schemes import SEG_CLASSES, scheme_classes
 from lungus.errors import LungUSError
 from lungus.models.model_file import ModelCard, save_model_file
-from lungus.models.registry import build_model, get_spec
+from lungus.models.registry import available_models, build_model, get_spec
 from lungus.train.config import TrainConfig
 from lungus.train.losses import ClipLoss, DiceCELoss, balanced_class_weights
 from lungus.train.tasks import ClassificationTask, SegmentationTask
@@ -49,7 +49,7 @@ class PreparedRun:
             preprocessing=preprocessing,
             label_source=self.label_source,
             training_data=self.training_summary,
-            validation_metrics=_plain(metrics),
+            validation_metrics=plain_metrics(metrics),
             name=Path(config.out).name,
             extra={"best_epoch": best_epoch, "epochs_run": len(history), "config": config.to_dict(),
                    **_task_extra(self.task)},
@@ -72,7 +72,8 @@ def json_architecture(model: nn.Module) -> dict[str, Any]:
     return json.loads(model.architecture_json)
 
 
-def _plain(metrics: dict[str, Any]) -> dict[str, Any]:
+def plain_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
+    """The metrics a model card keeps: numbers, strings, None and lists of numbers."""
     keep = {}
     for key, value in metrics.items():
         if isinstance(value, (int, float, str)) or value is None or (
@@ -128,6 +129,9 @@ def prepare_run(config: TrainConfig, *, test_rows: list[int] | None = None,
     test_rows = sorted(test_rows or [])
     excluded = set(test_rows)
     spec = get_spec(config.model)
+    if not spec.trainable:
+        raise LungUSError(f"training config: {config.model} models are assembled from trained model files "
+                          f"(lungus ensemble), not trained; choose one of {', '.join(available_models())}")
     normalisation = spec.normalisation(config.pretrained, config.model_args)
     label_source = config.label_source or default_label_source(manifest, config.task)
 

@@ -80,3 +80,17 @@ def test_resume_reuses_finished_folds(tiny_collection, cv_run):
 def test_segmenters_are_not_cross_validated(tiny_collection, tmp_path):
     with pytest.raises(LungUSError, match="cross-validation is for clip classifiers"):
         cross_validate(_config(tiny_collection, tmp_path / "seg", task="seg"), log=lambda _m: None)
+
+
+def test_the_fold_models_become_one_ensemble_for_new_clips(cv_run):
+    import torch
+
+    _, result = cv_run
+    ensemble = load_model_file(result.run_dir / "model.pt")
+    assert ensemble.card.architecture["name"] == "ensemble"
+    assert ensemble.card.validation_metrics["cv_auc"] == result.metrics["auc"]
+    folds = [load_model_file(result.run_dir / f"fold{k}" / "model.pt").model for k in range(FOLDS)]
+    x = torch.randn(2, 1, 4, 32, 32, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        expected = torch.stack([m(x).softmax(dim=1) for m in folds]).mean(dim=0)
+        torch.testing.assert_close(ensemble.model(x).softmax(dim=1), expected)
