@@ -30,7 +30,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--size", help="input size N or HxW after fan crop, e.g. 96 or 128x160")
     parser.add_argument("--frames", type=int, help="frames per training window")
     parser.add_argument("--target-fps", dest="target_fps", type=float, help="resample clips to this frame rate")
-    parser.add_argument("--folds", type=int, help="K-fold cross-validation by patient (K runs, pooled metrics)")
+    parser.add_argument("--folds", type=int, help="K-fold cross-validation by patient: K runs, pooled out-of-fold "
+                        "metrics, and RUN/model.pt = the K fold models as one ensemble")
     parser.add_argument("--fold", type=int, help="use this fold of the manifest's fold column for validation")
     parser.add_argument("--val-fraction", dest="val_fraction", type=float,
                         help="share of patients held out for validation when there is no --fold (0: none)")
