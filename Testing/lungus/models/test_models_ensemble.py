@@ -95,3 +95,16 @@ def test_the_command_writes_an_ensemble_that_exports_to_both_formats(members, tm
 def test_the_command_needs_two_models(members, tmp_path, capsys):
     assert main(["ensemble", str(members[0]), "--out", str(tmp_path / "e.pt")]) == 2
     assert "needs at least 2 model files" in capsys.readouterr().err
+
+
+def test_infer_scores_and_explains_clips_with_an_ensemble(ensemble_path, tiny_collection, tmp_path):
+    import csv
+
+    out = tmp_path / "results"
+    assert main(["infer", str(tiny_collection), "--model", str(ensemble_path), "--out", str(out), "--explain",
+                 "--device", "cpu"]) == 0
+    with open(out / "clips.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert len(rows) == 16 and not any(row["error"] for row in rows)
+    assert all(abs(float(r["p_absent"]) + float(r["p_present"]) - 1) < 1e-3 for r in rows)
+    assert len(list((out / "explain").glob("*.png"))) == 16
