@@ -84,6 +84,21 @@ def unwrap_maps(fan: FanGeometry, size: int | tuple[int, int]) -> tuple[np.ndarr
     return map_x.astype(np.float32), map_y.astype(np.float32)
 
 
+def _remap_flag(interpolation: str) -> int:
+    """cv2's flag for ``"linear"`` (images) or ``"nearest"`` (class masks); ValueError otherwise."""
+    if interpolation not in ("linear", "nearest"):
+        raise ValueError(f"interpolation must be 'linear' or 'nearest', got {interpolation!r}")
+    return cv2.INTER_NEAREST if interpolation == "nearest" else cv2.INTER_LINEAR
+
+
+def _image_stack(images: np.ndarray, name: str, axes: str) -> tuple[np.ndarray, bool]:
+    """(T, a, b) view of (a, b) or (T, a, b) ``images``, and whether it was a single image."""
+    images = np.asarray(images)
+    if images.ndim not in (2, 3):
+        raise ValueError(f"{name} must be ({axes}) or (T, {axes}), got shape {images.shape}")
+    return (images[None], True) if images.ndim == 2 else (images, False)
+
+
 def unwrap_fan(
     frames: np.ndarray, fan: FanGeometry, size: int | tuple[int, int], interpolation: str = "linear"
 ) -> np.ndarray:
@@ -93,13 +108,8 @@ def unwrap_fan(
     than the fan the frames are blurred first, so thin B-lines are averaged, not aliased.
     Use ``interpolation="nearest"`` for class masks (no blurring then).
     """
-    if interpolation not in ("linear", "nearest"):
-        raise ValueError(f"interpolation must be 'linear' or 'nearest', got {interpolation!r}")
-    frames = np.asarray(frames)
-    was_2d = frames.ndim == 2
-    stack = frames[None] if was_2d else frames
-    if stack.ndim != 3:
-        raise ValueError(f"frames must be (H, W) or (T, H, W), got shape {frames.shape}")
+    flag = _remap_flag(interpolation)
+    stack, was_2d = _image_stack(frames, "frames", "H, W")
     if fan.mask.shape != stack.shape[1:]:
         raise ValueError(f"fan mask {fan.mask.shape} does not match the frames {stack.shape[1:]}")
     map_x, map_y = unwrap_maps(fan, size)
@@ -108,7 +118,6 @@ def unwrap_fan(
     # source pixels per grid cell: along the depth, and along the arc at the middle radius
     arc = math.radians(fan.angles_deg[1] - fan.angles_deg[0]) * (fan.radii[0] + fan.radii[1]) / 2
     step = max((fan.radii[1] - fan.radii[0]) / rows, arc / cols)
-    flag = cv2.INTER_NEAREST if interpolation == "nearest" else cv2.INTER_LINEAR
     out = np.zeros((stack.shape[0], rows, cols), dtype=stack.dtype)
     for t, frame in enumerate(stack):
         if interpolation == "linear" and step > 1.5:
@@ -121,15 +130,10 @@ def rewrap_fan(grid: np.ndarray, fan: FanGeometry, interpolation: str = "linear"
     """The inverse of :func:`unwrap_fan`: (T, rows, cols) or (rows, cols) grid images drawn back
     into frames of ``fan.mask``'s shape (0 outside the fan), e.g. to overlay a model's maps or
     masks predicted on unwrapped input. Use ``interpolation="nearest"`` for class masks."""
-    if interpolation not in ("linear", "nearest"):
-        raise ValueError(f"interpolation must be 'linear' or 'nearest', got {interpolation!r}")
+    flag = _remap_flag(interpolation)
     if not is_unwrappable(fan):
         raise ValueError(f"rewrapping needs a sector fan with apex, angles and radii, got kind {fan.kind!r}")
-    grid = np.asarray(grid)
-    was_2d = grid.ndim == 2
-    stack = grid[None] if was_2d else grid
-    if stack.ndim != 3:
-        raise ValueError(f"grid must be (rows, cols) or (T, rows, cols), got shape {grid.shape}")
+    stack, was_2d = _image_stack(grid, "grid", "rows, cols")
     rows, cols = stack.shape[1:]
     (inner, outer), (left, right) = fan.radii, fan.angles_deg
     height, width = fan.mask.shape
@@ -139,7 +143,6 @@ def rewrap_fan(grid: np.ndarray, fan: FanGeometry, interpolation: str = "linear"
     angle = np.degrees(np.arctan2(d_col, d_row))
     map_y = ((radius - inner) / (outer - inner) * (rows - 1)).astype(np.float32)
     map_x = ((angle - left) / (right - left) * (cols - 1)).astype(np.float32)
-    flag = cv2.INTER_NEAREST if interpolation == "nearest" else cv2.INTER_LINEAR
     out = np.zeros((stack.shape[0], height, width), dtype=stack.dtype)
     for t, image in enumerate(stack):
         out[t] = np.where(fan.mask, cv2.remap(image, map_x, map_y, flag, borderValue=0), 0)
