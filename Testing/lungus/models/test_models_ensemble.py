@@ -108,3 +108,9 @@ def test_infer_scores_and_explains_clips_with_an_ensemble(ensemble_path, tiny_co
     assert len(rows) == 16 and not any(row["error"] for row in rows)
     assert all(abs(float(r["p_absent"]) + float(r["p_present"]) - 1) < 1e-3 for r in rows)
     assert len(list((out / "explain").glob("*.png"))) == 16
+
+
+def test_segmenters_are_not_ensembled(members, tiny_models, tmp_path):
+    with pytest.raises(LungUSError, match="only clip classifiers can be ensembled"):
+        write_ensemble_file(tmp_path / "e.pt", [tiny_models["segmenter"], members[0]])
+    assert not (tmp_path / "e.pt").exists()
