@@ -37,6 +37,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="share of patients held out for validation when there is no --fold (0: none)")
     parser.add_argument("--patience", type=int, help="stop after this many epochs without validation improvement")
     parser.add_argument("--seed", type=int)
+    parser.add_argument("--seeds", type=int, help="train N models from seeds SEED, SEED+1, ... on the same split "
+                        "and write their average as RUN/model.pt (under --folds: in every fold)")
     parser.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps")
     parser.add_argument("--workers", type=int, help="DataLoader worker processes")
     parser.add_argument("--threads", type=int, help="torch CPU threads per process")
@@ -60,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         return 0
     overrides = {key: getattr(args, key) for key in (
         "manifest", "task", "model", "out", "label_source", "epochs", "batch_size", "lr", "size", "frames",
-        "target_fps", "folds", "fold", "val_fraction", "patience", "seed", "device", "workers", "threads",
+        "target_fps", "folds", "fold", "val_fraction", "patience", "seed", "seeds", "device", "workers", "threads",
         "augment", "pretrained", "init", "cache_dir")}
     if args.model_arg:
         overrides["model_args"] = parse_arch_args(args.model_arg)
@@ -71,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         result = cross_validate(config, resume=args.resume)
         print(result.summary_line())
         return 0
-    from lungus.train.loop import fit
+    from lungus.train.seeds import fit_seeds
 
-    fit(config, resume=args.resume)
+    fit_seeds(config, resume=args.resume)
     return 0

@@ -25,6 +25,9 @@ class TrainConfig:
     Validation: ``fold`` holds out that fold's patients as the validation set when the
     manifest has a fold column; otherwise ``val_fraction`` of the patients are held out.
     ``folds`` > 1 runs K-fold cross-validation (each fold held out in turn) instead.
+    ``seeds`` > 1 trains that many models from seeds ``seed``, ``seed + 1``, ... on the same
+    split and writes their average (lungus.train.seeds); under ``folds`` each fold does so.
+    ``split_seed`` (None: ``seed``) draws the patient split alone, so seed ensemble members share it.
     """
 
     manifest: str
@@ -63,8 +66,10 @@ class TrainConfig:
     fold: int | None = None
     folds: int = 1
     val_fraction: float = 0.2
+    seeds: int = 1
     # runtime
     seed: int = 0
+    split_seed: int | None = None
     device: str = "auto"
     workers: int = 0
     amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
@@ -93,7 +98,7 @@ class TrainConfig:
             fail("augment must be true, false or a mapping of augmentation settings")
         if self.eval_aggregation not in AGGREGATIONS:
             fail(f"eval_aggregation {self.eval_aggregation!r} is not one of {', '.join(AGGREGATIONS)}")
-        for name in ("epochs", "batch_size", "frames", "folds"):
+        for name in ("epochs", "batch_size", "frames", "folds", "seeds"):
             if int(getattr(self, name)) < 1:
                 fail(f"{name} must be >= 1, got {getattr(self, name)}")
         if min(self.size) < 32:
@@ -104,6 +109,8 @@ class TrainConfig:
             fail(f"val_fraction must be in [0, 1), got {self.val_fraction}")
         if self.target_fps is not None and self.target_fps <= 0:
             fail(f"target_fps must be > 0, got {self.target_fps}")
+        if self.seeds > 1 and self.task == "seg":
+            fail("seeds > 1 averages clip classifiers; train a segmenter with seeds: 1")
         if self.pretrained and self.init:
             fail("pass either pretrained or init, not both")
         if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
@@ -135,6 +142,11 @@ class TrainConfig:
         return Path(self.out)
 
     @property
+    def partition_seed(self) -> int:
+        """The seed of the patient split (validation share, cross-validation folds)."""
+        return self.seed if self.split_seed is None else self.split_seed
+
+    @property
     def stride(self) -> int:
         return self.eval_stride or max(1, self.frames // 2)
 
@@ -147,6 +159,17 @@ class TrainConfig:
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def defaults(cls) -> dict[str, Any]:
+        """The settings that have a default, as ``to_dict`` writes them."""
+        values = {}
+        for f in dataclasses.fields(cls):
+            if f.default is not dataclasses.MISSING:
+                values[f.name] = list(f.default) if isinstance(f.default, tuple) else f.default
+            elif f.default_factory is not dataclasses.MISSING:
+                values[f.name] = f.default_factory()
+        return values
 
     @classmethod
     def from_sources(cls, yaml_path: str | os.PathLike | None = None, **overrides: Any) -> TrainConfig:

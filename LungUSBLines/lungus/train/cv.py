@@ -48,7 +48,7 @@ class CrossValidationResult:
 
 def fold_assignment(manifest: Manifest, config: TrainConfig) -> list[int | None]:
     """The manifest's fold column when it has exactly ``config.folds`` folds, else a fresh
-    patient-level stratified assignment (deterministic per seed)."""
+    patient-level stratified assignment (deterministic per split seed)."""
     from lungus.data.split import assign_folds
     from lungus.train.setup import default_label_source
 
@@ -61,13 +61,13 @@ def fold_assignment(manifest: Manifest, config: TrainConfig) -> list[int | None]
     else:
         source = config.label_source or default_label_source(manifest, config.task)
         strata = manifest.labels(source, config.task).hard
-    return [int(f) for f in assign_folds(manifest.patients, strata, config.folds, seed=config.seed)]
+    return [int(f) for f in assign_folds(manifest.patients, strata, config.folds, seed=config.partition_seed)]
 
 
 def cross_validate(config: TrainConfig, *, resume: bool = False, log: Callable[[str], None] = print,
                    progress: Callable[[float, str], None] | None = None) -> CrossValidationResult:
     from lungus.device import resolve_device
-    from lungus.train.loop import fit
+    from lungus.train.seeds import fit_seeds
 
     if config.task == "seg":
         raise LungUSError("cross-validation is for clip classifiers; train a segmenter with --fold or "
@@ -93,8 +93,10 @@ def cross_validate(config: TrainConfig, *, resume: bool = False, log: Callable[[
                 log(f"fold {k + 1}/{config.folds}: {len(held_out)} held-out clips")
                 fold_progress = None if progress is None else (
                     lambda f, m, k=k: progress((k + f) / config.folds, f"fold {k + 1}: {m}"))
-                result = fit(fold_config, resume=resume and (fold_dir / "checkpoint.pt").is_file(),
-                             test_rows=held_out, context=context, log=log, progress=fold_progress)
+                # A fold not yet started has nothing to resume (seed members check their own).
+                fold_resume = resume and (config.seeds > 1 or (fold_dir / "checkpoint.pt").is_file())
+                result = fit_seeds(fold_config, resume=fold_resume, test_rows=held_out, context=context, log=log,
+                                   progress=fold_progress)
                 fold_predictions = result.test.predictions
                 if context.is_main:
                     write_classification_report(fold_dir / "test", fold_predictions, class_names,
@@ -132,19 +134,22 @@ def _write_fold_ensemble(run_dir: Path, config: TrainConfig, metrics: dict[str, 
     split (README, "Results", "Ensembles")."""
     from lungus.models.ensemble import write_ensemble_file
     from lungus.train.loop import MODEL_NAME
+    from lungus.train.seeds import member_paths
     from lungus.train.setup import plain_metrics
 
-    members = [run_dir / f"fold{k}" / MODEL_NAME for k in range(config.folds)]
+    members = [path for k in range(config.folds)
+               for path in member_paths(config.replace(out=str(run_dir / f"fold{k}"), folds=1))]
     if config.folds < 2 or not all(path.is_file() for path in members):
         return
     path = write_ensemble_file(run_dir / MODEL_NAME, members, name=run_dir.name,
                                validation_metrics={"cv_" + k: v for k, v in plain_metrics(metrics).items()},
-                               extra={"cross_validation": {"folds": config.folds}})
+                               extra={"cross_validation": {"folds": config.folds, "seeds": config.seeds}})
     note = ""
     if config.val_fraction > 0:
         note = (f"; each fold model kept {config.val_fraction:.0%} of its patients for validation, so a model "
                 "trained on all patients (without --folds) may do better")
-    log(f"saved {path}: the {config.folds} fold models as one ensemble, for new clips{note}")
+    models = f"the {config.folds} fold models" + (f" x {config.seeds} seeds" if config.seeds > 1 else "")
+    log(f"saved {path}: {models} as one ensemble, for new clips{note}")
 
 
 def _summarise(predictions, config: TrainConfig, class_names, n_boot: int) -> dict[str, Any]:

@@ -215,7 +215,9 @@ def _fit(config, device, context, progress, log, resume, test_rows) -> TrainResu
     best_state, best_score, best_metrics, start_epoch = None, -math.inf, {}, 0
     if resume:
         state = load_checkpoint(checkpoint_path)
-        changed = settings_differences(state["config"], json.loads(json.dumps(config.to_dict())))
+        # A setting added after the checkpoint was written had its default then.
+        saved = {**TrainConfig.defaults(), **state["config"]}
+        changed = settings_differences(saved, json.loads(json.dumps(config.to_dict())))
         if changed:
             raise LungUSError(f"the checkpoint was written with other settings ({'; '.join(changed)}); "
                               "resume with the same ones", checkpoint_path)

@@ -119,7 +119,7 @@ def split_rows(manifest: Manifest, rows: list[int], hard: np.ndarray, config: Tr
     n_folds = max(2, min(int(round(1 / config.val_fraction)), len(set(patients))))
     if len(set(patients)) < 2:
         raise LungUSError("a validation split needs at least two patients; pass --val-fraction 0", manifest.path)
-    fold_of = assign_folds(patients, hard[rows], n_folds, seed=config.seed)
+    fold_of = assign_folds(patients, hard[rows], n_folds, seed=config.partition_seed)
     return [r for r, f in zip(rows, fold_of) if f != 0], [r for r, f in zip(rows, fold_of) if f == 0]
 
 

@@ -1,0 +1,125 @@
+"""Seed ensembles: one run trained from several seeds and averaged into one model file.
+
+A seed changes what training draws at random (initial weights, batch order, augmentation,
+dropout), never the patient split: every member is trained with the same validation
+patients (and, under cross-validation, the same held-out fold), so the ensemble is scored
+on patients none of its members saw. On 177 real clips single runs differ by a few AUC
+points from seed to seed; averaging them removes part of that variance (README, "Real clips").
+
+RUN/seed{s}/ holds member s (trained from ``seed + s``, a complete run folder of its own);
+RUN/model.pt is their average (:mod:`lungus.models.ensemble`), with the ensemble's own
+validation metrics when the run keeps validation patients.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from lungus.train.config import TrainConfig
+from lungus.train.distributed import DistributedContext, broadcast_object
+from lungus.train.loop import MODEL_NAME, ProgressCallback, TrainResult, evaluate, fit
+
+
+def member_config(config: TrainConfig, member: int) -> TrainConfig:
+    """Member ``member`` of a seed ensemble: its own folder and seed, the ensemble's split."""
+    return config.replace(out=str(config.run_dir / f"seed{member}"), seed=config.seed + member, seeds=1,
+                          split_seed=config.partition_seed)
+
+
+def member_paths(config: TrainConfig) -> list[Path]:
+    """The model files a run's RUN/model.pt averages: itself for one seed, else its members'."""
+    if config.seeds == 1:
+        return [config.run_dir / MODEL_NAME]
+    return [member_config(config, s).run_dir / MODEL_NAME for s in range(config.seeds)]
+
+
+def fit_seeds(config: TrainConfig, *, progress: ProgressCallback | None = None,
+              log: Callable[[str], None] = print, resume: bool = False, test_rows: list[int] | None = None,
+              context: DistributedContext | None = None) -> TrainResult:
+    """:func:`lungus.train.loop.fit` for ``config.seeds`` == 1; otherwise train the members
+    one after another (with ``resume``, finished members are kept and an interrupted one
+    continues) and write RUN/model.pt, their ensemble, scored on the validation and
+    ``test_rows`` clips."""
+    from lungus.train.checkpoint import CHECKPOINT_NAME
+
+    if config.seeds == 1:
+        return fit(config, progress=progress, log=log, resume=resume, test_rows=test_rows, context=context)
+    is_main = context is None or context.is_main
+    say = log if is_main else (lambda _m: None)
+    histories: list[list[dict[str, Any]]] = []
+    for s in range(config.seeds):
+        member = member_config(config, s)
+        # fit writes model.pt only once a member has finished, so it marks the member done.
+        if resume and (member.run_dir / MODEL_NAME).is_file():
+            say(f"seed {member.seed} ({s + 1}/{config.seeds}): already done")
+            continue
+        say(f"seed {member.seed} ({s + 1}/{config.seeds})")
+        member_progress = None if progress is None else (
+            lambda f, m, s=s: progress((s + f) / config.seeds, f"seed {s + 1}/{config.seeds}: {m}"))
+        result = fit(member, progress=member_progress, log=log, resume=resume and (
+            member.run_dir / CHECKPOINT_NAME).is_file(), test_rows=test_rows, context=context)
+        histories.append(result.history)
+        if is_main and result.test is not None:
+            from lungus.data.schemes import scheme_classes
+            from lungus.evaluate.report import write_classification_report
+
+            # Each member's own score on the held-out clips: how far single seeds spread.
+            write_classification_report(member.run_dir / "test", result.test.predictions,
+                                        list(scheme_classes(config.task)), result.test.metrics)
+    return _score_ensemble(config, test_rows, context, say, epochs_run=max((len(h) for h in histories),
+                                                                           default=config.epochs))
+
+
+def _score_ensemble(config: TrainConfig, test_rows: list[int] | None, context: DistributedContext | None,
+                    say: Callable[[str], None], epochs_run: int) -> TrainResult:
+    import torch
+
+    from lungus.device import resolve_device
+    from lungus.models.ensemble import write_ensemble_file
+    from lungus.train.distributed import init_distributed, shutdown_distributed
+    from lungus.train.setup import plain_metrics, prepare_run
+
+    own_context = context is None
+    device = resolve_device(config.device)
+    if own_context:
+        context = init_distributed(device)
+    if context.enabled and device.type == "cuda":
+        device = torch.device("cuda", context.local_rank)
+    try:
+        # The datasets of member 0 are every member's: same split, same preprocessing.
+        run = prepare_run(member_config(config, 0), test_rows=test_rows, log=lambda _m: None)
+        members = member_paths(config)
+        model = _ensemble_in_memory(members).to(device)
+        val = evaluate(model, run.task, run.val_set, device, context) if run.val_set is not None and len(
+            run.val_set) else None
+        test = evaluate(model, run.task, run.test_set, device, context) if run.test_set is not None and len(
+            run.test_set) else None
+        path = None
+        if context.is_main:
+            path = write_ensemble_file(config.run_dir / MODEL_NAME, members, name=config.run_dir.name,
+                                       validation_metrics=plain_metrics(val.metrics) if val else None,
+                                       extra={"seeds": [config.seed + s for s in range(config.seeds)],
+                                              "config": config.to_dict()})
+            scored = f"; validation {_headline(val.metrics)}" if val else ""
+            say(f"saved {path}: {config.seeds} seeds averaged{scored}")
+        broadcast_object(None, context)  # every rank waits for the file
+        return TrainResult(config.run_dir, path, epochs_run, epochs_run, val.metrics if val else {}, [], test)
+    finally:
+        if own_context:
+            shutdown_distributed(context)
+
+
+def _ensemble_in_memory(members: list[Path]):
+    from lungus.models.ensemble import ClipEnsemble
+    from lungus.models.model_file import load_model_file
+
+    return ClipEnsemble([load_model_file(path).model for path in members])
+
+
+def _headline(metrics: dict[str, Any]) -> str:
+    for key in ("auc", "kappa_quadratic", "accuracy"):
+        if metrics.get(key) is not None:
+            return f"{key} {metrics[key]:.3f}"
+    return "scored"
