@@ -217,13 +217,18 @@ class LungUSTrainWidget(ScriptedLoadableModuleWidget):
         if not ensurePythonRequirements(withTorch=True):
             return
         try:
+            # A recipe brings its own model, epochs and input size; the fields apply without one.
+            recipe = self.ui.recipePathLineEdit.currentPath.strip() or None
             request = self.logic.trainRequest(
                 manifest=self.ui.manifestPathLineEdit.currentPath,
                 out=self.ui.runFolderEdit.text,
                 task=self._scheme,
-                model=self.ui.modelSelector.currentText,
-                epochs=self.ui.epochsSpinBox.value,
-                size=self.ui.sizeSpinBox.value,
+                model=None if recipe else self.ui.modelSelector.currentText,
+                recipe=recipe,
+                epochs=None if recipe else self.ui.epochsSpinBox.value,
+                size=None if recipe else self.ui.sizeSpinBox.value,
+                folds=self.ui.foldsSpinBox.value,
+                seeds=self.ui.seedsSpinBox.value,
                 label_source=self.ui.labelSourceEdit.text.strip() or None,
                 device=self.ui.deviceSelector.currentData,
             )
@@ -289,9 +294,12 @@ class LungUSTrainWidget(ScriptedLoadableModuleWidget):
             self.ui.trainButton,
             self.ui.exportButton,
             self.ui.manifestPathLineEdit,
+            self.ui.recipePathLineEdit,
             self.ui.modelSelector,
             self.ui.epochsSpinBox,
             self.ui.sizeSpinBox,
+            self.ui.foldsSpinBox,
+            self.ui.seedsSpinBox,
             self.ui.runFolderEdit,
             self.ui.taskSelector,
         ):

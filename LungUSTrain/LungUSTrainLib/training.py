@@ -25,6 +25,7 @@ DEVICES = ("auto", "cpu", "cuda", "mps")
 MODEL_FILE = "model.pt"
 _EPOCH = re.compile(r"epoch (\d+)/(\d+)\s+(.*)$")
 _FOLD = re.compile(r"fold (\d+)/(\d+)")
+_SEED = re.compile(r"seed \d+ \((\d+)/(\d+)\)")
 _BAR = re.compile(r"train \w+:\s+\d+%\|.*?\|\s*(\d+)/(\d+) \[")
 # Metrics shown from a card, in this order, when present.
 _SHOWN_METRICS = (
@@ -54,7 +55,10 @@ class TrainRequest:
     manifest: str
     out: str
     task: str = "bline2"
-    model: str = "frame_cnn"
+    model: str | None = "frame_cnn"  # None: the recipe's (or the engine's default)
+    recipe: str | None = None  # a --config YAML, e.g. Resources/recipes/covid_blues_bline2.yaml
+    folds: int | None = None  # K > 1: K-fold cross-validation by patient
+    seeds: int | None = None  # N > 1: N seeds averaged (in every fold under folds)
     epochs: int | None = None
     label_source: str | None = None
     device: str = "auto"
@@ -74,14 +78,16 @@ class TrainRequest:
             raise LungUSError("choose a folder for the training run")
         if (Path(self.out) / "checkpoint.pt").exists():
             raise LungUSError("this run folder already holds a training run; choose a new folder", self.out)
+        if self.recipe and not Path(self.recipe).is_file():
+            raise LungUSError("no such recipe file", self.recipe)
         if self.device not in DEVICES and not str(self.device).startswith("cuda:"):
             raise LungUSError(f"device must be one of {', '.join(DEVICES)} or cuda:N, got {self.device!r}")
-        for name in ("epochs", "size", "frames", "batch_size", "threads"):
+        for name in ("epochs", "size", "frames", "batch_size", "threads", "folds", "seeds"):
             value = getattr(self, name)
             if value is not None and int(value) < 1:
                 raise LungUSError(f"{name.replace('_', ' ')} must be 1 or more, got {value}")
         classifiers = classifier_models()
-        if self.model not in classifiers:
+        if self.model is not None and self.model not in classifiers:
             raise LungUSError(f"unknown classifier {self.model!r}; choose one of {', '.join(classifiers)}")
         return self
 
@@ -91,14 +97,17 @@ class TrainRequest:
             os.fspath(self.manifest),
             "--task",
             self.task,
-            "--model",
-            self.model,
             "--out",
             os.fspath(self.out),
             "--device",
             self.device,
         ]
+        # Options after --config override the recipe's settings, as on the command line.
         for option, value in (
+            ("--config", self.recipe and os.fspath(self.recipe)),
+            ("--model", self.model),
+            ("--folds", self.folds),
+            ("--seeds", self.seeds),
             ("--epochs", self.epochs),
             ("--label-source", self.label_source),
             ("--size", self.size),
@@ -166,12 +175,35 @@ def parse_progress_line(line: str) -> JobProgress | None:
     return None
 
 
+class TrainingProgress:
+    """Progress over a whole run from its output lines: a cross-validated or multi-seed run
+    trains folds x seeds models one after another, each counting its own epochs from 1."""
+
+    def __init__(self) -> None:
+        self.fold, self.folds, self.seed, self.seeds = 0, 1, 0, 1
+
+    def __call__(self, line: str) -> JobProgress | None:
+        fold = _FOLD.search(line)
+        if fold is not None:
+            self.fold, self.folds, self.seed = int(fold.group(1)) - 1, max(int(fold.group(2)), 1), 0
+            return JobProgress(self._overall(0.0), line.strip())
+        seed = _SEED.search(line)
+        if seed is not None:
+            self.seed, self.seeds = int(seed.group(1)) - 1, max(int(seed.group(2)), 1)
+            return JobProgress(self._overall(0.0), line.strip())
+        single = parse_progress_line(line)
+        return None if single is None else JobProgress(self._overall(single.fraction), single.message)
+
+    def _overall(self, fraction: float) -> float:
+        return (self.fold + (self.seed + fraction) / self.seeds) / self.folds
+
+
 def start_training(
     request: TrainRequest, *, python: str | None = None, launch: Launcher | None = None
 ) -> EngineProcess:
     """Start `lungus train` for ``request``; poll the returned process for output and progress."""
     command = request.command(python)
-    return EngineProcess(command, parse_progress=parse_progress_line, launch=launch).start()
+    return EngineProcess(command, parse_progress=TrainingProgress(), launch=launch).start()
 
 
 @dataclass
@@ -188,22 +220,32 @@ class TrainingResult:
     def describe(self) -> str:
         card = self.card
         lines = [f"Model: {self.model_path}"]
-        lines.append(
-            f"Task {card.task} ({', '.join(card.class_names)}), architecture {card.architecture.get('name')}, "
-            f"labels: {card.label_source}"
-        )
+        architecture = card.architecture.get("name")
+        members = card.architecture.get("args", {}).get("members") if architecture == "ensemble" else None
+        if members:
+            names = sorted({member.get("name") for member in members})
+            architecture = f"ensemble of {len(members)} {'/'.join(map(str, names))} models"
+        lines.append(f"Task {card.task} ({', '.join(card.class_names)}), architecture {architecture}, "
+                     f"labels: {card.label_source}")
         data = card.training_data or {}
-        if data:
+        if members:
+            parts = data.get("members") or []
+            lines.append("Training data per model: " + ", ".join(
+                f"{_span([part.get(key) for part in parts])} {key}" for key in ("clips", "patients")))
+        elif data:
             counts = data.get("class_counts") or {}
             shares = ", ".join(f"{name} {count:g}" for name, count in counts.items())
-            lines.append(
-                f"Training data: {data.get('clips')} clips, {data.get('patients')} patients"
-                + (f" ({shares})" if shares else "")
-            )
+            lines.append(f"Training data: {data.get('clips')} clips, {data.get('patients')} patients"
+                         + (f" ({shares})" if shares else ""))
         extra = card.extra or {}
         if extra.get("best_epoch"):
             lines.append(f"Best epoch: {extra['best_epoch']} of {extra.get('epochs_run', '?')}")
-        metrics = card.validation_metrics or {}
+        metrics = dict(card.validation_metrics or {})
+        title = "Validation"
+        if any(key.startswith("cv_") for key in metrics):
+            # A cross-validation run's model: the pooled out-of-fold estimate for unseen patients.
+            metrics = {key[3:]: value for key, value in metrics.items() if key.startswith("cv_")}
+            title = "Cross-validation, out of fold"
         if metrics:
             shown = [
                 f"{key} {metrics[key]:.3f}"
@@ -212,11 +254,19 @@ class TrainingResult:
             ]
             where = f"{metrics.get('n_clips')} clips, {metrics.get('n_patients')} patients"
             lines.append(
-                f"Validation ({where}): " + (", ".join(shown) if shown else "no metric could be computed")
+                f"{title} ({where}): " + (", ".join(shown) if shown else "no metric could be computed")
             )
         else:
             lines.append("Validation: none (no patients were held out)")
         return "\n".join(lines)
+
+
+def _span(values: list[Any]) -> str:
+    known = [v for v in values if isinstance(v, (int, float))]
+    if not known:
+        return "?"
+    low, high = min(known), max(known)
+    return f"{low:g}" if low == high else f"{low:g}-{high:g}"
 
 
 def read_training_result(run: str | os.PathLike) -> TrainingResult:

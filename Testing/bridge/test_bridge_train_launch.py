@@ -117,10 +117,26 @@ def test_request_builds_the_train_command(tiny_collection, tmp_path):
     assert pairs["--model-arg"] == "width=4"
 
 
+def test_a_recipe_comes_first_so_the_request_overrides_it(tiny_collection, tmp_path):
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text("epochs: 60\nmodel: frame_cnn\n")
+    request = training.TrainRequest(
+        manifest=str(tiny_collection), out=str(tmp_path / "run"), model=None, recipe=str(recipe), folds=5,
+        seeds=3, epochs=2,
+    )
+    arguments = request.command("/opt/PythonSlicer")[4:]
+    assert "--model" not in arguments
+    assert arguments.index("--config") < arguments.index("--epochs")
+    pairs = dict(zip(arguments[::2], arguments[1::2]))
+    assert (pairs["--config"], pairs["--folds"], pairs["--seeds"]) == (str(recipe), "5", "3")
+
+
 @pytest.mark.parametrize(
     "change, message",
     [
         ({"manifest": "/no/manifest.csv"}, "no such manifest"),
+        ({"recipe": "/no/recipe.yaml"}, "no such recipe"),
+        ({"seeds": 0}, "seeds must be 1 or more"),
         ({"task": "seg"}, "task must be one of"),
         ({"model": "unet_small"}, "unknown classifier"),
         ({"epochs": 0}, "epochs must be 1 or more"),
@@ -159,6 +175,23 @@ def test_a_training_subprocess_runs_reports_epochs_and_leaves_a_model_card(tiny_
     assert result.validation_metrics["n_clips"] > 0
     text = result.describe()
     assert "Validation (" in text and "Best epoch: 1 of 1" in text
+
+
+def test_a_cross_validated_seed_ensemble_is_described_by_its_out_of_fold_metrics(tiny_collection, tmp_path,
+                                                                                 capsys):
+    arguments = ["train", "--manifest", str(tiny_collection), "--out", str(tmp_path / "run"), "--size", "32",
+                 "--frames", "4", "--epochs", "1", "--batch-size", "4", "--threads", "1", "--model-arg",
+                 "width=4", "--folds", "2", "--seeds", "2", "--val-fraction", "0"]
+    assert lungus_main(arguments) == 0
+    text = training.read_training_result(tmp_path / "run").describe()
+    assert "architecture ensemble of 4 frame_cnn models" in text
+    assert "Cross-validation, out of fold (" in text and "auc " in text
+    assert "Training data per model: " in text
+    # Its output drives one progress bar over all 2 folds x 2 seeds, never stepping back.
+    tracker = training.TrainingProgress()
+    fractions = [p.fraction for p in map(tracker, capsys.readouterr().out.splitlines()) if p is not None]
+    assert fractions == sorted(fractions) and fractions[-1] == 1.0
+    assert sum(f == 0.5 for f in fractions) >= 1  # fold 2 starts half-way
 
 
 def test_a_run_that_did_not_finish_has_no_result(tmp_path):
