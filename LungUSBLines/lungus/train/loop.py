@@ -9,6 +9,7 @@ replays what the uninterrupted run would have done.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import csv
 import io
@@ -167,6 +168,15 @@ def fit(config: TrainConfig, *, progress: ProgressCallback | None = None, log: C
     with the final model (cross-validation uses this for its held-out fold). Under
     torchrun the process group is joined here unless the caller passes its ``context``.
     """
+    with run_context(config, context) as (device, context):
+        return _fit(config, device, context, progress, log if context.is_main else (lambda _m: None), resume,
+                    test_rows)
+
+
+@contextlib.contextmanager
+def run_context(config: TrainConfig, context: DistributedContext | None = None):
+    """(device, context) for work on ``config``: this process's GPU under torchrun; the process
+    group is joined (and left after) here unless the caller passes its own ``context``."""
     own_context = context is None
     device = resolve_device(config.device)
     if own_context:
@@ -175,8 +185,7 @@ def fit(config: TrainConfig, *, progress: ProgressCallback | None = None, log: C
         device = torch.device("cuda", context.local_rank)
         torch.cuda.set_device(device)
     try:
-        return _fit(config, device, context, progress, log if context.is_main else (lambda _m: None), resume,
-                    test_rows)
+        yield device, context
     finally:
         if own_context:
             shutdown_distributed(context)

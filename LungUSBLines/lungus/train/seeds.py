@@ -19,7 +19,7 @@ from typing import Any
 
 from lungus.train.config import TrainConfig
 from lungus.train.distributed import DistributedContext, broadcast_object
-from lungus.train.loop import MODEL_NAME, ProgressCallback, TrainResult, evaluate, fit
+from lungus.train.loop import MODEL_NAME, ProgressCallback, TrainResult, evaluate, fit, run_context
 
 
 def member_config(config: TrainConfig, member: int) -> TrainConfig:
@@ -46,48 +46,38 @@ def fit_seeds(config: TrainConfig, *, progress: ProgressCallback | None = None,
 
     if config.seeds == 1:
         return fit(config, progress=progress, log=log, resume=resume, test_rows=test_rows, context=context)
-    is_main = context is None or context.is_main
-    say = log if is_main else (lambda _m: None)
-    histories: list[list[dict[str, Any]]] = []
-    for s in range(config.seeds):
-        member = member_config(config, s)
-        # fit writes model.pt only once a member has finished, so it marks the member done.
-        if resume and (member.run_dir / MODEL_NAME).is_file():
-            say(f"seed {member.seed} ({s + 1}/{config.seeds}): already done")
-            continue
-        say(f"seed {member.seed} ({s + 1}/{config.seeds})")
-        member_progress = None if progress is None else (
-            lambda f, m, s=s: progress((s + f) / config.seeds, f"seed {s + 1}/{config.seeds}: {m}"))
-        result = fit(member, progress=member_progress, log=log, resume=resume and (
-            member.run_dir / CHECKPOINT_NAME).is_file(), test_rows=test_rows, context=context)
-        histories.append(result.history)
-        if is_main and result.test is not None:
-            from lungus.data.schemes import scheme_classes
-            from lungus.evaluate.report import write_classification_report
+    with run_context(config, context) as (_device, context):
+        # One process group for all members under torchrun.
+        say = log if context.is_main else (lambda _m: None)
+        epochs_run = 0
+        for s in range(config.seeds):
+            member = member_config(config, s)
+            # fit writes model.pt only once a member has finished, so it marks the member done.
+            if resume and (member.run_dir / MODEL_NAME).is_file():
+                say(f"seed {member.seed} ({s + 1}/{config.seeds}): already done")
+                continue
+            say(f"seed {member.seed} ({s + 1}/{config.seeds})")
+            member_progress = None if progress is None else (
+                lambda f, m, s=s: progress((s + f) / config.seeds, f"seed {s + 1}/{config.seeds}: {m}"))
+            result = fit(member, progress=member_progress, log=log, resume=resume and (
+                member.run_dir / CHECKPOINT_NAME).is_file(), test_rows=test_rows, context=context)
+            epochs_run = max(epochs_run, result.epochs_run)
+            if context.is_main and result.test is not None:
+                from lungus.data.schemes import scheme_classes
+                from lungus.evaluate.report import write_classification_report
 
-            # Each member's own score on the held-out clips: how far single seeds spread.
-            write_classification_report(member.run_dir / "test", result.test.predictions,
-                                        list(scheme_classes(config.task)), result.test.metrics)
-    return _score_ensemble(config, test_rows, context, say, epochs_run=max((len(h) for h in histories),
-                                                                           default=config.epochs))
+                # Each member's own score on the held-out clips: how far single seeds spread.
+                write_classification_report(member.run_dir / "test", result.test.predictions,
+                                            list(scheme_classes(config.task)), result.test.metrics)
+        return _score_ensemble(config, test_rows, context, say, epochs_run or config.epochs)
 
 
-def _score_ensemble(config: TrainConfig, test_rows: list[int] | None, context: DistributedContext | None,
+def _score_ensemble(config: TrainConfig, test_rows: list[int] | None, context: DistributedContext,
                     say: Callable[[str], None], epochs_run: int) -> TrainResult:
-    import torch
-
-    from lungus.device import resolve_device
     from lungus.models.ensemble import write_ensemble_file
-    from lungus.train.distributed import init_distributed, shutdown_distributed
     from lungus.train.setup import plain_metrics, prepare_run
 
-    own_context = context is None
-    device = resolve_device(config.device)
-    if own_context:
-        context = init_distributed(device)
-    if context.enabled and device.type == "cuda":
-        device = torch.device("cuda", context.local_rank)
-    try:
+    with run_context(config, context) as (device, context):
         # The datasets of member 0 are every member's: same split, same preprocessing.
         run = prepare_run(member_config(config, 0), test_rows=test_rows, log=lambda _m: None)
         members = member_paths(config)
@@ -106,9 +96,6 @@ def _score_ensemble(config: TrainConfig, test_rows: list[int] | None, context: D
             say(f"saved {path}: {config.seeds} seeds averaged{scored}")
         broadcast_object(None, context)  # every rank waits for the file
         return TrainResult(config.run_dir, path, epochs_run, epochs_run, val.metrics if val else {}, [], test)
-    finally:
-        if own_context:
-            shutdown_distributed(context)
 
 
 def _ensemble_in_memory(members: list[Path]):

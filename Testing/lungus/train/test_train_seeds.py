@@ -1,5 +1,6 @@
 import csv
 import json
+import os
 import subprocess
 import sys
 
@@ -142,3 +143,21 @@ def test_cli_seeds_writes_members_and_their_average(tiny_collection, tmp_path):
 def _probabilities(path):
     with open(path, newline="") as handle:
         return {row["clip"]: [float(row["p_absent"]), float(row["p_present"])] for row in csv.DictReader(handle)}
+
+
+def test_torchrun_trains_every_member_in_one_process_group(tiny_collection, tmp_path):
+    pytest.importorskip("torch.distributed.run")
+    run = tmp_path / "ddp"
+    completed = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "lungus",
+         "train", "--manifest", str(tiny_collection), "--out", str(run), "--model-arg", "width=4", "--size", "32",
+         "--frames", "4", "--epochs", "1", "--batch-size", "4", "--seeds", "2", "--val-fraction", "0.3"],
+        capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    for s in range(SEEDS):
+        checksums = json.loads((run / f"seed{s}" / "replicas.json").read_text())["checksums"]
+        assert len(checksums) == 2 and checksums[0] == checksums[1]
+    single = fit_seeds(_config(tiny_collection, tmp_path / "one", seed=0, epochs=1), log=lambda _m: None)
+    # Both ranks' validation clips are gathered into the ensemble's score.
+    ensemble = load_model_file(run / "model.pt").card.validation_metrics
+    assert ensemble["n_clips"] == single.val_metrics["n_clips"]
