@@ -201,10 +201,7 @@ class FrameMaskSet(_EpochSeeded, Dataset):
 
 
 def _cache_for(config) -> ClipCache:
-    from pathlib import Path
-
-    folder = config.cache_dir or str(Path(config.out).resolve().parent / ".lungus-cache")
-    return ClipCache(folder)
+    return ClipCache(config.cache_folder)
 
 
 def _augmenter(config) -> Augment | None:

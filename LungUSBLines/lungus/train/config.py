@@ -142,6 +142,11 @@ class TrainConfig:
         return Path(self.out)
 
     @property
+    def cache_folder(self) -> Path:
+        """Where prepared clips are cached: ``cache_dir``, else .lungus-cache beside the run folder."""
+        return Path(self.cache_dir) if self.cache_dir else self.run_dir.resolve().parent / ".lungus-cache"
+
+    @property
     def partition_seed(self) -> int:
         """The seed of the patient split (validation share, cross-validation folds)."""
         return self.seed if self.split_seed is None else self.split_seed

@@ -23,9 +23,10 @@ from lungus.train.loop import MODEL_NAME, ProgressCallback, TrainResult, evaluat
 
 
 def member_config(config: TrainConfig, member: int) -> TrainConfig:
-    """Member ``member`` of a seed ensemble: its own folder and seed, the ensemble's split."""
+    """Member ``member`` of a seed ensemble: its own folder and seed, the ensemble's split and
+    clip cache (prepared clips do not depend on the seed)."""
     return config.replace(out=str(config.run_dir / f"seed{member}"), seed=config.seed + member, seeds=1,
-                          split_seed=config.partition_seed)
+                          split_seed=config.partition_seed, cache_dir=str(config.cache_folder))
 
 
 def member_paths(config: TrainConfig) -> list[Path]:

@@ -76,7 +76,9 @@ def test_member_config_changes_seed_and_folder_only(tiny_collection, tmp_path):
     assert (member.seed, member.seeds, member.partition_seed) == (6, 1, 5)
     assert member.run_dir == tmp_path / "run" / "seed1"
     changed = {k for k, v in member.to_dict().items() if config.to_dict()[k] != v}
-    assert changed == {"out", "seed", "seeds", "split_seed"}
+    assert changed == {"out", "seed", "seeds", "split_seed", "cache_dir"}
+    # Every member reads the clips the run would have cached without seeds.
+    assert member.cache_folder == config.cache_folder == tmp_path / ".lungus-cache"
 
 
 @pytest.fixture(scope="module")
