@@ -180,7 +180,7 @@ def test_a_training_subprocess_runs_reports_epochs_and_leaves_a_model_card(tiny_
 def test_a_cross_validated_seed_ensemble_is_described_by_its_out_of_fold_metrics(tiny_collection, tmp_path,
                                                                                  capsys):
     arguments = ["train", "--manifest", str(tiny_collection), "--out", str(tmp_path / "run"), "--size", "32",
-                 "--frames", "4", "--epochs", "1", "--batch-size", "4", "--threads", "1", "--model-arg",
+                 "--frames", "4", "--epochs", "2", "--batch-size", "4", "--threads", "1", "--model-arg",
                  "width=4", "--folds", "2", "--seeds", "2", "--val-fraction", "0"]
     assert lungus_main(arguments) == 0
     text = training.read_training_result(tmp_path / "run").describe()
