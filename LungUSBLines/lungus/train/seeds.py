@@ -4,7 +4,8 @@ A seed changes what training draws at random (initial weights, batch order, augm
 dropout), never the patient split: every member is trained with the same validation
 patients (and, under cross-validation, the same held-out fold), so the ensemble is scored
 on patients none of its members saw. On 177 real clips single runs differ by a few AUC
-points from seed to seed; averaging them removes part of that variance (README, "Real clips").
+points from seed to seed; averaging them narrows that spread, though on COVID-BLUES two
+seeds per fold left the pooled AUC where one seed had it (README, "Real clips").
 
 RUN/seed{s}/ holds member s (trained from ``seed + s``, a complete run folder of its own);
 RUN/model.pt is their average (:mod:`lungus.models.ensemble`), with the ensemble's own
@@ -47,7 +48,7 @@ def fit_seeds(config: TrainConfig, *, progress: ProgressCallback | None = None,
 
     if config.seeds == 1:
         return fit(config, progress=progress, log=log, resume=resume, test_rows=test_rows, context=context)
-    with run_context(config, context) as (_device, context):
+    with run_context(config, context) as (device, context):
         # One process group for all members under torchrun.
         say = log if context.is_main else (lambda _m: None)
         epochs_run = 0
@@ -70,33 +71,33 @@ def fit_seeds(config: TrainConfig, *, progress: ProgressCallback | None = None,
                 # Each member's own score on the held-out clips: how far single seeds spread.
                 write_classification_report(member.run_dir / "test", result.test.predictions,
                                             list(scheme_classes(config.task)), result.test.metrics)
-        return _score_ensemble(config, test_rows, context, say, epochs_run or config.epochs)
+        return _score_ensemble(config, test_rows, device, context, say, epochs_run or config.epochs)
 
 
-def _score_ensemble(config: TrainConfig, test_rows: list[int] | None, context: DistributedContext,
+def _score_ensemble(config: TrainConfig, test_rows: list[int] | None, device: Any, context: DistributedContext,
                     say: Callable[[str], None], epochs_run: int) -> TrainResult:
     from lungus.models.ensemble import write_ensemble_file
     from lungus.train.setup import plain_metrics, prepare_run
 
-    with run_context(config, context) as (device, context):
-        # The datasets of member 0 are every member's: same split, same preprocessing.
-        run = prepare_run(member_config(config, 0), test_rows=test_rows, log=lambda _m: None)
-        members = member_paths(config)
-        model = _ensemble_in_memory(members).to(device)
-        val = evaluate(model, run.task, run.val_set, device, context) if run.val_set is not None and len(
-            run.val_set) else None
-        test = evaluate(model, run.task, run.test_set, device, context) if run.test_set is not None and len(
-            run.test_set) else None
-        path = None
-        if context.is_main:
-            path = write_ensemble_file(config.run_dir / MODEL_NAME, members, name=config.run_dir.name,
-                                       validation_metrics=plain_metrics(val.metrics) if val else None,
-                                       extra={"seeds": [config.seed + s for s in range(config.seeds)],
-                                              "config": config.to_dict()})
-            scored = f"; validation {_headline(val.metrics)}" if val else ""
-            say(f"saved {path}: {config.seeds} seeds averaged{scored}")
-        broadcast_object(None, context)  # every rank waits for the file
-        return TrainResult(config.run_dir, path, epochs_run, epochs_run, val.metrics if val else {}, [], test)
+    # The datasets of member 0 are every member's: same split, same preprocessing.
+    run = prepare_run(member_config(config, 0), test_rows=test_rows, log=lambda _m: None)
+    members = member_paths(config)
+    model = _ensemble_in_memory(members).to(device)
+
+    def scored(dataset):
+        return evaluate(model, run.task, dataset, device, context) if dataset is not None and len(dataset) else None
+
+    val, test = scored(run.val_set), scored(run.test_set)
+    path = None
+    if context.is_main:
+        path = write_ensemble_file(config.run_dir / MODEL_NAME, members, name=config.run_dir.name,
+                                   validation_metrics=plain_metrics(val.metrics) if val else None,
+                                   extra={"seeds": [config.seed + s for s in range(config.seeds)],
+                                          "config": config.to_dict()})
+        scored = f"; validation {_headline(val.metrics)}" if val else ""
+        say(f"saved {path}: {config.seeds} seeds averaged{scored}")
+    broadcast_object(None, context)  # every rank waits for the file
+    return TrainResult(config.run_dir, path, epochs_run, epochs_run, val.metrics if val else {}, [], test)
 
 
 def _ensemble_in_memory(members: list[Path]):
