@@ -5,7 +5,7 @@ dropout), never the patient split: every member is trained with the same validat
 patients (and, under cross-validation, the same held-out fold), so the ensemble is scored
 on patients none of its members saw. On 177 real clips single runs differ by a few AUC
 points from seed to seed; averaging them narrows that spread, though on COVID-BLUES two
-seeds per fold left the pooled AUC where one seed had it (README, "Real clips").
+or three seeds per fold left the pooled AUC where one seed had it (README, "Real clips").
 
 RUN/seed{s}/ holds member s (trained from ``seed + s``, a complete run folder of its own);
 RUN/model.pt is their average (:mod:`lungus.models.ensemble`), with the ensemble's own
@@ -84,10 +84,10 @@ def _score_ensemble(config: TrainConfig, test_rows: list[int] | None, device: An
     members = member_paths(config)
     model = _ensemble_in_memory(members).to(device)
 
-    def scored(dataset):
+    def score(dataset):
         return evaluate(model, run.task, dataset, device, context) if dataset is not None and len(dataset) else None
 
-    val, test = scored(run.val_set), scored(run.test_set)
+    val, test = score(run.val_set), score(run.test_set)
     path = None
     if context.is_main:
         path = write_ensemble_file(config.run_dir / MODEL_NAME, members, name=config.run_dir.name,
