@@ -73,7 +73,7 @@ class TrainConfig:
     device: str = "auto"
     workers: int = 0
     amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
-    channels_last: bool = False
+    channels_last: bool = False  # convolution weights channels-last: faster on CPU and GPU
     threads: int | None = None  # torch CPU threads per process
 
     def __post_init__(self) -> None:

@@ -59,6 +59,22 @@ class TrainResult:
     test: Any = None  # EvalResult on held-out clips (cross-validation folds)
 
 
+def to_channels_last(model: nn.Module) -> nn.Module:
+    """Store every convolution's weights channels-last, in place.
+
+    Per layer, because ``model.to(memory_format=torch.channels_last)`` fails on the 5-D weights
+    of the video ResNets' 3-D convolutions, which take ``channels_last_3d`` instead. oneDNN on
+    the CPU and cuDNN on the GPU both run faster in this layout (the COVID-BLUES recipe:
+    about 17 % per step on this 2-core CPU).
+    """
+    for module in model.modules():
+        if isinstance(module, nn.Conv2d):
+            module.to(memory_format=torch.channels_last)
+        elif isinstance(module, nn.Conv3d):
+            module.to(memory_format=torch.channels_last_3d)
+    return model
+
+
 def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
     return (seed * 1_000_003 + epoch * 1_009 + rank) % (2**63 - 1)
 
@@ -206,8 +222,8 @@ def _fit(config, device, context, progress, log, resume, test_rows) -> TrainResu
     torch.manual_seed(config.seed)
     run = prepare_run(config, test_rows=test_rows, log=log)
     model = run.model.to(device)
-    if config.channels_last and device.type == "cuda":
-        model = model.to(memory_format=torch.channels_last)
+    if config.channels_last:
+        to_channels_last(model)
     if context.enabled:
         model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 

@@ -14,7 +14,7 @@ from lungus.errors import LungUSError
 from lungus.models.model_file import load_model_file
 from lungus.train.config import TrainConfig
 from lungus.train.distributed import state_checksum
-from lungus.train.loop import fit
+from lungus.train.loop import fit, to_channels_last
 
 TINY = ["--task", "bline2", "--model", "frame_cnn", "--model-arg", "width=4", "--size", "32", "--frames", "4",
         "--batch-size", "4", "--threads", "1", "--seed", "5", "--val-fraction", "0.25"]
@@ -112,3 +112,17 @@ def test_torchrun_replicas_end_identical(tiny_collection, tmp_path):
     assert replicas["checksums"][0] == replicas["checksums"][1]
     saved = load_model_file(run / "model.pt").model
     assert state_checksum(saved) == replicas["checksums"][0]
+
+
+def test_channels_last_stores_2d_and_3d_convolutions_in_their_layouts():
+    model = to_channels_last(torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.Conv3d(8, 8, 3)))
+    assert model[0].weight.is_contiguous(memory_format=torch.channels_last)
+    assert model[1].weight.is_contiguous(memory_format=torch.channels_last_3d)
+
+
+def test_channels_last_trains_a_3d_video_resnet(tiny_collection, tmp_path):
+    config = TrainConfig(manifest=str(tiny_collection), out=str(tmp_path / "run"), model="r3d_18",
+                         model_args={"width": 4}, size=(32, 32), frames=4, epochs=1, batch_size=4, threads=1,
+                         channels_last=True)
+    result = fit(config, log=lambda _m: None)
+    assert load_model_file(result.model_path).card.architecture["name"] == "r3d_18"
