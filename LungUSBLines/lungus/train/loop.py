@@ -59,20 +59,33 @@ class TrainResult:
     test: Any = None  # EvalResult on held-out clips (cross-validation folds)
 
 
-def to_channels_last(model: nn.Module) -> nn.Module:
+def to_channels_last(model: nn.Module, device: torch.device | str = "cpu") -> nn.Module:
     """Store every convolution's weights channels-last, in place.
 
     Per layer, because ``model.to(memory_format=torch.channels_last)`` fails on the 5-D weights
     of the video ResNets' 3-D convolutions, which take ``channels_last_3d`` instead. oneDNN on
-    the CPU and cuDNN on the GPU both run faster in this layout (the COVID-BLUES recipe:
-    about 17 % per step on this 2-core CPU).
+    the CPU and cuDNN on the GPU both run faster in this layout (`lungus bench train`).
     """
+    if torch.device(device).type == "cpu":
+        for name, module in model.named_modules():
+            if _corrupts_channels_last_on_cpu(module):
+                raise LungUSError(
+                    f"channels_last: true is unsafe for this model on the CPU: layer {name} is a strided 1x1 "
+                    f"convolution with {module.in_channels} input channels, whose channels-last backward pass "
+                    "corrupts memory in oneDNN; widen the model (width >= 8) or set channels_last: false")
     for module in model.modules():
         if isinstance(module, nn.Conv2d):
             module.to(memory_format=torch.channels_last)
         elif isinstance(module, nn.Conv3d):
             module.to(memory_format=torch.channels_last_3d)
     return model
+
+
+def _corrupts_channels_last_on_cpu(module: nn.Module) -> bool:
+    # Found with torch 2.14.1: heap corruption (malloc aborts) for 2 to 7 input channels;
+    # 1 and 8 or more are fine, and so are 3x3 and 3-D convolutions.
+    return (isinstance(module, nn.Conv2d) and module.kernel_size == (1, 1) and module.stride != (1, 1)
+            and 1 < module.in_channels < 8)
 
 
 def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
@@ -223,7 +236,7 @@ def _fit(config, device, context, progress, log, resume, test_rows) -> TrainResu
     run = prepare_run(config, test_rows=test_rows, log=log)
     model = run.model.to(device)
     if config.channels_last:
-        to_channels_last(model)
+        to_channels_last(model, device)
     if context.enabled:
         model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
 

@@ -120,6 +120,15 @@ def test_channels_last_stores_2d_and_3d_convolutions_in_their_layouts():
     assert model[1].weight.is_contiguous(memory_format=torch.channels_last_3d)
 
 
+def test_channels_last_refuses_narrow_strided_1x1_convolutions_on_the_cpu():
+    from lungus.models.registry import build_model
+
+    with pytest.raises(LungUSError, match=r"downsample.*4 input channels.*width >= 8"):
+        to_channels_last(build_model("frame_cnn", 2, width=4), "cpu")
+    wide = to_channels_last(build_model("frame_cnn", 2, width=8), "cpu")
+    assert wide(torch.randn(2, 1, 4, 32, 32)).shape == (2, 2)
+
+
 def test_channels_last_trains_a_3d_video_resnet(tiny_collection, tmp_path):
     config = TrainConfig(manifest=str(tiny_collection), out=str(tmp_path / "run"), model="r3d_18",
                          model_args={"width": 4}, size=(32, 32), frames=4, epochs=1, batch_size=4, threads=1,
