@@ -44,6 +44,16 @@ def available() -> dict[str, ModuleType]:
     return dict(sorted(found.items()))
 
 
+def positive_int(text: str) -> int:
+    """argparse type for counts and sizes: an integer of at least 1."""
+    import argparse
+
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
 def cpu_model() -> str:
     """The CPU model name (from /proc/cpuinfo, else the platform)."""
     try:

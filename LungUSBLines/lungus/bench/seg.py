@@ -22,6 +22,8 @@ from __future__ import annotations
 import argparse
 import os
 
+from lungus.bench import positive_int
+
 HELP = "frames/s of the frame segmenter (eager, TorchScript, ONNX Runtime, CUDA) at batch 1 and 32"
 VARIANTS = ("eager", "torchscript", "onnxruntime", "cuda")
 # The segmenter of the recipe in BENCHMARKS.md (Segmentation): what a user would run.
@@ -35,21 +37,14 @@ def _usable_cpus() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.set_defaults(threads=_usable_cpus())
-    parser.add_argument("--size", type=_positive, default=DEFAULT_SIZE, metavar="N", help=f"frame size NxN (default {DEFAULT_SIZE})")
-    parser.add_argument("--batches", type=_positive, nargs="+", default=[1, 32], metavar="B",
+    parser.add_argument("--size", type=positive_int, default=DEFAULT_SIZE, metavar="N", help=f"frame size NxN (default {DEFAULT_SIZE})")
+    parser.add_argument("--batches", type=positive_int, nargs="+", default=[1, 32], metavar="B",
                         help="batch sizes (default 1 32)")
-    parser.add_argument("--frames", type=_positive, default=64, metavar="N",
+    parser.add_argument("--frames", type=positive_int, default=64, metavar="N",
                         help="frames per timed run (rounded up to whole batches; default 64)")
-    parser.add_argument("--repeat", type=_positive, default=5, metavar="R", help="timed runs (default 5)")
+    parser.add_argument("--repeat", type=positive_int, default=5, metavar="R", help="timed runs (default 5)")
     parser.add_argument("--variants", nargs="+", choices=VARIANTS, default=list(VARIANTS),
                         help="what to time (default all; cuda only where a GPU is present)")
     parser.add_argument("--model", metavar="PT", help="a trained segmenter's model file (default: the default "

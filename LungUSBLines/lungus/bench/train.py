@@ -22,25 +22,20 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from lungus.bench import positive_int
+
 HELP = "seconds per training step of a clip classifier (contiguous vs channels-last, CPU and GPU)"
 USES_TORCH = True
 VARIANTS = ("contiguous", "channels_last")
 RECIPE = Path(__file__).resolve().parents[3] / "Resources" / "recipes" / "covid_blues_bline2.yaml"
 
 
-def _positive(text: str) -> int:
-    value = int(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
-
-
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--config", metavar="YAML", help="a training config (default: the COVID-BLUES recipe "
                         "when run from the repository, else `lungus train`'s defaults)")
-    parser.add_argument("--batch-size", type=_positive, metavar="B", help="clips per step (default: the config's)")
-    parser.add_argument("--steps", type=_positive, default=3, metavar="N", help="steps per timed run (default 3)")
-    parser.add_argument("--repeat", type=_positive, default=3, metavar="R", help="timed runs (default 3)")
+    parser.add_argument("--batch-size", type=positive_int, metavar="B", help="clips per step (default: the config's)")
+    parser.add_argument("--steps", type=positive_int, default=3, metavar="N", help="steps per timed run (default 3)")
+    parser.add_argument("--repeat", type=positive_int, default=3, metavar="R", help="timed runs (default 3)")
     parser.add_argument("--no-gpu", dest="gpu", action="store_false", help="time the CPU only")
 
 
