@@ -72,7 +72,7 @@ def to_channels_last(model: nn.Module, device: torch.device | str = "cpu") -> nn
                 raise LungUSError(
                     f"channels_last: true is unsafe for this model on the CPU: layer {name} is a strided 1x1 "
                     f"convolution with {module.in_channels} input channels, whose channels-last backward pass "
-                    "corrupts memory in oneDNN; widen the model (width >= 8) or set channels_last: false")
+                    "corrupts memory in oneDNN; widen the model (width >= 16) or set channels_last: false")
     for module in model.modules():
         if isinstance(module, nn.Conv2d):
             module.to(memory_format=torch.channels_last)
@@ -82,10 +82,12 @@ def to_channels_last(model: nn.Module, device: torch.device | str = "cpu") -> nn
 
 
 def _corrupts_channels_last_on_cpu(module: nn.Module) -> bool:
-    # Found with torch 2.14.1: heap corruption (malloc aborts) for 2 to 7 input channels;
-    # 1 and 8 or more are fine, and so are 3x3 and 3-D convolutions.
+    # oneDNN issue 6035: the jit 1x1 kernel's weight gradient writes past its workspace when the
+    # input is NHWC, the stride is above 1 and there are fewer input channels than the ISA's
+    # block (8 with AVX2, where torch 2.14.1 aborts on a corrupted heap for 2-7 channels; 16 with
+    # AVX-512, where it can also return wrong gradients without crashing). 3x3 and 3-D are fine.
     return (isinstance(module, nn.Conv2d) and module.kernel_size == (1, 1) and module.stride != (1, 1)
-            and 1 < module.in_channels < 8)
+            and module.in_channels < 16)
 
 
 def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:

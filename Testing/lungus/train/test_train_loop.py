@@ -123,9 +123,9 @@ def test_channels_last_stores_2d_and_3d_convolutions_in_their_layouts():
 def test_channels_last_refuses_narrow_strided_1x1_convolutions_on_the_cpu():
     from lungus.models.registry import build_model
 
-    with pytest.raises(LungUSError, match=r"downsample.*4 input channels.*width >= 8"):
-        to_channels_last(build_model("frame_cnn", 2, width=4), "cpu")
-    wide = to_channels_last(build_model("frame_cnn", 2, width=8), "cpu")
+    with pytest.raises(LungUSError, match=r"downsample.*8 input channels.*width >= 16"):
+        to_channels_last(build_model("frame_cnn", 2, width=8), "cpu")
+    wide = to_channels_last(build_model("frame_cnn", 2, width=16), "cpu")
     assert wide(torch.randn(2, 1, 4, 32, 32)).shape == (2, 2)
 
 
