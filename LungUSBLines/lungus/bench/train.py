@@ -58,17 +58,14 @@ def _timed_steps(config, device, channels_last: bool, steps: int, repeat: int):
     from lungus.models.registry import build_model, get_spec
     from lungus.train.loop import build_optimizer, to_channels_last, train_one_epoch
     from lungus.train.losses import ClipLoss
-    from lungus.train.setup import ORDINAL_TASKS
-    from lungus.train.tasks import ClassificationTask
+    from lungus.train.setup import ORDINAL_TASKS, classification_task
 
     class_names = scheme_classes(config.task)
     torch.manual_seed(config.seed)
     model = build_model(config.model, len(class_names), **config.model_args).to(device)
     if channels_last:
         to_channels_last(model, device)
-    task = ClassificationTask(class_names, ordinal=config.task in ORDINAL_TASKS, window=config.frames,
-                              stride=config.stride, aggregation=config.eval_aggregation,
-                              normalisation=get_spec(config.model).normalisation(False, config.model_args))
+    task = classification_task(config, class_names, get_spec(config.model).normalisation(False, config.model_args))
     criterion = ClipLoss(torch.ones(len(class_names)), ordinal=config.task in ORDINAL_TASKS).to(device)
     height, width = config.size
     generator = torch.Generator().manual_seed(config.seed)

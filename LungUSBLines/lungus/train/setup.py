@@ -123,6 +123,14 @@ def split_rows(manifest: Manifest, rows: list[int], hard: np.ndarray, config: Tr
     return [r for r, f in zip(rows, fold_of) if f != 0], [r for r, f in zip(rows, fold_of) if f == 0]
 
 
+def classification_task(config: TrainConfig, class_names: tuple[str, ...],
+                        normalisation: dict[str, float]) -> ClassificationTask:
+    """The clip-classification task a config trains and evaluates with."""
+    return ClassificationTask(class_names, ordinal=config.task in ORDINAL_TASKS, window=config.frames,
+                              stride=config.stride, aggregation=config.eval_aggregation,
+                              normalisation=normalisation, flip=config.eval_flip)
+
+
 def prepare_run(config: TrainConfig, *, test_rows: list[int] | None = None,
                 log: Callable[[str], None] = print) -> PreparedRun:
     manifest = Manifest.load(config.manifest)
@@ -163,9 +171,7 @@ def prepare_run(config: TrainConfig, *, test_rows: list[int] | None = None,
         train_set, val_set, test_set = classification_sets(manifest, targets, train_rows, val_rows, test_rows,
                                                            config, log)
         train_rows = train_set.clips.rows
-        task = ClassificationTask(class_names, ordinal=config.task in ORDINAL_TASKS, window=config.frames,
-                                  stride=config.stride, aggregation=config.eval_aggregation,
-                                  normalisation=normalisation, flip=config.eval_flip)
+        task = classification_task(config, class_names, normalisation)
         weights = balanced_class_weights(torch.from_numpy(train_set.targets)) if config.class_weights else None
         criterion = ClipLoss(weights, ordinal=config.task in ORDINAL_TASKS, sord_alpha=config.sord_alpha,
                              label_smoothing=config.label_smoothing)
