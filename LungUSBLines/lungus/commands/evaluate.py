@@ -13,11 +13,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "DIR/predictions.csv and figures (ROC, confusion, reliability; for segmenters a pixel confusion "
         "matrix and an overlay montage).",
     )
-    parser.add_argument("--model", required=True, help="model file (RUN/model.pt)")
+    scored = parser.add_mutually_exclusive_group(required=True)
+    scored.add_argument("--model", help="model file (RUN/model.pt)")
+    scored.add_argument("--predictions", help="a predictions.csv (or its folder) to re-score without its model, "
+                        "e.g. a cross-validation run's out-of-fold predictions")
     parser.add_argument("--manifest", required=True, help="manifest CSV with reference labels")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--labels", help="reference labels: truth | expert:NAME | expert-majority | crowd-majority | "
                         "crowd-ds | bline2/bline3/lus4; default truth, else the task's column")
+    parser.add_argument("--by", action="append", default=[], metavar="COLUMN",
+                        help="also break the metrics down by this manifest column (zone, lus4, site, ...): "
+                        "DIR/by_COLUMN.csv and .png; repeatable")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--n-boot", dest="n_boot", type=int, default=1000, help="bootstrap replicates for the CIs")
     parser.add_argument("--cache-dir", dest="cache_dir")
@@ -25,11 +31,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lungus.evaluate.model_eval import evaluate_model
+    if args.predictions is not None:
+        from lungus.evaluate.prediction_eval import evaluate_predictions
 
-    evaluation = evaluate_model(args.model, args.manifest, args.out, labels=args.labels, device=args.device,
-                                n_boot=args.n_boot, cache_dir=args.cache_dir)
+        evaluation = evaluate_predictions(args.predictions, args.manifest, args.out, labels=args.labels, by=args.by,
+                                          n_boot=args.n_boot)
+    else:
+        from lungus.evaluate.model_eval import evaluate_model
+
+        evaluation = evaluate_model(args.model, args.manifest, args.out, labels=args.labels, device=args.device,
+                                    n_boot=args.n_boot, cache_dir=args.cache_dir, by=args.by)
     print(metrics_line(evaluation.metrics) + f" -> {args.out}/metrics.json")
+    for column, rows in evaluation.metrics.get("by", {}).items():
+        print(f"by {column}: " + "; ".join(subgroup_summary(row) for row in rows))
     if evaluation.skipped:
         print(f"{len(evaluation.skipped)} clip(s) could not be read and were skipped (listed in metrics.json)")
         return 1
@@ -45,3 +59,13 @@ def metrics_line(metrics: dict) -> str:
             ci = metrics.get(f"{key}_ci")
             parts.append(f"{key} {value:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else ""))
     return "; ".join(parts)
+
+
+def subgroup_summary(row: dict) -> str:
+    """'2: 47 clips, pos AUC 0.85, neg AUC 0.61' (binary), or the group's own AUC."""
+    text = f"{row['value']}: {row['n_clips']} clips"
+    for key, short in (("auc", "AUC"), ("auc_positives_vs_all_negatives", "pos AUC"),
+                       ("auc_negatives_vs_all_positives", "neg AUC")):
+        if row.get(key) is not None:
+            text += f", {short} {row[key]:.2f}"
+    return text

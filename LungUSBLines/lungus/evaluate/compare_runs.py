@@ -22,7 +22,7 @@ def load_predictions(run: Path, manifest: Path | None, labels: str | None, out: 
                      device: str = "auto") -> tuple[list[dict[str, Any]], list[str]]:
     """Per-clip predictions of a run: evaluated on ``manifest`` if given, else read from the
     run's predictions.csv (a `lungus evaluate` folder or a cross-validation run)."""
-    from lungus.evaluate.report import read_predictions
+    from lungus.evaluate.report import read_prediction_table
 
     run = Path(run)
     if manifest is not None:
@@ -35,13 +35,9 @@ def load_predictions(run: Path, manifest: Path | None, labels: str | None, out: 
         from lungus.models.model_file import read_card
 
         return evaluation.predictions, read_card(model).class_names
-    table = run / "predictions.csv"
-    if not table.is_file():
+    if run.is_dir() and not (run / "predictions.csv").is_file():
         raise LungUSError("no predictions.csv here; pass --manifest to evaluate the model", run)
-    with open(table, encoding="utf-8") as handle:
-        header = handle.readline().strip().split(",")
-    class_names = [h[2:] for h in header if h.startswith("p_")]
-    return read_predictions(table, class_names), class_names
+    return read_prediction_table(run)
 
 
 def compare_runs(run_a: Path, run_b: Path, *, manifest: Path | None, out: Path, labels: str | None = None,

@@ -75,3 +75,48 @@ def reliability_figure(path: Path, y_true: np.ndarray, probabilities: np.ndarray
     axes.legend(loc="upper left")
     axes.set_title("Reliability")
     return _save(figure, path)
+
+
+def subgroup_figure(path: Path, y_true: np.ndarray, probabilities: np.ndarray, groups: Sequence[str],
+                    class_names: Sequence[str], column: str, rows: Sequence[dict]) -> Path:
+    """Every clip's score by subgroup, coloured by its reference class: the positive class's
+    probability for a binary task, the reference class's otherwise. ``rows`` (from
+    :func:`lungus.evaluate.subgroups.subgroup_metrics`) name the groups in order and give
+    the counts and AUCs written under each."""
+    binary = probabilities.shape[1] == 2
+    score = probabilities[:, 1] if binary else probabilities[np.arange(y_true.size), y_true]
+    groups = np.asarray([g if g.strip() else "(blank)" for g in groups])
+    values = [row["value"] for row in rows]
+    rng = np.random.default_rng(0)  # the same jitter every time the figure is drawn
+    figure, axes = plt.subplots(figsize=(max(4.5, 1.1 * len(values) + 2.0), 4.2))
+    colours = plt.get_cmap("tab10")
+    for k, name in enumerate(class_names):
+        offset = (k - (len(class_names) - 1) / 2) * 0.22
+        label: str | None = f"reference: {name}"  # once per class in the legend
+        for g, value in enumerate(values):
+            chosen = (groups == value) & (y_true == k)
+            if chosen.any():
+                x = g + offset + rng.uniform(-0.08, 0.08, int(chosen.sum()))
+                axes.scatter(x, score[chosen], s=14, alpha=0.75, color=colours(k), label=label)
+                label = None
+    if binary:
+        axes.axhline(0.5, color="0.7", linestyle="--", linewidth=1)
+
+    def caption(row: dict) -> str:
+        text = f"{row['value']}\nn={row['n_clips']}"
+        if binary:
+            for key, short in (("auc_positives_vs_all_negatives", "pos"), ("auc_negatives_vs_all_positives", "neg")):
+                if row.get(key) is not None:
+                    text += f"\nAUC {short} {row[key]:.2f}"
+        elif row.get("auc") is not None:
+            text += f"\nAUC {row['auc']:.2f}"
+        return text
+
+    axes.set_xticks(range(len(values)), [caption(row) for row in rows], fontsize=8)
+    axes.set_xlim(-0.6, len(values) - 0.4)
+    axes.set_ylim(-0.03, 1.03)
+    axes.set_xlabel(column)
+    axes.set_ylabel(f"P({class_names[1]})" if binary else "P(reference class)")
+    axes.legend(loc="lower right", fontsize=8)
+    axes.set_title(f"Scores by {column}")
+    return _save(figure, path)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,12 +46,14 @@ def classification_task_from_card(card) -> Any:
 
 def evaluate_model(model_path: str | Path, manifest_path: str | Path, out: str | Path, *, labels: str | None = None,
                    device: str = "auto", n_boot: int = 1000, cache_dir: str | Path | None = None,
-                   log: Callable[[str], None] = print) -> Evaluation:
+                   by: Sequence[str] = (), log: Callable[[str], None] = print) -> Evaluation:
     """Score ``model_path`` on every labelled clip of a manifest; write DIR/metrics.json,
-    predictions.csv and figures. Unreadable clips are skipped and listed in metrics.json."""
+    predictions.csv and figures, and for a classifier the metrics by each manifest column in
+    ``by`` (DIR/by_<column>.csv and .png). Unreadable clips are skipped and listed in metrics.json."""
     from lungus.data.training_sets import ClipEvalSet, MaskEvalSet, readable_clips
     from lungus.device import resolve_device
     from lungus.evaluate.report import write_classification_report, write_json
+    from lungus.evaluate.subgroups import add_subgroups
     from lungus.models.model_file import load_model_file
 
     loaded = load_model_file(model_path)
@@ -59,6 +61,10 @@ def evaluate_model(model_path: str | Path, manifest_path: str | Path, out: str |
     torch_device = resolve_device(device)
     model.to(torch_device)
     manifest = Manifest.load(manifest_path)
+    if by and card.task == "seg":
+        raise LungUSError("--by breaks down clip-classifier metrics; this is a segmenter", model_path)
+    for column in by:
+        manifest.column(column)  # before any clip is read
     source = labels or default_eval_labels(manifest, card.task)
     preprocessing = Preprocessing.from_card(card.preprocessing)  # layout, fan crop, size, fps as trained
     cache = ClipCache(cache_dir if cache_dir is not None else Path(out).resolve().parent / ".lungus-cache")
@@ -90,6 +96,8 @@ def evaluate_model(model_path: str | Path, manifest_path: str | Path, out: str |
         result.metrics["labels"] = source
         result.metrics["model"] = card.name or Path(model_path).parent.name
         files = write_classification_report(out, result.predictions, card.class_names, result.metrics)
+        files.update(add_subgroups(out, result.metrics, result.predictions, card.class_names, manifest, by,
+                                   ordinal=task.ordinal, n_boot=n_boot))
     skipped = [(name, error) for name, error in getattr(clips, "failed", [])]
     if skipped:
         result.metrics["skipped"] = [{"clip": n, "error": e} for n, e in skipped]

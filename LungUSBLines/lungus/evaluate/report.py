@@ -13,6 +13,7 @@ from typing import Any
 import numpy as np
 
 from lungus.atomic import atomic_write_text
+from lungus.errors import LungUSError
 
 
 def _json_default(value: Any) -> Any:
@@ -83,3 +84,20 @@ def read_predictions(path: Path, class_names: Sequence[str]) -> list[dict[str, A
                     "probabilities": [float(row[f"p_{name}"]) for name in class_names],
                     **({"fold": int(row["fold"])} if row.get("fold") not in (None, "") else {})})
     return out
+
+
+def read_prediction_table(path: str | Path) -> tuple[list[dict[str, Any]], list[str]]:
+    """A predictions.csv (from `lungus evaluate` or a cross-validation run), or the folder
+    holding one: the prediction dicts and the class names of its ``p_<class>`` columns."""
+    path = Path(path)
+    table = path / "predictions.csv" if path.is_dir() else path
+    if not table.is_file():
+        raise LungUSError("no predictions.csv here", path)
+    with open(table, newline="", encoding="utf-8") as handle:
+        header = next(csv.reader(handle), [])
+    class_names = [h[2:] for h in header if h.startswith("p_")]
+    missing = [c for c in ("clip", "patient", "label") if c not in header]
+    if missing or len(class_names) < 2:
+        raise LungUSError("not a predictions table: it needs clip, patient, label and two or more p_<class> "
+                          f"columns (missing: {', '.join(missing) or 'p_<class>'})", table)
+    return read_predictions(table, class_names), class_names

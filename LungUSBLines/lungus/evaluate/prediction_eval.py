@@ -1,0 +1,73 @@
+"""Re-score a predictions table without its model: `lungus evaluate --predictions`.
+
+A cross-validation run leaves RUN/predictions.csv, every clip scored by the fold model that
+never saw its patient, but no single model that made them. Scoring that table against other
+reference labels, or by subgroup, needs the table and the manifest only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lungus.data.manifest import Manifest
+from lungus.data.schemes import LABEL_SCHEMES
+from lungus.errors import LungUSError
+from lungus.evaluate.model_eval import Evaluation
+
+
+def scheme_of_classes(class_names: Sequence[str]) -> str | None:
+    """The label scheme whose classes these are, in order (None for any other class set)."""
+    return next((name for name, classes in LABEL_SCHEMES.items() if tuple(class_names) == classes), None)
+
+
+def evaluate_predictions(predictions_path: str | Path, manifest_path: str | Path, out: str | Path, *,
+                         labels: str | None = None, by: Sequence[str] = (), n_boot: int = 1000) -> Evaluation:
+    """Metrics, figures and subgroups of a predictions table.
+
+    Args:
+        predictions_path: a predictions.csv, or the folder holding one.
+        manifest_path: the manifest the clips came from (for ``labels`` and ``by``).
+        labels: reference labels from the manifest (a source such as ``expert:NAME``); by default
+            the table's own ``label`` column.
+        by: manifest columns to break the metrics down by (DIR/by_<column>.csv and .png).
+    """
+    from lungus.evaluate.metrics import classification_metrics
+    from lungus.evaluate.report import read_prediction_table, write_classification_report
+    from lungus.evaluate.subgroups import add_subgroups, prediction_rows
+
+    predictions, class_names = read_prediction_table(predictions_path)
+    if not predictions:
+        raise LungUSError("the predictions table has no rows", predictions_path)
+    manifest = Manifest.load(manifest_path)
+    for column in by:
+        manifest.column(column)
+    scheme = scheme_of_classes(class_names)
+    rows = prediction_rows(manifest, [p["clip"] for p in predictions])
+    if labels is not None:
+        if scheme is None:
+            raise LungUSError(f"--labels needs a table of a known task; its classes ({', '.join(class_names)}) are "
+                              f"none of {', '.join(LABEL_SCHEMES)}", predictions_path)
+        hard = manifest.labels(labels, scheme).hard[rows]
+        predictions = [{**p, "target": np.eye(len(class_names))[h].tolist()}
+                       for p, h in zip(predictions, hard) if h >= 0]
+        if not predictions:
+            raise LungUSError(f"no predicted clip has a {labels} label", manifest.path)
+    elif any(sum(p["target"]) != 1 for p in predictions):
+        raise LungUSError("some rows' label is not one of the table's classes; pass --labels", predictions_path)
+    ordinal = scheme in ("bline3", "lus4")
+    y_true = np.asarray([np.argmax(p["target"]) for p in predictions])
+    probabilities = np.asarray([p["probabilities"] for p in predictions], dtype=float)
+    metrics: dict[str, Any] = classification_metrics(y_true, probabilities, [p["patient"] for p in predictions],
+                                                     ordinal=ordinal, n_boot=n_boot)
+    metrics["labels"] = labels or f"the label column of {Path(predictions_path)}"
+    out = Path(out)
+    folds = [p.get("fold") for p in predictions]
+    extra = {"fold": folds} if all(f is not None for f in folds) else None
+    files = write_classification_report(out, predictions, class_names, metrics, extra_columns=extra)
+    files.update(add_subgroups(out, metrics, predictions, class_names, manifest, by, ordinal=ordinal,
+                               n_boot=n_boot))
+    return Evaluation(metrics, predictions, [], files)
