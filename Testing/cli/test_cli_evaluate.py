@@ -82,3 +82,12 @@ def test_a_segmenter_is_not_broken_down_by_clip_columns(tiny_models, tiny_collec
     assert main(["evaluate", "--model", str(tiny_models["segmenter"]), "--manifest", str(tiny_collection),
                  "--out", str(tmp_path), "--by", "zone", "--device", "cpu"]) == 2
     assert "--by breaks down clip-classifier metrics" in capsys.readouterr().err
+
+
+def test_the_table_is_never_overwritten_by_its_own_scoring(evaluated, tiny_collection, capsys):
+    out, _ = evaluated
+    before = (out / "predictions.csv").read_bytes()
+    assert main(["evaluate", "--predictions", str(out / "predictions.csv"), "--manifest", str(tiny_collection),
+                 "--out", str(out), "--labels", "expert:noisy"]) == 2
+    assert "would be overwritten" in capsys.readouterr().err
+    assert (out / "predictions.csv").read_bytes() == before

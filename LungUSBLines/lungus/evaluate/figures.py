@@ -81,11 +81,11 @@ def subgroup_figure(path: Path, y_true: np.ndarray, probabilities: np.ndarray, g
                     class_names: Sequence[str], column: str, rows: Sequence[dict]) -> Path:
     """Every clip's score by subgroup, coloured by its reference class: the positive class's
     probability for a binary task, the reference class's otherwise. ``rows`` (from
-    :func:`lungus.evaluate.subgroups.subgroup_metrics`) name the groups in order and give
-    the counts and AUCs written under each."""
+    :func:`lungus.evaluate.subgroups.subgroup_metrics`, whose ``value`` each clip's group
+    matches) name the groups in order and give the counts and AUCs written under each."""
     binary = probabilities.shape[1] == 2
     score = probabilities[:, 1] if binary else probabilities[np.arange(y_true.size), y_true]
-    groups = np.asarray([g if g.strip() else "(blank)" for g in groups])
+    groups = np.asarray(groups)
     values = [row["value"] for row in rows]
     rng = np.random.default_rng(0)  # the same jitter every time the figure is drawn
     figure, axes = plt.subplots(figsize=(max(4.5, 1.1 * len(values) + 2.0), 4.2))

@@ -36,12 +36,21 @@ def evaluate_predictions(predictions_path: str | Path, manifest_path: str | Path
         by: manifest columns to break the metrics down by (DIR/by_<column>.csv and .png).
     """
     from lungus.evaluate.metrics import classification_metrics
-    from lungus.evaluate.report import read_prediction_table, write_classification_report
+    from lungus.evaluate.report import (
+        prediction_table_path,
+        read_prediction_table,
+        write_classification_report,
+    )
     from lungus.evaluate.subgroups import add_subgroups, prediction_rows
 
-    predictions, class_names = read_prediction_table(predictions_path)
+    out = Path(out)
+    table = prediction_table_path(predictions_path)
+    if (out / "predictions.csv").resolve() == table.resolve():
+        raise LungUSError("--out is the folder of the predictions table, whose predictions.csv would be "
+                          "overwritten; choose another output folder", out)
+    predictions, class_names = read_prediction_table(table)
     if not predictions:
-        raise LungUSError("the predictions table has no rows", predictions_path)
+        raise LungUSError("the predictions table has no rows", table)
     manifest = Manifest.load(manifest_path)
     for column in by:
         manifest.column(column)
@@ -50,21 +59,20 @@ def evaluate_predictions(predictions_path: str | Path, manifest_path: str | Path
     if labels is not None:
         if scheme is None:
             raise LungUSError(f"--labels needs a table of a known task; its classes ({', '.join(class_names)}) are "
-                              f"none of {', '.join(LABEL_SCHEMES)}", predictions_path)
+                              f"none of {', '.join(LABEL_SCHEMES)}", table)
         hard = manifest.labels(labels, scheme).hard[rows]
         predictions = [{**p, "target": np.eye(len(class_names))[h].tolist()}
                        for p, h in zip(predictions, hard) if h >= 0]
         if not predictions:
             raise LungUSError(f"no predicted clip has a {labels} label", manifest.path)
     elif any(sum(p["target"]) != 1 for p in predictions):
-        raise LungUSError("some rows' label is not one of the table's classes; pass --labels", predictions_path)
+        raise LungUSError("some rows' label is not one of the table's classes; pass --labels", table)
     ordinal = scheme in ("bline3", "lus4")
     y_true = np.asarray([np.argmax(p["target"]) for p in predictions])
     probabilities = np.asarray([p["probabilities"] for p in predictions], dtype=float)
     metrics: dict[str, Any] = classification_metrics(y_true, probabilities, [p["patient"] for p in predictions],
                                                      ordinal=ordinal, n_boot=n_boot)
-    metrics["labels"] = labels or f"the label column of {Path(predictions_path)}"
-    out = Path(out)
+    metrics["labels"] = labels or f"the label column of {table}"
     folds = [p.get("fold") for p in predictions]
     extra = {"fold": folds} if all(f is not None for f in folds) else None
     files = write_classification_report(out, predictions, class_names, metrics, extra_columns=extra)

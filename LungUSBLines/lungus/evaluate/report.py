@@ -86,11 +86,17 @@ def read_predictions(path: Path, class_names: Sequence[str]) -> list[dict[str, A
     return out
 
 
+def prediction_table_path(path: str | Path) -> Path:
+    """A predictions.csv given as the file or as the folder holding it."""
+    path = Path(path)
+    return path / "predictions.csv" if path.is_dir() else path
+
+
 def read_prediction_table(path: str | Path) -> tuple[list[dict[str, Any]], list[str]]:
     """A predictions.csv (from `lungus evaluate` or a cross-validation run), or the folder
     holding one: the prediction dicts and the class names of its ``p_<class>`` columns."""
     path = Path(path)
-    table = path / "predictions.csv" if path.is_dir() else path
+    table = prediction_table_path(path)
     if not table.is_file():
         raise LungUSError("no predictions.csv here", path)
     with open(table, newline="", encoding="utf-8") as handle:

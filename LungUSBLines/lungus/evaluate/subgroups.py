@@ -46,6 +46,11 @@ def prediction_rows(manifest: Manifest, clips: Sequence[str]) -> list[int]:
     return rows
 
 
+def group_values(values: Sequence[str]) -> list[str]:
+    """Group names as reported: stripped, with blank cells in one group of their own."""
+    return [str(value).strip() or BLANK for value in values]
+
+
 def _natural_key(value: str) -> tuple:
     """'2' before '10', numbers before words, the blank group last."""
     try:
@@ -68,7 +73,7 @@ def subgroup_metrics(y_true: Sequence[int], probabilities: np.ndarray, patients:
     y_true = np.asarray(y_true, dtype=int)
     probabilities = np.asarray(probabilities, dtype=float)
     patients = np.asarray([str(p) for p in patients])
-    groups = np.asarray([g if g.strip() else BLANK for g in groups])
+    groups = np.asarray(group_values(groups))
     if not (y_true.size == probabilities.shape[0] == patients.size == groups.size):
         raise ValueError(f"need one label, probability row, patient and group per clip: got {y_true.size}, "
                          f"{probabilities.shape[0]}, {patients.size}, {groups.size}")
@@ -151,7 +156,7 @@ def write_subgroups(out: Path, predictions: Sequence[dict[str, Any]], class_name
     tables, files = {}, {}
     for column in columns:
         values = manifest.column(column)
-        groups = [values[r] for r in rows]
+        groups = group_values([values[r] for r in rows])
         table = subgroup_metrics(y_true, probabilities, patients, groups, class_names, ordinal=ordinal,
                                  n_boot=n_boot, seed=seed)
         slug = _file_slug(column)
