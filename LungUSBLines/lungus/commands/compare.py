@@ -11,7 +11,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="paired comparison of two models (AUC difference, bootstrap CI, p-value)",
         description="RUN_A and RUN_B are run folders (with model.pt), model files, or folders holding a "
         "predictions.csv (from lungus evaluate or cross-validation). With --manifest both models are scored on "
-        "it; the AUC difference A - B gets a paired patient-bootstrap 95%% CI and a two-sided p-value.",
+        "it; the AUC difference A - B gets a paired patient-bootstrap 95% CI and a two-sided p-value.",
     )
     parser.add_argument("run_a", metavar="RUN_A")
     parser.add_argument("run_b", metavar="RUN_B")

@@ -9,18 +9,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "evaluate",
         help="score a model on a labelled manifest (metrics with patient-bootstrap CIs, figures)",
-        description="Writes DIR/metrics.json (DESIGN.md keys, each with a 95%% patient-bootstrap _ci), "
+        description="Writes DIR/metrics.json (DESIGN.md keys, each with a 95% patient-bootstrap _ci), "
         "DIR/predictions.csv and figures (ROC, confusion, reliability; for segmenters a pixel confusion "
         "matrix and an overlay montage).",
     )
     scored = parser.add_mutually_exclusive_group(required=True)
     scored.add_argument("--model", help="model file (RUN/model.pt)")
-    scored.add_argument("--predictions", help="a predictions.csv (or its folder) to re-score without its model, "
+    scored.add_argument("--predictions", metavar="RUN", help="a predictions.csv (or its folder) to re-score without its model, "
                         "e.g. a cross-validation run's out-of-fold predictions")
     parser.add_argument("--manifest", required=True, help="manifest CSV with reference labels")
     parser.add_argument("--out", required=True, help="output folder")
     parser.add_argument("--labels", help="reference labels: truth | expert:NAME | expert-majority | crowd-majority | "
-                        "crowd-ds | bline2/bline3/lus4; default truth, else the task's column")
+                        "crowd-ds | bline2/bline3/lus4; default truth, else the task's column (with --predictions: "
+                        "the table's own label column)")
     parser.add_argument("--by", action="append", default=[], metavar="COLUMN",
                         help="also break the metrics down by this manifest column (zone, lus4, site, ...): "
                         "DIR/by_COLUMN.csv and .png; repeatable")
