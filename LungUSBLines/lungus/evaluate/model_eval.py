@@ -53,7 +53,7 @@ def evaluate_model(model_path: str | Path, manifest_path: str | Path, out: str |
     from lungus.data.training_sets import ClipEvalSet, MaskEvalSet, readable_clips
     from lungus.device import resolve_device
     from lungus.evaluate.report import write_classification_report, write_json
-    from lungus.evaluate.subgroups import add_subgroups
+    from lungus.evaluate.subgroups import write_subgroups
     from lungus.models.model_file import load_model_file
 
     loaded = load_model_file(model_path)
@@ -95,9 +95,11 @@ def evaluate_model(model_path: str | Path, manifest_path: str | Path, out: str |
         result = task.evaluate(model, ClipEvalSet(clips, targets), torch_device, range(len(clips)), n_boot=n_boot)
         result.metrics["labels"] = source
         result.metrics["model"] = card.name or Path(model_path).parent.name
-        files = write_classification_report(out, result.predictions, card.class_names, result.metrics)
-        files.update(add_subgroups(out, result.metrics, result.predictions, card.class_names, manifest, by,
-                                   ordinal=task.ordinal, n_boot=n_boot))
+        tables, by_files = write_subgroups(out, result.predictions, card.class_names, manifest, by,
+                                           ordinal=task.ordinal, n_boot=n_boot)
+        if tables:
+            result.metrics["by"] = tables
+        files = {**write_classification_report(out, result.predictions, card.class_names, result.metrics), **by_files}
     skipped = [(name, error) for name, error in getattr(clips, "failed", [])]
     if skipped:
         result.metrics["skipped"] = [{"clip": n, "error": e} for n, e in skipped]

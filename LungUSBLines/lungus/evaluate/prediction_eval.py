@@ -41,7 +41,7 @@ def evaluate_predictions(predictions_path: str | Path, manifest_path: str | Path
         read_prediction_table,
         write_classification_report,
     )
-    from lungus.evaluate.subgroups import add_subgroups, prediction_rows
+    from lungus.evaluate.subgroups import prediction_rows, write_subgroups
 
     out = Path(out)
     table = prediction_table_path(predictions_path)
@@ -75,7 +75,8 @@ def evaluate_predictions(predictions_path: str | Path, manifest_path: str | Path
     metrics["labels"] = labels or f"the label column of {table}"
     folds = [p.get("fold") for p in predictions]
     extra = {"fold": folds} if all(f is not None for f in folds) else None
-    files = write_classification_report(out, predictions, class_names, metrics, extra_columns=extra)
-    files.update(add_subgroups(out, metrics, predictions, class_names, manifest, by, ordinal=ordinal,
-                               n_boot=n_boot))
+    tables, by_files = write_subgroups(out, predictions, class_names, manifest, by, ordinal=ordinal, n_boot=n_boot)
+    if tables:
+        metrics["by"] = tables
+    files = {**write_classification_report(out, predictions, class_names, metrics, extra_columns=extra), **by_files}
     return Evaluation(metrics, predictions, [], files)

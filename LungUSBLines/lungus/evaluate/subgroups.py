@@ -79,6 +79,7 @@ def subgroup_metrics(y_true: Sequence[int], probabilities: np.ndarray, patients:
                          f"{probabilities.shape[0]}, {patients.size}, {groups.size}")
     binary = probabilities.shape[1] == 2
     positive, negative = class_names[-1], class_names[0]
+    score = probabilities[:, 1] if binary else None
     rows = []
     for value in sorted(set(groups.tolist()), key=_natural_key):
         inside = groups == value
@@ -90,19 +91,15 @@ def subgroup_metrics(y_true: Sequence[int], probabilities: np.ndarray, patients:
             if key in metrics:
                 row[key] = metrics[key]
                 row[f"{key}_ci"] = metrics.get(f"{key}_ci")
-        if binary:
-            score = probabilities[:, 1]
+        if score is not None:
             group_positives, group_negatives = inside & (y_true == 1), inside & (y_true == 0)
-            row["auc_positives_vs_all_negatives"] = _ranked(y_true, score, group_positives | (y_true == 0))
-            row["auc_negatives_vs_all_positives"] = _ranked(y_true, score, group_negatives | (y_true == 1))
+            against_negatives, against_positives = group_positives | (y_true == 0), group_negatives | (y_true == 1)
+            row["auc_positives_vs_all_negatives"] = binary_auc(y_true[against_negatives], score[against_negatives])
+            row["auc_negatives_vs_all_positives"] = binary_auc(y_true[against_positives], score[against_positives])
             row[f"mean_p_{positive}_of_{positive}"] = _mean(score[group_positives])
             row[f"mean_p_{positive}_of_{negative}"] = _mean(score[group_negatives])
         rows.append(row)
     return rows
-
-
-def _ranked(y_true: np.ndarray, score: np.ndarray, keep: np.ndarray) -> float | None:
-    return binary_auc(y_true[keep], score[keep])
 
 
 def _mean(values: np.ndarray) -> float | None:
@@ -142,9 +139,11 @@ def write_subgroups(out: Path, predictions: Sequence[dict[str, Any]], class_name
                     manifest: Manifest, columns: Sequence[str], *, ordinal: bool = False, n_boot: int = 1000,
                     seed: int = 0) -> tuple[dict[str, list[dict[str, Any]]], dict[str, Path]]:
     """DIR/by_<column>.csv and DIR/by_<column>.png for each manifest column: the rows per
-    column (for metrics.json's ``by``) and the files written."""
+    column (for metrics.json's ``by``) and the files written; nothing for no columns."""
     from lungus.evaluate.figures import subgroup_figure
 
+    if not columns:
+        return {}, {}
     for column in columns:
         manifest.column(column)  # a one-line error naming the manifest before any work
     rows = prediction_rows(manifest, [p["clip"] for p in predictions])
@@ -166,16 +165,3 @@ def write_subgroups(out: Path, predictions: Sequence[dict[str, Any]], class_name
         tables[column] = table
     return tables, files
 
-
-def add_subgroups(out: Path, metrics: dict[str, Any], predictions: Sequence[dict[str, Any]],
-                  class_names: Sequence[str], manifest: Manifest, columns: Sequence[str], *, ordinal: bool = False,
-                  n_boot: int = 1000) -> dict[str, Path]:
-    """:func:`write_subgroups`, and the tables under ``by`` in metrics (and DIR/metrics.json)."""
-    from lungus.evaluate.report import write_json
-
-    if not columns:
-        return {}
-    tables, files = write_subgroups(out, predictions, class_names, manifest, columns, ordinal=ordinal, n_boot=n_boot)
-    metrics["by"] = tables
-    write_json(Path(out) / "metrics.json", metrics)
-    return files
