@@ -25,11 +25,11 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 #: launch(arguments, environment updates, working folder) -> a Popen whose ``stdout`` is a text
 #: stream carrying stdout and stderr (what slicer.util.launchConsoleProcess returns).
-Launcher = Callable[[list, dict, Optional[str]], Any]
+Launcher = Callable[[list, dict, str | None], Any]
 #: Last lines of output kept (the log view shows them; a long training prints thousands).
 KEPT_LINES = 5000
 
