@@ -7,7 +7,6 @@ widgets -> LungUSBLinesLib -> lungus.
 
 import logging
 import os
-import sys
 
 import qt
 import slicer
@@ -41,6 +40,8 @@ or a folder of frames; it is loaded as a sequence you can play, with what the re
 frames, frame rate, pixel spacing and the ultrasound fan.
 Find B-lines with trained `lungus` models: the clip's class and scores, per-frame curves with a
 time marker, the segmentation and the classifier's heat map, all playing with the clip.
+For 3D Slicer 5.10 and 5.12 (and later); it installs only what Slicer lacks and never changes
+a Python package Slicer bundles.
 See the <a href="https://github.com/lungus-blines/SlicerLungUSBLines">extension documentation</a>.
 """
         self.parent.acknowledgementText = """
@@ -52,13 +53,20 @@ engine that ships inside this module; sequences play through Slicer's Sequences 
 def ensurePythonRequirements(withTorch=False):
     """Install what the engine needs and Slicer's Python lacks, after the user agrees.
 
-    torch comes through the PyTorch extension (SlicerPyTorch), which picks the build that
-    matches the computer's GPU; the other packages through pip. Returns True when all
-    requirements are met.
+    Packages Slicer bundles (numpy, pydicom, pillow) are never installed or changed: if one
+    falls short, the user is told which Slicer to use. The rest come through pip, under
+    constraints that pin the bundled ones; torch through the PyTorch extension (SlicerPyTorch),
+    which picks the build that matches the computer's GPU. Returns True when all requirements are met.
     """
-    missing = dependencies.missing_requirements()
-    if missing:
-        listing = "\n".join(f"  {item.describe()}" for item in missing)
+    import tempfile
+    from pathlib import Path
+
+    plan = dependencies.install_plan()
+    if plan.refusal():
+        slicer.util.errorDisplay(plan.refusal(), windowTitle="LungUS B-lines: unsupported Slicer")
+        return False
+    if plan.install:
+        listing = "\n".join(f"  {item.describe()}" for item in plan.install)
         if not slicer.util.confirmOkCancelDisplay(
             "LungUS B-lines needs these Python packages, which Slicer's Python lacks:\n\n"
             f"{listing}\n\nInstall them now with pip? This needs an internet connection "
@@ -66,15 +74,13 @@ def ensurePythonRequirements(withTorch=False):
             "LungUS B-lines: install Python packages",
         ):
             return False
-        with slicer.util.tryWithErrorDisplay("Installing Python packages failed.", waitCursor=True):
-            slicer.util.pip_install([item.requirement for item in missing])
-        # An upgraded package that Python has already imported stays old until a restart.
-        if any(item.installed is not None and item.import_name in sys.modules for item in missing):
-            if slicer.util.confirmOkCancelDisplay(
-                "Updated Python packages take effect after Slicer restarts. Restart now?",
-                "LungUS B-lines: restart needed",
-            ):
-                slicer.util.restart()
+        # tryWithErrorDisplay shows the error and re-raises it: the slot must not see it.
+        try:
+            with slicer.util.tryWithErrorDisplay("Installing Python packages failed.", waitCursor=True):
+                with tempfile.TemporaryDirectory(prefix="lungus-pip-") as scratch:
+                    constraints = dependencies.write_bundled_constraints(Path(scratch) / "slicer-bundled.txt")
+                    slicer.util.pip_install(plan.pip_arguments(constraints))
+        except Exception:  # noqa: BLE001 - shown to the user above
             return False
     if withTorch:
         return ensureTorch()
@@ -82,7 +88,8 @@ def ensurePythonRequirements(withTorch=False):
 
 
 def ensureTorch():
-    """torch through the PyTorch extension, installed with the user's confirmation."""
+    """torch and torchvision at the versions the engine needs, through the PyTorch extension,
+    installed (or updated) with the user's confirmation."""
     try:
         import PyTorchUtils
     except ModuleNotFoundError:
@@ -91,17 +98,27 @@ def ensureTorch():
             "restart Slicer, and try again."
         )
         return False
-    torchLogic = PyTorchUtils.PyTorchUtilsLogic()
-    if torchLogic.torchInstalled():
+    missing = dependencies.missing_requirements(dependencies.TORCH_REQUIREMENTS)
+    if not missing:
         return True
-    torchRequirement = dependencies.TORCH_REQUIREMENTS["torch"].removeprefix("torch")
-    torchvisionRequirement = dependencies.TORCH_REQUIREMENTS["torchvision"].removeprefix("torchvision")
-    torch = torchLogic.installTorch(
-        askConfirmation=True,
-        torchVersionRequirement=torchRequirement,
-        torchvisionVersionRequirement=torchvisionRequirement,
-    )
-    return torch is not None
+    torchRequirement, torchvisionRequirement = dependencies.torch_version_specifiers()
+    try:
+        with slicer.util.tryWithErrorDisplay("Installing PyTorch failed.", waitCursor=True):
+            torch = PyTorchUtils.PyTorchUtilsLogic().installTorch(
+                askConfirmation=True,
+                torchVersionRequirement=torchRequirement,
+                torchvisionVersionRequirement=torchvisionRequirement,
+            )
+    except Exception:  # noqa: BLE001 - shown to the user above
+        return False
+    if torch is None:
+        return False
+    stale = dependencies.stale_imports(missing)
+    if stale:
+        # An old torch already imported stays in memory until Slicer restarts.
+        slicer.util.infoDisplay(f"{stale} updated: restart Slicer to use it.", windowTitle="LungUS B-lines")
+        return False
+    return not dependencies.missing_requirements(dependencies.TORCH_REQUIREMENTS)
 
 
 #
@@ -582,7 +599,9 @@ class LungUSBLinesTest(ScriptedLoadableModuleTest):
         slicer.mrmlScene.Clear()
 
     def runTest(self):
-        self.assertTrue(ensurePythonRequirements(), "the engine's Python packages are not installed")
+        # No installing here (a self-test needs no network): open the module once to install them.
+        missing = ", ".join(item.describe() for item in dependencies.missing_requirements())
+        self.assertFalse(missing, f"the engine's Python packages are not installed: {missing}")
         self.setUp()
         self.test_OpenClipAsSequence()
         self.setUp()
