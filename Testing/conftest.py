@@ -12,16 +12,42 @@ Clip fixtures (io):
   (grey, RGB, YBR_FULL, YBR_FULL_422; native or JPEG baseline; spacing in
   SequenceOfUltrasoundRegions; a patient name and ID to check they do not leak).
 - ``mp4_clip``, ``dicom_clip``, ``seq_nrrd_clip``: ready-made small files (convex fan).
+
+Tests that need torch say so, by the ``torch`` marker or by using a fixture that loads it
+(TORCH_FIXTURES); they are skipped where torch is not installed (the Slicer-release test
+environments, `make test-slicer-releases`). Any other test that reaches for torch there fails.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import io
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+
+# ----------------------------------------------------------------------------- torch or not
+
+#: Fixtures that load torch: a test using one (directly or through another fixture) needs torch.
+TORCH_FIXTURES = frozenset({"tiny_models"})
+
+
+def needs_torch(item: pytest.Item) -> bool:
+    return item.get_closest_marker("torch") is not None or bool(
+        TORCH_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    if importlib.util.find_spec("torch") is not None:
+        return
+    skip = pytest.mark.skip(reason="needs torch, which this environment leaves out (a Slicer release environment)")
+    for item in items:
+        if needs_torch(item):
+            item.add_marker(skip)
+
 
 # ----------------------------------------------------------------------------- clip fixtures
 
@@ -164,6 +190,8 @@ def _write_dicom(
     from pydicom.encaps import encapsulate
     from pydicom.uid import ExplicitVRLittleEndian, JPEGBaseline8Bit, generate_uid
 
+    from lungus.io.dicom import save_dataset  # the pydicom 2.4 / 3.x difference, nothing else
+
     path = Path(path)
     colour = frames.ndim == 4
     if photometric is None:
@@ -222,7 +250,7 @@ def _write_dicom(
     ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     ds.file_meta.TransferSyntaxUID = transfer_syntax
-    ds.save_as(path, enforce_file_format=True)
+    save_dataset(ds, path)
     return path
 
 

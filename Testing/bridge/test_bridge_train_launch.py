@@ -98,6 +98,7 @@ def test_progress_bar_refreshes_parse():
     assert training.parse_progress_line("bline2: 12 training clips, 4 validation clips") is None
 
 
+@pytest.mark.torch
 def test_request_builds_the_train_command(tiny_collection, tmp_path):
     request = training.TrainRequest(
         manifest=str(tiny_collection),
@@ -117,6 +118,7 @@ def test_request_builds_the_train_command(tiny_collection, tmp_path):
     assert pairs["--model-arg"] == "width=4"
 
 
+@pytest.mark.torch
 def test_a_recipe_comes_first_so_the_request_overrides_it(tiny_collection, tmp_path):
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text("epochs: 60\nmodel: frame_cnn\n")
@@ -138,7 +140,7 @@ def test_a_recipe_comes_first_so_the_request_overrides_it(tiny_collection, tmp_p
         ({"recipe": "/no/recipe.yaml"}, "no such recipe"),
         ({"seeds": 0}, "seeds must be 1 or more"),
         ({"task": "seg"}, "task must be one of"),
-        ({"model": "unet_small"}, "unknown classifier"),
+        pytest.param({"model": "unet_small"}, "unknown classifier", marks=pytest.mark.torch),  # the model registry
         ({"epochs": 0}, "epochs must be 1 or more"),
     ],
 )
@@ -148,6 +150,7 @@ def test_bad_training_requests_are_refused(tiny_collection, tmp_path, change, me
         training.TrainRequest(**values).validate()
 
 
+@pytest.mark.torch
 def test_a_training_subprocess_runs_reports_epochs_and_leaves_a_model_card(tiny_collection, tmp_path):
     request = training.TrainRequest(
         manifest=str(tiny_collection),
@@ -177,6 +180,7 @@ def test_a_training_subprocess_runs_reports_epochs_and_leaves_a_model_card(tiny_
     assert "Validation (" in text and "Best epoch: 1 of 1" in text
 
 
+@pytest.mark.torch
 def test_a_cross_validated_seed_ensemble_is_described_by_its_out_of_fold_metrics(tiny_collection, tmp_path,
                                                                                  capsys):
     arguments = ["train", "--manifest", str(tiny_collection), "--out", str(tmp_path / "run"), "--size", "32",
@@ -194,6 +198,7 @@ def test_a_cross_validated_seed_ensemble_is_described_by_its_out_of_fold_metrics
     assert sum(f == 0.5 for f in fractions) >= 1  # fold 2 starts half-way
 
 
+@pytest.mark.torch
 def test_a_run_that_did_not_finish_has_no_result(tmp_path):
     with pytest.raises(LungUSError, match="did not finish"):
         training.read_training_result(tmp_path)
