@@ -62,8 +62,9 @@ def ensurePythonRequirements(withTorch=False):
     from pathlib import Path
 
     plan = dependencies.install_plan()
-    if plan.refusal():
-        slicer.util.errorDisplay(plan.refusal(), windowTitle="LungUS B-lines: unsupported Slicer")
+    refusal = plan.refusal()
+    if refusal:
+        slicer.util.errorDisplay(refusal, windowTitle="LungUS B-lines: unsupported Slicer")
         return False
     if plan.install:
         listing = "\n".join(f"  {item.describe()}" for item in plan.install)
@@ -81,6 +82,8 @@ def ensurePythonRequirements(withTorch=False):
                     constraints = dependencies.write_bundled_constraints(Path(scratch) / "slicer-bundled.txt")
                     slicer.util.pip_install(plan.pip_arguments(constraints))
         except Exception:  # noqa: BLE001 - shown to the user above
+            return False
+        if _restartNeededFor(dependencies.stale_imports(plan.install)):
             return False
     if withTorch:
         return ensureTorch()
@@ -113,12 +116,18 @@ def ensureTorch():
         return False
     if torch is None:
         return False
-    stale = dependencies.stale_imports(missing)
-    if stale:
-        # An old torch already imported stays in memory until Slicer restarts.
-        slicer.util.infoDisplay(f"{stale} updated: restart Slicer to use it.", windowTitle="LungUS B-lines")
+    if _restartNeededFor(dependencies.stale_imports(missing)):
         return False
     return not dependencies.missing_requirements(dependencies.TORCH_REQUIREMENTS)
+
+
+def _restartNeededFor(updated):
+    """Tell the user that packages just updated (comma-separated names) that were already
+    imported take effect after a restart (never one Slicer bundles: those are never changed).
+    Returns True when there were any."""
+    if updated:
+        slicer.util.infoDisplay(f"Updated {updated}: restart Slicer to use the new version.", "LungUS B-lines")
+    return bool(updated)
 
 
 #
