@@ -49,6 +49,24 @@ def pytest_collection_modifyitems(config, items):
             item.add_marker(skip)
 
 
+@pytest.fixture
+def offline_pip():
+    """Factory: offline_pip(*arguments) runs ``python -m pip install ARGUMENTS`` in this Python with
+    no index and no configured wheel folders, so it resolves against what is installed, offline.
+    Returns the CompletedProcess (text output captured)."""
+    import os
+    import subprocess
+    import sys
+
+    environment = {**os.environ, "PIP_CONFIG_FILE": os.devnull, "PIP_FIND_LINKS": "", "PIP_NO_INDEX": "1"}
+
+    def run(*arguments: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "pip", "install", *arguments], capture_output=True, text=True,
+                              env=environment, timeout=120)
+
+    return run
+
+
 # ----------------------------------------------------------------------------- clip fixtures
 
 FAN_GEOMETRIES = {

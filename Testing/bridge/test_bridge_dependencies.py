@@ -10,7 +10,6 @@ from __future__ import annotations
 import importlib.metadata
 import os
 import re
-import subprocess
 import sys
 import tomllib
 from pathlib import Path
@@ -137,22 +136,13 @@ def test_constraints_pin_each_installed_bundled_package(tmp_path):
     assert all(line.split("==")[0] in dependencies.SLICER_BUNDLED for line in written)
 
 
-def test_pip_refuses_to_change_a_bundled_package_under_the_constraints(tmp_path):
-    # Offline: pip resolves against what is installed and finds no way to honour both.
+def test_pip_refuses_to_change_a_bundled_package_under_the_constraints(tmp_path, offline_pip):
     import numpy
 
-    constraints = dependencies.write_bundled_constraints(tmp_path / "constraints.txt")
-    environment = {**os.environ, "PIP_CONFIG_FILE": os.devnull, "PIP_FIND_LINKS": "", "PIP_NO_INDEX": "1"}
-    result = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--dry-run", "-c", str(constraints), f"numpy!={numpy.__version__}"],
-        capture_output=True, text=True, env=environment, timeout=120,
-    )
-    assert result.returncode != 0
-    assert "numpy" in result.stdout + result.stderr
-    accepted = subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--dry-run", "-c", str(constraints), "numpy"],
-        capture_output=True, text=True, env=environment, timeout=120,
-    )
+    constraints = str(dependencies.write_bundled_constraints(tmp_path / "constraints.txt"))
+    refused = offline_pip("--dry-run", "-c", constraints, f"numpy!={numpy.__version__}")
+    assert refused.returncode != 0 and "numpy" in refused.stdout + refused.stderr
+    accepted = offline_pip("--dry-run", "-c", constraints, "numpy")
     assert accepted.returncode == 0, accepted.stderr
 
 

@@ -11,7 +11,6 @@ offline, as Slicer's does: ``python -m pip install ARGS``, raising CalledProcess
 from __future__ import annotations
 
 import ast
-import os
 import subprocess
 import sys
 import types
@@ -55,18 +54,18 @@ class ApplicationStandIn:
         pass
 
 
-def offline_pip_install(calls: list):
+def pip_install_recorder(calls: list, offline_pip):
+    """slicer.util.pip_install as Slicer's: the real pip (offline here), CalledProcessError on failure."""
+
     def pip_install(arguments):
         calls.append((list(arguments), Path(arguments[1]).read_text() if arguments[:1] == ["-c"] else None))
-        environment = {**os.environ, "PIP_CONFIG_FILE": os.devnull, "PIP_FIND_LINKS": "", "PIP_NO_INDEX": "1"}
-        subprocess.run([sys.executable, "-m", "pip", "install", *arguments], check=True, capture_output=True,
-                       env=environment, timeout=120)
+        offline_pip(*arguments).check_returncode()
 
     return pip_install
 
 
 @pytest.fixture
-def module(monkeypatch):
+def module(monkeypatch, offline_pip):
     """The module file's requirement functions, bound to slicer.util with the stand-ins."""
     shown, pip_calls = Shown(), []
     monkeypatch.setattr(slicer, "app", ApplicationStandIn(), raising=False)
@@ -74,7 +73,7 @@ def module(monkeypatch):
     monkeypatch.setattr(slicer.util, "errorDisplay", shown.recorder("error"))
     monkeypatch.setattr(slicer.util, "infoDisplay", shown.recorder("info"))
     monkeypatch.setattr(slicer.util, "confirmOkCancelDisplay", shown.recorder("confirm", answer=True))
-    monkeypatch.setattr(slicer.util, "pip_install", offline_pip_install(pip_calls))
+    monkeypatch.setattr(slicer.util, "pip_install", pip_install_recorder(pip_calls, offline_pip))
     tree = ast.parse(MODULE_FILE.read_text(encoding="utf-8"))
     wanted = [node for node in tree.body if isinstance(node, ast.FunctionDef) and node.name in FUNCTIONS]
     assert {node.name for node in wanted} >= {"ensurePythonRequirements", "ensureTorch"}
