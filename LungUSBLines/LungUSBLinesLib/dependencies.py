@@ -170,8 +170,11 @@ def bundled_shortfall_message(item: MissingRequirement) -> str:
     needed = Requirement(item.requirement)
     if item.installed is None:
         return f"Slicer's Python lacks {needed.name}, which LungUS needs ({needed}): {advice}."
-    floors = [spec.version for spec in needed.specifier if spec.operator == ">="]
-    shortfall = f"is older than {floors[0]}" if len(floors) == 1 else f"does not meet {needed.specifier}"
+    specifiers = list(needed.specifier)
+    if len(specifiers) == 1 and specifiers[0].operator == ">=":
+        shortfall = f"is older than {specifiers[0].version}"
+    else:
+        shortfall = f"does not meet {needed.specifier}"
     return f"Slicer's bundled {needed.name} {item.installed} {shortfall}, which LungUS needs: {advice}."
 
 

@@ -116,6 +116,14 @@ def test_the_refusal_names_the_first_release_that_bundles_enough():
     assert dependencies.first_release_bundling("numpy>=999") is None
 
 
+def test_a_bundled_package_too_new_is_named_with_the_whole_range():
+    too_new = dependencies.MissingRequirement("numpy", "numpy>=1.24,<2", "2.0.2")
+    assert dependencies.bundled_shortfall_message(too_new) == (
+        "Slicer's bundled numpy 2.0.2 does not meet <2,>=1.24, which LungUS needs: "
+        "no supported Slicer release bundles it."
+    )
+
+
 def test_nothing_bundled_is_ever_in_the_install_list():
     plan = dependencies.install_plan({name: f"{dist}>=999" for name, dist in BUNDLED_ENGINE_PACKAGES.items()})
     assert plan.install == ()
