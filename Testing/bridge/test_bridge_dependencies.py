@@ -8,6 +8,7 @@ These run in the development venv (Python 3.11) and in each Slicer-release envir
 from __future__ import annotations
 
 import importlib.metadata
+import importlib.util
 import os
 import re
 import sys
@@ -90,6 +91,8 @@ def test_this_release_environment_has_the_bundled_versions():
     assert sys.version_info[:2] == (3, 12)
     for name, version in dependencies.SLICER_RELEASES[release].items():
         assert importlib.metadata.version(name) == version
+    # torch stays out, so a bridge test that reaches for it without saying so fails here.
+    assert importlib.util.find_spec("torch") is None
 
 
 # --------------------------------------------------------------------------- what may be installed
