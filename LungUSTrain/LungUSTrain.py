@@ -247,9 +247,10 @@ class LungUSTrainWidget(ScriptedLoadableModuleWidget):
         if self.job is None:
             self.pollTimer.stop()
             return
+        from LungUSTrainLib.training import log_lines
+
         lines = self.job.poll()
-        # Progress-bar refreshes are many; the log keeps the lines people read.
-        shown = [line for line in lines if "batch/s" not in line and "|" not in line]
+        shown = log_lines(lines)  # progress lines drive the bar; the log keeps the lines people read
         if shown:
             self.ui.trainingLogText.appendPlainText("\n".join(shown))
         if self.job.progress is not None and not self.job.cancelled:  # keep "Cancelling..." shown
