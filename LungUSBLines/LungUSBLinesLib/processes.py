@@ -21,6 +21,7 @@ done; a job that has not ended after a grace period is ended with its whole proc
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import queue
 import shutil
@@ -35,7 +36,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Optional
 
-from lungus.job_control import PID_FILE_VARIABLE, STOP_FILE_VARIABLE
+from lungus.job_control import OWNER_PID_VARIABLE, PID_FILE_VARIABLE, STOP_FILE_VARIABLE
 
 #: launch(arguments, environment updates, working folder) -> a Popen whose ``stdout`` is a text
 #: stream carrying stdout and stderr (what slicer.util.launchConsoleProcess returns).
@@ -144,6 +145,7 @@ class EngineProcess:
             **self.environment,
             STOP_FILE_VARIABLE: str(self._control / STOP_FILE),
             PID_FILE_VARIABLE: str(self._control / PID_FILE),
+            OWNER_PID_VARIABLE: str(os.getpid()),  # should Slicer crash, the job stops itself
         }
         self._process = self.launch(self.arguments, environment, self.cwd)
         self._reader = threading.Thread(target=self._read, name="lungus-job-output", daemon=True)
@@ -306,6 +308,41 @@ class EngineProcess:
         return True
 
 
+def descendants(pid: int) -> list[int]:
+    """The processes below ``pid`` (children, theirs, ...), from /proc or `ps` (POSIX);
+    [] where neither is at hand."""
+    children: dict[int, list[int]] = collections.defaultdict(list)
+    for child, parent in _parent_ids():
+        children[parent].append(child)
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.append(child)
+                todo.append(child)
+    return found
+
+
+def _parent_ids() -> list[tuple[int, int]]:
+    """(pid, parent pid) of every process."""
+    proc = Path("/proc")
+    if (proc / "self" / "stat").is_file():
+        pairs = []
+        for entry in proc.iterdir():
+            if entry.name.isdigit():
+                try:
+                    # "pid (name) state ppid ...": the name may hold spaces and parentheses.
+                    pairs.append((int(entry.name), int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])))
+                except (OSError, IndexError, ValueError):
+                    continue
+        return pairs
+    try:
+        listing = subprocess.run(["ps", "-A", "-o", "pid=", "-o", "ppid="], capture_output=True, text=True).stdout
+    except OSError:
+        return []
+    return [(int(a), int(b)) for a, b in (line.split() for line in listing.splitlines() if line.strip())]
+
+
 def process_alive(pid: int) -> bool:
     """Whether process ``pid`` exists and has not ended (a zombie waiting to be reaped has)."""
     if os.name == "nt":
@@ -325,14 +362,18 @@ def process_alive(pid: int) -> bool:
 
 
 def signal_tree(process: Any, engine_pid: int | None, signal_number: int) -> None:
-    """Send ``signal_number`` to the job's process group (the job and its workers), and to the
-    started process (the launcher, or the job itself when there is none). On Windows,
-    ``taskkill /F /T`` ends each with every process it started."""
+    """Send ``signal_number`` to the job's process group (the job and its workers), to every
+    descendant of the started process, and to the started process itself (the launcher, or the
+    job when there is none). On Windows, ``taskkill /F /T`` ends each with all it started."""
     if os.name == "nt":
         for pid in (engine_pid, process.pid):
             if pid is not None:
                 subprocess.run(["taskkill", "/F", "/T", "/PID", str(pid)], capture_output=True)
         return
+    # Found before any is signalled: a launcher that ends first leaves its children to init.
+    for pid in descendants(process.pid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal_number)
     if engine_pid is not None:
         try:
             if os.getpgid(engine_pid) == engine_pid:  # it leads its group: its workers go with it

@@ -9,12 +9,13 @@ So, while :func:`listening` is active:
 
 - SIGINT has Python's own handler again, whatever disposition was inherited;
 - when the file named by ``LUNGUS_STOP_FILE`` appears, the main thread is interrupted once,
-  exactly as Ctrl+C would; so it is when the process that started the job is gone;
+  exactly as Ctrl+C would; so it is, on POSIX, when the job's parent (the launcher) has gone or
+  the process named by ``LUNGUS_OWNER_PID`` (Slicer, which reads the job's output) has ended;
 - the job writes its process id to the file named by ``LUNGUS_PID_FILE`` and, on POSIX, leads
   a process group of its own (its DataLoader workers join it), so a starter whose request went
   unanswered can end the job and everything it started.
 
-The starter's side is LungUSBLinesLib.processes.EngineProcess. Both variables are removed from
+The starter's side is LungUSBLinesLib.processes.EngineProcess. These variables are removed from
 the environment, so processes the job starts do not take them for their own.
 """
 
@@ -32,6 +33,7 @@ from lungus.atomic import atomic_write_text
 
 STOP_FILE_VARIABLE = "LUNGUS_STOP_FILE"
 PID_FILE_VARIABLE = "LUNGUS_PID_FILE"
+OWNER_PID_VARIABLE = "LUNGUS_OWNER_PID"
 #: How often the stop file is looked for (seconds): a stop arrives within this.
 CHECK_INTERVAL_S = 0.2
 
@@ -43,15 +45,16 @@ def listening(environment: MutableMapping[str, str] | None = None) -> Iterator[N
     environment = os.environ if environment is None else environment
     stop_file = environment.pop(STOP_FILE_VARIABLE, None)
     pid_file = environment.pop(PID_FILE_VARIABLE, None)
+    owner = environment.pop(OWNER_PID_VARIABLE, None)
     if threading.current_thread() is threading.main_thread():
         # Python leaves an inherited SIG_IGN in place; a job that ignores Ctrl+C cannot be stopped cleanly.
         signal.signal(signal.SIGINT, signal.default_int_handler)
     if pid_file:
         _lead_own_process_group()
         atomic_write_text(pid_file, f"{os.getpid()}\n")
-    watcher = StopFileWatcher(Path(stop_file)) if stop_file else None
-    if watcher is not None:
-        watcher.start()
+    watcher = None
+    if stop_file:
+        watcher = StopFileWatcher(Path(stop_file), owner=int(owner) if owner and owner.isdigit() else None).start()
     try:
         yield
     finally:
@@ -66,6 +69,16 @@ def _lead_own_process_group() -> None:
         os.setpgid(0, 0)
 
 
+def _exists(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass
+    return True
+
+
 def interrupt_main_thread() -> None:
     """Raise KeyboardInterrupt in the main thread as Ctrl+C does, also out of a sleep or a wait."""
     if os.name == "nt":
@@ -77,12 +90,14 @@ def interrupt_main_thread() -> None:
 
 
 class StopFileWatcher:
-    """A daemon thread that interrupts the main thread once, when ``stop_file`` appears or the
-    parent process is gone (the job was orphaned: whoever would read its output has died)."""
+    """A daemon thread that interrupts the main thread once, when ``stop_file`` appears or, on
+    POSIX, the parent process or the ``owner`` process has ended (the job was orphaned: whoever
+    would read its output and stop it is gone)."""
 
-    def __init__(self, stop_file: Path, interval_s: float = CHECK_INTERVAL_S) -> None:
+    def __init__(self, stop_file: Path, interval_s: float = CHECK_INTERVAL_S, owner: int | None = None) -> None:
         self.stop_file = stop_file
         self.interval_s = interval_s
+        self.owner = owner
         self.fired = False
         self._parent = os.getppid()
         self._stopped = threading.Event()
@@ -99,7 +114,11 @@ class StopFileWatcher:
             self._stopped.set()
 
     def requested(self) -> bool:
-        return self.stop_file.exists() or (os.name != "nt" and os.getppid() != self._parent)
+        if self.stop_file.exists():
+            return True
+        if os.name == "nt":  # os.kill(pid, 0) would end the owner there; the stop file must do
+            return False
+        return os.getppid() != self._parent or (self.owner is not None and not _exists(self.owner))
 
     def _watch(self) -> None:
         while not self._stopped.is_set():

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -66,12 +67,12 @@ with listening():
         raise SystemExit(130)
 """
 # A job that answers no request (a hung engine): it ignores SIGINT and SIGTERM and has a worker.
-STUCK = """import signal, subprocess, sys, time
+STUCK = """import contextlib, signal, subprocess, sys, time
 from lungus.job_control import listening
-with listening():
+with listening() if sys.argv[1] == 'engine' else contextlib.nullcontext():
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    worker = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', *sys.argv[1:]])
+    worker = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)', *sys.argv[2:]])
     print('working', worker.pid, flush=True)
     while True:
         try:
@@ -124,11 +125,13 @@ def test_cancel_interrupts_the_job_and_says_so(launch):
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads the process table in /proc")
-def test_cancel_ends_a_job_that_answers_nothing_with_all_it_started(tmp_path):
+@pytest.mark.parametrize("kind", ["engine", "other"])  # other: a program that writes no PID file
+def test_cancel_ends_a_job_that_answers_nothing_with_all_it_started(tmp_path, kind):
     marker = str(tmp_path / "stuck-job")
-    job = started_and_working(EngineProcess([sys.executable, "-c", STUCK, marker], launch=silent_launch).start())
-    worker = int(next(line for line in job.lines if line.startswith("working")).split()[1])
-    assert sorted(processes_mentioning(marker)) == sorted([job._process.pid, job.engine_pid(), worker])
+    job = EngineProcess([sys.executable, "-c", STUCK, kind, marker], launch=silent_launch).start()
+    worker = int(next(line for line in started_and_working(job).lines if line.startswith("working")).split()[1])
+    assert len(processes_mentioning(marker)) == 3 and worker in processes_mentioning(marker)
+    assert (job.engine_pid() is not None) == (kind == "engine")
     started = time.monotonic()
     job.cancel(grace_s=1)
     assert time.monotonic() - started < 10
@@ -166,6 +169,33 @@ def test_cancel_stops_lungus_train_behind_a_silent_launcher_and_keeps_its_epochs
     assert "lungus train: interrupted" in job.lines
     assert (run / "checkpoint.pt").is_file() and len((run / "metrics.csv").read_text().splitlines()) >= 2
     assert processes_mentioning(str(run)) == []
+
+
+# Slicer in miniature: it starts a job behind the silent launcher, says where, and waits.
+HOST = """import sys, time
+sys.path.insert(0, sys.argv[1])
+from LungUSBLinesLib.processes import EngineProcess, popen_launcher
+def launch(arguments, environment, cwd):
+    return popen_launcher([sys.executable, sys.argv[2], *arguments], environment, cwd)
+job = EngineProcess([sys.executable, '-c', sys.argv[3]], launch=launch).start()
+while job.engine_pid() is None:
+    time.sleep(0.05)
+print(job.engine_pid(), job._process.pid, flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.skipif(os.name == "nt", reason="a process killed on Windows takes no SIGKILL")
+def test_a_job_stops_itself_when_the_program_that_started_it_dies():
+    host = subprocess.Popen([sys.executable, "-c", HOST, str(engine_root()), str(SILENT_LAUNCHER), STOPPABLE],
+                            stdout=subprocess.PIPE, text=True)
+    engine, launcher = map(int, host.stdout.readline().split())
+    host.kill()  # Slicer crashed: no cleanup() ran, nobody cancelled
+    host.wait()
+    deadline = time.monotonic() + 20
+    while (process_alive(engine) or process_alive(launcher)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not process_alive(engine) and not process_alive(launcher)
 
 
 def test_cancel_without_waiting_returns_at_once_and_the_job_still_ends():
