@@ -15,7 +15,13 @@ real Python as its own child and forwards no signal to it, and a process started
 background shell inherits SIGINT as ignored. Each job is given a stop file and a PID file
 through its environment (which the launcher passes on; lungus.job_control is the engine's
 side): cancelling creates the stop file and the job stops as on Ctrl+C, keeping what it has
-done; a job that has not ended after a grace period is ended with its whole process tree.
+done; a job that has not ended after a grace period is ended with its whole process tree. The
+job also stops itself when the program that started it has died (a crash runs no cleanup()).
+
+On Windows the stop file works the same (the job is interrupted once a blocking call returns);
+the process tree is ended with ``taskkill /F /T``; there is no check that Slicer is still alive
+(``os.kill(pid, 0)`` would end it there). This path is not exercised by the tests, which run on
+Linux.
 """
 
 from __future__ import annotations
@@ -147,7 +153,11 @@ class EngineProcess:
             PID_FILE_VARIABLE: str(self._control / PID_FILE),
             OWNER_PID_VARIABLE: str(os.getpid()),  # should Slicer crash, the job stops itself
         }
-        self._process = self.launch(self.arguments, environment, self.cwd)
+        try:
+            self._process = self.launch(self.arguments, environment, self.cwd)
+        except BaseException:
+            shutil.rmtree(self._control, ignore_errors=True)
+            raise
         self._reader = threading.Thread(target=self._read, name="lungus-job-output", daemon=True)
         self._reader.start()
         return self
