@@ -185,7 +185,7 @@ class LungUSInferenceWidget(ScriptedLoadableModuleWidget):
         lines = self.job.poll()
         if lines:
             self.ui.logText.appendPlainText("\n".join(lines))
-        if self.job.progress is not None:
+        if self.job.progress is not None and not self.job.cancelled:  # keep "Cancelling..." shown
             self.ui.progressBar.value = int(round(100 * self.job.progress.fraction))
             self.ui.statusLabel.text = self.job.progress.message
         if not self.job.running:
@@ -196,9 +196,8 @@ class LungUSInferenceWidget(ScriptedLoadableModuleWidget):
         if self.job is None:
             return
         self.ui.statusLabel.text = "Cancelling (the clips done so far are kept)..."
-        slicer.app.processEvents()
-        with slicer.util.WaitCursor():
-            self.job.cancel()
+        # The job stops as on Ctrl+C, or is ended with all it started; onPoll sees it end.
+        self.job.cancel(wait=False)
 
     def onFinished(self):
         job, self.job = self.job, None

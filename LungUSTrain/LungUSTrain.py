@@ -247,12 +247,13 @@ class LungUSTrainWidget(ScriptedLoadableModuleWidget):
         if self.job is None:
             self.pollTimer.stop()
             return
+        from LungUSTrainLib.training import log_lines
+
         lines = self.job.poll()
-        # Progress-bar refreshes are many; the log keeps the lines people read.
-        shown = [line for line in lines if "batch/s" not in line and "|" not in line]
+        shown = log_lines(lines)  # progress lines drive the bar; the log keeps the lines people read
         if shown:
             self.ui.trainingLogText.appendPlainText("\n".join(shown))
-        if self.job.progress is not None:
+        if self.job.progress is not None and not self.job.cancelled:  # keep "Cancelling..." shown
             self.ui.trainingProgressBar.value = int(round(100 * self.job.progress.fraction))
             self.ui.trainingStatusLabel.text = self.job.progress.message
         if not self.job.running:
@@ -263,9 +264,8 @@ class LungUSTrainWidget(ScriptedLoadableModuleWidget):
         if self.job is None:
             return
         self.ui.trainingStatusLabel.text = "Cancelling..."
-        slicer.app.processEvents()
-        with slicer.util.WaitCursor():
-            self.job.cancel()
+        # The job stops as on Ctrl+C, or is ended with all it started; onPoll sees it end.
+        self.job.cancel(wait=False)
 
     def onTrainingFinished(self):
         from LungUSBLines import showError

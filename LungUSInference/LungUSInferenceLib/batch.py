@@ -9,18 +9,17 @@ node with :func:`load_batch_results`; clips that failed keep their error in its 
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lungus.errors import LungUSError
+from lungus.progress_lines import ProgressLine
 from LungUSBLinesLib.processes import EngineProcess, JobProgress, Launcher, engine_command
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 CLIPS_CSV = "clips.csv"
 FRAMES_CSV = "frames.csv"
-_PROGRESS_LINE = re.compile(r"^progress (\d+)/(\d+) (.*)$")
 
 
 @dataclass
@@ -93,11 +92,11 @@ class BatchRequest:
 
 def parse_progress_line(line: str) -> JobProgress | None:
     """`lungus infer --progress-lines` output: ``progress DONE/TOTAL CLIP`` -> JobProgress."""
-    match = _PROGRESS_LINE.match(line.strip())
-    if match is None:
+    progress = ProgressLine.parse(line)
+    if progress is None:
         return None
-    done, total, clip = int(match.group(1)), int(match.group(2)), match.group(3)
-    return JobProgress(done / total if total else 1.0, f"{done} of {total} clips: {Path(clip).name}")
+    done, total = int(progress.done), int(progress.total)
+    return JobProgress(progress.fraction, f"{done} of {total} clips: {Path(progress.what).name}")
 
 
 def start_batch(
