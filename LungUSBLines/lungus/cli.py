@@ -31,6 +31,7 @@ COMMANDS = (
     "ensemble",
     "export",
     "infer",
+    "analyse",
     "demo",
     "bench",
 )

@@ -55,12 +55,15 @@ def test_a_full_analysis_reads_back_equal(full_analysis, tmp_path):
     assert_same(full_analysis, read)
     assert read.to_json() == full_analysis.to_json()
     np.testing.assert_array_equal(
-        read.segmentation.original_masks(read.n_frames), full_analysis.segmentation.original_masks(read.n_frames)
+        read.segmentation.original_masks(read.n_frames),
+        full_analysis.segmentation.original_masks(read.n_frames),
     )
     np.testing.assert_array_equal(read.explanation.original_map(0), full_analysis.explanation.original_map(0))
 
 
-def test_an_analysis_without_segmenter_or_explanation_reads_back_equal(tiny_models, tiny_clip_paths, tmp_path):
+def test_an_analysis_without_segmenter_or_explanation_reads_back_equal(
+    tiny_models, tiny_clip_paths, tmp_path
+):
     analysis = Analyzer(tiny_models["classifier"], device="cpu").analyse(tiny_clip_paths[1])
     assert analysis.segmentation is None and analysis.explanation is None and analysis.bline_count is None
     assert_same(analysis, read_analysis_file(write_analysis_file(analysis, tmp_path / "a.npz")))
