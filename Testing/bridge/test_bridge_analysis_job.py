@@ -4,7 +4,10 @@ subprocess, as the review panel runs it so Slicer's window stays live."""
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 import time
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,6 +25,7 @@ from LungUSBLinesLib.sequences import clip_to_sequence  # noqa: E402
 from LungUSBLinesLib.tables import table_records  # noqa: E402
 
 JOB_TIMEOUT_S = 300
+REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
@@ -215,3 +219,31 @@ def test_bad_choices_are_refused_before_anything_starts(
     with pytest.raises(LungUSError, match=message):
         job.start()
     assert job.process is None and not job.folder.exists()
+
+
+def test_slicers_process_never_imports_torch_for_an_analysis(tiny_models, tiny_clip_paths, tmp_path):
+    """What froze the window: torch and the models loaded in Slicer's own process. A fresh
+    process (standing in for Slicer's) runs the whole job as the panel does and records the
+    results; torch stays out of it."""
+    script = f"""
+import sys, time
+sys.path[:0] = {[str(REPO_ROOT / "LungUSBLines")]!r}
+from LungUSBLinesLib.analysis_job import AnalysisJob, AnalysisRequest
+from LungUSBLinesLib.clips import load_clip
+from LungUSBLinesLib.scene import new_headless_scene
+
+with new_headless_scene({str(tmp_path / "scene")!r}) as headless:
+    loaded = load_clip(headless.scene, {str(tiny_clip_paths[0])!r})
+    request = AnalysisRequest({str(tiny_models["classifier"])!r}, {str(tiny_models["segmenter"])!r},
+                              device="cpu", explain="gradcam", threads=1)
+    job = AnalysisJob(headless.scene, loaded.nodes.browser, request, clip=loaded.clip).start()
+    while job.poll():
+        time.sleep(0.05)
+    nodes = job.finish()
+    print("recorded", nodes.mask_sequence.GetNumberOfDataNodes(), "torch" in sys.modules)
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=JOB_TIMEOUT_S
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.split()[-3:] == ["recorded", "8", "False"]
