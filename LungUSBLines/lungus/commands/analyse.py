@@ -51,7 +51,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from lungus.commands.infer import _print_progress
     from lungus.errors import LungUSError
 
     if not args.model and not args.segmenter:
@@ -73,3 +72,8 @@ def run(args: argparse.Namespace) -> int:
     write_analysis_file(analysis, args.out)
     print(f"analysed {analysis.n_frames} frames of {analysis.clip} into {args.out}")
     return 0
+
+
+def _print_progress(done: int, total: int, step: str) -> None:
+    # The `lungus infer --progress-lines` format, read by LungUSBLinesLib.analysis_job.
+    print(f"progress {done}/{total} {step}", flush=True)
