@@ -66,7 +66,15 @@ class AnalysisRequest:
         (LungUSError for a missing file, no model, an unknown device or method)."""
         classifier, segmenter = checked_models(self.classifier or None, self.segmenter or None, self.device)
         explain = checked_explain(self.explain or None, classifier)
-        arguments = [os.fspath(clip), "--out", os.fspath(out), "--name", name, "--device", self.device]
+        # --name=...: a node name may start with "-", which argparse would take for an option.
+        arguments = [
+            os.path.abspath(clip),
+            "--out",
+            os.path.abspath(out),
+            f"--name={name}",
+            "--device",
+            self.device,
+        ]
         if classifier:
             arguments += ["--model", classifier]
         if segmenter:
