@@ -114,7 +114,7 @@ def test_a_sequence_lungus_did_not_read_is_exported_and_gives_the_same_results(
 ):
     clip = read_clip(tiny_clip_paths[1])
     # A name argparse would take for an option, were it passed as a separate argument.
-    nodes = clip_to_sequence(headless.scene, dataclasses.replace(clip, source=None), "--from Slicer")
+    nodes = clip_to_sequence(headless.scene, dataclasses.replace(clip, source=None), "--from-Slicer")
     expected = in_process_values(headless.scene, nodes.browser, request_)
     job = AnalysisJob(headless.scene, nodes.browser, request_).start()
     exported = job.process.arguments[job.process.arguments.index("analyse") + 1]
@@ -122,7 +122,7 @@ def test_a_sequence_lungus_did_not_read_is_exported_and_gives_the_same_results(
     run_to_end(job)
     found = job.finish()
     assert_same_values(scene_values(found), expected)
-    assert found.record["clip"] == "--from Slicer" and not job.folder.exists()
+    assert found.record["clip"] == "--from-Slicer" and not job.folder.exists()
 
 
 def test_progress_rises_from_loading_the_models_to_1(headless, loaded, tiny_models):
