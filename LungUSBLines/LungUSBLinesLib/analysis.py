@@ -1,8 +1,10 @@
 """Run the `lungus` inference engine on a clip that is in the scene.
 
 The models load once (an Analyzer per model choice, kept by :class:`AnalyzerCache`); a clip is
-analysed in-process with a progress callback and a cancel flag, which the review panel wires to
-its progress bar and Cancel button.
+analysed in this process with a progress callback and a cancel flag: what scripts and the
+Python console use. The review panel runs the same analysis in a background process instead
+(LungUSBLinesLib.analysis_job), so Slicer's window never freezes; both choose the clip and
+check the models and the explanation method with the functions here.
 """
 
 from __future__ import annotations
