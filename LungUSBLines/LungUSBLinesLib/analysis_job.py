@@ -61,11 +61,16 @@ class AnalysisRequest:
     explain: str | None = None
     threads: int | None = None
 
-    def arguments(self, clip: str | os.PathLike, out: str | os.PathLike, name: str) -> list[str]:
-        """The `lungus analyse` arguments (after ``analyse``), the models checked first
-        (LungUSError for a missing file, no model, an unknown device or method)."""
+    def checked(self) -> tuple[str | None, str | None, str | None]:
+        """(classifier, segmenter, explain) as the job passes them on: absolute model paths, no
+        explanation without a classifier. LungUSError for a missing model file, no model at all,
+        an unknown device or explanation method."""
         classifier, segmenter = checked_models(self.classifier or None, self.segmenter or None, self.device)
-        explain = checked_explain(self.explain or None, classifier)
+        return classifier, segmenter, checked_explain(self.explain or None, classifier)
+
+    def arguments(self, clip: str | os.PathLike, out: str | os.PathLike, name: str) -> list[str]:
+        """The `lungus analyse` arguments (after ``analyse``), the choices checked first."""
+        classifier, segmenter, explain = self.checked()
         # --name=...: a node name may start with "-", which argparse would take for an option.
         arguments = [
             os.path.abspath(clip),
@@ -128,6 +133,7 @@ class AnalysisJob:
         """Start `lungus analyse` on the clip; LungUSError (one line) when it cannot start."""
         if self.process is not None:
             raise RuntimeError("this analysis was already started")
+        self.request.checked()  # before writing anything
         self.folder = Path(tempfile.mkdtemp(prefix="lungus-analysis-"))
         try:
             arguments = self.request.arguments(
