@@ -158,13 +158,15 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         ("Attention", "attention"),
     )
     DEVICE_CHOICES = (("Automatic (GPU if available)", "auto"), ("CPU", "cpu"), ("GPU (CUDA)", "cuda"))
+    POLL_INTERVAL_MS = 200
 
     def __init__(self, parent=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = None
         self._analysing = False
-        self._cancelRequested = False
+        self.analysisJob = None  # the running AnalysisJob (a `lungus analyse` process)
+        self.analysisTimer = None
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
@@ -199,12 +201,21 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.showSegmentationCheckBox.connect("toggled(bool)", self.onShowResults)
         self.ui.showHeatmapCheckBox.connect("toggled(bool)", self.onShowResults)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.analysisTimer = qt.QTimer()
+        self.analysisTimer.setInterval(self.POLL_INTERVAL_MS)
+        self.analysisTimer.connect("timeout()", self.onPollAnalysis)
 
         self.ui.engineLabel.text = f"Engine: lungus {dependencies.engine_version()}"
         self.updateClipPanel(self.ui.clipSelector.currentNode())
 
     def cleanup(self):
+        self.stopAnalysis()
         self.removeObservers()
+
+    def onSceneStartClose(self, caller, event):
+        if self.stopAnalysis():
+            self.ui.analysisStatusLabel.text = "Stopped: the scene was closed."
 
     def onSceneEndClose(self, caller, event):
         self.updateClipPanel(None)
@@ -276,42 +287,72 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return
         if not ensurePythonRequirements(withTorch=True):
             return
-        self._cancelRequested = False
-        self.setAnalysing(True)
         try:
-            nodes = self.logic.analyseClip(
+            self.analysisJob = self.logic.startAnalysis(
                 browserNode,
                 self.ui.classifierPathLineEdit.currentPath,
                 self.ui.segmenterPathLineEdit.currentPath,
                 device=self.ui.deviceSelector.currentData,
                 explain=self.ui.explainSelector.currentData,
-                progressCallback=self.showAnalysisProgress,
-                cancelled=lambda: self._cancelRequested,
             )
         except Exception as error:
-            if self.logic.isCancellation(error):
-                self.ui.analysisStatusLabel.text = "Cancelled."
-            else:
-                self.ui.analysisStatusLabel.text = "Failed."
-                showError("Could not analyse the clip.", error)
+            showError("Could not start the analysis.", error)
             return
-        finally:
-            self.setAnalysing(False)
         for pathEdit in (self.ui.classifierPathLineEdit, self.ui.segmenterPathLineEdit):
             if pathEdit.currentPath:
                 pathEdit.addCurrentPathToHistory()
+        self.setAnalysing(True)
+        self.ui.analysisStatusLabel.text = "Starting (loading PyTorch and the models)..."
+        self.analysisTimer.start()
+
+    def onPollAnalysis(self):
+        job = self.analysisJob
+        running = job is not None and job.poll()
+        if job is not None and job.progress is not None:
+            self.showAnalysisProgress(job.progress.fraction, job.progress.message)
+        if running:
+            return
+        self.analysisTimer.stop()
+        self.analysisJob = None
+        self.setAnalysing(False)
+        if job is None:
+            return
+        try:
+            nodes = job.finish()
+        except Exception as error:
+            self.ui.analysisStatusLabel.text = "Failed."
+            showError("Could not analyse the clip.", error)
+            return
+        if nodes is None:
+            self.ui.analysisStatusLabel.text = "Cancelled."
+            return
         self.ui.analysisStatusLabel.text = "Done: the results play with the clip."
         self.updateResultsPanel()
         self.logic.showResults(nodes, **self.displayChoices())
 
     def onCancelAnalysis(self):
-        self._cancelRequested = True
+        if self.analysisJob is None:
+            return
         self.ui.analysisStatusLabel.text = "Cancelling..."
+        slicer.app.processEvents()
+        with slicer.util.WaitCursor():
+            self.analysisJob.cancel()  # the next poll sees it ended
+
+    def stopAnalysis(self):
+        """Stop a running analysis and drop it (scene close, module cleanup): nothing is added.
+        Returns whether one was running."""
+        if self.analysisTimer is not None:
+            self.analysisTimer.stop()
+        job, self.analysisJob = self.analysisJob, None
+        if job is None:
+            return False
+        job.close()
+        self.setAnalysing(False)
+        return True
 
     def showAnalysisProgress(self, fraction, message):
         self.ui.analysisProgressBar.value = int(round(100 * fraction))
         self.ui.analysisStatusLabel.text = message[:1].upper() + message[1:] + "..."
-        slicer.app.processEvents()  # repaint, and let a click on Cancel through
 
     def setAnalysing(self, analysing):
         self._analysing = analysing
@@ -322,6 +363,8 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.clipSelector,
             self.ui.classifierPathLineEdit,
             self.ui.segmenterPathLineEdit,
+            self.ui.deviceSelector,
+            self.ui.explainSelector,
             self.ui.resultsCollapsibleButton,
         ):
             widget.enabled = not analysing
@@ -498,6 +541,33 @@ class LungUSBLinesLogic(ScriptedLoadableModuleLogic):
         slicer.modules.sequences.setToolBarActiveBrowserNode(browserNode)
 
     # ------------------------------------------------------------------ analysis
+    def startAnalysis(self, browserNode, classifierPath, segmenterPath=None, device="auto", explain=None):
+        """Start analysing the clip of ``browserNode`` in a background process (`lungus analyse`),
+        so Slicer stays responsive; returns its AnalysisJob: ``poll()`` it from a timer
+        (``progress``), ``cancel()`` it, and once it has ended ``finish()`` records the results
+        beside the clip (AnalysisNodes; None if cancelled; an error if the clip was closed)."""
+        from LungUSBLinesLib.analysis_job import AnalysisJob, AnalysisRequest
+        from LungUSBLinesLib.processes import default_python
+
+        request = AnalysisRequest(
+            classifierPath or None, segmenterPath or None, device=device or "auto", explain=explain or None
+        )
+        job = AnalysisJob(
+            slicer.mrmlScene,
+            browserNode,
+            request,
+            clip=self._loadedClips.get(browserNode.GetID()) if browserNode is not None else None,
+            python=default_python(),
+            launch=self.launchEngineProcess,
+        )
+        logging.info(f"LungUS B-lines: analysing {browserNode.GetName()} in a background process")
+        return job.start()
+
+    @staticmethod
+    def launchEngineProcess(arguments, environment, cwd):
+        """Start an engine process with Slicer's startup environment (what PythonSlicer needs)."""
+        return slicer.util.launchConsoleProcess(arguments, updateEnvironment=environment, cwd=cwd)
+
     def analyseClip(
         self,
         browserNode,
@@ -509,7 +579,8 @@ class LungUSBLinesLogic(ScriptedLoadableModuleLogic):
         cancelled=None,
     ):
         """Analyse the clip of ``browserNode`` in this process and record the results beside it
-        (replacing earlier ones). Models load once and are kept for the next clip.
+        (replacing earlier ones); for scripts: it blocks until done (the panel uses
+        startAnalysis). Models load once and are kept for the next clip.
         ``progressCallback(fraction, message)``; ``cancelled()`` returning True stops the analysis
         (lungus.infer.Cancelled). Returns the AnalysisNodes."""
         from LungUSBLinesLib.analysis import AnalyzerCache, analyse_sequence

@@ -21,6 +21,8 @@ _EXPORTS = {
     "AnalyzerCache": "analysis",
     "analyse_sequence": "analysis",
     "clip_for_analysis": "analysis",
+    "AnalysisJob": "analysis_job",
+    "AnalysisRequest": "analysis_job",
     "LoadedClip": "clips",
     "clip_file_name_filter": "clips",
     "describe_clip": "clips",

@@ -34,6 +34,7 @@ COMMANDS = (
     "ensemble",
     "export",
     "infer",
+    "analyse",
     "demo",
     "bench",
 )
