@@ -5,7 +5,6 @@ Training runs as a `lungus train` subprocess of Slicer's Python (the GUI stays f
 log, progress and the trained model's card shown here.
 """
 
-import datetime
 import logging
 import os
 
@@ -84,7 +83,7 @@ class LungUSTrainWidget(ScriptedLoadableModuleWidget):
             self.ui.formatSelector.addItem(title, suffix)
         for title, device in self.DEVICE_CHOICES:
             self.ui.deviceSelector.addItem(title, device)
-        self.ui.outputFolderButton.directory = os.path.join(qt.QDir.homePath(), "LungUS training set")
+        self.ui.outputFolderButton.directory = os.path.join(qt.QDir.homePath(), "LungUS training sets")
         self.ui.clipsTable.setColumnCount(len(self.COLUMNS))
         self.ui.clipsTable.setHorizontalHeaderLabels(list(self.COLUMNS))
         self.ui.clipsTable.horizontalHeader().setSectionResizeMode(self.CLIP_COLUMN, qt.QHeaderView.Stretch)
@@ -194,7 +193,8 @@ class LungUSTrainWidget(ScriptedLoadableModuleWidget):
         if not entries:
             slicer.util.errorDisplay("Tick at least one clip to export.")
             return
-        folder = self.ui.outputFolderButton.directory
+        # A new folder under the chosen one each time: a training set is never written over.
+        folder = self.logic.newOutputFolder(self.ui.outputFolderButton.directory, self._scheme)
         try:
             with slicer.util.WaitCursor():
                 written = self.logic.exportTrainingSet(
@@ -208,8 +208,7 @@ class LungUSTrainWidget(ScriptedLoadableModuleWidget):
 
     # ------------------------------------------------------------------ training
     def newRunFolder(self):
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        return os.path.join(qt.QDir.homePath(), "LungUS runs", f"{self._scheme}-{stamp}")
+        return str(self.logic.newOutputFolder(os.path.join(qt.QDir.homePath(), "LungUS runs"), self._scheme))
 
     def onTrain(self):
         from LungUSBLines import ensurePythonRequirements, showError
@@ -350,6 +349,12 @@ class LungUSTrainLogic(ScriptedLoadableModuleLogic):
         from LungUSTrainLib.training_set import LabeledSequence, store_labels
 
         store_labels(LabeledSequence(sequenceNode, patient, label, zone), scheme)
+
+    def newOutputFolder(self, base, scheme):
+        """A folder under ``base`` that does not exist yet, named after ``scheme`` and the time."""
+        from LungUSBLinesLib.panel import new_output_folder
+
+        return new_output_folder(base, scheme)
 
     def exportTrainingSet(self, entries, folder, scheme, suffix=".seq.nrrd"):
         """``entries``: (sequence node, patient, zone, label) each. Writes folder/clips/ and
