@@ -582,7 +582,12 @@ class LungUSBLinesTest(ScriptedLoadableModuleTest):
         slicer.mrmlScene.Clear()
 
     def runTest(self):
-        self.assertTrue(ensurePythonRequirements(), "the engine's Python packages are not installed")
+        from LungUSBLinesLib.selftest import self_test_skip_reason
+
+        skipReason = self_test_skip_reason()  # a self-test installs nothing: no network
+        if skipReason:
+            self.delayDisplay(skipReason)
+            return
         self.setUp()
         self.test_OpenClipAsSequence()
         self.setUp()
@@ -631,10 +636,11 @@ class LungUSBLinesTest(ScriptedLoadableModuleTest):
         self.delayDisplay("Test passed")
 
     def test_AnalyseClipRecordsResultsThatPlayWithIt(self):
-        import importlib.util
+        from LungUSBLinesLib.selftest import self_test_skip_reason
 
-        if importlib.util.find_spec("torch") is None:
-            self.delayDisplay("PyTorch is not installed (PyTorch extension): analysis test skipped")
+        skipReason = self_test_skip_reason(with_torch=True)
+        if skipReason:
+            self.delayDisplay(skipReason)
             return
         from lungus.infer.recipes import random_model_file
 

@@ -127,7 +127,11 @@ class LungUSInferenceWidget(ScriptedLoadableModuleWidget):
                 present.add(path)
 
     def onAddFiles(self):
-        from LungUSBLinesLib.clips import clip_file_name_filter
+        from LungUSBLines import ensurePythonRequirements
+
+        if not ensurePythonRequirements():
+            return
+        from LungUSBLinesLib.clips import clip_file_name_filter  # reads lungus.io: needs OpenCV
 
         paths = qt.QFileDialog.getOpenFileNames(
             slicer.util.mainWindow(),
@@ -138,6 +142,10 @@ class LungUSInferenceWidget(ScriptedLoadableModuleWidget):
         self.addInputs(list(paths))
 
     def onAddFolder(self):
+        from LungUSBLines import ensurePythonRequirements
+
+        if not ensurePythonRequirements():
+            return
         path = qt.QFileDialog.getExistingDirectory(
             slicer.util.mainWindow(), "Add a folder of clips", qt.QDir.homePath()
         )
@@ -235,6 +243,10 @@ class LungUSInferenceWidget(ScriptedLoadableModuleWidget):
 
     # ------------------------------------------------------------------ results
     def onLoadResults(self):
+        from LungUSBLines import ensurePythonRequirements
+
+        if not ensurePythonRequirements():
+            return
         folder = qt.QFileDialog.getExistingDirectory(
             slicer.util.mainWindow(), "Folder of a `lungus infer` run", self.ui.outputFolderButton.directory
         )
@@ -357,10 +369,11 @@ class LungUSInferenceTest(ScriptedLoadableModuleTest):
         self.delayDisplay("Test passed")
 
     def test_BatchSubprocessScoresClips(self):
-        import importlib.util
+        from LungUSBLinesLib.selftest import self_test_skip_reason
 
-        if importlib.util.find_spec("torch") is None:
-            self.delayDisplay("PyTorch is not installed (PyTorch extension): batch test skipped")
+        skipReason = self_test_skip_reason(with_torch=True)  # installs nothing: no network
+        if skipReason:
+            self.delayDisplay(skipReason)
             return
         import numpy as np
 

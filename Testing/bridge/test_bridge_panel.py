@@ -114,3 +114,12 @@ def test_new_output_folder_never_names_an_existing_one(tmp_path):
     second.mkdir()
     third = panel.new_output_folder(tmp_path, "bline2", now)
     assert len({first, second, third}) == 3 and not third.exists()
+
+
+def test_self_tests_run_when_the_engine_packages_are_installed():
+    from LungUSBLinesLib.dependencies import missing_requirements
+    from LungUSBLinesLib.selftest import self_test_skip_reason
+
+    assert missing_requirements() == []  # this test environment has them all
+    assert self_test_skip_reason() is None
+    assert self_test_skip_reason(with_torch=True) is None
