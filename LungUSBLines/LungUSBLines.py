@@ -8,9 +8,12 @@ widgets -> LungUSBLinesLib -> lungus.
 import logging
 import os
 import sys
+from typing import Annotated
 
 import qt
 import slicer
+import vtk
+from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -21,7 +24,7 @@ from slicer.util import VTKObservationMixin
 
 # Light on purpose: it only inspects which packages are installed, so the module loads
 # in a fresh Slicer before the engine's own requirements are there.
-from LungUSBLinesLib import dependencies
+from LungUSBLinesLib import dependencies, panel
 
 #
 # LungUSBLines
@@ -109,6 +112,24 @@ def ensureTorch():
 #
 
 
+def fillComboBox(comboBox, choices, selected=None):
+    """Replace the items of ``comboBox`` with (title, value) ``choices`` and select ``selected``
+    (the first item when it is not among them), without emitting change signals."""
+    wasBlocked = comboBox.blockSignals(True)
+    comboBox.clear()
+    for title, value in choices:
+        comboBox.addItem(title, value)
+    comboBox.blockSignals(wasBlocked)
+    selectComboBoxData(comboBox, selected)
+
+
+def selectComboBoxData(comboBox, value):
+    """Select the item whose data is ``value`` (the first item when none is), without signals."""
+    wasBlocked = comboBox.blockSignals(True)
+    comboBox.setCurrentIndex(max(0, comboBox.findData(value)))
+    comboBox.blockSignals(wasBlocked)
+
+
 def showError(context, error):
     """One line for the user (what failed, and why); the traceback under Details only for bugs."""
     from LungUSBLinesLib.messages import error_details, error_message
@@ -120,23 +141,36 @@ def showError(context, error):
 
 
 #
+# LungUSBLinesParameterNode
+#
+
+
+@parameterNodeWrapper
+class LungUSBLinesParameterNode:
+    """The panel's choices, saved with the scene (choices and defaults: LungUSBLinesLib.panel)."""
+
+    clip: slicer.vtkMRMLSequenceBrowserNode
+    classifierPath: str = ""
+    segmenterPath: str = ""
+    device: Annotated[str, Choice(panel.choice_values(panel.DEVICE_CHOICES))] = panel.DEFAULT_DEVICE
+    explanationMethod: Annotated[str, Choice(panel.choice_values(panel.EXPLANATION_CHOICES))] = (
+        panel.DEFAULT_EXPLANATION
+    )
+
+
+#
 # LungUSBLinesWidget
 #
 
 
 class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    EXPLAIN_CHOICES = (
-        ("None", ""),
-        ("Grad-CAM", "gradcam"),
-        ("Class activation map", "cam"),
-        ("Attention", "attention"),
-    )
-    DEVICE_CHOICES = (("Automatic (GPU if available)", "auto"), ("CPU", "cpu"), ("GPU (CUDA)", "cuda"))
-
     def __init__(self, parent=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = None
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        self._explainedClassifierPath = None
         self._analysing = False
         self._cancelRequested = False
 
@@ -155,10 +189,8 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             widget.setMRMLScene(slicer.mrmlScene)
             self.ui.playbackWidget.layout().addWidget(widget)
 
-        for title, method in self.EXPLAIN_CHOICES:
-            self.ui.explainSelector.addItem(title, method)
-        for title, device in self.DEVICE_CHOICES:
-            self.ui.deviceSelector.addItem(title, device)
+        fillComboBox(self.ui.explainSelector, panel.explanation_choices(None))
+        fillComboBox(self.ui.deviceSelector, panel.DEVICE_CHOICES)
         self.ui.analysisProgressBar.maximum = 100
 
         self.ui.openFileButton.connect("clicked(bool)", self.onOpenFile)
@@ -172,16 +204,83 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.curveSelector.connect("currentIndexChanged(int)", self.onShowResults)
         self.ui.showSegmentationCheckBox.connect("toggled(bool)", self.onShowResults)
         self.ui.showHeatmapCheckBox.connect("toggled(bool)", self.onShowResults)
+        # Saved with the scene: these write the parameter node; the clip selector is connected by connectGui.
+        self.ui.classifierPathLineEdit.connect("currentPathChanged(QString)", self.onPanelChoiceChanged)
+        self.ui.segmenterPathLineEdit.connect("currentPathChanged(QString)", self.onPanelChoiceChanged)
+        self.ui.deviceSelector.connect("currentIndexChanged(int)", self.onPanelChoiceChanged)
+        self.ui.explainSelector.connect("currentIndexChanged(int)", self.onPanelChoiceChanged)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
 
         self.ui.engineLabel.text = f"Engine: lungus {dependencies.engine_version()}"
+        self.initializeParameterNode()
         self.updateClipPanel(self.ui.clipSelector.currentNode())
 
     def cleanup(self):
         self.removeObservers()
 
+    def enter(self):
+        self.initializeParameterNode()
+
+    def exit(self):
+        self.setParameterNode(None)
+
+    def onSceneStartClose(self, caller, event):
+        self.setParameterNode(None)
+
     def onSceneEndClose(self, caller, event):
         self.updateClipPanel(None)
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    # ------------------------------------------------------------------ parameter node (saved with the scene)
+    def initializeParameterNode(self):
+        self.setParameterNode(self.logic.getParameterNode())
+
+    def setParameterNode(self, parameterNode):
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(
+                self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGUIFromParameterNode
+            )
+        self._parameterNode = parameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(
+                self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGUIFromParameterNode
+            )
+            self.updateGUIFromParameterNode()
+
+    def updateGUIFromParameterNode(self, caller=None, event=None):
+        """The path fields and lists that connectGui cannot show (data-valued lists, empty paths)."""
+        parameters = self._parameterNode
+        if parameters is None:
+            return
+        for pathEdit, path in (
+            (self.ui.classifierPathLineEdit, parameters.classifierPath),
+            (self.ui.segmenterPathLineEdit, parameters.segmenterPath),
+        ):
+            if pathEdit.currentPath != path:
+                wasBlocked = pathEdit.blockSignals(True)
+                pathEdit.currentPath = path
+                pathEdit.blockSignals(wasBlocked)
+        selectComboBoxData(self.ui.deviceSelector, parameters.device)
+        if parameters.classifierPath != self._explainedClassifierPath:
+            # Offer only the explanation methods this classifier supports (it is read once).
+            self._explainedClassifierPath = parameters.classifierPath
+            fillComboBox(self.ui.explainSelector, panel.explanation_choices(parameters.classifierPath))
+        selectComboBoxData(self.ui.explainSelector, parameters.explanationMethod)
+        if self.ui.explainSelector.currentData != parameters.explanationMethod:
+            parameters.explanationMethod = self.ui.explainSelector.currentData  # not offered for this model
+
+    def onPanelChoiceChanged(self, *unused):
+        if self._parameterNode is None:
+            return
+        with slicer.util.NodeModify(self._parameterNode):
+            self._parameterNode.classifierPath = self.ui.classifierPathLineEdit.currentPath
+            self._parameterNode.segmenterPath = self.ui.segmenterPathLineEdit.currentPath
+            self._parameterNode.device = self.ui.deviceSelector.currentData
+            self._parameterNode.explanationMethod = self.ui.explainSelector.currentData
 
     # ------------------------------------------------------------------ opening clips
     def onOpenFile(self):
@@ -433,6 +532,9 @@ class LungUSBLinesLogic(ScriptedLoadableModuleLogic):
         ScriptedLoadableModuleLogic.__init__(self)
         self._loadedClips = {}  # browser node ID -> lungus Clip
         self._analyzers = None
+
+    def getParameterNode(self):
+        return LungUSBLinesParameterNode(super().getParameterNode())
 
     def loadClip(self, path, progressCallback=None):
         """Read a clip with the engine and add it to the scene as a sequence with its browser."""

@@ -87,11 +87,15 @@ def explanation_methods(model_path: str | os.PathLike) -> tuple[str, ...]:
 
 def explanation_choices(model_path: str | os.PathLike | None) -> tuple[tuple[str, str], ...]:
     """The (title, method) pairs to offer for the classifier ``model_path``: always "None", then
-    the methods it supports. No path, or a file that is not a model: "None" only."""
+    the methods it supports. No path, or a file that is not a model: "None" only. Without
+    PyTorch (a fresh Slicer) the file cannot be read: "None" and Grad-CAM, which every model
+    file supports; Analyse installs PyTorch first."""
     if not model_path or not str(model_path).strip():
         return EXPLANATION_CHOICES[:1]
     try:
         supported = explanation_methods(model_path)
+    except ImportError:
+        supported = ("gradcam",)
     except LungUSError:
         return EXPLANATION_CHOICES[:1]
     return tuple(

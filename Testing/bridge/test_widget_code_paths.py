@@ -372,3 +372,35 @@ def test_every_mrml_widget_gets_the_scene(ui):
         and c.findtext("slot") == "setMRMLScene(vtkMRMLScene*)"
     }
     assert mrml_widgets - connected == set()
+
+
+# The panel choices each module saves with the scene through its @parameterNodeWrapper class.
+SAVED_CHOICES = {"LungUSBLines": {"clip", "classifierPath", "segmenterPath", "device", "explanationMethod"}}
+
+
+@pytest.mark.parametrize("module", sorted(SAVED_CHOICES))
+def test_the_panel_choices_are_saved_with_the_scene(graph, module):
+    tree = graph.tree(module)
+    wrapped = [
+        node
+        for node in tree.body
+        if isinstance(node, ast.ClassDef)
+        and any(isinstance(d, ast.Name) and d.id == "parameterNodeWrapper" for d in node.decorator_list)
+    ]
+    assert len(wrapped) == 1, f"{module} has no @parameterNodeWrapper class"
+    fields = {n.target.id for n in wrapped[0].body if isinstance(n, ast.AnnAssign)}
+    assert SAVED_CHOICES[module] <= fields
+    widget = _widget_class(module)
+    for method in (
+        "initializeParameterNode",
+        "setParameterNode",
+        "onSceneStartClose",
+        "onSceneEndClose",
+        "enter",
+    ):
+        assert graph.function(module, method, widget) is not None, f"{widget}.{method}"
+    assert _calls(graph.function(module, "setParameterNode", widget), "connectGui")
+    assert _calls(graph.function(module, "getParameterNode", _logic_class(module)), wrapped[0].name)
+    ui = ET.parse(REPO_ROOT / module / "Resources/UI" / f"{module}.ui").getroot()
+    named = {p.findtext("string") for p in ui.iter("property") if p.get("name") == "SlicerParameterName"}
+    assert named and named <= fields  # connectGui binds these widgets to these fields
