@@ -140,6 +140,88 @@ def showError(context, error):
     slicer.util.errorDisplay(f"{context}\n\n{error_message(error)}", **extra)
 
 
+class ParameterNodePanelMixin:
+    """The scripted-module template's parameter-node lifecycle, shared by the LungUS widgets.
+
+    The widget (also a VTKObservationMixin) has ``self.logic``, whose getParameterNode() returns
+    its @parameterNodeWrapper class; connectGui binds the .ui widgets that carry a
+    SlicerParameterName. ``panelPaths`` and ``panelLists`` name the (ui widget, field) pairs it
+    cannot bind: path fields that may be empty (a pathlib.Path field reads "" as ".") and lists
+    whose items carry a value besides their title. ``showParameters`` may show more.
+    """
+
+    panelPaths = ()
+    panelLists = ()
+
+    def setupParameterNode(self):
+        """In setup(), after self.ui and self.logic exist."""
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        for name, _field in self.panelPaths:
+            getattr(self.ui, name).connect("currentPathChanged(QString)", self.onPanelFieldChanged)
+        for name, _field in self.panelLists:
+            getattr(self.ui, name).connect("currentIndexChanged(int)", self.onPanelFieldChanged)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.initializeParameterNode()
+
+    def initializeParameterNode(self):
+        self.setParameterNode(self.logic.getParameterNode())
+
+    def setParameterNode(self, parameterNode):
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(
+                self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGUIFromParameterNode
+            )
+        self._parameterNode = parameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(
+                self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGUIFromParameterNode
+            )
+            self.updateGUIFromParameterNode()
+
+    def enter(self):
+        self.initializeParameterNode()
+
+    def exit(self):
+        self.setParameterNode(None)
+
+    def onSceneStartClose(self, caller, event):
+        self.setParameterNode(None)  # the scene's parameter node goes with it
+
+    def onSceneEndClose(self, caller, event):
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def updateGUIFromParameterNode(self, caller=None, event=None):
+        parameters = self._parameterNode
+        if parameters is None:
+            return
+        for name, field in self.panelPaths:
+            pathEdit = getattr(self.ui, name)
+            if pathEdit.currentPath != getattr(parameters, field):
+                wasBlocked = pathEdit.blockSignals(True)
+                pathEdit.currentPath = getattr(parameters, field)
+                pathEdit.blockSignals(wasBlocked)
+        for name, field in self.panelLists:
+            selectComboBoxData(getattr(self.ui, name), getattr(parameters, field))
+        self.showParameters(parameters)
+
+    def showParameters(self, parameters):
+        """What else the panel shows from the parameter node (none by default)."""
+
+    def onPanelFieldChanged(self, *unused):
+        if self._parameterNode is None:
+            return
+        with slicer.util.NodeModify(self._parameterNode):
+            for name, field in self.panelPaths:
+                setattr(self._parameterNode, field, getattr(self.ui, name).currentPath)
+            for name, field in self.panelLists:
+                setattr(self._parameterNode, field, getattr(self.ui, name).currentData)
+
+
 #
 # LungUSBLinesParameterNode
 #
@@ -163,13 +245,14 @@ class LungUSBLinesParameterNode:
 #
 
 
-class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
+class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, ParameterNodePanelMixin):
+    panelPaths = (("classifierPathLineEdit", "classifierPath"), ("segmenterPathLineEdit", "segmenterPath"))
+    panelLists = (("deviceSelector", "device"), ("explainSelector", "explanationMethod"))
+
     def __init__(self, parent=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = None
-        self._parameterNode = None
-        self._parameterNodeGuiTag = None
         self._explainedClassifierPath = None
         self._analysing = False
         self._cancelRequested = False
@@ -204,67 +287,19 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.curveSelector.connect("currentIndexChanged(int)", self.onShowResults)
         self.ui.showSegmentationCheckBox.connect("toggled(bool)", self.onShowResults)
         self.ui.showHeatmapCheckBox.connect("toggled(bool)", self.onShowResults)
-        # Saved with the scene: these write the parameter node; the clip selector is connected by connectGui.
-        self.ui.classifierPathLineEdit.connect("currentPathChanged(QString)", self.onPanelChoiceChanged)
-        self.ui.segmenterPathLineEdit.connect("currentPathChanged(QString)", self.onPanelChoiceChanged)
-        self.ui.deviceSelector.connect("currentIndexChanged(int)", self.onPanelChoiceChanged)
-        self.ui.explainSelector.connect("currentIndexChanged(int)", self.onPanelChoiceChanged)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
 
         self.ui.engineLabel.text = f"Engine: lungus {dependencies.engine_version()}"
-        self.initializeParameterNode()
+        self.setupParameterNode()  # the panel's choices are saved with the scene
         self.updateClipPanel(self.ui.clipSelector.currentNode())
 
     def cleanup(self):
         self.removeObservers()
 
-    def enter(self):
-        self.initializeParameterNode()
-
-    def exit(self):
-        self.setParameterNode(None)
-
-    def onSceneStartClose(self, caller, event):
-        self.setParameterNode(None)
-
     def onSceneEndClose(self, caller, event):
         self.updateClipPanel(None)
-        if self.parent.isEntered:
-            self.initializeParameterNode()
+        ParameterNodePanelMixin.onSceneEndClose(self, caller, event)
 
-    # ------------------------------------------------------------------ parameter node (saved with the scene)
-    def initializeParameterNode(self):
-        self.setParameterNode(self.logic.getParameterNode())
-
-    def setParameterNode(self, parameterNode):
-        if self._parameterNode:
-            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
-            self.removeObserver(
-                self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGUIFromParameterNode
-            )
-        self._parameterNode = parameterNode
-        if self._parameterNode:
-            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
-            self.addObserver(
-                self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGUIFromParameterNode
-            )
-            self.updateGUIFromParameterNode()
-
-    def updateGUIFromParameterNode(self, caller=None, event=None):
-        """The path fields and lists that connectGui cannot show (data-valued lists, empty paths)."""
-        parameters = self._parameterNode
-        if parameters is None:
-            return
-        for pathEdit, path in (
-            (self.ui.classifierPathLineEdit, parameters.classifierPath),
-            (self.ui.segmenterPathLineEdit, parameters.segmenterPath),
-        ):
-            if pathEdit.currentPath != path:
-                wasBlocked = pathEdit.blockSignals(True)
-                pathEdit.currentPath = path
-                pathEdit.blockSignals(wasBlocked)
-        selectComboBoxData(self.ui.deviceSelector, parameters.device)
+    def showParameters(self, parameters):
         if parameters.classifierPath != self._explainedClassifierPath:
             # Offer only the explanation methods this classifier supports (it is read once).
             self._explainedClassifierPath = parameters.classifierPath
@@ -272,15 +307,6 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         selectComboBoxData(self.ui.explainSelector, parameters.explanationMethod)
         if self.ui.explainSelector.currentData != parameters.explanationMethod:
             parameters.explanationMethod = self.ui.explainSelector.currentData  # not offered for this model
-
-    def onPanelChoiceChanged(self, *unused):
-        if self._parameterNode is None:
-            return
-        with slicer.util.NodeModify(self._parameterNode):
-            self._parameterNode.classifierPath = self.ui.classifierPathLineEdit.currentPath
-            self._parameterNode.segmenterPath = self.ui.segmenterPathLineEdit.currentPath
-            self._parameterNode.device = self.ui.deviceSelector.currentData
-            self._parameterNode.explanationMethod = self.ui.explainSelector.currentData
 
     # ------------------------------------------------------------------ opening clips
     def onOpenFile(self):

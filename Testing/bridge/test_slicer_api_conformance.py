@@ -235,6 +235,20 @@ def check_source(source: str, path: str = "<snippet>") -> list[Finding]:
     return findings
 
 
+def _project_classes() -> dict[str, set[str]]:
+    """Classes the module files define (e.g. the widgets' shared mixin) -> their methods."""
+    classes = {}
+    for name in MODULE_NAMES:
+        tree = ast.parse((REPO_ROOT / name / f"{name}.py").read_text(encoding="utf-8"))
+        for node in tree.body:
+            if isinstance(node, ast.ClassDef):
+                classes[node.name] = {n.name for n in node.body if isinstance(n, ast.FunctionDef)}
+    return classes
+
+
+PROJECT_CLASSES = _project_classes()
+
+
 def _check_base_class_calls(tree: ast.Module, path: str) -> list[Finding]:
     """``self.m()`` in a class deriving from a ScriptedLoadableModule class, m not defined in it."""
     findings = []
@@ -250,6 +264,8 @@ def _check_base_class_calls(tree: ast.Module, path: str) -> list[Finding]:
         )
         if "VTKObservationMixin" in bases:
             inherited |= mixin
+        for base in bases:
+            inherited |= PROJECT_CLASSES.get(base, set()) if base not in SCRIPTED else set()
         for node in ast.walk(cls):
             if (
                 isinstance(node, ast.Call)

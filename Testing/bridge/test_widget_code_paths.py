@@ -29,6 +29,8 @@ REPO_ROOT = Path(__file__).resolve().parents[2]
 MODULE_NAMES = ("LungUSBLines", "LungUSTrain", "LungUSInference")
 MODULE_FILES = {name: REPO_ROOT / name / f"{name}.py" for name in MODULE_NAMES}
 REQUIREMENTS_CHECK = "ensurePythonRequirements"
+# The widgets' shared parameter-node lifecycle (LungUSBLines.py): its methods run as the widget's.
+PANEL_MIXIN = ("LungUSBLines", "ParameterNodePanelMixin")
 # Slicer's own modules and Python packages every supported release bundles.
 ALWAYS_THERE = {"slicer", "qt", "ctk", "vtk", "numpy", "packaging", "PythonQt", "__future__"}
 # Calls a self-test must not make: each installs packages (network) or restarts Slicer.
@@ -129,7 +131,21 @@ class CodeGraph:
             classes = [n for n in body if isinstance(n, ast.ClassDef) and n.name == cls]
             body = classes[0].body if classes else []
         found = [n for n in body if isinstance(n, ast.FunctionDef) and n.name == name]
+        if not found and cls is not None and cls != PANEL_MIXIN[1] and cls.endswith("Widget"):
+            return self.function(PANEL_MIXIN[0], name, PANEL_MIXIN[1])  # methods the widget inherits
         return found[0] if found else None
+
+    def module_aliases(self, module: str) -> dict[str, str]:
+        """Names the top of ``module`` binds to repository modules (``from LungUSBLinesLib import panel``)."""
+        aliases = {}
+        for node in self.tree(module).body if self.tree(module) else ():
+            if isinstance(node, ast.Import):
+                aliases.update({(a.asname or a.name): a.name for a in node.names if _source_file(a.name)})
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                for alias in node.names:
+                    if _source_file(f"{node.module}.{alias.name}"):
+                        aliases[alias.asname or alias.name] = f"{node.module}.{alias.name}"
+        return aliases
 
     def module_is_heavy(self, module: str) -> bool:
         top = module.split(".")[0]
@@ -166,6 +182,12 @@ class CodeGraph:
                     why = self.call_needs_packages(module, inner.func.id, None, seen)
                     if why:
                         return f"{inner.func.id} {why}"
+                elif isinstance(inner.func, ast.Attribute) and isinstance(inner.func.value, ast.Name):
+                    # module.function(): a repository module imported at the top of ``module``
+                    imported = self.module_aliases(module).get(inner.func.value.id)
+                    why = imported and self.call_needs_packages(imported, inner.func.attr, None, seen)
+                    if why:
+                        return f"{imported}.{inner.func.attr} {why}"
         return None
 
     def call_needs_packages(self, module: str, name: str, cls: str | None, seen: set) -> str | None:
