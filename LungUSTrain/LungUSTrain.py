@@ -7,18 +7,30 @@ log, progress and the trained model's card shown here.
 
 import logging
 import os
+import pathlib
+from typing import Annotated
 
 import qt
 import slicer
+from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
     ScriptedLoadableModuleTest,
     ScriptedLoadableModuleWidget,
 )
+from slicer.util import VTKObservationMixin
 
-from LungUSBLinesLib import dependencies
+from LungUSBLines import ParameterNodePanelMixin, fillComboBox
+from LungUSBLinesLib import dependencies, panel
 from LungUSTrainLib.export import EXPORT_FORMATS
+
+
+def _number(name):
+    """An int field within the Train panel's range for ``name``, with its default."""
+    minimum, maximum, _default = panel.TRAIN_NUMBERS[name]
+    return Annotated[int, WithinRange(minimum, maximum)]
+
 
 #
 # LungUSTrain
@@ -45,23 +57,48 @@ Developed as open source by the LungUS B-lines contributors.
 
 
 #
+# LungUSTrainParameterNode
+#
+
+
+@parameterNodeWrapper
+class LungUSTrainParameterNode:
+    """The panel's choices, saved with the scene (choices and defaults: LungUSBLinesLib.panel)."""
+
+    task: Annotated[str, Choice(panel.choice_values(panel.TASK_CHOICES))] = panel.DEFAULT_TASK
+    exportFormat: Annotated[str, Choice(tuple(EXPORT_FORMATS))] = panel.DEFAULT_EXPORT_FORMAT
+    trainingSetsFolder: pathlib.Path = panel.home_folder(panel.TRAINING_SETS_FOLDER)
+    manifestPath: str = ""
+    recipePath: str = ""
+    model: str = panel.DEFAULT_TRAIN_MODEL
+    labelSource: str = ""
+    epochs: _number("epochs") = panel.TRAIN_NUMBERS["epochs"][2]
+    size: _number("size") = panel.TRAIN_NUMBERS["size"][2]
+    folds: _number("folds") = panel.TRAIN_NUMBERS["folds"][2]
+    seeds: _number("seeds") = panel.TRAIN_NUMBERS["seeds"][2]
+    device: Annotated[str, Choice(panel.choice_values(panel.DEVICE_CHOICES))] = panel.DEFAULT_DEVICE
+
+
+#
 # LungUSTrainWidget
 #
 
 
-class LungUSTrainWidget(ScriptedLoadableModuleWidget):
-    TASKS = (
-        ("B-lines absent / present (bline2)", "bline2"),
-        ("None / discrete / confluent (bline3)", "bline3"),
-        ("LUS score 0-3 (lus4)", "lus4"),
+class LungUSTrainWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, ParameterNodePanelMixin):
+    panelPaths = (("manifestPathLineEdit", "manifestPath"), ("recipePathLineEdit", "recipePath"))
+    panelLists = (
+        ("taskSelector", "task"),
+        ("formatSelector", "exportFormat"),
+        ("modelSelector", "model"),
+        ("deviceSelector", "device"),
     )
-    DEVICE_CHOICES = (("Automatic (GPU if available)", "auto"), ("CPU", "cpu"), ("GPU (CUDA)", "cuda"))
     COLUMNS = ("Export", "Clip", "Patient", "Zone", "Label")
     USE_COLUMN, CLIP_COLUMN, PATIENT_COLUMN, ZONE_COLUMN, LABEL_COLUMN = range(5)
     POLL_INTERVAL_MS = 300
 
     def __init__(self, parent=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
         self.logic = None
         self.job = None
         self.jobRunFolder = None
@@ -76,14 +113,10 @@ class LungUSTrainWidget(ScriptedLoadableModuleWidget):
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = LungUSTrainLogic()
 
-        for title, task in self.TASKS:
-            self.ui.taskSelector.addItem(title, task)
+        fillComboBox(self.ui.taskSelector, panel.TASK_CHOICES)
         self._scheme = self.ui.taskSelector.currentData
-        for suffix, title in EXPORT_FORMATS.items():
-            self.ui.formatSelector.addItem(title, suffix)
-        for title, device in self.DEVICE_CHOICES:
-            self.ui.deviceSelector.addItem(title, device)
-        self.ui.outputFolderButton.directory = os.path.join(qt.QDir.homePath(), "LungUS training sets")
+        fillComboBox(self.ui.formatSelector, [(title, suffix) for suffix, title in EXPORT_FORMATS.items()])
+        fillComboBox(self.ui.deviceSelector, panel.DEVICE_CHOICES)
         self.ui.clipsTable.setColumnCount(len(self.COLUMNS))
         self.ui.clipsTable.setHorizontalHeaderLabels(list(self.COLUMNS))
         self.ui.clipsTable.horizontalHeader().setSectionResizeMode(self.CLIP_COLUMN, qt.QHeaderView.Stretch)
@@ -101,26 +134,31 @@ class LungUSTrainWidget(ScriptedLoadableModuleWidget):
         self.fillModelChoices()
         self.ui.runFolderEdit.text = self.newRunFolder()
         self.refreshClips()
+        self.setupParameterNode()  # the panel's choices are saved with the scene
 
     def cleanup(self):
+        self.removeObservers()
         if self.pollTimer is not None:
             self.pollTimer.stop()
         if self.job is not None and self.job.running:
             self.job.cancel(grace_s=5)
 
     def enter(self):
+        ParameterNodePanelMixin.enter(self)
         self.refreshClips()
+
+    def showParameters(self, parameters):
+        if parameters.task != self._scheme:  # a loaded scene chose another task
+            self._scheme = parameters.task
+            self.refreshClips(keepEdits=False)
 
     # ------------------------------------------------------------------ labeling
     def fillModelChoices(self):
         try:
             models = self.logic.availableModels()
         except ImportError:  # no PyTorch yet: offer the default; Train installs what is missing
-            models = ["frame_cnn"]
-        self.ui.modelSelector.clear()
-        for name in models:
-            self.ui.modelSelector.addItem(name)
-        self.ui.modelSelector.setCurrentIndex(max(0, self.ui.modelSelector.findText("frame_cnn")))
+            models = [panel.DEFAULT_TRAIN_MODEL]
+        fillComboBox(self.ui.modelSelector, [(name, name) for name in models], panel.DEFAULT_TRAIN_MODEL)
 
     def onRefreshClips(self):
         self.refreshClips()
@@ -208,7 +246,7 @@ class LungUSTrainWidget(ScriptedLoadableModuleWidget):
 
     # ------------------------------------------------------------------ training
     def newRunFolder(self):
-        return str(self.logic.newOutputFolder(os.path.join(qt.QDir.homePath(), "LungUS runs"), self._scheme))
+        return str(self.logic.newOutputFolder(panel.home_folder(panel.RUNS_FOLDER), self._scheme))
 
     def onTrain(self):
         from LungUSBLines import ensurePythonRequirements, showError
@@ -322,6 +360,9 @@ class LungUSTrainLogic(ScriptedLoadableModuleLogic):
     job = logic.startTraining(logic.trainRequest(str(written.manifest), "/runs/r1", task="bline2", epochs=20))
     job.wait(); print(logic.trainingResult("/runs/r1").describe())
     """
+
+    def getParameterNode(self):
+        return LungUSTrainParameterNode(super().getParameterNode())
 
     def exportSequences(self, sequenceNodes, folder, suffix=".seq.nrrd", progressCallback=None):
         """Write each sequence as <folder>/<name><suffix>; returns one ExportResult per sequence."""

@@ -41,6 +41,24 @@ TASK_CHOICES: tuple[tuple[str, str], ...] = (
 )
 DEFAULT_TASK = "bline2"
 DEFAULT_TRAIN_MODEL = "frame_cnn"
+DEFAULT_EXPORT_FORMAT = ".seq.nrrd"
+# The Train panel's numbers: (minimum, maximum, default), as its spin boxes offer them.
+TRAIN_NUMBERS: dict[str, tuple[int, int, int]] = {
+    "epochs": (1, 1000, 30),
+    "size": (32, 512, 96),
+    "folds": (1, 20, 1),
+    "seeds": (1, 10, 1),
+}
+
+# Default folders, under the user's home folder.
+RESULTS_FOLDER = "LungUS results"
+TRAINING_SETS_FOLDER = "LungUS training sets"
+RUNS_FOLDER = "LungUS runs"
+
+
+def home_folder(name: str) -> Path:
+    """``name`` under the user's home folder (a panel's default output folder)."""
+    return Path.home() / name
 
 
 def choice_values(choices: tuple[tuple[str, str], ...]) -> tuple[str, ...]:

@@ -123,3 +123,30 @@ def test_self_tests_run_when_the_engine_packages_are_installed():
     assert missing_requirements() == []  # this test environment has them all
     assert self_test_skip_reason() is None
     assert self_test_skip_reason(with_torch=True) is None
+
+
+def test_train_numbers_match_the_spin_boxes_of_the_train_panel():
+    import xml.etree.ElementTree as ET
+    from pathlib import Path
+
+    ui = ET.parse(Path(__file__).resolve().parents[2] / "LungUSTrain/Resources/UI/LungUSTrain.ui").getroot()
+    found = {}
+    for widget in ui.iter("widget"):
+        if widget.get("class") == "QSpinBox":
+            numbers = {
+                p.get("name"): int(p.findtext("number"))
+                for p in widget.iter("property")
+                if p.find("number") is not None
+            }
+            found[widget.get("name").removesuffix("SpinBox")] = (
+                numbers["minimum"],
+                numbers["maximum"],
+                numbers["value"],
+            )
+    assert found == panel.TRAIN_NUMBERS
+
+
+def test_the_default_export_format_is_one_the_train_panel_offers():
+    from LungUSTrainLib.export import EXPORT_FORMATS
+
+    assert panel.DEFAULT_EXPORT_FORMAT in EXPORT_FORMATS
