@@ -397,7 +397,14 @@ def test_every_mrml_widget_gets_the_scene(ui):
 
 
 # The panel choices each module saves with the scene through its @parameterNodeWrapper class.
-SAVED_CHOICES = {"LungUSBLines": {"clip", "classifierPath", "segmenterPath", "device", "explanationMethod"}}
+SAVED_CHOICES = {
+    "LungUSBLines": {"clip", "classifierPath", "segmenterPath", "device", "explanationMethod"},
+    "LungUSInference": {"inputs", "modelPath", "segmenterPath", "device", "outputFolder", "overlays", "explain", "resume"},
+    "LungUSTrain": {
+        "task", "exportFormat", "trainingSetsFolder", "manifestPath", "recipePath", "model", "labelSource",
+        "epochs", "size", "folds", "seeds", "device",
+    },
+}  # fmt: skip
 
 
 @pytest.mark.parametrize("module", sorted(SAVED_CHOICES))
@@ -426,3 +433,52 @@ def test_the_panel_choices_are_saved_with_the_scene(graph, module):
     ui = ET.parse(REPO_ROOT / module / "Resources/UI" / f"{module}.ui").getroot()
     named = {p.findtext("string") for p in ui.iter("property") if p.get("name") == "SlicerParameterName"}
     assert named and named <= fields  # connectGui binds these widgets to these fields
+
+
+# Which field types connectGui binds to which widget classes (the canRepresent methods of
+# Slicer v5.12.3 Base/Python/slicer/parameterNodeWrapper/guiConnectors.py, for the classes used here).
+CONNECTABLE = {
+    "QCheckBox": {"bool"},
+    "QSpinBox": {"int"},
+    "QLineEdit": {"str"},
+    "ctkDirectoryButton": {"pathlib.Path"},
+    "ctkPathLineEdit": {"pathlib.Path"},
+    "qMRMLNodeComboBox": {"slicer.vtkMRMLSequenceBrowserNode"},
+}
+
+
+def _field_types(wrapped: ast.ClassDef) -> dict[str, str]:
+    """Field -> its type, without Annotated[...] (``int`` for ``_number("epochs")``, the Train helper)."""
+    types = {}
+    for node in wrapped.body:
+        if isinstance(node, ast.AnnAssign):
+            annotation = node.annotation
+            if isinstance(annotation, ast.Subscript) and ast.unparse(annotation.value) == "Annotated":
+                annotation = annotation.slice.elts[0]
+            elif isinstance(annotation, ast.Call):
+                annotation = ast.Name("int")
+            types[node.target.id] = ast.unparse(annotation)
+    return types
+
+
+@pytest.mark.parametrize("module", sorted(SAVED_CHOICES))
+def test_each_bound_widget_fits_its_field(graph, module):
+    tree = graph.tree(module)
+    [wrapped] = [
+        n for n in tree.body if isinstance(n, ast.ClassDef) and any(ast.unparse(d) == "parameterNodeWrapper" for d in n.decorator_list)
+    ]  # fmt: skip
+    types = _field_types(wrapped)
+    ui = ET.parse(REPO_ROOT / module / "Resources/UI" / f"{module}.ui").getroot()
+    ui_classes = {w.get("name"): w.get("class") for w in ui.iter("widget")}
+    for widget in ui.iter("widget"):
+        for p in widget.findall("property"):
+            if p.get("name") == "SlicerParameterName":
+                field = p.findtext("string")
+                assert types[field] in CONNECTABLE[widget.get("class")], (widget.get("name"), field)
+    [widget_class] = [n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == _widget_class(module)]
+    for node in widget_class.body:  # the pairs ParameterNodePanelMixin binds by hand
+        target = node.targets[0] if isinstance(node, ast.Assign) else None
+        if isinstance(target, ast.Name) and target.id in ("panelPaths", "panelLists"):
+            for name, field in ast.literal_eval(node.value):
+                expected = "ctkPathLineEdit" if node.targets[0].id == "panelPaths" else "QComboBox"
+                assert (ui_classes.get(name), types.get(field)) == (expected, "str"), (name, field)
