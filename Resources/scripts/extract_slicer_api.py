@@ -12,7 +12,8 @@ importing any of them:
   test accepts a name only when it is in every release listed (5.10 and 5.12);
 - ``slicer.ScriptedLoadableModule``: its classes and their methods (both releases);
 - ``slicer.parameterNodeWrapper``: the names its __init__ exports (each submodule's __all__ and
-  the names imported from .util), Slicer v5.12.3;
+  the names imported from .util), and the names wrapper.py reserves on a wrapped class (a field
+  may not use them), Slicer v5.12.3;
 - ``PyTorchUtils``: the PyTorchUtilsLogic methods and their parameters (SlicerPyTorch);
 - MRML C++ headers the reference holds (vtkMRMLSliceLogic.h, vtkMRMLSliceLayerLogic.h,
   vtkMRMLApplicationLogic.h, vtkMRMLScalarVolumeDisplayNode.h, vtkSlicerPlotsLogic.h): the
@@ -150,6 +151,15 @@ def parameter_node_wrapper_exports(folder: Path) -> list[str]:
     return sorted(exported)
 
 
+def parameter_node_wrapper_reserved(folder: Path) -> list[str]:
+    """Names a @parameterNodeWrapper class may not use as fields (wrapper.py sets them on it)."""
+    reserved = {"parameterNode"}  # the wrapped node, set by its __init__
+    for node in ast.walk(_tree(folder / "wrapper.py")):
+        if isinstance(node, ast.Call) and getattr(node.func, "id", None) == "checkedSetAttr":
+            reserved.add(node.args[1].value)
+    return sorted(reserved)
+
+
 _CLASS = re.compile(r"^class\s+(?:\w+_EXPORT\s+)?(vtk\w+)\s*:\s*public\s+(\w+)", re.MULTILINE)
 _MACRO = re.compile(r"\b(vtk\w+Macro)\(\s*(\w+)")
 _METHOD = re.compile(r"^\s*(?:virtual\s+|static\s+|inline\s+)*[\w:<>,\s\*&]+?[\s\*&](\w+)\s*\(", re.MULTILINE)
@@ -218,6 +228,9 @@ def extract(reference: Path) -> dict:
         "slicer_util_classes": util_classes,
         "scripted_loadable_module": scripted,
         "parameter_node_wrapper": parameter_node_wrapper_exports(
+            reference / "Slicer-v5.12.3/Base/Python/slicer/parameterNodeWrapper"
+        ),
+        "parameter_node_wrapper_reserved": parameter_node_wrapper_reserved(
             reference / "Slicer-v5.12.3/Base/Python/slicer/parameterNodeWrapper"
         ),
         "pytorch_utils": class_methods(reference / "SlicerPyTorch/PyTorchUtils.py", ("PyTorchUtilsLogic",)),

@@ -343,3 +343,18 @@ def test_a_name_only_one_release_has_fails():
     only_512 = set(API["slicer_util"]["Slicer-v5.12.3"]) - set(API["slicer_util"]["Slicer-v5.10.0"])
     assert "executePythonModule" in only_512  # added in 5.12
     assert check_source("import slicer\nslicer.util.executePythonModule('m', [])") != []
+
+
+@pytest.mark.parametrize("name", MODULE_NAMES)
+def test_no_parameter_node_field_uses_a_reserved_name(name):
+    tree = ast.parse((REPO_ROOT / name / f"{name}.py").read_text(encoding="utf-8"))
+    fields = {
+        item.target.id
+        for node in tree.body
+        if isinstance(node, ast.ClassDef)
+        and any(ast.unparse(d) == "parameterNodeWrapper" for d in node.decorator_list)
+        for item in node.body
+        if isinstance(item, ast.AnnAssign)
+    }
+    assert fields, f"{name} has no @parameterNodeWrapper fields"
+    assert fields & set(API["parameter_node_wrapper_reserved"]) == set()
