@@ -712,6 +712,8 @@ class LungUSBLinesTest(ScriptedLoadableModuleTest):
     def runTest(self):
         from LungUSBLinesLib.selftest import self_test_skip_reason
 
+        self.setUp()
+        self.test_ParameterNodeKeepsThePanelChoices()
         skipReason = self_test_skip_reason()  # a self-test installs nothing: no network
         if skipReason:
             self.delayDisplay(skipReason)
@@ -722,6 +724,18 @@ class LungUSBLinesTest(ScriptedLoadableModuleTest):
         self.test_SeqNrrdFromLungusOpensWithSlicerReader()
         self.setUp()
         self.test_AnalyseClipRecordsResultsThatPlayWithIt()
+
+    def test_ParameterNodeKeepsThePanelChoices(self):
+        self.delayDisplay("The panel's choices are kept in the scene's parameter node")
+        parameters = LungUSBLinesLogic().getParameterNode()
+        self.assertEqual((parameters.device, parameters.explanationMethod), ("auto", ""))
+        parameters.device = "cpu"
+        parameters.explanationMethod = "gradcam"
+        self.assertEqual(parameters.parameterNode.GetParameter("device"), "cpu")
+        self.assertEqual(LungUSBLinesLogic().getParameterNode().explanationMethod, "gradcam")
+        with self.assertRaises(ValueError):
+            parameters.device = "tpu"  # not one of the choices
+        self.delayDisplay("Test passed")
 
     def _writeTestClip(self, fileName):
         import numpy as np
