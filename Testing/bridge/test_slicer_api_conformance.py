@@ -57,7 +57,7 @@ REVIEWED_SLICER_QT = {
     "qMRMLSequenceBrowserSeekWidget",
 }  # fmt: skip
 REVIEWED_SLICER_MODULES = {"sequences", "plots"}  # Slicer core modules Sequences and Plots
-REVIEWED_SLICER_APP = {"processEvents", "layoutManager", "temporaryPath", "connect"}
+REVIEWED_SLICER_APP = {"processEvents", "layoutManager", "temporaryPath", "connect", "applicationLogic"}
 SLICER_GLOBALS = {"mrmlScene", "app", "util", "modules", "ScriptedLoadableModule", "parameterNodeWrapper"}
 
 
@@ -218,6 +218,19 @@ def check_source(source: str, path: str = "<snippet>") -> list[Finding]:
             if parts[:2] == ["slicer", "util"] and len(parts) == 3 and parts[2] in UTIL:
                 for problem in _check_arguments(dotted, node, UTIL[parts[2]]):
                     report(node, problem)
+            elif (
+                isinstance(node.func, ast.Attribute)
+                and isinstance(node.func.value, ast.Call)
+                and _dotted(node.func.value.func) == "PyTorchUtils.PyTorchUtilsLogic"
+            ):  # PyTorchUtils.PyTorchUtilsLogic().method(...)
+                method = node.func.attr
+                if method not in pytorch_logic:
+                    report(node, f"PyTorchUtilsLogic has no {method}")
+                else:
+                    for problem in _check_arguments(
+                        f"PyTorchUtilsLogic.{method}", node, [pytorch_logic[method][1:]]
+                    ):
+                        report(node, problem)
             elif len(parts) == 2 and parts[0] in torch_logic_names:
                 if parts[1] not in pytorch_logic:
                     report(node, f"PyTorchUtilsLogic has no {parts[1]}")
@@ -315,6 +328,10 @@ def test_every_ui_widget_class_is_reviewed(ui):
         ),
         (
             "import PyTorchUtils\nlogic = PyTorchUtils.PyTorchUtilsLogic()\nlogic.installTorch(askConfirm=True)",
+            "no parameter 'askConfirm'",
+        ),
+        (
+            "import PyTorchUtils\nPyTorchUtils.PyTorchUtilsLogic().installTorch(askConfirm=True)",
             "no parameter 'askConfirm'",
         ),
         ("import qt\nqt.QFileDialogg.getOpenFileName()", "qt.QFileDialogg is not reviewed"),
