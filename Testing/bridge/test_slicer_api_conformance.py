@@ -21,10 +21,14 @@ extracted from Slicer's own sources (and slicer-core) by Resources/scripts/extra
   class passes; a misspelled or missing one fails.
 
 Not checked against source, because the reference holds none: ``qt.*``, ``ctk.*``, ``slicer.app``,
-Slicer's Qt widget classes (``slicer.qMRML*``, ``slicer.qSlicer*``) and ``slicer.modules.*``. Their
-names are held to the REVIEWED lists below (read against Slicer's documentation by hand, not its
-source), so a new one fails here until someone reviews it; their methods, lower-case calls on
-widgets, and the Qt signal signatures in ``connect("...")`` strings are not checked at all.
+Slicer's Qt widget classes (``slicer.qMRML*``, ``slicer.qSlicer*``, and those the .ui files use),
+``slicer.modules.*`` and the Qt signals connected with ``connect("signal(...)")``. Their names are
+held to the REVIEWED lists below (read against Qt's, CTK's and Slicer's documentation by hand,
+not their source), so a new one fails here until someone reviews it. Every ``self.ui.NAME`` must
+be a widget of the module's .ui file, and each signal connected on it one reviewed for its class.
+Not checked at all: the methods and properties of Qt/CTK/Slicer widgets (lower-case calls such as
+``currentNode()``), the methods of ``slicer.modules.*`` objects, and anything called on an object
+whose MRML/VTK class is not named (only that some listed class has the method).
 """
 
 from __future__ import annotations
@@ -56,6 +60,18 @@ REVIEWED_SLICER_QT = {
     "qMRMLWidget", "qMRMLNodeComboBox", "qMRMLTableView", "qMRMLSequenceBrowserPlayWidget",
     "qMRMLSequenceBrowserSeekWidget",
 }  # fmt: skip
+# Signals the modules connect to, by widget class (Qt 5.15 and CTK documentation, reviewed by hand).
+REVIEWED_SIGNALS = {
+    "QPushButton": {"clicked(bool)", "toggled(bool)"},
+    "QCheckBox": {"clicked(bool)", "toggled(bool)", "stateChanged(int)"},
+    "QComboBox": {"currentIndexChanged(int)", "currentTextChanged(QString)"},
+    "QSpinBox": {"valueChanged(int)"},
+    "QLineEdit": {"textChanged(QString)", "editingFinished()"},
+    "ctkPathLineEdit": {"currentPathChanged(QString)"},
+    "ctkDirectoryButton": {"directoryChanged(QString)"},
+    "qMRMLNodeComboBox": {"currentNodeChanged(vtkMRMLNode*)", "currentNodeChanged(bool)"},
+    "QTimer": {"timeout()"},
+}
 REVIEWED_SLICER_MODULES = {"sequences", "plots"}  # Slicer core modules Sequences and Plots
 REVIEWED_SLICER_APP = {"processEvents", "layoutManager", "temporaryPath", "connect", "applicationLogic"}
 SLICER_GLOBALS = {"mrmlScene", "app", "util", "modules", "ScriptedLoadableModule", "parameterNodeWrapper"}
@@ -375,3 +391,62 @@ def test_no_parameter_node_field_uses_a_reserved_name(name):
     }
     assert fields, f"{name} has no @parameterNodeWrapper fields"
     assert fields & set(API["parameter_node_wrapper_reserved"]) == set()
+
+
+def _ui_widgets(module: str) -> dict[str, str]:
+    import xml.etree.ElementTree as ET
+
+    ui = ET.parse(REPO_ROOT / module / "Resources/UI" / f"{module}.ui").getroot()
+    return {w.get("name"): w.get("class") for w in ui.iter("widget")}
+
+
+def check_ui_use(source: str, widgets: dict[str, str], path: str = "<snippet>") -> list[Finding]:
+    """``self.ui.NAME`` must be a widget of the module's .ui, and ``self.ui.NAME.connect("signal")``
+    (or ``self.pollTimer.connect``) a reviewed signal of its class."""
+    findings = []
+    for node in ast.walk(ast.parse(source)):
+        dotted = _dotted(node) if isinstance(node, ast.Attribute) else None
+        if dotted and dotted.startswith("self.ui.") and dotted.count(".") == 2:
+            name = dotted.split(".")[2]
+            if name not in widgets:
+                findings.append(Finding(path, node.lineno, f"the .ui has no widget {name!r}"))
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Attribute)
+            and node.func.attr == "connect"
+            and node.args
+            and isinstance(node.args[0], ast.Constant)
+            and isinstance(node.args[0].value, str)
+        ):
+            owner = _dotted(node.func.value) or ""
+            widget_class = widgets.get(owner.split(".")[-1]) if owner.startswith("self.ui.") else None
+            widget_class = "QTimer" if owner == "self.pollTimer" else widget_class
+            if widget_class and node.args[0].value not in REVIEWED_SIGNALS.get(widget_class, set()):
+                findings.append(
+                    Finding(
+                        path, node.lineno, f"{widget_class} has no reviewed signal {node.args[0].value!r}"
+                    )
+                )
+    return findings
+
+
+@pytest.mark.parametrize("module", MODULE_NAMES)
+def test_widgets_and_signals_the_module_uses_are_in_its_ui(module):
+    path = REPO_ROOT / module / f"{module}.py"
+    findings = check_ui_use(
+        path.read_text(encoding="utf-8"), _ui_widgets(module), str(path.relative_to(REPO_ROOT))
+    )
+    assert [str(f) for f in findings] == []
+
+
+@pytest.mark.parametrize(
+    "snippet, problem",
+    [
+        ("self.ui.analyseButon.enabled = False", "no widget 'analyseButon'"),
+        ('self.ui.analyseButton.connect("clicked()", f)', "no reviewed signal 'clicked()'"),
+        ('self.ui.clipSelector.connect("currentNodeChanged(vtkMRMLNode)", f)', "no reviewed signal"),
+    ],
+)
+def test_a_misspelled_widget_or_signal_is_found(snippet, problem):
+    findings = check_ui_use(snippet, _ui_widgets("LungUSBLines"))
+    assert any(problem in str(f) for f in findings), findings

@@ -10,7 +10,13 @@ Desktop Slicer cannot run here, so these read the three module files (ast) and t
   module imports without the packages Slicer lacks is checked for real, in a subprocess that
   blocks those packages;
 - self-tests install nothing and restart nothing (no network, no pip);
-- every MRML widget in a .ui gets the scene from the module's top-level widget.
+- every MRML widget in a .ui gets the scene from the module's top-level widget;
+- each module keeps its panel choices in a @parameterNodeWrapper class with the template's
+  lifecycle, and every widget bound to a field (by SlicerParameterName, or by hand through
+  ParameterNodePanelMixin) is of a class that can show that field's type.
+
+What cannot be checked here is whether connectGui and the wrapper behave in the running
+application; LungUSBLinesTest.test_ParameterNodeKeepsThePanelChoices checks that inside Slicer.
 """
 
 from __future__ import annotations
