@@ -176,6 +176,11 @@ def check_source(source: str, path: str = "<snippet>") -> list[Finding]:
         for target in node.targets if isinstance(target, ast.Name)
     }  # fmt: skip
     pytorch_logic = API["pytorch_utils"]["PyTorchUtilsLogic"]
+    from_util = {
+        alias.asname or alias.name: alias.name
+        for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module == "slicer.util"
+        for alias in node.names
+    }  # fmt: skip
     # Capitalised calls on imported Python modules (subprocess.Popen, csv.DictReader) are classes.
     python_modules = {
         (alias.asname or alias.name).split(".")[0]
@@ -233,6 +238,11 @@ def check_source(source: str, path: str = "<snippet>") -> list[Finding]:
             parts = dotted.split(".")
             if parts[:2] == ["slicer", "util"] and len(parts) == 3 and parts[2] in UTIL:
                 for problem in _check_arguments(dotted, node, UTIL[parts[2]]):
+                    report(node, problem)
+            elif len(parts) == 1 and from_util.get(parts[0]) in UTIL:  # from slicer.util import f; f(...)
+                for problem in _check_arguments(
+                    f"slicer.util.{from_util[parts[0]]}", node, UTIL[from_util[parts[0]]]
+                ):
                     report(node, problem)
             elif (
                 isinstance(node.func, ast.Attribute)
@@ -335,6 +345,7 @@ def test_every_ui_widget_class_is_reviewed(ui):
             "no parameter 'updateEnviroment'",
         ),
         ("import slicer\nslicer.util.loadUI()", "missing ['path']"),
+        ("from slicer.util import loadUI\nloadUI('a', 'b')", "takes at most 1 positional"),
         ("import slicer\nslicer.vtkMRMLSequenceNodee()", "slicer.vtkMRMLSequenceNodee is not"),
         ("import slicer\nslicer.mrmlScene.AddNewNodeByClas('x')", "vtkMRMLScene has no AddNewNodeByClas"),
         ("node.GetNumberOfDataNodez()", "GetNumberOfDataNodez() is a method of no"),
