@@ -12,7 +12,7 @@ from typing import Annotated
 
 import qt
 import slicer
-from slicer.parameterNodeWrapper import Choice, WithinRange, parameterNodeWrapper
+from slicer.parameterNodeWrapper import Choice, Default, WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -28,8 +28,8 @@ from LungUSTrainLib.export import EXPORT_FORMATS
 
 def _number(name):
     """An int field within the Train panel's range for ``name``, with its default."""
-    minimum, maximum, _default = panel.TRAIN_NUMBERS[name]
-    return Annotated[int, WithinRange(minimum, maximum)]
+    minimum, maximum, default = panel.TRAIN_NUMBERS[name]
+    return Annotated[int, WithinRange(minimum, maximum), Default(default)]
 
 
 #
@@ -72,10 +72,10 @@ class LungUSTrainParameterNode:
     recipePath: str = ""
     model: str = panel.DEFAULT_TRAIN_MODEL
     labelSource: str = ""
-    epochs: _number("epochs") = panel.TRAIN_NUMBERS["epochs"][2]
-    size: _number("size") = panel.TRAIN_NUMBERS["size"][2]
-    folds: _number("folds") = panel.TRAIN_NUMBERS["folds"][2]
-    seeds: _number("seeds") = panel.TRAIN_NUMBERS["seeds"][2]
+    epochs: _number("epochs")
+    size: _number("size")
+    folds: _number("folds")
+    seeds: _number("seeds")
     device: Annotated[str, Choice(panel.choice_values(panel.DEVICE_CHOICES))] = panel.DEFAULT_DEVICE
 
 
