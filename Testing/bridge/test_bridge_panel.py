@@ -150,3 +150,28 @@ def test_the_default_export_format_is_one_the_train_panel_offers():
     from LungUSTrainLib.export import EXPORT_FORMATS
 
     assert panel.DEFAULT_EXPORT_FORMAT in EXPORT_FORMATS
+
+
+def test_self_tests_say_what_is_missing_and_skip_in_a_bare_python(tmp_path):
+    """A Python with no site-packages (only `packaging`, which Slicer bundles): every engine
+    package is missing, and the self-tests are told to skip rather than install."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    import packaging
+
+    (tmp_path / "packaging").symlink_to(Path(packaging.__file__).parent)
+    bridge = Path(__file__).resolve().parents[2] / "LungUSBLines"
+    code = (
+        f"import sys; sys.path[:0] = [{str(tmp_path)!r}, {str(bridge)!r}]\n"
+        "from LungUSBLinesLib.selftest import self_test_skip_reason\n"
+        "print(self_test_skip_reason(with_torch=True))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-I", "-S", "-c", code], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    reason = done.stdout.strip()
+    assert reason.startswith("Skipped: the engine's Python packages are missing")
+    assert "opencv-python-headless" in reason and "torch (install the PyTorch extension)" in reason
