@@ -7,9 +7,12 @@ widgets -> LungUSBLinesLib -> lungus.
 
 import logging
 import os
+from typing import Annotated
 
 import qt
 import slicer
+import vtk
+from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -20,7 +23,7 @@ from slicer.util import VTKObservationMixin
 
 # Light on purpose: it only inspects which packages are installed, so the module loads
 # in a fresh Slicer before the engine's own requirements are there.
-from LungUSBLinesLib import dependencies
+from LungUSBLinesLib import dependencies, panel
 
 #
 # LungUSBLines
@@ -135,6 +138,24 @@ def _restartNeededFor(updated):
 #
 
 
+def fillComboBox(comboBox, choices, selected=None):
+    """Replace the items of ``comboBox`` with (title, value) ``choices`` and select ``selected``
+    (the first item when it is not among them), without emitting change signals."""
+    wasBlocked = comboBox.blockSignals(True)
+    comboBox.clear()
+    for title, value in choices:
+        comboBox.addItem(title, value)
+    comboBox.blockSignals(wasBlocked)
+    selectComboBoxData(comboBox, selected)
+
+
+def selectComboBoxData(comboBox, value):
+    """Select the item whose data is ``value`` (the first item when none is), without signals."""
+    wasBlocked = comboBox.blockSignals(True)
+    comboBox.setCurrentIndex(max(0, comboBox.findData(value)))
+    comboBox.blockSignals(wasBlocked)
+
+
 def showError(context, error):
     """One line for the user (what failed, and why); the traceback under Details only for bugs."""
     from LungUSBLinesLib.messages import error_details, error_message
@@ -145,25 +166,121 @@ def showError(context, error):
     slicer.util.errorDisplay(f"{context}\n\n{error_message(error)}", **extra)
 
 
+class ParameterNodePanelMixin:
+    """The scripted-module template's parameter-node lifecycle, shared by the LungUS widgets.
+
+    The widget (also a VTKObservationMixin) has ``self.logic``, whose getParameterNode() returns
+    its @parameterNodeWrapper class; connectGui binds the .ui widgets that carry a
+    SlicerParameterName. ``panelPaths`` and ``panelLists`` name the (ui widget, field) pairs it
+    cannot bind: path fields that may be empty (a pathlib.Path field reads "" as ".") and lists
+    whose items carry a value besides their title. ``showParameters`` may show more.
+    """
+
+    panelPaths = ()
+    panelLists = ()
+
+    def setupParameterNode(self):
+        """In setup(), after self.ui and self.logic exist."""
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        for name, _field in self.panelPaths:
+            getattr(self.ui, name).connect("currentPathChanged(QString)", self.onPanelFieldChanged)
+        for name, _field in self.panelLists:
+            getattr(self.ui, name).connect("currentIndexChanged(int)", self.onPanelFieldChanged)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.initializeParameterNode()
+
+    def initializeParameterNode(self):
+        self.setParameterNode(self.logic.getParameterNode())
+
+    def setParameterNode(self, parameterNode):
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(
+                self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGUIFromParameterNode
+            )
+        self._parameterNode = parameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(
+                self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGUIFromParameterNode
+            )
+            self.updateGUIFromParameterNode()
+
+    def enter(self):
+        self.initializeParameterNode()
+
+    def exit(self):
+        self.setParameterNode(None)
+
+    def onSceneStartClose(self, caller, event):
+        self.setParameterNode(None)  # the scene's parameter node goes with it
+
+    def onSceneEndClose(self, caller, event):
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def updateGUIFromParameterNode(self, caller=None, event=None):
+        parameters = self._parameterNode
+        if parameters is None:
+            return
+        for name, field in self.panelPaths:
+            pathEdit = getattr(self.ui, name)
+            if pathEdit.currentPath != getattr(parameters, field):
+                wasBlocked = pathEdit.blockSignals(True)
+                pathEdit.currentPath = getattr(parameters, field)
+                pathEdit.blockSignals(wasBlocked)
+        for name, field in self.panelLists:
+            selectComboBoxData(getattr(self.ui, name), getattr(parameters, field))
+        self.showParameters(parameters)
+
+    def showParameters(self, parameters):
+        """What else the panel shows from the parameter node (none by default)."""
+
+    def onPanelFieldChanged(self, *unused):
+        if self._parameterNode is None:
+            return
+        with slicer.util.NodeModify(self._parameterNode):
+            for name, field in self.panelPaths:
+                setattr(self._parameterNode, field, getattr(self.ui, name).currentPath)
+            for name, field in self.panelLists:
+                setattr(self._parameterNode, field, getattr(self.ui, name).currentData)
+
+
+#
+# LungUSBLinesParameterNode
+#
+
+
+@parameterNodeWrapper
+class LungUSBLinesParameterNode:
+    """The panel's choices, saved with the scene (choices and defaults: LungUSBLinesLib.panel)."""
+
+    clip: slicer.vtkMRMLSequenceBrowserNode
+    classifierPath: str = ""
+    segmenterPath: str = ""
+    device: Annotated[str, Choice(panel.choice_values(panel.DEVICE_CHOICES))] = panel.DEFAULT_DEVICE
+    explanationMethod: Annotated[str, Choice(panel.choice_values(panel.EXPLANATION_CHOICES))] = (
+        panel.DEFAULT_EXPLANATION
+    )
+
+
 #
 # LungUSBLinesWidget
 #
 
 
-class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    EXPLAIN_CHOICES = (
-        ("None", ""),
-        ("Grad-CAM", "gradcam"),
-        ("Class activation map", "cam"),
-        ("Attention", "attention"),
-    )
-    DEVICE_CHOICES = (("Automatic (GPU if available)", "auto"), ("CPU", "cpu"), ("GPU (CUDA)", "cuda"))
+class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, ParameterNodePanelMixin):
+    panelPaths = (("classifierPathLineEdit", "classifierPath"), ("segmenterPathLineEdit", "segmenterPath"))
+    panelLists = (("deviceSelector", "device"), ("explainSelector", "explanationMethod"))
     POLL_INTERVAL_MS = 200
 
     def __init__(self, parent=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = None
+        self._explainedClassifierPath = None
         self._analysing = False
         self.analysisJob = None  # the running AnalysisJob (a `lungus analyse` process)
         self.analysisTimer = None
@@ -183,10 +300,8 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             widget.setMRMLScene(slicer.mrmlScene)
             self.ui.playbackWidget.layout().addWidget(widget)
 
-        for title, method in self.EXPLAIN_CHOICES:
-            self.ui.explainSelector.addItem(title, method)
-        for title, device in self.DEVICE_CHOICES:
-            self.ui.deviceSelector.addItem(title, device)
+        fillComboBox(self.ui.explainSelector, panel.explanation_choices(None))
+        fillComboBox(self.ui.deviceSelector, panel.DEVICE_CHOICES)
         self.ui.analysisProgressBar.maximum = 100
 
         self.ui.openFileButton.connect("clicked(bool)", self.onOpenFile)
@@ -200,13 +315,12 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.curveSelector.connect("currentIndexChanged(int)", self.onShowResults)
         self.ui.showSegmentationCheckBox.connect("toggled(bool)", self.onShowResults)
         self.ui.showHeatmapCheckBox.connect("toggled(bool)", self.onShowResults)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
         self.analysisTimer = qt.QTimer()
         self.analysisTimer.setInterval(self.POLL_INTERVAL_MS)
         self.analysisTimer.connect("timeout()", self.onPollAnalysis)
 
         self.ui.engineLabel.text = f"Engine: lungus {dependencies.engine_version()}"
+        self.setupParameterNode()  # the panel's choices are saved with the scene
         self.updateClipPanel(self.ui.clipSelector.currentNode())
 
     def cleanup(self):
@@ -216,9 +330,20 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
     def onSceneStartClose(self, caller, event):
         if self.stopAnalysis():
             self.ui.analysisStatusLabel.text = "Stopped: the scene was closed."
+        ParameterNodePanelMixin.onSceneStartClose(self, caller, event)
 
     def onSceneEndClose(self, caller, event):
         self.updateClipPanel(None)
+        ParameterNodePanelMixin.onSceneEndClose(self, caller, event)
+
+    def showParameters(self, parameters):
+        if parameters.classifierPath != self._explainedClassifierPath:
+            # Offer only the explanation methods this classifier supports (it is read once).
+            self._explainedClassifierPath = parameters.classifierPath
+            fillComboBox(self.ui.explainSelector, panel.explanation_choices(parameters.classifierPath))
+        selectComboBoxData(self.ui.explainSelector, parameters.explanationMethod)
+        if self.ui.explainSelector.currentData != parameters.explanationMethod:
+            parameters.explanationMethod = self.ui.explainSelector.currentData  # not offered for this model
 
     # ------------------------------------------------------------------ opening clips
     def onOpenFile(self):
@@ -503,6 +628,9 @@ class LungUSBLinesLogic(ScriptedLoadableModuleLogic):
         self._loadedClips = {}  # browser node ID -> lungus Clip
         self._analyzers = None
 
+    def getParameterNode(self):
+        return LungUSBLinesParameterNode(super().getParameterNode())
+
     def loadClip(self, path, progressCallback=None):
         """Read a clip with the engine and add it to the scene as a sequence with its browser."""
         from LungUSBLinesLib.clips import load_clip
@@ -679,15 +807,32 @@ class LungUSBLinesTest(ScriptedLoadableModuleTest):
         slicer.mrmlScene.Clear()
 
     def runTest(self):
-        # No installing here (a self-test needs no network): open the module once to install them.
-        missing = ", ".join(item.describe() for item in dependencies.missing_requirements())
-        self.assertFalse(missing, f"the engine's Python packages are not installed: {missing}")
+        from LungUSBLinesLib.selftest import self_test_skip_reason
+
+        self.setUp()
+        self.test_ParameterNodeKeepsThePanelChoices()
+        skipReason = self_test_skip_reason()  # a self-test installs nothing: no network
+        if skipReason:
+            self.delayDisplay(skipReason)
+            return
         self.setUp()
         self.test_OpenClipAsSequence()
         self.setUp()
         self.test_SeqNrrdFromLungusOpensWithSlicerReader()
         self.setUp()
         self.test_AnalyseClipRecordsResultsThatPlayWithIt()
+
+    def test_ParameterNodeKeepsThePanelChoices(self):
+        self.delayDisplay("The panel's choices are kept in the scene's parameter node")
+        parameters = LungUSBLinesLogic().getParameterNode()
+        self.assertEqual((parameters.device, parameters.explanationMethod), ("auto", ""))
+        parameters.device = "cpu"
+        parameters.explanationMethod = "gradcam"
+        self.assertEqual(parameters.parameterNode.GetParameter("device"), "cpu")
+        self.assertEqual(LungUSBLinesLogic().getParameterNode().explanationMethod, "gradcam")
+        with self.assertRaises(ValueError):
+            parameters.device = "tpu"  # not one of the choices
+        self.delayDisplay("Test passed")
 
     def _writeTestClip(self, fileName):
         import numpy as np
@@ -730,10 +875,11 @@ class LungUSBLinesTest(ScriptedLoadableModuleTest):
         self.delayDisplay("Test passed")
 
     def test_AnalyseClipRecordsResultsThatPlayWithIt(self):
-        import importlib.util
+        from LungUSBLinesLib.selftest import self_test_skip_reason
 
-        if importlib.util.find_spec("torch") is None:
-            self.delayDisplay("PyTorch is not installed (PyTorch extension): analysis test skipped")
+        skipReason = self_test_skip_reason(with_torch=True)
+        if skipReason:
+            self.delayDisplay(skipReason)
             return
         from lungus.infer.recipes import random_model_file
 
