@@ -459,9 +459,7 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, Para
         if self.analysisJob is None:
             return
         self.ui.analysisStatusLabel.text = "Cancelling..."
-        slicer.app.processEvents()
-        with slicer.util.WaitCursor():
-            self.analysisJob.cancel()  # the next poll sees it ended
+        self.analysisJob.cancel(wait=False)  # returns at once; the next polls see it end
 
     def stopAnalysis(self):
         """Stop a running analysis and drop it (scene close, module cleanup): nothing is added.

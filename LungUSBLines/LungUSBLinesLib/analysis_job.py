@@ -13,7 +13,6 @@ nothing. Nothing here needs Qt; it is tested headless with real subprocesses.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import tempfile
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lungus.errors import LungUSError
+from lungus.progress_lines import ProgressLine
 from LungUSBLinesLib.analysis import (
     checked_explain,
     checked_models,
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
     from LungUSBLinesLib.results import AnalysisNodes
 
 #: `lungus analyse --progress-lines`: ``progress DONE/TOTAL STEP``.
-_PROGRESS_LINE = re.compile(r"^progress (\d+)/(\d+) (\S+)$")
 RESULTS_FILE = "analysis.npz"
 EXPORTED_CLIP_FILE = "clip.seq.nrrd"
 #: Seconds a stopping job gets to exit after its interrupt before it is terminated.
@@ -44,11 +43,10 @@ STOP_GRACE_S = 5.0
 
 def parse_progress_line(line: str) -> JobProgress | None:
     """``progress DONE/TOTAL STEP`` -> JobProgress(DONE/TOTAL, what the step does); else None."""
-    match = _PROGRESS_LINE.match(line.strip())
-    if match is None:
+    parsed = ProgressLine.parse(line)
+    if parsed is None:
         return None
-    done, total = int(match.group(1)), int(match.group(2))
-    return JobProgress(done / total if total else 1.0, step_message(match.group(3)))
+    return JobProgress(parsed.fraction, step_message(parsed.what))
 
 
 @dataclass(frozen=True)
@@ -194,11 +192,12 @@ class AnalysisJob:
             self.process.poll()
         return self.running
 
-    def cancel(self) -> None:
-        """Stop the job (returns when its process has ended); :meth:`finish` then adds nothing."""
+    def cancel(self, *, wait: bool = True) -> None:
+        """Stop the job; :meth:`finish` then adds nothing. With ``wait`` this returns when its
+        process has ended; without (the panel), at once, and :meth:`poll` says when it has."""
         self.cancelled = True
         if self.process is not None:
-            self.process.cancel(grace_s=STOP_GRACE_S)
+            self.process.cancel(grace_s=STOP_GRACE_S, wait=wait)
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until the job ends (scripts and tests; the panel polls)."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from lungus.progress_lines import print_progress
+
 DESCRIPTION = """\
 Analyse one clip with a classifier (--model) and/or a B-line segmenter (--segmenter) and write
 everything the analysis holds to --out, one .npz file (arrays, and a JSON text entry for the
@@ -61,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
         raise LungUSError("no such clip file or folder", args.clip)
     if Path(args.out).is_dir():
         raise LungUSError("--out must be a file, not a folder", args.out)
-    progress = _print_progress if args.progress_lines else None
+    progress = print_progress if args.progress_lines else None
     if progress is not None:
         progress(0, 1, "load")  # importing torch and loading the models take a while
     from lungus.infer.analyzer import Analyzer
@@ -72,8 +74,3 @@ def run(args: argparse.Namespace) -> int:
     write_analysis_file(analysis, args.out)
     print(f"analysed {analysis.n_frames} frames of {analysis.clip} into {args.out}")
     return 0
-
-
-def _print_progress(done: int, total: int, step: str) -> None:
-    # The `lungus infer --progress-lines` format, read by LungUSBLinesLib.analysis_job.
-    print(f"progress {done}/{total} {step}", flush=True)
