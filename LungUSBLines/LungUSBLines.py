@@ -280,10 +280,11 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, Para
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = None
-        self._explainedClassifierPath = None
         self._analysing = False
         self.analysisJob = None  # the running AnalysisJob (a `lungus analyse` process)
         self.analysisTimer = None
+        self.explanationCheck = None  # which explanations the classifier supports (ExplanationCheck)
+        self.explanationTimer = None
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
@@ -300,7 +301,7 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, Para
             widget.setMRMLScene(slicer.mrmlScene)
             self.ui.playbackWidget.layout().addWidget(widget)
 
-        fillComboBox(self.ui.explainSelector, panel.explanation_choices(None))
+        fillComboBox(self.ui.explainSelector, panel.explanation_choices(()))
         fillComboBox(self.ui.deviceSelector, panel.DEVICE_CHOICES)
         self.ui.analysisProgressBar.maximum = 100
 
@@ -318,6 +319,9 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, Para
         self.analysisTimer = qt.QTimer()
         self.analysisTimer.setInterval(self.POLL_INTERVAL_MS)
         self.analysisTimer.connect("timeout()", self.onPollAnalysis)
+        self.explanationTimer = qt.QTimer()
+        self.explanationTimer.setInterval(self.POLL_INTERVAL_MS)
+        self.explanationTimer.connect("timeout()", self.onPollExplanationCheck)
 
         self.ui.engineLabel.text = f"Engine: lungus {dependencies.engine_version()}"
         self.setupParameterNode()  # the panel's choices are saved with the scene
@@ -325,6 +329,10 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, Para
 
     def cleanup(self):
         self.stopAnalysis()
+        if self.explanationTimer is not None:
+            self.explanationTimer.stop()
+        if self.explanationCheck is not None:
+            self.explanationCheck.cancel()
         self.removeObservers()
 
     def onSceneStartClose(self, caller, event):
@@ -337,13 +345,27 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, Para
         ParameterNodePanelMixin.onSceneEndClose(self, caller, event)
 
     def showParameters(self, parameters):
-        if parameters.classifierPath != self._explainedClassifierPath:
-            # Offer only the explanation methods this classifier supports (it is read once).
-            self._explainedClassifierPath = parameters.classifierPath
-            fillComboBox(self.ui.explainSelector, panel.explanation_choices(parameters.classifierPath))
-        selectComboBoxData(self.ui.explainSelector, parameters.explanationMethod)
+        check = self.explanationCheck
+        if check is None or check.model_path != parameters.classifierPath.strip():
+            # Offer only the explanation methods this classifier supports: a background process
+            # reads the model (torch stays out of Slicer's process); a new path stops the last one.
+            if check is not None:
+                check.cancel()
+            self.explanationCheck = self.logic.startExplanationCheck(parameters.classifierPath)
+            self.explanationTimer.start()
+        fillComboBox(
+            self.ui.explainSelector,
+            self.explanationCheck.choices(parameters.explanationMethod),
+            parameters.explanationMethod,
+        )
         if self.ui.explainSelector.currentData != parameters.explanationMethod:
             parameters.explanationMethod = self.ui.explainSelector.currentData  # not offered for this model
+
+    def onPollExplanationCheck(self):
+        if self.explanationCheck is None or not self.explanationCheck.poll():
+            self.explanationTimer.stop()
+            if self._parameterNode is not None:
+                self.showParameters(self._parameterNode)
 
     # ------------------------------------------------------------------ opening clips
     def onOpenFile(self):
@@ -688,6 +710,14 @@ class LungUSBLinesLogic(ScriptedLoadableModuleLogic):
         )
         logging.info(f"LungUS B-lines: analysing {browserNode.GetName()} in a background process")
         return job.start()
+
+    def startExplanationCheck(self, classifierPath):
+        """Start finding which explanation methods the classifier file supports, in a background
+        process; returns its ExplanationCheck: ``poll()`` it from a timer, ``choices()`` to offer."""
+        from LungUSBLinesLib.explanation_check import ExplanationCheck
+        from LungUSBLinesLib.processes import default_python
+
+        return ExplanationCheck(classifierPath, python=default_python(), launch=self.launchEngineProcess).start()
 
     @staticmethod
     def launchEngineProcess(arguments, environment, cwd):

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import datetime
 import os
+from collections.abc import Iterable
 from pathlib import Path
 
 from lungus.errors import LungUSError
@@ -30,9 +31,9 @@ EXPLANATION_CHOICES: tuple[tuple[str, str], ...] = (
 )
 DEFAULT_EXPLANATION = NO_EXPLANATION
 
-# The explain() output each map-reading method needs (lungus.infer.runners.explanation_maps);
-# Grad-CAM needs none: it works for every model file.
-_EXPLAIN_OUTPUTS = {"cam": "class_maps", "attention": "spatial_attention"}
+#: What every lungus model file supports (the engine decides the rest per model:
+#: LungUSBLinesLib.explanation_check).
+EVERY_MODEL_EXPLANATIONS: tuple[str, ...] = ("gradcam",)
 
 TASK_CHOICES: tuple[tuple[str, str], ...] = (
     ("B-lines absent / present (bline2)", "bline2"),
@@ -76,50 +77,14 @@ def check_choice(what: str, value: str, choices: tuple[tuple[str, str], ...]) ->
     return value
 
 
-def explanation_methods(model_path: str | os.PathLike) -> tuple[str, ...]:
-    """The explanation methods the classifier in ``model_path`` supports, in EXPLANATION_CHOICES order.
-
-    Grad-CAM works for every lungus model file; "cam" and "attention" read maps the model's
-    ``explain()`` gives only for some architectures (class maps, spatial attention), so the
-    model is built and run once on a blank window to see which it gives. Exported TorchScript or
-    ONNX files and segmenters give none. LungUSError for a file that is not a model."""
-    import torch
-
-    from lungus.evaluate.model_eval import classification_task_from_card
-    from lungus.models.model_file import file_kind, load_model_file
-    from lungus.models.registry import CLASSIFIER
-
-    if file_kind(model_path) != "model":
-        return ()
-    loaded = load_model_file(model_path)
-    if loaded.card.kind != CLASSIFIER:
-        return ()
-    task = classification_task_from_card(loaded.card)
-    height, width = loaded.card.preprocessing["size"]
-    blank = torch.zeros((1, task.window, height, width), dtype=torch.uint8)
-    with torch.no_grad():
-        given = loaded.model.explain(task.inputs(blank, torch.device("cpu")))
-    methods = ["gradcam"] + [method for method, key in _EXPLAIN_OUTPUTS.items() if key in given]
-    return tuple(value for value in choice_values(EXPLANATION_CHOICES) if value in methods)
-
-
-def explanation_choices(model_path: str | os.PathLike | None) -> tuple[tuple[str, str], ...]:
-    """The (title, method) pairs to offer for the classifier ``model_path``: always "None", then
-    the methods it supports. No path, or a file that is not a model: "None" only. Without
-    PyTorch (a fresh Slicer) the file cannot be read: "None" and Grad-CAM, which every model
-    file supports; Analyse installs PyTorch first."""
-    if not model_path or not str(model_path).strip():
-        return EXPLANATION_CHOICES[:1]
-    try:
-        supported = explanation_methods(model_path)
-    except ImportError:
-        supported = ("gradcam",)
-    except LungUSError:
-        return EXPLANATION_CHOICES[:1]
+def explanation_choices(methods: Iterable[str]) -> tuple[tuple[str, str], ...]:
+    """The (title, method) pairs to offer: always "None", then those of ``methods`` (what the
+    classifier supports), in EXPLANATION_CHOICES order."""
+    offered = set(methods)
     return tuple(
         (title, value)
         for title, value in EXPLANATION_CHOICES
-        if value == NO_EXPLANATION or value in supported
+        if value == NO_EXPLANATION or value in offered
     )
 
 

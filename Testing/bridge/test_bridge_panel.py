@@ -9,67 +9,21 @@ import pytest
 from lungus.errors import LungUSError
 from LungUSBLinesLib import panel
 
-TINY_FRAME_MODEL = {"size": 32, "frames": 4, "model_args": {"width": 4}}
 
-
-@pytest.fixture(scope="module")
-def model_files(tmp_path_factory):
-    """Real tiny model files of each kind the explanation list must tell apart."""
-    pytest.importorskip("torch")
-    from lungus.infer.recipes import random_model_file
-    from lungus.models.export import export_torchscript
-    from lungus.models.model_file import load_model_file
-
-    folder = tmp_path_factory.mktemp("models")
-    files = {
-        "frame_cnn": random_model_file(folder / "frame_cnn.pt", "bline2", "frame_cnn", **TINY_FRAME_MODEL),
-        "cnn_lstm": random_model_file(
-            folder / "cnn_lstm.pt",
-            "bline2",
-            "cnn_lstm",
-            size=32,
-            frames=4,
-            model_args={"width": 4, "hidden": 8, "attention_hidden": 4},
-        ),
-        "segmenter": random_model_file(
-            folder / "seg.pt", "seg", "unet_small", size=32, model_args={"width": 4, "levels": 2}
-        ),
-    }
-    loaded = load_model_file(files["frame_cnn"])
-    files["torchscript"] = export_torchscript(loaded.model, loaded.card, folder / "frame_cnn.ts.pt")
-    return files
-
-
-def test_frame_cnn_offers_gradcam_and_class_maps_but_not_attention(model_files):
-    assert panel.explanation_methods(model_files["frame_cnn"]) == ("gradcam", "cam")
-
-
-def test_attention_model_offers_attention_but_not_class_maps(model_files):
-    assert panel.explanation_methods(model_files["cnn_lstm"]) == ("gradcam", "attention")
-
-
-@pytest.mark.parametrize("kind", ["segmenter", "torchscript"])
-def test_segmenters_and_exported_files_offer_no_explanation(model_files, kind):
-    assert panel.explanation_methods(model_files[kind]) == ()
-
-
-def test_choices_always_start_with_none(model_files):
-    assert panel.explanation_choices(model_files["frame_cnn"]) == (
+def test_explanation_choices_start_with_none_in_the_panels_order():
+    assert panel.explanation_choices(("attention", "gradcam")) == (
         ("None", ""),
         ("Grad-CAM", "gradcam"),
-        ("Class activation map", "cam"),
+        ("Attention", "attention"),
     )
 
 
-@pytest.mark.parametrize("path", [None, "", "  "])
-def test_no_classifier_offers_only_none(path):
-    assert panel.explanation_choices(path) == (("None", ""),)
+def test_no_supported_method_offers_only_none():
+    assert panel.explanation_choices(()) == (("None", ""),)
 
 
-def test_a_file_that_is_not_a_model_offers_only_none(tmp_path):
-    text = tmp_path / "notes.pt"
-    text.write_text("not a model")
-    assert panel.explanation_choices(text) == (("None", ""),)
+def test_an_unknown_method_is_never_offered():
+    assert panel.explanation_choices(("gradcam", "saliency", "")) == (("None", ""), ("Grad-CAM", "gradcam"))
 
 
 @pytest.mark.parametrize(

@@ -14,7 +14,12 @@ the explanation maps and the fan. lungus.infer.results.read_analysis_file reads 
 
 This is how Slicer's LungUS B-lines module analyses a clip without freezing its window: it
 runs this command in a separate process and reads its progress from --progress-lines.
-For many clips and CSV tables use `lungus infer`."""
+For many clips and CSV tables use `lungus infer`.
+
+With --list-explanations (and --model, no CLIP or --out) it prints which --explain methods that
+classifier supports as one JSON line, {"model": PATH, "explanations": [...]}: gradcam for every
+model file, cam and attention for the architectures that give those maps, none for exported
+TorchScript / ONNX files and segmenters. The module asks this before offering the methods."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -25,7 +30,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument(
-        "clip", metavar="CLIP", help="a clip file or folder of frames (any format lungus reads)"
+        "clip", metavar="CLIP", nargs="?", help="a clip file or folder of frames (any format lungus reads)"
     )
     parser.add_argument("--model", metavar="CLS", help="clip classifier: model file, TorchScript or ONNX")
     parser.add_argument("--segmenter", metavar="SEG", help="frame segmenter: model file, TorchScript or ONNX")
@@ -39,13 +44,19 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--threads", type=int, metavar="N", help="CPU threads for the models (default: all cores)"
     )
     parser.add_argument("--name", help="what the results call the clip (default: CLIP as given)")
-    parser.add_argument("--out", required=True, metavar="FILE", help="the results file to write (.npz)")
+    parser.add_argument("--out", metavar="FILE", help="the results file to write (.npz; required to analyse)")
     parser.add_argument(
         "--progress-lines",
         dest="progress_lines",
         action="store_true",
         help="print 'progress DONE/TOTAL STEP' on stdout as the work goes on (STEP: load, read, "
         "classify, explain, segment, done), as `lungus infer --progress-lines` does",
+    )
+    parser.add_argument(
+        "--list-explanations",
+        dest="list_explanations",
+        action="store_true",
+        help="analyse nothing: print the --explain methods the --model classifier supports as one JSON line",
     )
     parser.set_defaults(func=run)
 
@@ -55,6 +66,10 @@ def run(args: argparse.Namespace) -> int:
 
     from lungus.errors import LungUSError
 
+    if args.list_explanations:
+        return list_explanations(args.model)
+    if not args.clip or not args.out:
+        raise LungUSError("give the CLIP to analyse and --out, the results file to write")
     if not args.model and not args.segmenter:
         raise LungUSError("give --model (a clip classifier) and/or --segmenter")
     if args.explain and not args.model:
@@ -73,4 +88,20 @@ def run(args: argparse.Namespace) -> int:
     analysis = analyzer.analyse(args.clip, name=args.name, explain=args.explain, progress=progress)
     write_analysis_file(analysis, args.out)
     print(f"analysed {analysis.n_frames} frames of {analysis.clip} into {args.out}")
+    return 0
+
+
+def list_explanations(model: str | None) -> int:
+    """Print ``{"model": PATH, "explanations": [...]}`` for the classifier ``model`` (one line)."""
+    import json
+    import os
+
+    from lungus.errors import LungUSError
+
+    if not model:
+        raise LungUSError("--list-explanations needs a classifier (--model)")
+    from lungus.infer.runners import explanation_methods
+
+    methods = explanation_methods(model)
+    print(json.dumps({"model": os.path.abspath(model), "explanations": list(methods)}))
     return 0

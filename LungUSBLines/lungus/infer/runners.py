@@ -30,6 +30,9 @@ RUNTIMES = ("auto", "torch", "onnx")
 SEG_BATCH = 16
 
 Cancel = Callable[[], bool]
+#: The explain() output each map-reading explanation method needs; Grad-CAM needs none (it
+#: works for every model file), so these are the methods only some architectures support.
+EXPLAIN_OUTPUTS = {"cam": "class_maps", "attention": "spatial_attention"}
 
 
 def never_cancelled() -> bool:
@@ -182,7 +185,7 @@ class ClassifierRunner:
             if method == "gradcam":
                 cam, _ = grad_cam(self.model, x, target_class=target_class)
             else:
-                key = "class_maps" if method == "cam" else "spatial_attention"
+                key = EXPLAIN_OUTPUTS[method]
                 with torch.no_grad():
                     out = self.model.explain(x)
                 if key not in out:
@@ -206,6 +209,27 @@ class ClassifierRunner:
             if step is not None:
                 step()
         return np.concatenate(maps)
+
+
+def explanation_methods(path: str | os.PathLike) -> tuple[str, ...]:
+    """The explanation methods (``ClassifierRunner.explanation_maps``) the classifier in ``path``
+    supports: Grad-CAM, then those of EXPLAIN_OUTPUTS whose map the model's ``explain()`` gives
+    (the model is built and run once on a blank window to see). Exported TorchScript or ONNX
+    files and segmenters support none. LungUSError for a file that is not a model."""
+    from lungus.evaluate.model_eval import classification_task_from_card
+    from lungus.models.model_file import file_kind, load_model_file
+
+    if file_kind(path) != "model":
+        return ()
+    loaded = load_model_file(path)
+    if loaded.card.kind != CLASSIFIER:
+        return ()
+    task = classification_task_from_card(loaded.card)
+    height, width = loaded.card.preprocessing["size"]
+    blank = torch.zeros((1, task.window, height, width), dtype=torch.uint8)
+    with torch.no_grad():
+        given = loaded.model.explain(task.inputs(blank, torch.device("cpu")))
+    return ("gradcam", *(method for method, key in EXPLAIN_OUTPUTS.items() if key in given))
 
 
 class Cancelled(Exception):
