@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -112,3 +113,32 @@ def test_an_unreadable_clip_exits_2_without_traceback(tiny_models, tmp_path):
         and result.stderr.strip().count("\n") == 0
     )
     assert not (tmp_path / "a.npz").exists()
+
+
+def test_list_explanations_prints_the_classifiers_methods_as_one_json_line(tiny_models, capsys):
+    assert main(["analyse", "--model", str(tiny_models["classifier"]), "--list-explanations"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 1
+    assert json.loads(lines[0]) == {"model": str(tiny_models["classifier"]), "explanations": ["gradcam", "cam"]}
+
+
+def test_list_explanations_of_a_segmenter_is_empty(tiny_models, capsys):
+    assert main(["analyse", "--model", str(tiny_models["segmenter"]), "--list-explanations"]) == 0
+    assert json.loads(capsys.readouterr().out)["explanations"] == []
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["--list-explanations"], "--list-explanations needs a classifier (--model)"),
+        (["--list-explanations", "--model", "NOTES"], "notes.pt: not a lungus model"),
+        (["--model", "CLS"], "give the CLIP to analyse and --out"),
+    ],
+)
+def test_bad_list_explanations_or_no_clip_exit_2_with_one_line(tiny_models, tmp_path, capsys, arguments, message):
+    notes = tmp_path / "notes.pt"
+    notes.write_text("not a model")
+    names = {"NOTES": str(notes), "CLS": str(tiny_models["classifier"])}
+    assert main(["analyse", *[names.get(a, a) for a in arguments]]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error.startswith("lungus analyse: error: ") and message in error and "\n" not in error
