@@ -352,7 +352,8 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, Para
             if check is not None:
                 check.cancel()
             self.explanationCheck = self.logic.startExplanationCheck(parameters.classifierPath)
-            self.explanationTimer.start()
+            if self.explanationCheck.running:
+                self.explanationTimer.start()
         fillComboBox(
             self.ui.explainSelector,
             self.explanationCheck.choices(parameters.explanationMethod),
