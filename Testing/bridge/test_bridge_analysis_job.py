@@ -187,6 +187,7 @@ def test_cancelling_ends_the_process_and_adds_nothing(headless, loaded, request_
     assert node_ids(scene) == before and not job.folder.exists()
 
 
+@pytest.mark.torch
 def test_a_failing_job_says_why_in_one_line(headless, loaded, tmp_path):
     broken = tmp_path / "broken.pt"
     broken.write_bytes(b"not a model")

@@ -38,6 +38,7 @@ def test_each_default_is_one_of_its_choices(choices, default):
     assert panel.check_choice("value", default, choices) == default
 
 
+@pytest.mark.torch
 def test_explanation_choices_are_what_the_engine_accepts():
     from lungus.infer.analyzer import EXPLAIN_METHODS
 
@@ -70,6 +71,7 @@ def test_new_output_folder_never_names_an_existing_one(tmp_path):
     assert len({first, second, third}) == 3 and not third.exists()
 
 
+@pytest.mark.torch
 def test_self_tests_run_when_the_engine_packages_are_installed():
     from LungUSBLinesLib.dependencies import missing_requirements
     from LungUSBLinesLib.selftest import self_test_skip_reason

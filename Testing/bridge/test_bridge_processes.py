@@ -149,6 +149,7 @@ def test_a_job_whose_launcher_is_killed_stops_itself(tmp_path):
 
 
 @pytest.mark.skipif(not Path("/proc/self/stat").is_file(), reason="reads the process table in /proc")
+@pytest.mark.torch
 def test_cancel_stops_lungus_train_behind_a_silent_launcher_and_keeps_its_epochs(tiny_collection, tmp_path):
     from LungUSTrainLib.training import TrainRequest, start_training
 
