@@ -394,6 +394,7 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
 # LungUSBLinesLogic
 #
 
+
 class LungUSBLinesLogic(ScriptedLoadableModuleLogic):
     """Thin wrapper over LungUSBLinesLib for slicer.mrmlScene; usable from the Python console:
 
@@ -512,20 +513,13 @@ class LungUSBLinesLogic(ScriptedLoadableModuleLogic):
     def showResults(self, nodes, curve=None, showSegmentation=True, showHeatmap=True):
         """The clip with its segmentation (label layer) and heat map (foreground), and the chosen
         curve in a plot view below it."""
-        clipProxy = nodes.browser.GetProxyNode(nodes.clip_sequence)
-        slicer.util.setSliceViewerLayers(
-            background=clipProxy,
-            foreground=nodes.heatmap_proxy if showHeatmap else None,
-            foregroundOpacity=0.6,
-            label=nodes.mask_proxy if showSegmentation else None,
-            labelOpacity=0.5,
-        )
+        from LungUSBLinesLib.views import show_result_layers, show_results_views
+
+        show_result_layers(slicer.mrmlScene, nodes, segmentation=showSegmentation, heatmap=showHeatmap)
         chart = nodes.charts.get(curve) or next(iter(nodes.charts.values()), None)
         layoutManager = slicer.app.layoutManager()
         if chart is None or layoutManager is None:
             return
-        from LungUSBLinesLib.views import show_results_views
-
         if show_results_views(layoutManager.layoutLogic(), slicer.app.applicationLogic(), chart):
             slicer.util.resetSliceViews()
         slicer.modules.sequences.setToolBarActiveBrowserNode(nodes.browser)

@@ -1,4 +1,4 @@
-"""Which views show a clip and its results, and when to change the user's layout.
+"""Which views show a clip and its results, with which layers, and when to change the layout.
 
 A clip is a stack of 2-D frames in the axial plane (LungUSBLinesLib.sequences), so it is seen
 in the Red slice view, axial; its per-frame curves are seen in a plot view. The module changes
@@ -19,9 +19,12 @@ in Slicer, :func:`new_layout_logic` outside it) and application logic, so it run
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import slicer
+
+if TYPE_CHECKING:
+    from LungUSBLinesLib.results import AnalysisNodes
 
 #: The slice view that shows clips (axial: a clip's frames lie in the axial plane).
 CLIP_VIEW = "Red"
@@ -43,6 +46,9 @@ RESULTS_LAYOUT = """
  </item>
 </layout>
 """
+#: Layer opacities of the results over the clip: the heat map (foreground), the segmentation (label).
+HEATMAP_OPACITY = 0.6
+SEGMENTATION_OPACITY = 0.5
 # On the layout node (saved with the scene): results have been shown in this scene once.
 _RESULTS_SHOWN_ATTRIBUTE = "LungUS.ResultsLayoutShown"
 
@@ -110,3 +116,22 @@ def show_results_views(layout_logic: Any, app_logic: Any, chart: Any | None) -> 
     selection.SetActivePlotChartID(None if chart is None else chart.GetID())
     app_logic.PropagatePlotChartSelection()
     return switched
+
+
+def show_result_layers(
+    scene: Any, nodes: AnalysisNodes, *, segmentation: bool = True, heatmap: bool = True
+) -> None:
+    """Every slice view shows the clip (background) with its heat map (foreground) and its
+    segmentation (label layer) when asked and recorded, as ``slicer.util.setSliceViewerLayers``
+    would set them."""
+    clip = nodes.browser.GetProxyNode(nodes.clip_sequence)
+    heat = nodes.heatmap_proxy if heatmap else None
+    masks = nodes.mask_proxy if segmentation else None
+    composites = scene.GetNodesByClass("vtkMRMLSliceCompositeNode")
+    for i in range(composites.GetNumberOfItems()):
+        composite = composites.GetItemAsObject(i)
+        composite.SetBackgroundVolumeID(clip.GetID())
+        composite.SetForegroundVolumeID(None if heat is None else heat.GetID())
+        composite.SetForegroundOpacity(HEATMAP_OPACITY)
+        composite.SetLabelVolumeID(None if masks is None else masks.GetID())
+        composite.SetLabelOpacity(SEGMENTATION_OPACITY)
