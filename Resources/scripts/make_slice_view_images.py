@@ -114,6 +114,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "Resources" / "Screenshots")
     parser.add_argument("--classifier", type=Path, help="a bline2 model file (default: train one here)")
     parser.add_argument("--segmenter", type=Path, help="a segmenter model file (default: simulator truth)")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        help="keep the simulated data and the trained classifier here (reused when present)",
+    )
     args = parser.parse_args(argv)
 
     from PIL import Image
@@ -127,10 +132,13 @@ def main(argv: list[str] | None = None) -> int:
 
     args.out.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    with tempfile.TemporaryDirectory(prefix="lungus-slice-view-") as work, new_headless_scene() as headless:
-        work = Path(work)
+    with tempfile.TemporaryDirectory(prefix="lungus-slice-view-") as temp, new_headless_scene() as headless:
+        work = args.work or Path(temp)
+        work.mkdir(parents=True, exist_ok=True)
         classifier = args.classifier
-        if classifier is None:
+        if classifier is None and (work / "classifier" / "model.pt").is_file():
+            classifier = work / "classifier" / "model.pt"
+        elif classifier is None:
             print("training a small B-line classifier on simulated clips (simulator truth)...")
             classifier = train_classifier(work)
         clip_path, truth_masks = simulated_clip(work)
