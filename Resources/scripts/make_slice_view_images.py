@@ -151,10 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         nodes = add_analysis_to_scene(scene, loaded.nodes, analysis)
         if args.segmenter is None:
             show_truth_masks(scene, nodes, truth_masks)
-            masks = truth_masks
-        else:
-            masks = analysis.segmentation.original_masks(analysis.n_frames)
-        frame = int(np.argmax((masks == 3).sum(axis=(1, 2))))  # the frame with the most B-line pixels
+        frame = nodes.top_frame  # where the module's "Jump to the top frame" goes
 
         show_results_views(layout_logic, headless.app_logic, next(iter(nodes.charts.values()), None))
         with SliceView(scene, "Red", width=VIEW_SIZE, height=VIEW_SIZE) as view:
