@@ -169,3 +169,35 @@ def test_the_heat_map_shows_above_its_threshold_only(shown):
         assert strong.any() and weak.any()
         np.testing.assert_array_equal(_at(shown, drawn, weak), _at(shown, plain, weak))
         assert (np.abs(_at(shown, drawn, strong) - _at(shown, plain, strong)).max(axis=1) > 20).all()
+
+
+def test_a_colour_tables_alpha_does_not_fade_a_scalar_overlay(headless):
+    # Why the heat map is faded by its display node's threshold: Slicer draws a scalar overlay's
+    # pixel at the layer's opacity whatever alpha the colour table gives its value.
+    from LungUSBLinesLib.sequences import create_browser, frames_to_sequence
+
+    layout_logic = views.new_layout_logic(headless.scene, headless.app_logic)
+    clip = create_browser(
+        headless.scene, frames_to_sequence(headless.scene, np.full((1, 8, 8), 90, np.uint8), "c")
+    )
+    overlay = create_browser(
+        headless.scene, frames_to_sequence(headless.scene, np.full((1, 8, 8), 200, np.uint8), "o")
+    )
+    table = headless.scene.AddNewNodeByClass("vtkMRMLColorTableNode")
+    table.SetTypeToUser()
+    table.SetNumberOfColors(256)
+    display = overlay[1].GetDisplayNode()
+    display.SetAndObserveColorNodeID(table.GetID())
+    display.SetWindowLevelMinMax(0, 255)
+    seen = []
+    with SliceView(headless.scene, "Red", width=16, height=16) as view:
+        view.composite_node.SetBackgroundVolumeID(clip[1].GetID())
+        view.composite_node.SetForegroundVolumeID(overlay[1].GetID())
+        view.composite_node.SetForegroundOpacity(1.0)
+        view.fit()
+        for alpha in (0.1, 1.0):
+            for i in range(256):
+                table.SetColor(i, "", 1.0, 0.0, 0.0, alpha)
+            seen.append(view.rgb()[8, 8].tolist())
+    layout_logic.SetMRMLScene(None)
+    assert seen == [[255, 0, 0], [255, 0, 0]]
