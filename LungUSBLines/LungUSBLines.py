@@ -7,10 +7,12 @@ widgets -> LungUSBLinesLib -> lungus.
 
 import logging
 import os
-import sys
+from typing import Annotated
 
 import qt
 import slicer
+import vtk
+from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
@@ -21,7 +23,7 @@ from slicer.util import VTKObservationMixin
 
 # Light on purpose: it only inspects which packages are installed, so the module loads
 # in a fresh Slicer before the engine's own requirements are there.
-from LungUSBLinesLib import dependencies
+from LungUSBLinesLib import dependencies, panel
 
 #
 # LungUSBLines
@@ -41,6 +43,8 @@ or a folder of frames; it is loaded as a sequence you can play, with what the re
 frames, frame rate, pixel spacing and the ultrasound fan.
 Find B-lines with trained `lungus` models: the clip's class and scores, per-frame curves with a
 time marker, the segmentation and the classifier's heat map, all playing with the clip.
+For 3D Slicer 5.10 and 5.12 (and later); it installs only what Slicer lacks and never changes
+a Python package Slicer bundles.
 See the <a href="https://github.com/lungus-blines/SlicerLungUSBLines">extension documentation</a>.
 """
         self.parent.acknowledgementText = """
@@ -52,13 +56,21 @@ engine that ships inside this module; sequences play through Slicer's Sequences 
 def ensurePythonRequirements(withTorch=False):
     """Install what the engine needs and Slicer's Python lacks, after the user agrees.
 
-    torch comes through the PyTorch extension (SlicerPyTorch), which picks the build that
-    matches the computer's GPU; the other packages through pip. Returns True when all
-    requirements are met.
+    Packages Slicer bundles (numpy, pydicom, pillow) are never installed or changed: if one
+    falls short, the user is told which Slicer to use. The rest come through pip, under
+    constraints that pin the bundled ones; torch through the PyTorch extension (SlicerPyTorch),
+    which picks the build that matches the computer's GPU. Returns True when all requirements are met.
     """
-    missing = dependencies.missing_requirements()
-    if missing:
-        listing = "\n".join(f"  {item.describe()}" for item in missing)
+    import tempfile
+    from pathlib import Path
+
+    plan = dependencies.install_plan()
+    refusal = plan.refusal()
+    if refusal:
+        slicer.util.errorDisplay(refusal, windowTitle="LungUS B-lines: unsupported Slicer")
+        return False
+    if plan.install:
+        listing = "\n".join(f"  {item.describe()}" for item in plan.install)
         if not slicer.util.confirmOkCancelDisplay(
             "LungUS B-lines needs these Python packages, which Slicer's Python lacks:\n\n"
             f"{listing}\n\nInstall them now with pip? This needs an internet connection "
@@ -66,15 +78,15 @@ def ensurePythonRequirements(withTorch=False):
             "LungUS B-lines: install Python packages",
         ):
             return False
-        with slicer.util.tryWithErrorDisplay("Installing Python packages failed.", waitCursor=True):
-            slicer.util.pip_install([item.requirement for item in missing])
-        # An upgraded package that Python has already imported stays old until a restart.
-        if any(item.installed is not None and item.import_name in sys.modules for item in missing):
-            if slicer.util.confirmOkCancelDisplay(
-                "Updated Python packages take effect after Slicer restarts. Restart now?",
-                "LungUS B-lines: restart needed",
-            ):
-                slicer.util.restart()
+        # tryWithErrorDisplay shows the error and re-raises it: the slot must not see it.
+        try:
+            with slicer.util.tryWithErrorDisplay("Installing Python packages failed.", waitCursor=True):
+                with tempfile.TemporaryDirectory(prefix="lungus-pip-") as scratch:
+                    constraints = dependencies.write_bundled_constraints(Path(scratch) / "slicer-bundled.txt")
+                    slicer.util.pip_install(plan.pip_arguments(constraints))
+        except Exception:  # noqa: BLE001 - shown to the user above
+            return False
+        if _restartNeededFor(dependencies.stale_imports(plan.install)):
             return False
     if withTorch:
         return ensureTorch()
@@ -82,7 +94,8 @@ def ensurePythonRequirements(withTorch=False):
 
 
 def ensureTorch():
-    """torch through the PyTorch extension, installed with the user's confirmation."""
+    """torch and torchvision at the versions the engine needs, through the PyTorch extension,
+    installed (or updated) with the user's confirmation."""
     try:
         import PyTorchUtils
     except ModuleNotFoundError:
@@ -91,22 +104,56 @@ def ensureTorch():
             "restart Slicer, and try again."
         )
         return False
-    torchLogic = PyTorchUtils.PyTorchUtilsLogic()
-    if torchLogic.torchInstalled():
+    missing = dependencies.missing_requirements(dependencies.TORCH_REQUIREMENTS)
+    if not missing:
         return True
-    torchRequirement = dependencies.TORCH_REQUIREMENTS["torch"].removeprefix("torch")
-    torchvisionRequirement = dependencies.TORCH_REQUIREMENTS["torchvision"].removeprefix("torchvision")
-    torch = torchLogic.installTorch(
-        askConfirmation=True,
-        torchVersionRequirement=torchRequirement,
-        torchvisionVersionRequirement=torchvisionRequirement,
-    )
-    return torch is not None
+    torchRequirement, torchvisionRequirement = dependencies.torch_version_specifiers()
+    try:
+        with slicer.util.tryWithErrorDisplay("Installing PyTorch failed.", waitCursor=True):
+            torch = PyTorchUtils.PyTorchUtilsLogic().installTorch(
+                askConfirmation=True,
+                torchVersionRequirement=torchRequirement,
+                torchvisionVersionRequirement=torchvisionRequirement,
+            )
+    except Exception:  # noqa: BLE001 - shown to the user above
+        return False
+    if torch is None:
+        return False
+    if _restartNeededFor(dependencies.stale_imports(missing)):
+        return False
+    return not dependencies.missing_requirements(dependencies.TORCH_REQUIREMENTS)
+
+
+def _restartNeededFor(updated):
+    """Tell the user that packages just updated (comma-separated names) that were already
+    imported take effect after a restart (never one Slicer bundles: those are never changed).
+    Returns True when there were any."""
+    if updated:
+        slicer.util.infoDisplay(f"Updated {updated}: restart Slicer to use the new version.", "LungUS B-lines")
+    return bool(updated)
 
 
 #
 # Shared panel helpers (the other LungUS modules use them too)
 #
+
+
+def fillComboBox(comboBox, choices, selected=None):
+    """Replace the items of ``comboBox`` with (title, value) ``choices`` and select ``selected``
+    (the first item when it is not among them), without emitting change signals."""
+    wasBlocked = comboBox.blockSignals(True)
+    comboBox.clear()
+    for title, value in choices:
+        comboBox.addItem(title, value)
+    comboBox.blockSignals(wasBlocked)
+    selectComboBoxData(comboBox, selected)
+
+
+def selectComboBoxData(comboBox, value):
+    """Select the item whose data is ``value`` (the first item when none is), without signals."""
+    wasBlocked = comboBox.blockSignals(True)
+    comboBox.setCurrentIndex(max(0, comboBox.findData(value)))
+    comboBox.blockSignals(wasBlocked)
 
 
 def showError(context, error):
@@ -119,26 +166,124 @@ def showError(context, error):
     slicer.util.errorDisplay(f"{context}\n\n{error_message(error)}", **extra)
 
 
+class ParameterNodePanelMixin:
+    """The scripted-module template's parameter-node lifecycle, shared by the LungUS widgets.
+
+    The widget (also a VTKObservationMixin) has ``self.logic``, whose getParameterNode() returns
+    its @parameterNodeWrapper class; connectGui binds the .ui widgets that carry a
+    SlicerParameterName. ``panelPaths`` and ``panelLists`` name the (ui widget, field) pairs it
+    cannot bind: path fields that may be empty (a pathlib.Path field reads "" as ".") and lists
+    whose items carry a value besides their title. ``showParameters`` may show more.
+    """
+
+    panelPaths = ()
+    panelLists = ()
+
+    def setupParameterNode(self):
+        """In setup(), after self.ui and self.logic exist."""
+        self._parameterNode = None
+        self._parameterNodeGuiTag = None
+        for name, _field in self.panelPaths:
+            getattr(self.ui, name).connect("currentPathChanged(QString)", self.onPanelFieldChanged)
+        for name, _field in self.panelLists:
+            getattr(self.ui, name).connect("currentIndexChanged(int)", self.onPanelFieldChanged)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.StartCloseEvent, self.onSceneStartClose)
+        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.initializeParameterNode()
+
+    def initializeParameterNode(self):
+        self.setParameterNode(self.logic.getParameterNode())
+
+    def setParameterNode(self, parameterNode):
+        if self._parameterNode:
+            self._parameterNode.disconnectGui(self._parameterNodeGuiTag)
+            self.removeObserver(
+                self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGUIFromParameterNode
+            )
+        self._parameterNode = parameterNode
+        if self._parameterNode:
+            self._parameterNodeGuiTag = self._parameterNode.connectGui(self.ui)
+            self.addObserver(
+                self._parameterNode, vtk.vtkCommand.ModifiedEvent, self.updateGUIFromParameterNode
+            )
+            self.updateGUIFromParameterNode()
+
+    def enter(self):
+        self.initializeParameterNode()
+
+    def exit(self):
+        self.setParameterNode(None)
+
+    def onSceneStartClose(self, caller, event):
+        self.setParameterNode(None)  # the scene's parameter node goes with it
+
+    def onSceneEndClose(self, caller, event):
+        if self.parent.isEntered:
+            self.initializeParameterNode()
+
+    def updateGUIFromParameterNode(self, caller=None, event=None):
+        parameters = self._parameterNode
+        if parameters is None:
+            return
+        for name, field in self.panelPaths:
+            pathEdit = getattr(self.ui, name)
+            if pathEdit.currentPath != getattr(parameters, field):
+                wasBlocked = pathEdit.blockSignals(True)
+                pathEdit.currentPath = getattr(parameters, field)
+                pathEdit.blockSignals(wasBlocked)
+        for name, field in self.panelLists:
+            selectComboBoxData(getattr(self.ui, name), getattr(parameters, field))
+        self.showParameters(parameters)
+
+    def showParameters(self, parameters):
+        """What else the panel shows from the parameter node (none by default)."""
+
+    def onPanelFieldChanged(self, *unused):
+        if self._parameterNode is None:
+            return
+        with slicer.util.NodeModify(self._parameterNode):
+            for name, field in self.panelPaths:
+                setattr(self._parameterNode, field, getattr(self.ui, name).currentPath)
+            for name, field in self.panelLists:
+                setattr(self._parameterNode, field, getattr(self.ui, name).currentData)
+
+
+#
+# LungUSBLinesParameterNode
+#
+
+
+@parameterNodeWrapper
+class LungUSBLinesParameterNode:
+    """The panel's choices, saved with the scene (choices and defaults: LungUSBLinesLib.panel)."""
+
+    clip: slicer.vtkMRMLSequenceBrowserNode
+    classifierPath: str = ""
+    segmenterPath: str = ""
+    device: Annotated[str, Choice(panel.choice_values(panel.DEVICE_CHOICES))] = panel.DEFAULT_DEVICE
+    explanationMethod: Annotated[str, Choice(panel.choice_values(panel.EXPLANATION_CHOICES))] = (
+        panel.DEFAULT_EXPLANATION
+    )
+
+
 #
 # LungUSBLinesWidget
 #
 
 
-class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
-    EXPLAIN_CHOICES = (
-        ("None", ""),
-        ("Grad-CAM", "gradcam"),
-        ("Class activation map", "cam"),
-        ("Attention", "attention"),
-    )
-    DEVICE_CHOICES = (("Automatic (GPU if available)", "auto"), ("CPU", "cpu"), ("GPU (CUDA)", "cuda"))
+class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, ParameterNodePanelMixin):
+    panelPaths = (("classifierPathLineEdit", "classifierPath"), ("segmenterPathLineEdit", "segmenterPath"))
+    panelLists = (("deviceSelector", "device"), ("explainSelector", "explanationMethod"))
+    POLL_INTERVAL_MS = 200
 
     def __init__(self, parent=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
         VTKObservationMixin.__init__(self)
         self.logic = None
+        self._explainedClassifierPath = None
         self._analysing = False
-        self._cancelRequested = False
+        self.analysisJob = None  # the running AnalysisJob (a `lungus analyse` process)
+        self.analysisTimer = None
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
@@ -155,10 +300,8 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             widget.setMRMLScene(slicer.mrmlScene)
             self.ui.playbackWidget.layout().addWidget(widget)
 
-        for title, method in self.EXPLAIN_CHOICES:
-            self.ui.explainSelector.addItem(title, method)
-        for title, device in self.DEVICE_CHOICES:
-            self.ui.deviceSelector.addItem(title, device)
+        fillComboBox(self.ui.explainSelector, panel.explanation_choices(None))
+        fillComboBox(self.ui.deviceSelector, panel.DEVICE_CHOICES)
         self.ui.analysisProgressBar.maximum = 100
 
         self.ui.openFileButton.connect("clicked(bool)", self.onOpenFile)
@@ -172,16 +315,35 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
         self.ui.curveSelector.connect("currentIndexChanged(int)", self.onShowResults)
         self.ui.showSegmentationCheckBox.connect("toggled(bool)", self.onShowResults)
         self.ui.showHeatmapCheckBox.connect("toggled(bool)", self.onShowResults)
-        self.addObserver(slicer.mrmlScene, slicer.mrmlScene.EndCloseEvent, self.onSceneEndClose)
+        self.analysisTimer = qt.QTimer()
+        self.analysisTimer.setInterval(self.POLL_INTERVAL_MS)
+        self.analysisTimer.connect("timeout()", self.onPollAnalysis)
 
         self.ui.engineLabel.text = f"Engine: lungus {dependencies.engine_version()}"
+        self.setupParameterNode()  # the panel's choices are saved with the scene
         self.updateClipPanel(self.ui.clipSelector.currentNode())
 
     def cleanup(self):
+        self.stopAnalysis()
         self.removeObservers()
+
+    def onSceneStartClose(self, caller, event):
+        if self.stopAnalysis():
+            self.ui.analysisStatusLabel.text = "Stopped: the scene was closed."
+        ParameterNodePanelMixin.onSceneStartClose(self, caller, event)
 
     def onSceneEndClose(self, caller, event):
         self.updateClipPanel(None)
+        ParameterNodePanelMixin.onSceneEndClose(self, caller, event)
+
+    def showParameters(self, parameters):
+        if parameters.classifierPath != self._explainedClassifierPath:
+            # Offer only the explanation methods this classifier supports (it is read once).
+            self._explainedClassifierPath = parameters.classifierPath
+            fillComboBox(self.ui.explainSelector, panel.explanation_choices(parameters.classifierPath))
+        selectComboBoxData(self.ui.explainSelector, parameters.explanationMethod)
+        if self.ui.explainSelector.currentData != parameters.explanationMethod:
+            parameters.explanationMethod = self.ui.explainSelector.currentData  # not offered for this model
 
     # ------------------------------------------------------------------ opening clips
     def onOpenFile(self):
@@ -250,42 +412,70 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             return
         if not ensurePythonRequirements(withTorch=True):
             return
-        self._cancelRequested = False
-        self.setAnalysing(True)
         try:
-            nodes = self.logic.analyseClip(
+            self.analysisJob = self.logic.startAnalysis(
                 browserNode,
                 self.ui.classifierPathLineEdit.currentPath,
                 self.ui.segmenterPathLineEdit.currentPath,
                 device=self.ui.deviceSelector.currentData,
                 explain=self.ui.explainSelector.currentData,
-                progressCallback=self.showAnalysisProgress,
-                cancelled=lambda: self._cancelRequested,
             )
         except Exception as error:
-            if self.logic.isCancellation(error):
-                self.ui.analysisStatusLabel.text = "Cancelled."
-            else:
-                self.ui.analysisStatusLabel.text = "Failed."
-                showError("Could not analyse the clip.", error)
+            showError("Could not start the analysis.", error)
             return
-        finally:
-            self.setAnalysing(False)
         for pathEdit in (self.ui.classifierPathLineEdit, self.ui.segmenterPathLineEdit):
             if pathEdit.currentPath:
                 pathEdit.addCurrentPathToHistory()
+        self.setAnalysing(True)
+        self.ui.analysisStatusLabel.text = "Starting (loading PyTorch and the models)..."
+        self.analysisTimer.start()
+
+    def onPollAnalysis(self):
+        job = self.analysisJob
+        running = job is not None and job.poll()
+        if job is not None and job.progress is not None:
+            self.showAnalysisProgress(job.progress.fraction, job.progress.message)
+        if running:
+            return
+        self.analysisTimer.stop()
+        self.analysisJob = None
+        self.setAnalysing(False)
+        if job is None:
+            return
+        try:
+            nodes = job.finish()
+        except Exception as error:
+            self.ui.analysisStatusLabel.text = "Failed."
+            showError("Could not analyse the clip.", error)
+            return
+        if nodes is None:
+            self.ui.analysisStatusLabel.text = "Cancelled."
+            return
         self.ui.analysisStatusLabel.text = "Done: the results play with the clip."
         self.updateResultsPanel()
         self.logic.showResults(nodes, **self.displayChoices())
 
     def onCancelAnalysis(self):
-        self._cancelRequested = True
+        if self.analysisJob is None:
+            return
         self.ui.analysisStatusLabel.text = "Cancelling..."
+        self.analysisJob.cancel(wait=False)  # returns at once; the next polls see it end
+
+    def stopAnalysis(self):
+        """Stop a running analysis and drop it (scene close, module cleanup): nothing is added.
+        Returns whether one was running."""
+        if self.analysisTimer is not None:
+            self.analysisTimer.stop()
+        job, self.analysisJob = self.analysisJob, None
+        if job is None:
+            return False
+        job.close()
+        self.setAnalysing(False)
+        return True
 
     def showAnalysisProgress(self, fraction, message):
         self.ui.analysisProgressBar.value = int(round(100 * fraction))
         self.ui.analysisStatusLabel.text = message[:1].upper() + message[1:] + "..."
-        slicer.app.processEvents()  # repaint, and let a click on Cancel through
 
     def setAnalysing(self, analysing):
         self._analysing = analysing
@@ -296,6 +486,8 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin):
             self.ui.clipSelector,
             self.ui.classifierPathLineEdit,
             self.ui.segmenterPathLineEdit,
+            self.ui.deviceSelector,
+            self.ui.explainSelector,
             self.ui.resultsCollapsibleButton,
         ):
             widget.enabled = not analysing
@@ -415,6 +607,9 @@ class LungUSBLinesLogic(ScriptedLoadableModuleLogic):
         self._loadedClips = {}  # browser node ID -> lungus Clip
         self._analyzers = None
 
+    def getParameterNode(self):
+        return LungUSBLinesParameterNode(super().getParameterNode())
+
     def loadClip(self, path, progressCallback=None):
         """Read a clip with the engine and add it to the scene as a sequence with its browser."""
         from LungUSBLinesLib.clips import load_clip
@@ -454,6 +649,33 @@ class LungUSBLinesLogic(ScriptedLoadableModuleLogic):
         slicer.modules.sequences.setToolBarActiveBrowserNode(browserNode)
 
     # ------------------------------------------------------------------ analysis
+    def startAnalysis(self, browserNode, classifierPath, segmenterPath=None, device="auto", explain=None):
+        """Start analysing the clip of ``browserNode`` in a background process (`lungus analyse`),
+        so Slicer stays responsive; returns its AnalysisJob: ``poll()`` it from a timer
+        (``progress``), ``cancel()`` it, and once it has ended ``finish()`` records the results
+        beside the clip (AnalysisNodes; None if cancelled; an error if the clip was closed)."""
+        from LungUSBLinesLib.analysis_job import AnalysisJob, AnalysisRequest
+        from LungUSBLinesLib.processes import default_python
+
+        request = AnalysisRequest(
+            classifierPath or None, segmenterPath or None, device=device or "auto", explain=explain or None
+        )
+        job = AnalysisJob(
+            slicer.mrmlScene,
+            browserNode,
+            request,
+            clip=self._loadedClips.get(browserNode.GetID()) if browserNode is not None else None,
+            python=default_python(),
+            launch=self.launchEngineProcess,
+        )
+        logging.info(f"LungUS B-lines: analysing {browserNode.GetName()} in a background process")
+        return job.start()
+
+    @staticmethod
+    def launchEngineProcess(arguments, environment, cwd):
+        """Start an engine process with Slicer's startup environment (what PythonSlicer needs)."""
+        return slicer.util.launchConsoleProcess(arguments, updateEnvironment=environment, cwd=cwd)
+
     def analyseClip(
         self,
         browserNode,
@@ -465,7 +687,8 @@ class LungUSBLinesLogic(ScriptedLoadableModuleLogic):
         cancelled=None,
     ):
         """Analyse the clip of ``browserNode`` in this process and record the results beside it
-        (replacing earlier ones). Models load once and are kept for the next clip.
+        (replacing earlier ones); for scripts: it blocks until done (the panel uses
+        startAnalysis). Models load once and are kept for the next clip.
         ``progressCallback(fraction, message)``; ``cancelled()`` returning True stops the analysis
         (lungus.infer.Cancelled). Returns the AnalysisNodes."""
         from LungUSBLinesLib.analysis import AnalyzerCache, analyse_sequence
@@ -554,13 +777,32 @@ class LungUSBLinesTest(ScriptedLoadableModuleTest):
         slicer.mrmlScene.Clear()
 
     def runTest(self):
-        self.assertTrue(ensurePythonRequirements(), "the engine's Python packages are not installed")
+        from LungUSBLinesLib.selftest import self_test_skip_reason
+
+        self.setUp()
+        self.test_ParameterNodeKeepsThePanelChoices()
+        skipReason = self_test_skip_reason()  # a self-test installs nothing: no network
+        if skipReason:
+            self.delayDisplay(skipReason)
+            return
         self.setUp()
         self.test_OpenClipAsSequence()
         self.setUp()
         self.test_SeqNrrdFromLungusOpensWithSlicerReader()
         self.setUp()
         self.test_AnalyseClipRecordsResultsThatPlayWithIt()
+
+    def test_ParameterNodeKeepsThePanelChoices(self):
+        self.delayDisplay("The panel's choices are kept in the scene's parameter node")
+        parameters = LungUSBLinesLogic().getParameterNode()
+        self.assertEqual((parameters.device, parameters.explanationMethod), ("auto", ""))
+        parameters.device = "cpu"
+        parameters.explanationMethod = "gradcam"
+        self.assertEqual(parameters.parameterNode.GetParameter("device"), "cpu")
+        self.assertEqual(LungUSBLinesLogic().getParameterNode().explanationMethod, "gradcam")
+        with self.assertRaises(ValueError):
+            parameters.device = "tpu"  # not one of the choices
+        self.delayDisplay("Test passed")
 
     def _writeTestClip(self, fileName):
         import numpy as np
@@ -603,10 +845,11 @@ class LungUSBLinesTest(ScriptedLoadableModuleTest):
         self.delayDisplay("Test passed")
 
     def test_AnalyseClipRecordsResultsThatPlayWithIt(self):
-        import importlib.util
+        from LungUSBLinesLib.selftest import self_test_skip_reason
 
-        if importlib.util.find_spec("torch") is None:
-            self.delayDisplay("PyTorch is not installed (PyTorch extension): analysis test skipped")
+        skipReason = self_test_skip_reason(with_torch=True)
+        if skipReason:
+            self.delayDisplay(skipReason)
             return
         from lungus.infer.recipes import random_model_file
 

@@ -7,18 +7,23 @@ clips.csv is shown as a table node, failed clips with their errors.
 
 import logging
 import os
+import pathlib
 import time
+from typing import Annotated
 
 import qt
 import slicer
+from slicer.parameterNodeWrapper import Choice, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
     ScriptedLoadableModuleTest,
     ScriptedLoadableModuleWidget,
 )
+from slicer.util import VTKObservationMixin
 
-from LungUSBLinesLib import dependencies
+from LungUSBLines import ParameterNodePanelMixin, fillComboBox
+from LungUSBLinesLib import dependencies, panel
 
 #
 # LungUSInference
@@ -51,16 +56,37 @@ PyTorch extension (SlicerPyTorch).
 
 
 #
+# LungUSInferenceParameterNode
+#
+
+
+@parameterNodeWrapper
+class LungUSInferenceParameterNode:
+    """The batch panel's choices, saved with the scene (choices and defaults: LungUSBLinesLib.panel)."""
+
+    inputs: list[str]
+    modelPath: str = ""
+    segmenterPath: str = ""
+    device: Annotated[str, Choice(panel.choice_values(panel.DEVICE_CHOICES))] = panel.DEFAULT_DEVICE
+    outputFolder: pathlib.Path = panel.home_folder(panel.RESULTS_FOLDER)
+    overlays: bool = False
+    explain: bool = False
+    resume: bool = False
+
+
+#
 # LungUSInferenceWidget
 #
 
 
-class LungUSInferenceWidget(ScriptedLoadableModuleWidget):
-    DEVICE_CHOICES = (("Automatic (GPU if available)", "auto"), ("CPU", "cpu"), ("GPU (CUDA)", "cuda"))
+class LungUSInferenceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, ParameterNodePanelMixin):
+    panelPaths = (("modelPathLineEdit", "modelPath"), ("segmenterPathLineEdit", "segmenterPath"))
+    panelLists = (("deviceSelector", "device"),)
     POLL_INTERVAL_MS = 200
 
     def __init__(self, parent=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
         self.logic = None
         self.job = None
         self.jobOutputFolder = None
@@ -75,9 +101,7 @@ class LungUSInferenceWidget(ScriptedLoadableModuleWidget):
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = LungUSInferenceLogic()
 
-        for title, device in self.DEVICE_CHOICES:
-            self.ui.deviceSelector.addItem(title, device)
-        self.ui.outputFolderButton.directory = os.path.join(qt.QDir.homePath(), "LungUS results")
+        fillComboBox(self.ui.deviceSelector, panel.DEVICE_CHOICES)
         self.ui.progressBar.maximum = 100
         self.pollTimer = qt.QTimer()
         self.pollTimer.setInterval(self.POLL_INTERVAL_MS)
@@ -92,15 +116,23 @@ class LungUSInferenceWidget(ScriptedLoadableModuleWidget):
         self.ui.installTorchButton.connect("clicked(bool)", self.onInstallTorch)
         self.ui.engineLabel.text = f"Engine: lungus {dependencies.engine_version()}"
         self.updateTorchStatus()
+        self.setupParameterNode()  # the panel's choices are saved with the scene
 
     def cleanup(self):
+        self.removeObservers()
         if self.pollTimer is not None:
             self.pollTimer.stop()
         if self.job is not None and self.job.running:
             self.job.cancel(grace_s=5)
 
     def enter(self):
+        ParameterNodePanelMixin.enter(self)
         self.updateTorchStatus()
+
+    def showParameters(self, parameters):
+        if self.inputs() != list(parameters.inputs):
+            self.ui.inputsList.clear()
+            self.ui.inputsList.addItems(list(parameters.inputs))
 
     # ------------------------------------------------------------------ environment
     def updateTorchStatus(self):
@@ -125,9 +157,18 @@ class LungUSInferenceWidget(ScriptedLoadableModuleWidget):
             if path and path not in present:
                 self.ui.inputsList.addItem(path)
                 present.add(path)
+        self.storeInputs()
+
+    def storeInputs(self):
+        if self._parameterNode is not None:
+            self._parameterNode.inputs = self.inputs()
 
     def onAddFiles(self):
-        from LungUSBLinesLib.clips import clip_file_name_filter
+        from LungUSBLines import ensurePythonRequirements
+
+        if not ensurePythonRequirements():
+            return
+        from LungUSBLinesLib.clips import clip_file_name_filter  # reads lungus.io: needs OpenCV
 
         paths = qt.QFileDialog.getOpenFileNames(
             slicer.util.mainWindow(),
@@ -138,6 +179,10 @@ class LungUSInferenceWidget(ScriptedLoadableModuleWidget):
         self.addInputs(list(paths))
 
     def onAddFolder(self):
+        from LungUSBLines import ensurePythonRequirements
+
+        if not ensurePythonRequirements():
+            return
         path = qt.QFileDialog.getExistingDirectory(
             slicer.util.mainWindow(), "Add a folder of clips", qt.QDir.homePath()
         )
@@ -146,6 +191,7 @@ class LungUSInferenceWidget(ScriptedLoadableModuleWidget):
     def onRemoveInputs(self):
         for item in self.ui.inputsList.selectedItems():
             self.ui.inputsList.takeItem(self.ui.inputsList.row(item))
+        self.storeInputs()
 
     # ------------------------------------------------------------------ running
     def onRun(self):
@@ -185,7 +231,7 @@ class LungUSInferenceWidget(ScriptedLoadableModuleWidget):
         lines = self.job.poll()
         if lines:
             self.ui.logText.appendPlainText("\n".join(lines))
-        if self.job.progress is not None:
+        if self.job.progress is not None and not self.job.cancelled:  # keep "Cancelling..." shown
             self.ui.progressBar.value = int(round(100 * self.job.progress.fraction))
             self.ui.statusLabel.text = self.job.progress.message
         if not self.job.running:
@@ -196,9 +242,8 @@ class LungUSInferenceWidget(ScriptedLoadableModuleWidget):
         if self.job is None:
             return
         self.ui.statusLabel.text = "Cancelling (the clips done so far are kept)..."
-        slicer.app.processEvents()
-        with slicer.util.WaitCursor():
-            self.job.cancel()
+        # The job stops as on Ctrl+C, or is ended with all it started; onPoll sees it end.
+        self.job.cancel(wait=False)
 
     def onFinished(self):
         job, self.job = self.job, None
@@ -235,6 +280,10 @@ class LungUSInferenceWidget(ScriptedLoadableModuleWidget):
 
     # ------------------------------------------------------------------ results
     def onLoadResults(self):
+        from LungUSBLines import ensurePythonRequirements
+
+        if not ensurePythonRequirements():
+            return
         folder = qt.QFileDialog.getExistingDirectory(
             slicer.util.mainWindow(), "Folder of a `lungus infer` run", self.ui.outputFolderButton.directory
         )
@@ -268,6 +317,9 @@ class LungUSInferenceLogic(ScriptedLoadableModuleLogic):
     job = logic.startBatch(logic.batchRequest(["/data/clips"], "/data/results", model="/models/bline2.pt"))
     job.wait(); logic.loadResults("/data/results").table                     # clips.csv as a table node
     """
+
+    def getParameterNode(self):
+        return LungUSInferenceParameterNode(super().getParameterNode())
 
     def torchStatus(self):
         from LungUSInferenceLib.environment import torch_status
@@ -357,10 +409,11 @@ class LungUSInferenceTest(ScriptedLoadableModuleTest):
         self.delayDisplay("Test passed")
 
     def test_BatchSubprocessScoresClips(self):
-        import importlib.util
+        from LungUSBLinesLib.selftest import self_test_skip_reason
 
-        if importlib.util.find_spec("torch") is None:
-            self.delayDisplay("PyTorch is not installed (PyTorch extension): batch test skipped")
+        skipReason = self_test_skip_reason(with_torch=True)  # installs nothing: no network
+        if skipReason:
+            self.delayDisplay(skipReason)
             return
         import numpy as np
 

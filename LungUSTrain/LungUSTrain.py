@@ -5,21 +5,32 @@ Training runs as a `lungus train` subprocess of Slicer's Python (the GUI stays f
 log, progress and the trained model's card shown here.
 """
 
-import datetime
 import logging
 import os
+import pathlib
+from typing import Annotated
 
 import qt
 import slicer
+from slicer.parameterNodeWrapper import Choice, Default, WithinRange, parameterNodeWrapper
 from slicer.ScriptedLoadableModule import (
     ScriptedLoadableModule,
     ScriptedLoadableModuleLogic,
     ScriptedLoadableModuleTest,
     ScriptedLoadableModuleWidget,
 )
+from slicer.util import VTKObservationMixin
 
-from LungUSBLinesLib import dependencies
+from LungUSBLines import ParameterNodePanelMixin, fillComboBox
+from LungUSBLinesLib import dependencies, panel
 from LungUSTrainLib.export import EXPORT_FORMATS
+
+
+def _number(name):
+    """An int field within the Train panel's range for ``name``, with its default."""
+    minimum, maximum, default = panel.TRAIN_NUMBERS[name]
+    return Annotated[int, WithinRange(minimum, maximum), Default(default)]
+
 
 #
 # LungUSTrain
@@ -46,23 +57,48 @@ Developed as open source by the LungUS B-lines contributors.
 
 
 #
+# LungUSTrainParameterNode
+#
+
+
+@parameterNodeWrapper
+class LungUSTrainParameterNode:
+    """The panel's choices, saved with the scene (choices and defaults: LungUSBLinesLib.panel)."""
+
+    task: Annotated[str, Choice(panel.choice_values(panel.TASK_CHOICES))] = panel.DEFAULT_TASK
+    exportFormat: Annotated[str, Choice(tuple(EXPORT_FORMATS))] = panel.DEFAULT_EXPORT_FORMAT
+    trainingSetsFolder: pathlib.Path = panel.home_folder(panel.TRAINING_SETS_FOLDER)
+    manifestPath: str = ""
+    recipePath: str = ""
+    model: str = panel.DEFAULT_TRAIN_MODEL
+    labelSource: str = ""
+    epochs: _number("epochs")
+    size: _number("size")
+    folds: _number("folds")
+    seeds: _number("seeds")
+    device: Annotated[str, Choice(panel.choice_values(panel.DEVICE_CHOICES))] = panel.DEFAULT_DEVICE
+
+
+#
 # LungUSTrainWidget
 #
 
 
-class LungUSTrainWidget(ScriptedLoadableModuleWidget):
-    TASKS = (
-        ("B-lines absent / present (bline2)", "bline2"),
-        ("None / discrete / confluent (bline3)", "bline3"),
-        ("LUS score 0-3 (lus4)", "lus4"),
+class LungUSTrainWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, ParameterNodePanelMixin):
+    panelPaths = (("manifestPathLineEdit", "manifestPath"), ("recipePathLineEdit", "recipePath"))
+    panelLists = (
+        ("taskSelector", "task"),
+        ("formatSelector", "exportFormat"),
+        ("modelSelector", "model"),
+        ("deviceSelector", "device"),
     )
-    DEVICE_CHOICES = (("Automatic (GPU if available)", "auto"), ("CPU", "cpu"), ("GPU (CUDA)", "cuda"))
     COLUMNS = ("Export", "Clip", "Patient", "Zone", "Label")
     USE_COLUMN, CLIP_COLUMN, PATIENT_COLUMN, ZONE_COLUMN, LABEL_COLUMN = range(5)
     POLL_INTERVAL_MS = 300
 
     def __init__(self, parent=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
+        VTKObservationMixin.__init__(self)
         self.logic = None
         self.job = None
         self.jobRunFolder = None
@@ -77,14 +113,10 @@ class LungUSTrainWidget(ScriptedLoadableModuleWidget):
         uiWidget.setMRMLScene(slicer.mrmlScene)
         self.logic = LungUSTrainLogic()
 
-        for title, task in self.TASKS:
-            self.ui.taskSelector.addItem(title, task)
+        fillComboBox(self.ui.taskSelector, panel.TASK_CHOICES)
         self._scheme = self.ui.taskSelector.currentData
-        for suffix, title in EXPORT_FORMATS.items():
-            self.ui.formatSelector.addItem(title, suffix)
-        for title, device in self.DEVICE_CHOICES:
-            self.ui.deviceSelector.addItem(title, device)
-        self.ui.outputFolderButton.directory = os.path.join(qt.QDir.homePath(), "LungUS training set")
+        fillComboBox(self.ui.formatSelector, [(title, suffix) for suffix, title in EXPORT_FORMATS.items()])
+        fillComboBox(self.ui.deviceSelector, panel.DEVICE_CHOICES)
         self.ui.clipsTable.setColumnCount(len(self.COLUMNS))
         self.ui.clipsTable.setHorizontalHeaderLabels(list(self.COLUMNS))
         self.ui.clipsTable.horizontalHeader().setSectionResizeMode(self.CLIP_COLUMN, qt.QHeaderView.Stretch)
@@ -102,26 +134,31 @@ class LungUSTrainWidget(ScriptedLoadableModuleWidget):
         self.fillModelChoices()
         self.ui.runFolderEdit.text = self.newRunFolder()
         self.refreshClips()
+        self.setupParameterNode()  # the panel's choices are saved with the scene
 
     def cleanup(self):
+        self.removeObservers()
         if self.pollTimer is not None:
             self.pollTimer.stop()
         if self.job is not None and self.job.running:
             self.job.cancel(grace_s=5)
 
     def enter(self):
+        ParameterNodePanelMixin.enter(self)
         self.refreshClips()
+
+    def showParameters(self, parameters):
+        if parameters.task != self._scheme:  # a loaded scene chose another task
+            self._scheme = parameters.task
+            self.refreshClips(keepEdits=False)
 
     # ------------------------------------------------------------------ labeling
     def fillModelChoices(self):
         try:
             models = self.logic.availableModels()
         except ImportError:  # no PyTorch yet: offer the default; Train installs what is missing
-            models = ["frame_cnn"]
-        self.ui.modelSelector.clear()
-        for name in models:
-            self.ui.modelSelector.addItem(name)
-        self.ui.modelSelector.setCurrentIndex(max(0, self.ui.modelSelector.findText("frame_cnn")))
+            models = [panel.DEFAULT_TRAIN_MODEL]
+        fillComboBox(self.ui.modelSelector, [(name, name) for name in models], panel.DEFAULT_TRAIN_MODEL)
 
     def onRefreshClips(self):
         self.refreshClips()
@@ -194,7 +231,8 @@ class LungUSTrainWidget(ScriptedLoadableModuleWidget):
         if not entries:
             slicer.util.errorDisplay("Tick at least one clip to export.")
             return
-        folder = self.ui.outputFolderButton.directory
+        # A new folder under the chosen one each time: a training set is never written over.
+        folder = self.logic.newOutputFolder(self.ui.outputFolderButton.directory, self._scheme)
         try:
             with slicer.util.WaitCursor():
                 written = self.logic.exportTrainingSet(
@@ -208,8 +246,7 @@ class LungUSTrainWidget(ScriptedLoadableModuleWidget):
 
     # ------------------------------------------------------------------ training
     def newRunFolder(self):
-        stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-        return os.path.join(qt.QDir.homePath(), "LungUS runs", f"{self._scheme}-{stamp}")
+        return str(self.logic.newOutputFolder(panel.home_folder(panel.RUNS_FOLDER), self._scheme))
 
     def onTrain(self):
         from LungUSBLines import ensurePythonRequirements, showError
@@ -247,12 +284,13 @@ class LungUSTrainWidget(ScriptedLoadableModuleWidget):
         if self.job is None:
             self.pollTimer.stop()
             return
+        from LungUSTrainLib.training import log_lines
+
         lines = self.job.poll()
-        # Progress-bar refreshes are many; the log keeps the lines people read.
-        shown = [line for line in lines if "batch/s" not in line and "|" not in line]
+        shown = log_lines(lines)  # progress lines drive the bar; the log keeps the lines people read
         if shown:
             self.ui.trainingLogText.appendPlainText("\n".join(shown))
-        if self.job.progress is not None:
+        if self.job.progress is not None and not self.job.cancelled:  # keep "Cancelling..." shown
             self.ui.trainingProgressBar.value = int(round(100 * self.job.progress.fraction))
             self.ui.trainingStatusLabel.text = self.job.progress.message
         if not self.job.running:
@@ -263,9 +301,8 @@ class LungUSTrainWidget(ScriptedLoadableModuleWidget):
         if self.job is None:
             return
         self.ui.trainingStatusLabel.text = "Cancelling..."
-        slicer.app.processEvents()
-        with slicer.util.WaitCursor():
-            self.job.cancel()
+        # The job stops as on Ctrl+C, or is ended with all it started; onPoll sees it end.
+        self.job.cancel(wait=False)
 
     def onTrainingFinished(self):
         from LungUSBLines import showError
@@ -324,6 +361,9 @@ class LungUSTrainLogic(ScriptedLoadableModuleLogic):
     job.wait(); print(logic.trainingResult("/runs/r1").describe())
     """
 
+    def getParameterNode(self):
+        return LungUSTrainParameterNode(super().getParameterNode())
+
     def exportSequences(self, sequenceNodes, folder, suffix=".seq.nrrd", progressCallback=None):
         """Write each sequence as <folder>/<name><suffix>; returns one ExportResult per sequence."""
         from LungUSTrainLib.export import export_sequences
@@ -350,6 +390,12 @@ class LungUSTrainLogic(ScriptedLoadableModuleLogic):
         from LungUSTrainLib.training_set import LabeledSequence, store_labels
 
         store_labels(LabeledSequence(sequenceNode, patient, label, zone), scheme)
+
+    def newOutputFolder(self, base, scheme):
+        """A folder under ``base`` that does not exist yet, named after ``scheme`` and the time."""
+        from LungUSBLinesLib.panel import new_output_folder
+
+        return new_output_folder(base, scheme)
 
     def exportTrainingSet(self, entries, folder, scheme, suffix=".seq.nrrd"):
         """``entries``: (sequence node, patient, zone, label) each. Writes folder/clips/ and
@@ -405,6 +451,12 @@ class LungUSTrainTest(ScriptedLoadableModuleTest):
         slicer.mrmlScene.Clear()
 
     def runTest(self):
+        from LungUSBLinesLib.selftest import self_test_skip_reason
+
+        skipReason = self_test_skip_reason()  # a self-test installs nothing: no network
+        if skipReason:
+            self.delayDisplay(skipReason)
+            return
         self.setUp()
         self.test_ExportedClipReadsBack()
         self.setUp()
@@ -413,11 +465,8 @@ class LungUSTrainTest(ScriptedLoadableModuleTest):
     def test_ExportedClipReadsBack(self):
         import numpy as np
 
-        from LungUSBLines import ensurePythonRequirements
-        from LungUSBLinesLib.sequences import frames_to_sequence
-
-        self.assertTrue(ensurePythonRequirements())
         from lungus.io import read_clip
+        from LungUSBLinesLib.sequences import frames_to_sequence
 
         self.delayDisplay("Export a sequence and read it back with the engine")
         frames = (np.arange(3 * 20 * 30).reshape(3, 20, 30) % 251).astype(np.uint8)
@@ -434,11 +483,8 @@ class LungUSTrainTest(ScriptedLoadableModuleTest):
     def test_LabeledClipsBecomeATrainingSet(self):
         import numpy as np
 
-        from LungUSBLines import ensurePythonRequirements
-        from LungUSBLinesLib.sequences import frames_to_sequence
-
-        self.assertTrue(ensurePythonRequirements())
         from lungus.data.manifest import Manifest
+        from LungUSBLinesLib.sequences import frames_to_sequence
 
         self.delayDisplay("Label two clips and export them with a manifest")
         logic = LungUSTrainLogic()

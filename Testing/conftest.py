@@ -12,16 +12,60 @@ Clip fixtures (io):
   (grey, RGB, YBR_FULL, YBR_FULL_422; native or JPEG baseline; spacing in
   SequenceOfUltrasoundRegions; a patient name and ID to check they do not leak).
 - ``mp4_clip``, ``dicom_clip``, ``seq_nrrd_clip``: ready-made small files (convex fan).
+
+Tests that need torch say so, by the ``torch`` marker or by using a fixture that loads it
+(TORCH_FIXTURES); they are skipped where torch is not installed (the Slicer-release test
+environments, `make test-slicer-releases`). Any other test that reaches for torch there fails.
 """
 
 from __future__ import annotations
 
+import importlib.util
 import io
 from pathlib import Path
 
 import cv2
 import numpy as np
 import pytest
+
+# ----------------------------------------------------------------------------- torch or not
+
+#: Fixtures that load torch: a test using one (directly or through another fixture) needs torch.
+TORCH_FIXTURES = frozenset({"tiny_models"})
+
+
+def needs_torch(item: pytest.Item) -> bool:
+    return item.get_closest_marker("torch") is not None or bool(
+        TORCH_FIXTURES.intersection(getattr(item, "fixturenames", ()))
+    )
+
+
+def pytest_collection_modifyitems(config, items):
+    if importlib.util.find_spec("torch") is not None:
+        return
+    skip = pytest.mark.skip(reason="needs torch, which this environment leaves out (a Slicer release environment)")
+    for item in items:
+        if needs_torch(item):
+            item.add_marker(skip)
+
+
+@pytest.fixture
+def offline_pip():
+    """Factory: offline_pip(*arguments) runs ``python -m pip install ARGUMENTS`` in this Python with
+    no index and no configured wheel folders, so it resolves against what is installed, offline.
+    Returns the CompletedProcess (text output captured)."""
+    import os
+    import subprocess
+    import sys
+
+    environment = {**os.environ, "PIP_CONFIG_FILE": os.devnull, "PIP_FIND_LINKS": "", "PIP_NO_INDEX": "1"}
+
+    def run(*arguments: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "pip", "install", *arguments], capture_output=True, text=True,
+                              env=environment, timeout=120)
+
+    return run
+
 
 # ----------------------------------------------------------------------------- clip fixtures
 
@@ -164,6 +208,8 @@ def _write_dicom(
     from pydicom.encaps import encapsulate
     from pydicom.uid import ExplicitVRLittleEndian, JPEGBaseline8Bit, generate_uid
 
+    from lungus.io.dicom import save_dataset  # the pydicom 2.4 / 3.x difference, nothing else
+
     path = Path(path)
     colour = frames.ndim == 4
     if photometric is None:
@@ -222,7 +268,7 @@ def _write_dicom(
     ds.file_meta.MediaStorageSOPClassUID = ds.SOPClassUID
     ds.file_meta.MediaStorageSOPInstanceUID = ds.SOPInstanceUID
     ds.file_meta.TransferSyntaxUID = transfer_syntax
-    ds.save_as(path, enforce_file_format=True)
+    save_dataset(ds, path)
     return path
 
 

@@ -1,8 +1,10 @@
 """Run the `lungus` inference engine on a clip that is in the scene.
 
 The models load once (an Analyzer per model choice, kept by :class:`AnalyzerCache`); a clip is
-analysed in-process with a progress callback and a cancel flag, which the review panel wires to
-its progress bar and Cancel button.
+analysed in this process with a progress callback and a cancel flag: what scripts and the
+Python console use. The review panel runs the same analysis in a background process instead
+(LungUSBLinesLib.analysis_job), so Slicer's window never freezes; both choose the clip and
+check the models and the explanation method with the functions here.
 """
 
 from __future__ import annotations
@@ -25,12 +27,18 @@ FractionProgress = Callable[[float, str], None]
 DEVICES = ("auto", "cpu", "cuda", "mps")
 EXPLAIN_METHODS = ("gradcam", "cam", "attention")
 _STEP_MESSAGES = {
+    "load": "loading PyTorch and the models",
     "read": "reading the clip",
     "classify": "classifying windows",
     "explain": "computing the explanation maps",
     "segment": "segmenting frames",
     "done": "done",
 }
+
+
+def step_message(step: str) -> str:
+    """What people read for an analysis step the engine reports (read, classify, ...)."""
+    return _STEP_MESSAGES.get(step, step)
 
 
 def _optional_path(path: str | os.PathLike | None, what: str) -> str | None:
@@ -40,6 +48,28 @@ def _optional_path(path: str | os.PathLike | None, what: str) -> str | None:
     if not resolved.is_file():
         raise LungUSError(f"no such {what} file", resolved)
     return os.fspath(resolved.resolve())
+
+
+def checked_models(
+    classifier: str | os.PathLike | None, segmenter: str | os.PathLike | None, device: str
+) -> tuple[str | None, str | None]:
+    """The absolute model paths (None where not given) after checking the files and the device;
+    LungUSError for a missing file, no model at all or an unknown device."""
+    classifier = _optional_path(classifier, "classifier model")
+    segmenter = _optional_path(segmenter, "segmenter model")
+    if classifier is None and segmenter is None:
+        raise LungUSError("choose a classifier model file, a segmenter model file, or both")
+    if device not in DEVICES and not str(device).startswith("cuda:"):
+        raise LungUSError(f"device must be one of {', '.join(DEVICES)} or cuda:N, got {device!r}")
+    return classifier, segmenter
+
+
+def checked_explain(explain: str | None, classifier: object | None) -> str | None:
+    """The explanation method to use: None when not asked for or when there is no classifier (a
+    segmenter alone has nothing to explain; its masks show what it saw); LungUSError if unknown."""
+    if explain is not None and explain not in EXPLAIN_METHODS:
+        raise LungUSError(f"explain must be one of {', '.join(EXPLAIN_METHODS)}, got {explain!r}")
+    return explain if classifier is not None else None
 
 
 class AnalyzerCache:
@@ -60,12 +90,7 @@ class AnalyzerCache:
         *,
         device: str = "auto",
     ) -> Analyzer:
-        classifier = _optional_path(classifier, "classifier model")
-        segmenter = _optional_path(segmenter, "segmenter model")
-        if classifier is None and segmenter is None:
-            raise LungUSError("choose a classifier model file, a segmenter model file, or both")
-        if device not in DEVICES and not str(device).startswith("cuda:"):
-            raise LungUSError(f"device must be one of {', '.join(DEVICES)} or cuda:N, got {device!r}")
+        classifier, segmenter = checked_models(classifier, segmenter, device)
         key = (
             classifier,
             segmenter,
@@ -84,12 +109,16 @@ class AnalyzerCache:
         self._key, self._analyzer = None, None
 
 
+def holds_clip(sequence: Any, clip: Clip | None) -> bool:
+    """Whether ``sequence`` still shows ``clip`` (the engine's own reading of it, with its fan):
+    as many items as the clip has frames."""
+    return clip is not None and clip.n_frames == sequence.GetNumberOfDataNodes()
+
+
 def clip_for_analysis(sequence: Any, clip: Clip | None = None) -> Clip:
-    """The clip to analyse for a sequence: ``clip`` (the engine's own reading, with its fan) when
-    it matches the sequence frame for frame in count, else the sequence's frames."""
-    if clip is not None and clip.n_frames == sequence.GetNumberOfDataNodes():
-        return clip
-    return sequence_to_clip(sequence)
+    """The clip to analyse for a sequence: ``clip`` when the sequence holds it (holds_clip),
+    else the sequence's frames."""
+    return clip if holds_clip(sequence, clip) else sequence_to_clip(sequence)
 
 
 def clip_display_name(sequence: Any) -> str:
@@ -114,14 +143,11 @@ def analyse_sequence(
     ``explain``: gradcam, cam or attention (needs a classifier). ``progress(fraction, message)``
     after each step; ``cancel()`` returning True stops with lungus.infer.Cancelled.
     """
-    if explain is not None and explain not in EXPLAIN_METHODS:
-        raise LungUSError(f"explain must be one of {', '.join(EXPLAIN_METHODS)}, got {explain!r}")
-    if explain is not None and analyzer.classifier is None:
-        explain = None  # a segmenter alone has nothing to explain; its masks show what it saw
+    explain = checked_explain(explain, analyzer.classifier)
 
     def report(done: int, total: int, what: str) -> None:
         if progress is not None:
-            progress(done / max(total, 1), _STEP_MESSAGES.get(what, what))
+            progress(done / max(total, 1), step_message(what))
 
     source = clip_for_analysis(sequence, clip)
     return analyzer.analyse(

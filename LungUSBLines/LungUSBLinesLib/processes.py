@@ -9,29 +9,48 @@ subprocesses.
 Inside Slicer the process is started through ``slicer.util.launchConsoleProcess`` (pass it as
 ``launch``), which gives the child Slicer's startup environment; the child's Python is
 ``PythonSlicer`` (see :func:`default_python`).
+
+Stopping does not rest on signals reaching the job: PythonSlicer is a launcher that starts the
+real Python as its own child and forwards no signal to it, and a process started from a
+background shell inherits SIGINT as ignored. Each job is given a stop file and a PID file
+through its environment (which the launcher passes on; lungus.job_control is the engine's
+side): cancelling creates the stop file and the job stops as on Ctrl+C, keeping what it has
+done; a job that has not ended after a grace period is ended with its whole process tree. The
+job also stops itself when the program that started it has died (a crash runs no cleanup()).
+
+On Windows the stop file works the same (the job is interrupted once a blocking call returns);
+the process tree is ended with ``taskkill /F /T``; there is no check that Slicer is still alive
+(``os.kill(pid, 0)`` would end it there). This path is not exercised by the tests, which run on
+Linux.
 """
 
 from __future__ import annotations
 
 import collections
+import contextlib
 import os
 import queue
 import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
+
+from lungus.job_control import OWNER_PID_VARIABLE, PID_FILE_VARIABLE, STOP_FILE_VARIABLE
 
 #: launch(arguments, environment updates, working folder) -> a Popen whose ``stdout`` is a text
 #: stream carrying stdout and stderr (what slicer.util.launchConsoleProcess returns).
-Launcher = Callable[[list, dict, Optional[str]], Any]
+Launcher = Callable[[list, dict, str | None], Any]
 #: Last lines of output kept (the log view shows them; a long training prints thousands).
 KEPT_LINES = 5000
+#: Names of the files in a job's control folder.
+STOP_FILE, PID_FILE = "stop", "pid"
 
 
 @dataclass(frozen=True)
@@ -118,12 +137,27 @@ class EngineProcess:
         self._queue: queue.Queue[str | None] = queue.Queue()
         self._reader: threading.Thread | None = None
         self._output_done = False
+        self._stream_closed = threading.Event()  # no process writes to the output any more
+        # The folder of the stop file and the PID file the job is told about (lungus.job_control).
+        self._control: Path | None = None
+        self._engine_pid: int | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> EngineProcess:
         if self._process is not None:
             raise RuntimeError("this job was already started")
-        self._process = self.launch(self.arguments, self.environment, self.cwd)
+        self._control = Path(tempfile.mkdtemp(prefix="lungus-job-"))
+        environment = {
+            **self.environment,
+            STOP_FILE_VARIABLE: str(self._control / STOP_FILE),
+            PID_FILE_VARIABLE: str(self._control / PID_FILE),
+            OWNER_PID_VARIABLE: str(os.getpid()),  # should Slicer crash, the job stops itself
+        }
+        try:
+            self._process = self.launch(self.arguments, environment, self.cwd)
+        except BaseException:
+            shutil.rmtree(self._control, ignore_errors=True)
+            raise
         self._reader = threading.Thread(target=self._read, name="lungus-job-output", daemon=True)
         self._reader.start()
         return self
@@ -144,6 +178,10 @@ class EngineProcess:
         except (ValueError, OSError):
             pass  # the stream closed under us (the process was killed)
         finally:
+            # Every process writing to the stream has ended: the control files are spent.
+            self.engine_pid()
+            shutil.rmtree(self._control, ignore_errors=True)
+            self._stream_closed.set()
             self._queue.put(None)
 
     @property
@@ -221,23 +259,140 @@ class EngineProcess:
         return self._process.returncode
 
     # ------------------------------------------------------------------ stopping
-    def cancel(self, grace_s: float = 10.0) -> None:
-        """Stop the job: an interrupt first (Ctrl+C: `lungus` writes what it has done and exits),
-        then terminate, then kill, each after ``grace_s`` seconds. Returns when it has ended."""
-        if self._process is None or self._process.poll() is not None:
+    def engine_pid(self) -> int | None:
+        """The process id of the `lungus` job itself (behind a launcher such as PythonSlicer,
+        not the process this object started), once the job has written it."""
+        if self._engine_pid is None and self._control is not None:
+            try:
+                self._engine_pid = int((self._control / PID_FILE).read_text(encoding="utf-8").strip())
+            except (OSError, ValueError):
+                return None
+        return self._engine_pid
+
+    def _alive(self) -> bool:
+        """Whether the started process, or the job behind it, still runs."""
+        if self._process is None:
+            return False
+        if self._process.poll() is None:
+            return True
+        # PythonSlicer waits for its child, but a launcher that was killed leaves the job running;
+        # once nothing writes to the output the job has ended (its number may be someone else's).
+        pid = self.engine_pid()
+        return pid is not None and not self._stream_closed.is_set() and process_alive(pid)
+
+    def cancel(self, grace_s: float = 10.0, *, wait: bool = True) -> None:
+        """Stop the job and everything it started.
+
+        First the stop file: the job stops as on Ctrl+C (`lungus` writes what it has done and
+        exits with 130). If it has not ended after ``grace_s`` seconds, its process tree is
+        terminated (the launcher, the job and its process group), and after another ``grace_s``
+        killed. With ``wait`` this returns when everything has ended; without, at once, while a
+        thread sees it through (poll ``running`` to learn when the job has ended).
+        """
+        if not self._alive():
             return
         self.cancelled = True
-        steps = []
-        if os.name != "nt":  # Windows has no SIGINT for a child without a console of its own
-            steps.append(lambda: self._process.send_signal(signal.SIGINT))
-        steps += [self._process.terminate, self._process.kill]
-        for step in steps:
-            try:
-                step()
-            except OSError:
-                return  # already gone
-            try:
-                self._process.wait(timeout=grace_s)
+        try:
+            (self._control / STOP_FILE).touch()
+        except OSError:
+            pass  # the job has ended and its control folder is gone
+        if wait:
+            self._see_stop_through(grace_s)
+        else:
+            threading.Thread(target=self._see_stop_through, args=(grace_s,), name="lungus-job-cancel",
+                             daemon=True).start()
+
+    def _see_stop_through(self, grace_s: float) -> None:
+        for signal_number in (signal.SIGTERM, getattr(signal, "SIGKILL", signal.SIGTERM)):
+            if self._ended_within(grace_s):
                 return
-            except subprocess.TimeoutExpired:
-                continue
+            signal_tree(self._process, self.engine_pid(), signal_number)
+        self._ended_within(grace_s)
+
+    def _ended_within(self, seconds: float) -> bool:
+        deadline = time.monotonic() + seconds
+        while self._alive():
+            if time.monotonic() > deadline:
+                return False
+            time.sleep(0.05)
+        return True
+
+
+def descendants(pid: int) -> list[int]:
+    """The processes below ``pid`` (children, theirs, ...), from /proc or `ps` (POSIX);
+    [] where neither is at hand."""
+    children: dict[int, list[int]] = collections.defaultdict(list)
+    for child, parent in _parent_ids():
+        children[parent].append(child)
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            if child not in found:
+                found.append(child)
+                todo.append(child)
+    return found
+
+
+def _parent_ids() -> list[tuple[int, int]]:
+    """(pid, parent pid) of every process."""
+    proc = Path("/proc")
+    if (proc / "self" / "stat").is_file():
+        pairs = []
+        for entry in proc.iterdir():
+            if entry.name.isdigit():
+                try:
+                    # "pid (name) state ppid ...": the name may hold spaces and parentheses.
+                    pairs.append((int(entry.name), int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])))
+                except (OSError, IndexError, ValueError):
+                    continue
+        return pairs
+    try:
+        listing = subprocess.run(["ps", "-A", "-o", "pid=", "-o", "ppid="], capture_output=True, text=True).stdout
+    except OSError:
+        return []
+    return [(int(a), int(b)) for a, b in (line.split() for line in listing.splitlines() if line.strip())]
+
+
+def process_alive(pid: int) -> bool:
+    """Whether process ``pid`` exists and has not ended (a zombie waiting to be reaped has)."""
+    if os.name == "nt":
+        return False  # os.kill(pid, 0) would end it; the launcher's end stands for the job's there
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        # /proc/PID/stat: "pid (name) STATE ..."; the name may hold spaces and parentheses.
+        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc (macOS)
+    return state not in ("Z", "X")
+
+
+def signal_tree(process: Any, engine_pid: int | None, signal_number: int) -> None:
+    """Send ``signal_number`` to the job's process group (the job and its workers), to every
+    descendant of the started process, and to the started process itself (the launcher, or the
+    job when there is none). On Windows, ``taskkill /F /T`` ends each with all it started."""
+    if os.name == "nt":
+        for pid in (engine_pid, process.pid):
+            if pid is not None:
+                subprocess.run(["taskkill", "/F", "/T", "/PID", str(pid)], capture_output=True)
+        return
+    # Found before any is signalled: a launcher that ends first leaves its children to init.
+    for pid in descendants(process.pid):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal_number)
+    if engine_pid is not None:
+        try:
+            if os.getpgid(engine_pid) == engine_pid:  # it leads its group: its workers go with it
+                os.killpg(engine_pid, signal_number)
+            else:
+                os.kill(engine_pid, signal_number)
+        except (ProcessLookupError, PermissionError):
+            pass
+    try:
+        process.send_signal(signal_number)
+    except OSError:
+        pass  # already gone

@@ -116,8 +116,11 @@ def table_records(table: Any) -> list[dict[str, Any]]:
     return records
 
 
-def read_csv_table(scene: Any, path: str | os.PathLike, name: str | None = None) -> Any:
-    """A table node from a CSV file with a header row (e.g. a `lungus infer` clips.csv)."""
+def read_csv_table(
+    scene: Any, path: str | os.PathLike, name: str | None = None, *, table: Any | None = None
+) -> Any:
+    """A table node from a CSV file with a header row (e.g. a `lungus infer` clips.csv); with
+    ``table``, that node's content is replaced instead (see records_to_table)."""
     path = Path(path)
     if not path.is_file():
         raise LungUSError("no such file", path)
@@ -130,7 +133,7 @@ def read_csv_table(scene: Any, path: str | os.PathLike, name: str | None = None)
         raise LungUSError(f"not a readable CSV file ({error})", path) from None
     if not columns:
         raise LungUSError("the CSV file has no header row", path)
-    return records_to_table(scene, columns, records, name or path.stem)
+    return records_to_table(scene, columns, records, name or path.stem, table=table)
 
 
 def write_records_csv(

@@ -4,7 +4,9 @@ Each subcommand lives in ``lungus.commands.<name>`` and exposes ``register(subpa
 (which builds its parser and sets ``func``). Command modules import only argparse at the
 top so ``lungus --help`` stays fast; heavy imports happen inside their ``run``.
 
-Bad input raises LungUSError, which is printed as one line; the exit status is 2.
+Bad input raises LungUSError, which is printed as one line; the exit status is 2. A stop
+request (Ctrl+C, or lungus.job_control's stop file) ends a command as KeyboardInterrupt: it
+keeps what it has done, and the exit status is 130.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from collections.abc import Sequence
 
 from lungus import __version__
 from lungus.errors import LungUSError
+from lungus.job_control import listening
 
 # Order here is the order in `lungus --help`: the data -> models -> train -> infer flow.
 COMMANDS = (
@@ -31,6 +34,7 @@ COMMANDS = (
     "ensemble",
     "export",
     "infer",
+    "analyse",
     "demo",
     "bench",
 )
@@ -55,7 +59,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        result = args.func(args)
+        # Stop requests (Ctrl+C, or the stop file of a program that started us) arrive as KeyboardInterrupt.
+        with listening():
+            result = args.func(args)
     except LungUSError as error:
         print(f"lungus {args.command}: error: {error}", file=sys.stderr)
         return 2

@@ -9,18 +9,19 @@ node with :func:`load_batch_results`; clips that failed keep their error in its 
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lungus.errors import LungUSError
+from lungus.progress_lines import ProgressLine
 from LungUSBLinesLib.processes import EngineProcess, JobProgress, Launcher, engine_command
 
 DEVICES = ("auto", "cpu", "cuda", "mps")
 CLIPS_CSV = "clips.csv"
 FRAMES_CSV = "frames.csv"
-_PROGRESS_LINE = re.compile(r"^progress (\d+)/(\d+) (.*)$")
+# On a results table node: the clips.csv it shows, so loading it again refreshes that node.
+RESULTS_FILE_ATTRIBUTE = "LungUS.resultsFile"
 
 
 @dataclass
@@ -93,11 +94,11 @@ class BatchRequest:
 
 def parse_progress_line(line: str) -> JobProgress | None:
     """`lungus infer --progress-lines` output: ``progress DONE/TOTAL CLIP`` -> JobProgress."""
-    match = _PROGRESS_LINE.match(line.strip())
-    if match is None:
+    progress = ProgressLine.parse(line)
+    if progress is None:
         return None
-    done, total, clip = int(match.group(1)), int(match.group(2)), match.group(3)
-    return JobProgress(done / total if total else 1.0, f"{done} of {total} clips: {Path(clip).name}")
+    done, total = int(progress.done), int(progress.total)
+    return JobProgress(progress.fraction, f"{done} of {total} clips: {Path(progress.what).name}")
 
 
 def start_batch(
@@ -139,8 +140,19 @@ def results_written(out: str | os.PathLike, since: float | None = None) -> bool:
     return since is None or path.stat().st_mtime >= since - 1.0  # file-system clocks are coarse
 
 
+def _results_table(scene: Any, clips_csv: Path) -> Any | None:
+    """The table node an earlier load of ``clips_csv`` made, if it is still in the scene."""
+    tables = scene.GetNodesByClass("vtkMRMLTableNode")
+    for index in range(tables.GetNumberOfItems()):
+        node = tables.GetItemAsObject(index)
+        if node.GetAttribute(RESULTS_FILE_ATTRIBUTE) == str(clips_csv):
+            return node
+    return None
+
+
 def load_batch_results(scene: Any, out: str | os.PathLike, name: str | None = None) -> BatchResults:
-    """Read ``out``/clips.csv (or a clips.csv path) into a table node of ``scene``."""
+    """Read ``out``/clips.csv (or a clips.csv path) into a table node of ``scene``. Loading the
+    same results again refreshes the node it made the first time (same ID, new rows)."""
     from LungUSBLinesLib.tables import read_csv_table, table_records
 
     path = Path(out)
@@ -148,7 +160,11 @@ def load_batch_results(scene: Any, out: str | os.PathLike, name: str | None = No
         path = path / CLIPS_CSV
     if not path.is_file():
         raise LungUSError("no clips.csv here: the run wrote no results", path)
-    table = read_csv_table(scene, path, name or f"LungUS results {path.parent.name}")
+    path = path.resolve()
+    table = read_csv_table(
+        scene, path, name or f"LungUS results {path.parent.name}", table=_results_table(scene, path)
+    )
+    table.SetAttribute(RESULTS_FILE_ATTRIBUTE, str(path))
     records = table_records(table)
     failed = [(str(r.get("clip")), str(r["error"])) for r in records if r.get("error")]
     return BatchResults(table=table, clips_csv=path, n_clips=len(records), failed=failed)

@@ -23,14 +23,14 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from lungus.infer.batch import BatchSummary
     from lungus.infer.results import ClipAnalysis
     from lungus.io.clip import Clip
 
-PathLike = Union[str, os.PathLike]
+PathLike = str | os.PathLike
 
 
 def analyse(

@@ -2,8 +2,9 @@
 
 The run goes on outside Slicer's process (the GUI stays free, a crash cannot take the scene
 with it); :func:`start_training` returns a LungUSBLinesLib.processes.EngineProcess to poll.
-Progress comes from the lines `lungus train` prints: ``epoch k/N  loss ...`` after each epoch,
-and its progress bar (``train TASK:  40%|...| 12/30 [...]``) in between. When it has finished,
+Progress comes from `lungus train --progress-lines` (lungus.progress_lines): one fraction over
+all folds, seeds and epochs, with what was just done; the other lines are the log people read.
+When it has finished,
 :func:`read_training_result` reads the model card of RUN/model.pt: validation metrics,
 training data, best epoch.
 """
@@ -11,22 +12,18 @@ training data, best epoch.
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lungus.data.schemes import LABEL_SCHEMES
 from lungus.errors import LungUSError
+from lungus.progress_lines import ProgressLine
 from LungUSBLinesLib.processes import EngineProcess, JobProgress, Launcher, engine_command
 
 TASKS = tuple(LABEL_SCHEMES)  # clip classifiers; segmenters need masks the panel does not export
 DEVICES = ("auto", "cpu", "cuda", "mps")
 MODEL_FILE = "model.pt"
-_EPOCH = re.compile(r"epoch (\d+)/(\d+)\s+(.*)$")
-_FOLD = re.compile(r"fold (\d+)/(\d+)")
-_SEED = re.compile(r"seed \d+ \((\d+)/(\d+)\)")
-_BAR = re.compile(r"train \w+:\s+\d+%\|.*?\|\s*(\d+)/(\d+) \[")
 # Metrics shown from a card, in this order, when present.
 _SHOWN_METRICS = (
     "auc",
@@ -119,7 +116,7 @@ class TrainRequest:
                 arguments += [option, str(value)]
         for name, value in self.model_args.items():
             arguments += ["--model-arg", f"{name}={value}"]
-        return [*arguments, *self.extra_arguments]
+        return [*arguments, "--progress-lines", *self.extra_arguments]
 
     def command(self, python: str | None = None) -> list[str]:
         """``[python, -m, lungus, train, ...]`` after validating (python: PythonSlicer in Slicer)."""
@@ -127,75 +124,15 @@ class TrainRequest:
         return engine_command(python, "train", self.arguments())
 
 
-@dataclass
-class EpochReport:
-    """One ``epoch k/N ...`` line: the epoch, of how many, and the metrics it printed."""
-
-    epoch: int
-    epochs: int
-    metrics: dict[str, float]
-
-
-def parse_epoch_line(line: str) -> EpochReport | None:
-    """``epoch 3/30  loss 0.4123  auc 0.871  2.1s`` -> EpochReport(3, 30, {loss, auc, seconds})."""
-    match = _EPOCH.search(line)
-    if match is None:
-        return None
-    metrics: dict[str, float] = {}
-    for part in re.split(r"\s{2,}", match.group(3).strip()):
-        pieces = part.split()
-        if len(pieces) == 2:
-            try:
-                metrics[pieces[0]] = float(pieces[1])
-            except ValueError:
-                continue
-        elif len(pieces) == 1 and pieces[0].endswith("s"):
-            try:
-                metrics["seconds"] = float(pieces[0][:-1])
-            except ValueError:
-                continue
-    return EpochReport(int(match.group(1)), int(match.group(2)), metrics)
-
-
 def parse_progress_line(line: str) -> JobProgress | None:
-    """Progress from a `lungus train` output line (an epoch line, or a progress-bar refresh)."""
-    epoch = parse_epoch_line(line)
-    if epoch is not None:
-        shown = "  ".join(f"{k} {v:g}" for k, v in epoch.metrics.items() if k != "seconds")
-        return JobProgress(
-            epoch.epoch / max(epoch.epochs, 1), f"epoch {epoch.epoch}/{epoch.epochs}  {shown}".strip()
-        )
-    bar = _BAR.search(line)
-    if bar is not None:
-        done, total = int(bar.group(1)), int(bar.group(2))
-        return JobProgress(done / total if total else 0.0, f"batch {done} of {total}")
-    fold = _FOLD.search(line)
-    if fold is not None:
-        return JobProgress((int(fold.group(1)) - 1) / max(int(fold.group(2)), 1), line.strip())
-    return None
+    """A `lungus train --progress-lines` line -> JobProgress (the whole run's fraction); else None."""
+    progress = ProgressLine.parse(line)
+    return None if progress is None else JobProgress(progress.fraction, progress.what)
 
 
-class TrainingProgress:
-    """Progress over a whole run from its output lines: a cross-validated or multi-seed run
-    trains folds x seeds models one after another, each counting its own epochs from 1."""
-
-    def __init__(self) -> None:
-        self.fold, self.folds, self.seed, self.seeds = 0, 1, 0, 1
-
-    def __call__(self, line: str) -> JobProgress | None:
-        fold = _FOLD.search(line)
-        if fold is not None:
-            self.fold, self.folds, self.seed = int(fold.group(1)) - 1, max(int(fold.group(2)), 1), 0
-            return JobProgress(self._overall(0.0), line.strip())
-        seed = _SEED.search(line)
-        if seed is not None:
-            self.seed, self.seeds = int(seed.group(1)) - 1, max(int(seed.group(2)), 1)
-            return JobProgress(self._overall(0.0), line.strip())
-        single = parse_progress_line(line)
-        return None if single is None else JobProgress(self._overall(single.fraction), single.message)
-
-    def _overall(self, fraction: float) -> float:
-        return (self.fold + (self.seed + fraction) / self.seeds) / self.folds
+def log_lines(lines: list[str]) -> list[str]:
+    """The lines people read: all but the progress lines."""
+    return [line for line in lines if ProgressLine.parse(line) is None]
 
 
 def start_training(
@@ -203,7 +140,7 @@ def start_training(
 ) -> EngineProcess:
     """Start `lungus train` for ``request``; poll the returned process for output and progress."""
     command = request.command(python)
-    return EngineProcess(command, parse_progress=TrainingProgress(), launch=launch).start()
+    return EngineProcess(command, parse_progress=parse_progress_line, launch=launch).start()
 
 
 @dataclass

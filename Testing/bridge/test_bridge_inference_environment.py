@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import pytest
+
 from LungUSInferenceLib.environment import TorchStatus, torch_status
 
 
+@pytest.mark.torch
 def test_status_reports_the_installed_torch():
     import torch
 
@@ -12,6 +15,7 @@ def test_status_reports_the_installed_torch():
     assert status.installed and status.version == torch.__version__
 
 
+@pytest.mark.torch
 def test_status_lists_the_cuda_devices_torch_sees():
     import torch
 

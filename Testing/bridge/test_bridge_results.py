@@ -12,7 +12,6 @@ slicer = pytest.importorskip("slicer", reason="slicer-core is not installed")
 
 from lungus.errors import LungUSError  # noqa: E402
 from lungus.infer.results import FRAME_COLUMNS, clip_columns  # noqa: E402
-from lungus.infer.runners import Cancelled  # noqa: E402
 from lungus.io import read_clip  # noqa: E402
 from LungUSBLinesLib import results  # noqa: E402
 from LungUSBLinesLib.analysis import AnalyzerCache, analyse_sequence  # noqa: E402
@@ -211,6 +210,8 @@ def test_an_analysis_of_another_clip_is_refused(headless, loaded, analyzer, smal
 
 
 def test_progress_reaches_the_end_and_cancel_stops(analyzer, loaded):
+    from lungus.infer.runners import Cancelled  # torch: imported where the analyzer already needs it
+
     seen = []
     analyse_sequence(analyzer, loaded.nodes.sequence, progress=lambda f, m: seen.append((f, m)))
     assert seen[-1] == (1.0, "done") and [f for f, _ in seen] == sorted(f for f, _ in seen)

@@ -81,23 +81,19 @@ def test_an_existing_training_set_is_not_overwritten(two_sequences, tmp_path):
         training_set.export_training_set([LabeledSequence(two_sequences[0], "P1", "1")], tmp_path, "lus4")
 
 
-def test_epoch_lines_parse_with_their_metrics():
-    line = "train bline2: 100%|##########| 6/6 [00:00<00:00]epoch 2/30  loss 0.8048  auc 0.875  accuracy 0.500  0.2s"
-    report = training.parse_epoch_line(line)
-    assert (report.epoch, report.epochs) == (2, 30)
-    assert report.metrics == {"loss": 0.8048, "auc": 0.875, "accuracy": 0.5, "seconds": 0.2}
-    progress = training.parse_progress_line(line)
-    assert progress.fraction == pytest.approx(2 / 30) and progress.message.startswith(
-        "epoch 2/30  loss 0.8048"
-    )
+def test_progress_lines_parse_to_the_fraction_of_the_whole_run():
+    progress = training.parse_progress_line("progress 12.5/40 fold 2/4: seed 1/2: epoch 3/5: batch 4/8")
+    assert progress.fraction == pytest.approx(12.5 / 40)
+    assert progress.message == "fold 2/4: seed 1/2: epoch 3/5: batch 4/8"
+    assert training.parse_progress_line("epoch 2/30  loss 0.8048  auc 0.875  0.2s") is None
 
 
-def test_progress_bar_refreshes_parse():
-    progress = training.parse_progress_line("train bline3:  40%|####      | 12/30 [00:03<00:04,  3.1batch/s]")
-    assert progress.fraction == pytest.approx(0.4) and progress.message == "batch 12 of 30"
-    assert training.parse_progress_line("bline2: 12 training clips, 4 validation clips") is None
+def test_the_log_keeps_the_lines_people_read():
+    lines = ["bline2: 12 training clips", "progress 1/30 epoch 1/30  loss 0.7  0.2s", "epoch 1/30  loss 0.7  0.2s"]
+    assert training.log_lines(lines) == [lines[0], lines[2]]
 
 
+@pytest.mark.torch
 def test_request_builds_the_train_command(tiny_collection, tmp_path):
     request = training.TrainRequest(
         manifest=str(tiny_collection),
@@ -109,7 +105,7 @@ def test_request_builds_the_train_command(tiny_collection, tmp_path):
         model_args={"width": 4},
     )
     command = request.command("/opt/PythonSlicer")
-    assert command[:4] == ["/opt/PythonSlicer", "-m", "lungus", "train"]
+    assert command[:4] == ["/opt/PythonSlicer", "-m", "lungus", "train"] and "--progress-lines" in command
     pairs = dict(zip(command[4::2], command[5::2]))
     assert (
         pairs["--task"] == "bline3" and pairs["--epochs"] == "3" and pairs["--label-source"] == "crowd-soft"
@@ -117,6 +113,7 @@ def test_request_builds_the_train_command(tiny_collection, tmp_path):
     assert pairs["--model-arg"] == "width=4"
 
 
+@pytest.mark.torch
 def test_a_recipe_comes_first_so_the_request_overrides_it(tiny_collection, tmp_path):
     recipe = tmp_path / "recipe.yaml"
     recipe.write_text("epochs: 60\nmodel: frame_cnn\n")
@@ -138,7 +135,7 @@ def test_a_recipe_comes_first_so_the_request_overrides_it(tiny_collection, tmp_p
         ({"recipe": "/no/recipe.yaml"}, "no such recipe"),
         ({"seeds": 0}, "seeds must be 1 or more"),
         ({"task": "seg"}, "task must be one of"),
-        ({"model": "unet_small"}, "unknown classifier"),
+        pytest.param({"model": "unet_small"}, "unknown classifier", marks=pytest.mark.torch),  # the model registry
         ({"epochs": 0}, "epochs must be 1 or more"),
     ],
 )
@@ -148,6 +145,7 @@ def test_bad_training_requests_are_refused(tiny_collection, tmp_path, change, me
         training.TrainRequest(**values).validate()
 
 
+@pytest.mark.torch
 def test_a_training_subprocess_runs_reports_epochs_and_leaves_a_model_card(tiny_collection, tmp_path):
     request = training.TrainRequest(
         manifest=str(tiny_collection),
@@ -163,13 +161,12 @@ def test_a_training_subprocess_runs_reports_epochs_and_leaves_a_model_card(tiny_
         model_args={"width": 4},
     )
     job = training.start_training(request, python=sys.executable)
-    epochs = []
-    job.wait(
-        timeout=300, on_lines=lambda lines: epochs.extend(filter(None, map(training.parse_epoch_line, lines)))
-    )
+    progress = []
+    job.wait(timeout=300, on_lines=lambda lines: progress.extend(filter(None, map(training.parse_progress_line, lines))))
     assert job.succeeded, job.error_message()
-    assert [(e.epoch, e.epochs) for e in epochs] == [(1, 1)] and "loss" in epochs[0].metrics
+    assert any(p.message.startswith("epoch 1/1  loss ") for p in progress)
     assert job.progress.fraction == 1.0
+    assert not any("batch/s" in line for line in job.lines)  # no terminal progress bar in a pipe
     result = training.read_training_result(tmp_path / "run")
     assert result.card.task == "bline2" and result.card.training_data["clips"] > 0
     assert result.validation_metrics["n_clips"] > 0
@@ -177,23 +174,26 @@ def test_a_training_subprocess_runs_reports_epochs_and_leaves_a_model_card(tiny_
     assert "Validation (" in text and "Best epoch: 1 of 1" in text
 
 
+@pytest.mark.torch
 def test_a_cross_validated_seed_ensemble_is_described_by_its_out_of_fold_metrics(tiny_collection, tmp_path,
                                                                                  capsys):
     arguments = ["train", "--manifest", str(tiny_collection), "--out", str(tmp_path / "run"), "--size", "32",
                  "--frames", "4", "--epochs", "2", "--batch-size", "4", "--threads", "1", "--model-arg",
-                 "width=4", "--folds", "2", "--seeds", "2", "--val-fraction", "0"]
+                 "width=4", "--folds", "2", "--seeds", "2", "--val-fraction", "0", "--progress-lines"]
     assert lungus_main(arguments) == 0
     text = training.read_training_result(tmp_path / "run").describe()
     assert "architecture ensemble of 4 frame_cnn models" in text
     assert "Cross-validation, out of fold (" in text and "auc " in text
     assert "Training data per model: " in text
-    # Its output drives one progress bar over all 2 folds x 2 seeds, never stepping back.
-    tracker = training.TrainingProgress()
-    fractions = [p.fraction for p in map(tracker, capsys.readouterr().out.splitlines()) if p is not None]
+    # Its progress lines drive one progress bar over all 2 folds x 2 seeds, never stepping back.
+    progress = [p for p in map(training.parse_progress_line, capsys.readouterr().out.splitlines()) if p]
+    fractions = [p.fraction for p in progress]
     assert fractions == sorted(fractions) and fractions[-1] == 1.0
-    assert sum(f == 0.5 for f in fractions) >= 1  # fold 2 starts half-way
+    assert [p.fraction for p in progress if p.message.startswith("fold 2/2: seed 1/2: epoch 1/2  ")] == [0.625]
+    assert progress[-1].message.startswith("fold 2/2: seed 2/2: ")
 
 
+@pytest.mark.torch
 def test_a_run_that_did_not_finish_has_no_result(tmp_path):
     with pytest.raises(LungUSError, match="did not finish"):
         training.read_training_result(tmp_path)

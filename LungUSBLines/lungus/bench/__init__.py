@@ -171,7 +171,7 @@ def run_benchmark(name: str, args: Any, command: str) -> dict[str, Any]:
         "benchmark": name,
         "command": command,
         "threads": args.threads,
-        "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "date": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
         "lungus": __version__,
         "machine": machine_info(),
         **result,

@@ -84,8 +84,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--progress-lines",
         dest="progress_lines",
         action="store_true",
-        help="after each clip print 'progress DONE/TOTAL CLIP' on stdout (for programs that run "
-        "lungus infer and show its progress, such as Slicer's LungUSInference module)",
+        help="after each clip print 'progress DONE/TOTAL CLIP' on stdout (lungus.progress_lines; for "
+        "programs that run lungus infer and show its progress, such as Slicer's LungUSInference module)",
     )
     parser.set_defaults(func=run)
 
@@ -127,6 +127,7 @@ def run(args: argparse.Namespace) -> int:
 def _analyse(args: argparse.Namespace, out, device: str, shard, progress_bar: bool):
     from lungus.infer.analyzer import Analyzer
     from lungus.infer.batch import collect_inputs, run_batch
+    from lungus.progress_lines import print_progress
 
     items = collect_inputs(args.inputs)
     analyzer = Analyzer(
@@ -141,13 +142,9 @@ def _analyse(args: argparse.Namespace, out, device: str, shard, progress_bar: bo
         explain=args.explain_method if args.explain else None,
         resume=args.resume,
         shard=shard,
-        progress=_print_progress if getattr(args, "progress_lines", False) else None,
+        progress=print_progress if getattr(args, "progress_lines", False) else None,
         progress_bar=progress_bar,
     )
-
-
-def _print_progress(done: int, total: int, clip: str) -> None:
-    print(f"progress {done}/{total} {clip}", flush=True)
 
 
 def _torchrun_rank() -> tuple[int, int, int]:

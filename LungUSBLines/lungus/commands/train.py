@@ -48,6 +48,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--init", help="start from a local weights file (model file or state_dict)")
     parser.add_argument("--cache-dir", dest="cache_dir", help="where prepared clips are cached")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
+    parser.add_argument("--progress-lines", dest="progress_lines", action="store_true",
+                        help="print 'progress DONE/TOTAL WHAT' on stdout as training goes (lungus.progress_lines): "
+                        "DONE of TOTAL epochs over all folds and seeds, with two decimals inside an epoch (for "
+                        "programs that run lungus train and show its progress, such as Slicer's LungUSTrain module)")
     parser.add_argument("--list-models", action="store_true", help="list the registry and exit")
     parser.set_defaults(func=run)
 
@@ -67,13 +71,22 @@ def run(args: argparse.Namespace) -> int:
     if args.model_arg:
         overrides["model_args"] = parse_arch_args(args.model_arg)
     config = TrainConfig.from_sources(args.config, **overrides)
+    progress = _progress_printer(config) if args.progress_lines else None
     if config.folds > 1:
         from lungus.train.cv import cross_validate
 
-        result = cross_validate(config, resume=args.resume)
+        result = cross_validate(config, resume=args.resume, progress=progress)
         print(result.summary_line())
         return 0
     from lungus.train.seeds import fit_seeds
 
-    fit_seeds(config, resume=args.resume)
+    fit_seeds(config, resume=args.resume, progress=progress)
     return 0
+
+
+def _progress_printer(config):
+    """(fraction of the whole run, message) -> a progress line counting epochs over all models."""
+    from lungus.progress_lines import print_progress
+
+    total = config.folds * config.seeds * config.epochs
+    return lambda fraction, message: print_progress(round(fraction * total, 2), total, message)

@@ -20,7 +20,6 @@ import os
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Union
 
 import numpy as np
 import torch
@@ -39,8 +38,8 @@ from lungus.io.clip import Clip
 
 #: progress(done, total, what): ``done`` of ``total`` steps finished, ``what`` says which.
 Progress = Callable[[int, int, str], None]
-CancelFlag = Union[threading.Event, Callable[[], bool], None]
-ClipSource = Union[str, os.PathLike, Clip, np.ndarray]
+CancelFlag = threading.Event | Callable[[], bool] | None
+ClipSource = str | os.PathLike | Clip | np.ndarray
 EXPLAIN_METHODS = ("gradcam", "cam", "attention")
 
 

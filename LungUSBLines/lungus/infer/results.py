@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import json
 import math
-from dataclasses import dataclass, field
+import os
+import zipfile
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
+from lungus.atomic import atomic_path
 from lungus.data.preprocess import Placement
+from lungus.errors import LungUSError
 
 #: clips.csv: these columns, with ``p_<class>`` for each classifier class after ``pred``.
 CLIP_COLUMNS_HEAD = ("clip", "n_frames", "fps", "task", "pred")
@@ -209,3 +215,183 @@ class ClipAnalysis:
         record["frames"] = self.frame_records()
         record.update(self.extra)
         return record
+
+
+# ---------------------------------------------------------------------------- analysis files
+#: Version of the analysis file layout (write_analysis_file), checked when it is read back.
+ANALYSIS_FILE_FORMAT = 1
+_ANALYSIS_JSON = "analysis.json"
+
+
+def _json_value(value: Any) -> Any:
+    """numpy scalars and tuples as JSON values (json.dumps ``default``)."""
+    if isinstance(value, np.integer):
+        return int(value)
+    if isinstance(value, np.floating):
+        return float(value)
+    if isinstance(value, np.bool_):
+        return bool(value)
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+def _placement_json(placement: Placement) -> dict[str, Any]:
+    return asdict(placement)
+
+
+def _placement_from_json(record: dict[str, Any]) -> Placement:
+    sector = record.get("sector")
+    return Placement(
+        crop=tuple(record["crop"]),
+        scale=record["scale"],
+        pad=tuple(record["pad"]),
+        original_size=tuple(record["original_size"]),
+        sector=None if sector is None else tuple(sector),
+    )
+
+
+def _tuples(rows: list | None) -> list[tuple] | None:
+    return None if rows is None else [tuple(row) for row in rows]
+
+
+def write_analysis_file(analysis: ClipAnalysis, path: str | os.PathLike) -> Path:
+    """Write everything ``analysis`` holds to one .npz file (arrays as arrays, the rest as a
+    JSON text entry; no pickles), complete or not at all. :func:`read_analysis_file` reads it
+    back equal: this is how `lungus analyse` hands one clip's results to another process."""
+    arrays: dict[str, np.ndarray] = {"frames": np.asarray(analysis.frames)}
+    for name in ("probabilities", "p_blines", "bline_count"):
+        if getattr(analysis, name) is not None:
+            arrays[name] = np.asarray(getattr(analysis, name))
+    record: dict[str, Any] = {
+        "format": ANALYSIS_FILE_FORMAT,
+        "clip": analysis.clip,
+        "n_frames": analysis.n_frames,
+        "fps": analysis.fps,
+        "task": analysis.task,
+        "class_names": analysis.class_names,
+        "blas": analysis.blas,
+        "positions": analysis.positions,
+        "position_unit": analysis.position_unit,
+        "classifier": analysis.classifier,
+        "segmenter": analysis.segmenter,
+        "fan": analysis.fan,
+        "extra": analysis.extra,
+        "segmentation": None,
+        "explanation": None,
+    }
+    seg = analysis.segmentation
+    if seg is not None:
+        masks = seg.analysis
+        arrays.update(
+            {
+                "segmentation.masks": seg.masks,
+                "segmentation.source_frames": seg.source_frames,
+                "segmentation.fan_mask": seg.fan_mask,
+                "segmentation.bline_count": masks.bline_count,
+                "segmentation.confluent_share": masks.confluent_share,
+                "segmentation.intercostal_extent": masks.intercostal_extent,
+            }
+        )
+        record["segmentation"] = {
+            "placement": _placement_json(seg.placement),
+            "position_unit": masks.position_unit,
+            "position_tolerance": masks.position_tolerance,
+            "regions": [[asdict(region) for region in frame] for frame in masks.regions],
+            "positions": masks.positions,
+            "columns": masks.columns,
+            "blas": masks.blas,
+        }
+    explanation = analysis.explanation
+    if explanation is not None:
+        arrays.update(
+            {
+                "explanation.maps": explanation.maps,
+                "explanation.source_frames": explanation.source_frames,
+                "explanation.fan_mask": explanation.fan_mask,
+            }
+        )
+        record["explanation"] = {
+            "method": explanation.method,
+            "target_class": explanation.target_class,
+            "placement": _placement_json(explanation.placement),
+        }
+    arrays[_ANALYSIS_JSON] = np.array(json.dumps(record, default=_json_value, ensure_ascii=False))
+    with atomic_path(path) as temporary, open(temporary, "wb") as stream:
+        np.savez(stream, **arrays)
+    return Path(path)
+
+
+def read_analysis_file(path: str | os.PathLike) -> ClipAnalysis:
+    """The ClipAnalysis :func:`write_analysis_file` wrote to ``path``; LungUSError naming the
+    file for anything else."""
+    from lungus.data.blines import BLineRegion, MaskAnalysis
+
+    source = Path(path)
+    if not source.is_file():
+        raise LungUSError("no such analysis file", source)
+    try:
+        stored = np.load(source, allow_pickle=False)
+        if not isinstance(stored, np.lib.npyio.NpzFile):
+            raise LungUSError("not an analysis file (a single array, not an .npz archive)", source)
+        with stored:
+            arrays = {name: stored[name] for name in stored.files}
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as error:
+        raise LungUSError(f"not an analysis file ({error})", source) from None
+    try:
+        record = json.loads(str(arrays.pop(_ANALYSIS_JSON)))
+        if record.get("format") != ANALYSIS_FILE_FORMAT:
+            raise LungUSError(
+                f"analysis file format {record.get('format')!r}, expected {ANALYSIS_FILE_FORMAT}", source
+            )
+        segmentation = explanation = None
+        seg = record["segmentation"]
+        if seg is not None:
+            masks = MaskAnalysis(
+                position_unit=seg["position_unit"],
+                position_tolerance=seg["position_tolerance"],
+                bline_count=arrays["segmentation.bline_count"],
+                regions=[tuple(BLineRegion(**region) for region in frame) for frame in seg["regions"]],
+                positions=_tuples(seg["positions"]),
+                columns=_tuples(seg["columns"]),
+                blas=seg["blas"],
+                confluent_share=arrays["segmentation.confluent_share"],
+                intercostal_extent=arrays["segmentation.intercostal_extent"],
+            )
+            segmentation = SegmentationOutput(
+                masks=arrays["segmentation.masks"],
+                source_frames=arrays["segmentation.source_frames"],
+                placement=_placement_from_json(seg["placement"]),
+                fan_mask=arrays["segmentation.fan_mask"],
+                analysis=masks,
+            )
+        explained = record["explanation"]
+        if explained is not None:
+            explanation = Explanation(
+                method=explained["method"],
+                target_class=explained["target_class"],
+                maps=arrays["explanation.maps"],
+                source_frames=arrays["explanation.source_frames"],
+                placement=_placement_from_json(explained["placement"]),
+                fan_mask=arrays["explanation.fan_mask"],
+            )
+        return ClipAnalysis(
+            clip=record["clip"],
+            n_frames=record["n_frames"],
+            fps=record["fps"],
+            frames=arrays["frames"],
+            task=record["task"],
+            class_names=record["class_names"],
+            probabilities=arrays.get("probabilities"),
+            p_blines=arrays.get("p_blines"),
+            bline_count=arrays.get("bline_count"),
+            blas=record["blas"],
+            positions=_tuples(record["positions"]),
+            position_unit=record["position_unit"],
+            segmentation=segmentation,
+            explanation=explanation,
+            classifier=record["classifier"],
+            segmenter=record["segmenter"],
+            fan=record["fan"],
+            extra=record["extra"],
+        )
+    except (KeyError, TypeError, ValueError) as error:
+        raise LungUSError(f"not an analysis file (missing or malformed {error})", source) from None

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import contextlib
 import datetime
+import importlib
+import importlib.metadata
 import logging
 import math
 import warnings
@@ -55,6 +57,17 @@ IDENTIFYING_KEYWORDS = (
     "DeviceSerialNumber",
 )
 _PIXEL_KEYWORDS = ("PixelData", "FloatPixelData", "DoubleFloatPixelData")
+
+
+def _pydicom_major() -> int:
+    try:
+        return int(importlib.metadata.version("pydicom").split(".")[0])
+    except (importlib.metadata.PackageNotFoundError, ValueError):
+        return 0
+
+
+#: Slicer 5.10 bundles pydicom 2.4, 5.12 pydicom 3.0: the reader and writer work with both.
+PYDICOM_MAJOR = _pydicom_major()
 _CM_UNITS = 3  # PhysicalUnitsX/YDirection code for centimetres
 
 
@@ -133,37 +146,50 @@ def _decode_frames(path: Path, ds, n_frames: int, bits_allocated: int, photometr
         return _decode_pixels(path, ds, n_frames, bits_allocated, photometric, max_voxels)
 
 
-def _decode_pixels(path: Path, ds, n_frames: int, bits_allocated: int, photometric: str, max_voxels: int):
-    from pydicom.pixels import iter_pixels, pixel_array
+def _pixel_function(name: str):
+    """A pixel helper (iter_pixels, apply_voi_lut, ...) from where this pydicom keeps it."""
+    module = "pydicom.pixels" if PYDICOM_MAJOR >= 3 else "pydicom.pixel_data_handlers.util"
+    return getattr(importlib.import_module(module), name)
 
+
+def _whole_clip_pixels(path: Path, ds, photometric: str) -> np.ndarray:
+    """Every frame at once, colour as RGB."""
+    if PYDICOM_MAJOR >= 3:
+        return _pixel_function("pixel_array")(path)
+    # pydicom 2.4 (Slicer 5.10) decodes through the dataset and leaves YCbCr as it is.
+    data = ds.pixel_array
+    if photometric.startswith("YBR"):
+        data = _pixel_function("convert_color_space")(data, "YBR_FULL", "RGB")
+    return data
+
+
+def _decode_pixels(path: Path, ds, n_frames: int, bits_allocated: int, photometric: str, max_voxels: int):
     rescaled = False
     transfer_syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     compressed = bool(getattr(transfer_syntax, "is_compressed", False))
-    # Deep or palette pixels need the whole clip for one consistent intensity scale, and
-    # pydicom 3.0's iter_pixels mis-sizes native (uncompressed) YBR_FULL_422 frames.
+    # Deep or palette pixels need the whole clip for one consistent intensity scale;
+    # pydicom 3.0's iter_pixels mis-sizes native (uncompressed) YBR_FULL_422 frames, and
+    # pydicom 2.4 has no frame-by-frame decoding.
     whole_clip = (
-        bits_allocated != 8
+        PYDICOM_MAJOR < 3
+        or bits_allocated != 8
         or photometric == "PALETTE COLOR"
         or (photometric == "YBR_FULL_422" and not compressed)
     )
     try:
         if not whole_clip:
             accumulator = FrameAccumulator(path, max_voxels, expected_frames=n_frames)
-            for frame in iter_pixels(path):
+            for frame in _pixel_function("iter_pixels")(path):
                 if photometric == "MONOCHROME1":
                     frame = 255 - frame
                 accumulator.add(frame)
             grey, rgb = accumulator.finish()
         else:
-            data = pixel_array(path)
+            data = _whole_clip_pixels(path, ds, photometric)
             if photometric == "PALETTE COLOR":
-                from pydicom.pixels import apply_color_lut
-
-                data = apply_color_lut(data, ds)
+                data = _pixel_function("apply_color_lut")(data, ds)
             elif "WindowCenter" in ds or "VOILUTSequence" in ds:
-                from pydicom.pixels import apply_voi_lut
-
-                data = apply_voi_lut(data, ds)
+                data = _pixel_function("apply_voi_lut")(data, ds)
             data, rescaled = to_uint8(data)
             if photometric == "MONOCHROME1":
                 data = 255 - data
@@ -417,8 +443,19 @@ def write_dicom(clip: Clip, path: Path, compression: str | None = None, quality:
     ds.file_meta = file_meta
     ds.preamble = b"\x00" * 128
     with atomic_path(path, suffix=path.suffix or ".dcm") as temporary:
-        ds.save_as(temporary, enforce_file_format=True)
+        save_dataset(ds, temporary)
     return path
+
+
+def save_dataset(ds, path: Path) -> None:
+    """Save ``ds`` as a DICOM file (preamble, file meta), with the pydicom Slicer bundles:
+    3.x says ``enforce_file_format=True``, 2.4 (Slicer 5.10) ``write_like_original=False``."""
+    if PYDICOM_MAJOR >= 3:
+        ds.save_as(path, enforce_file_format=True)
+    else:
+        syntax = ds.file_meta.TransferSyntaxUID  # 2.4 wants the encoding spelled out as well
+        ds.is_little_endian, ds.is_implicit_VR = syntax.is_little_endian, syntax.is_implicit_VR
+        ds.save_as(path, write_like_original=False)
 
 
 def _jpeg_frame(frame: np.ndarray, quality: int, path: Path) -> bytes:

@@ -14,9 +14,10 @@ import pickle
 import platform
 import re
 import zipfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Union
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -76,7 +77,7 @@ def software_versions() -> dict[str, str]:
 def utc_now() -> str:
     """The current UTC time, ISO 8601 to the second, e.g. ``2025-01-31T12:00:00Z``."""
     return (
-        datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+        datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
     )
 
 
@@ -238,7 +239,7 @@ class LoadedModel:
     path: Path | None = None
 
 
-CardLike = Union[ModelCard, dict]
+CardLike = ModelCard | dict
 
 
 def as_card(card: CardLike, path: os.PathLike | str | None = None) -> ModelCard:

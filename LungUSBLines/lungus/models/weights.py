@@ -8,9 +8,9 @@ for a grayscale frame copied into R, G and B that gives the same response as the
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import torch
 from torch import Tensor, nn

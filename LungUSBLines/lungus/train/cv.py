@@ -89,10 +89,12 @@ def cross_validate(config: TrainConfig, *, resume: bool = False, log: Callable[[
             if done.is_file():
                 fold_predictions = read_predictions(done, class_names)
                 log(f"fold {k + 1}/{config.folds}: already done")
+                if progress is not None and context.is_main:
+                    progress((k + 1) / config.folds, f"fold {k + 1}/{config.folds}: already done")
             else:
                 log(f"fold {k + 1}/{config.folds}: {len(held_out)} held-out clips")
                 fold_progress = None if progress is None else (
-                    lambda f, m, k=k: progress((k + f) / config.folds, f"fold {k + 1}: {m}"))
+                    lambda f, m, k=k: progress((k + f) / config.folds, f"fold {k + 1}/{config.folds}: {m}"))
                 # A fold not yet started has nothing to resume (seed members check their own).
                 fold_resume = resume and (config.seeds > 1 or (fold_dir / "checkpoint.pt").is_file())
                 result = fit_seeds(fold_config, resume=fold_resume, test_rows=held_out, context=context, log=log,

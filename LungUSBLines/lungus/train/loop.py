@@ -41,8 +41,11 @@ from lungus.train.distributed import (
     unwrap,
 )
 
-# (fraction done 0..1, message) -> None; the Slicer modules drive their progress bars with it.
+# (fraction done 0..1, message) -> None: after every epoch and a few times inside one
+# (`lungus train --progress-lines` prints it; the Slicer modules drive their progress bars with it).
 ProgressCallback = Callable[[float, str], None]
+#: How many times inside an epoch the progress callback hears of the batches done.
+BATCH_REPORTS_PER_EPOCH = 20
 
 MODEL_NAME = "model.pt"
 METRICS_CSV = "metrics.csv"
@@ -113,11 +116,13 @@ def build_optimizer(model: nn.Module, config: TrainConfig, steps_per_epoch: int)
     return optimizer, scheduler
 
 
-def train_one_epoch(model, task, criterion, optimizer, scheduler, loader, device, config, epoch, progress_bar) -> float:
+def train_one_epoch(model, task, criterion, optimizer, scheduler, loader, device, config, epoch, progress_bar,
+                    on_batch: Callable[[int], None] | None = None) -> float:
+    """One pass over ``loader``; returns the mean loss. ``on_batch(done)`` after each batch."""
     model.train()
     total, count = 0.0, 0
     autocast = torch.autocast("cuda", dtype=torch.bfloat16) if (config.amp and device.type == "cuda") else None
-    for batch in loader:
+    for done, batch in enumerate(loader, start=1):
         optimizer.zero_grad(set_to_none=True)
         if autocast is not None:
             with autocast:
@@ -137,6 +142,8 @@ def train_one_epoch(model, task, criterion, optimizer, scheduler, loader, device
         if progress_bar is not None:
             progress_bar.update(1)
             progress_bar.set_postfix(loss=f"{total / count:.4f}")
+        if on_batch is not None:
+            on_batch(done)
     return total / max(count, 1)
 
 
@@ -200,8 +207,9 @@ def fit(config: TrainConfig, *, progress: ProgressCallback | None = None, log: C
     torchrun the process group is joined here unless the caller passes its ``context``.
     """
     with run_context(config, context) as (device, context):
-        return _fit(config, device, context, progress, log if context.is_main else (lambda _m: None), resume,
-                    test_rows)
+        if not context.is_main:
+            log, progress = (lambda _m: None), None
+        return _fit(config, device, context, progress, log, resume, test_rows)
 
 
 @contextlib.contextmanager
@@ -273,8 +281,9 @@ def _fit(config, device, context, progress, log, resume, test_rows) -> TrainResu
     if context.is_main:
         from tqdm.auto import tqdm
 
+        # disable=None: a bar in a terminal only, not in a log file or a pipe (progress lines are for programs).
         progress_bar = tqdm(total=config.epochs * len(loader), initial=start_epoch * len(loader),
-                            desc=f"train {config.task}", unit="batch", dynamic_ncols=True, leave=False)
+                            desc=f"train {config.task}", unit="batch", dynamic_ncols=True, leave=False, disable=None)
     epoch = start_epoch
     try:
         for epoch in range(start_epoch, config.epochs):
@@ -286,7 +295,7 @@ def _fit(config, device, context, progress, log, resume, test_rows) -> TrainResu
             run.train_set.set_epoch(epoch)
             torch.manual_seed(epoch_seed(config.seed, epoch, context.rank))
             train_loss = train_one_epoch(model, run.task, criterion, optimizer, scheduler, loader, device, config,
-                                         epoch, progress_bar)
+                                         epoch, progress_bar, _batch_reporter(progress, epoch, config.epochs, len(loader)))
             average_buffers(unwrap(model), context)
             row: dict[str, Any] = {"epoch": epoch + 1, "lr": scheduler.get_last_lr()[0], "train_loss": train_loss}
             if run.val_set is not None and len(run.val_set):
@@ -340,7 +349,24 @@ def _fit(config, device, context, progress, log, resume, test_rows) -> TrainResu
     if context.is_main:
         model_path = run.save_model(final, run_dir / MODEL_NAME, best_metrics, best_epoch, history)
         log(f"saved {model_path} (best epoch {best_epoch})")
+        if progress is not None:  # also when early stopping left epochs out
+            progress(1.0, f"saved {model_path.name} (best epoch {best_epoch})")
     return TrainResult(run_dir, model_path, best_epoch, len(history), best_metrics, history, test_result)
+
+
+def _batch_reporter(progress: ProgressCallback | None, epoch: int, epochs: int,
+                    batches: int) -> Callable[[int], None] | None:
+    """on_batch for train_one_epoch: tells ``progress`` of the batches done, BATCH_REPORTS_PER_EPOCH
+    times an epoch at most (the epoch's end is reported with its metrics)."""
+    if progress is None:
+        return None
+    every = max(1, batches // BATCH_REPORTS_PER_EPOCH)
+
+    def report(done: int) -> None:
+        if done % every == 0 and done < batches:
+            progress((epoch + done / batches) / epochs, f"epoch {epoch + 1}/{epochs}: batch {done}/{batches}")
+
+    return report
 
 
 def _stale_epochs(history: list[dict[str, Any]]) -> int:

@@ -57,6 +57,8 @@ def fit_seeds(config: TrainConfig, *, progress: ProgressCallback | None = None,
             # fit writes model.pt only once a member has finished, so it marks the member done.
             if resume and (member.run_dir / MODEL_NAME).is_file():
                 say(f"seed {member.seed} ({s + 1}/{config.seeds}): already done")
+                if progress is not None and context.is_main:
+                    progress((s + 1) / config.seeds, f"seed {s + 1}/{config.seeds}: already done")
                 continue
             say(f"seed {member.seed} ({s + 1}/{config.seeds})")
             member_progress = None if progress is None else (

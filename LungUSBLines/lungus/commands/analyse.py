@@ -1,0 +1,76 @@
+"""lungus analyse: one clip's full analysis into a file another program reads back."""
+
+from __future__ import annotations
+
+import argparse
+
+from lungus.progress_lines import print_progress
+
+DESCRIPTION = """\
+Analyse one clip with a classifier (--model) and/or a B-line segmenter (--segmenter) and write
+everything the analysis holds to --out, one .npz file (arrays, and a JSON text entry for the
+rest; no pickles): the clip's class and scores, the per-frame curves, the segmenter's masks,
+the explanation maps and the fan. lungus.infer.results.read_analysis_file reads it back.
+
+This is how Slicer's LungUS B-lines module analyses a clip without freezing its window: it
+runs this command in a separate process and reads its progress from --progress-lines.
+For many clips and CSV tables use `lungus infer`."""
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    parser = subparsers.add_parser(
+        "analyse",
+        help="analyse one clip into a results file (masks, curves, explanation maps) for another program",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument(
+        "clip", metavar="CLIP", help="a clip file or folder of frames (any format lungus reads)"
+    )
+    parser.add_argument("--model", metavar="CLS", help="clip classifier: model file, TorchScript or ONNX")
+    parser.add_argument("--segmenter", metavar="SEG", help="frame segmenter: model file, TorchScript or ONNX")
+    parser.add_argument(
+        "--explain",
+        choices=("gradcam", "cam", "attention"),
+        help="also compute where the classifier saw B-lines with this method (needs --model)",
+    )
+    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default auto)")
+    parser.add_argument(
+        "--threads", type=int, metavar="N", help="CPU threads for the models (default: all cores)"
+    )
+    parser.add_argument("--name", help="what the results call the clip (default: CLIP as given)")
+    parser.add_argument("--out", required=True, metavar="FILE", help="the results file to write (.npz)")
+    parser.add_argument(
+        "--progress-lines",
+        dest="progress_lines",
+        action="store_true",
+        help="print 'progress DONE/TOTAL STEP' on stdout as the work goes on (STEP: load, read, "
+        "classify, explain, segment, done), as `lungus infer --progress-lines` does",
+    )
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from lungus.errors import LungUSError
+
+    if not args.model and not args.segmenter:
+        raise LungUSError("give --model (a clip classifier) and/or --segmenter")
+    if args.explain and not args.model:
+        raise LungUSError("--explain needs a classifier (--model)")
+    if not Path(args.clip).exists():
+        raise LungUSError("no such clip file or folder", args.clip)
+    if Path(args.out).is_dir():
+        raise LungUSError("--out must be a file, not a folder", args.out)
+    progress = print_progress if args.progress_lines else None
+    if progress is not None:
+        progress(0, 1, "load")  # importing torch and loading the models take a while
+    from lungus.infer.analyzer import Analyzer
+    from lungus.infer.results import write_analysis_file
+
+    analyzer = Analyzer(args.model, args.segmenter, device=args.device, threads=args.threads)
+    analysis = analyzer.analyse(args.clip, name=args.name, explain=args.explain, progress=progress)
+    write_analysis_file(analysis, args.out)
+    print(f"analysed {analysis.n_frames} frames of {analysis.clip} into {args.out}")
+    return 0
