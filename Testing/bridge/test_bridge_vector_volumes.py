@@ -3,6 +3,8 @@ RGB frames (DICOMImageSequencePlugin.addSequenceFromImageData), analysed and exp
 
 from __future__ import annotations
 
+import time
+
 import numpy as np
 import pytest
 
@@ -13,6 +15,7 @@ from vtk.util import numpy_support  # noqa: E402
 from lungus.errors import LungUSError  # noqa: E402
 from lungus.io import read_clip  # noqa: E402
 from LungUSBLinesLib.analysis import AnalyzerCache, analyse_sequence  # noqa: E402
+from LungUSBLinesLib.analysis_job import AnalysisJob, AnalysisRequest  # noqa: E402
 from LungUSBLinesLib.sequences import sequence_fps, sequence_spacing_mm, sequence_to_clip  # noqa: E402
 from LungUSTrainLib.export import export_sequence  # noqa: E402
 from LungUSTrainLib.training_set import LabeledSequence, clip_sequences, export_training_set  # noqa: E402
@@ -120,6 +123,19 @@ def test_a_colour_sequence_is_analysed(colour, tiny_models):
     analysis = analyse_sequence(analyzer, sequence)
     assert analysis.n_frames == 6
     assert analysis.segmentation.original_masks(6).shape == (6, 40, 56)
+
+
+def test_a_colour_sequence_is_analysed_by_the_panels_background_job(headless, colour, tiny_models):
+    _, sequence, browser = colour
+    request = AnalysisRequest(None, str(tiny_models["segmenter"]), device="cpu", threads=1)
+    job = AnalysisJob(headless.scene, browser, request).start()
+    deadline = time.monotonic() + 300
+    while job.poll():
+        assert time.monotonic() < deadline, "the analysis job did not end"
+        time.sleep(0.05)
+    nodes = job.finish()
+    assert nodes.mask_sequence.GetNumberOfDataNodes() == 6
+    assert slicer.util.arrayFromVolume(nodes.mask_sequence.GetNthDataNode(0)).shape == (1, 40, 56)
 
 
 def test_a_colour_sequence_exports_as_a_grey_clip(colour, tmp_path):
