@@ -609,25 +609,6 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, Para
 # LungUSBLinesLogic
 #
 
-# A view layout for results: the clip's slice view above its per-frame curve.
-RESULTS_LAYOUT_ID = 27410
-RESULTS_LAYOUT = """
-<layout type="vertical" split="true">
- <item splitSize="650">
-  <view class="vtkMRMLSliceNode" singletontag="Red">
-   <property name="orientation" action="default">Axial</property>
-   <property name="viewlabel" action="default">R</property>
-   <property name="viewcolor" action="default">#F34A33</property>
-  </view>
- </item>
- <item splitSize="350">
-  <view class="vtkMRMLPlotViewNode" singletontag="PlotView1">
-   <property name="viewlabel" action="default">P</property>
-  </view>
- </item>
-</layout>
-"""
-
 
 class LungUSBLinesLogic(ScriptedLoadableModuleLogic):
     """Thin wrapper over LungUSBLinesLib for slicer.mrmlScene; usable from the Python console:
@@ -684,8 +665,9 @@ class LungUSBLinesLogic(ScriptedLoadableModuleLogic):
             return
         layoutManager = slicer.app.layoutManager()
         if layoutManager is not None:
-            layoutManager.setLayout(slicer.vtkMRMLLayoutNode.SlicerLayoutOneUpRedSliceView)
-            layoutManager.sliceWidget("Red").mrmlSliceNode().SetOrientationToAxial()
+            from LungUSBLinesLib.views import show_clip_view
+
+            show_clip_view(layoutManager.layoutLogic())  # the user's layout stays when it has Red
         slicer.util.setSliceViewerLayers(background=proxyNode, foreground=None, label=None, fit=True)
         slicer.modules.sequences.setToolBarActiveBrowserNode(browserNode)
 
@@ -785,25 +767,15 @@ class LungUSBLinesLogic(ScriptedLoadableModuleLogic):
     def showResults(self, nodes, curve=None, showSegmentation=True, showHeatmap=True):
         """The clip with its segmentation (label layer) and heat map (foreground), and the chosen
         curve in a plot view below it."""
-        clipProxy = nodes.browser.GetProxyNode(nodes.clip_sequence)
-        slicer.util.setSliceViewerLayers(
-            background=clipProxy,
-            foreground=nodes.heatmap_proxy if showHeatmap else None,
-            foregroundOpacity=0.6,
-            label=nodes.mask_proxy if showSegmentation else None,
-            labelOpacity=0.5,
-        )
+        from LungUSBLinesLib.views import show_result_layers, show_results_views
+
+        show_result_layers(slicer.mrmlScene, nodes, segmentation=showSegmentation, heatmap=showHeatmap)
         chart = nodes.charts.get(curve) or next(iter(nodes.charts.values()), None)
         layoutManager = slicer.app.layoutManager()
         if chart is None or layoutManager is None:
             return
-        layoutNode = layoutManager.layoutLogic().GetLayoutNode()
-        if not layoutNode.IsLayoutDescription(RESULTS_LAYOUT_ID):
-            layoutNode.AddLayoutDescription(RESULTS_LAYOUT_ID, RESULTS_LAYOUT)
-        if layoutManager.layout != RESULTS_LAYOUT_ID:
-            layoutManager.setLayout(RESULTS_LAYOUT_ID)
+        if show_results_views(layoutManager.layoutLogic(), slicer.app.applicationLogic(), chart):
             slicer.util.resetSliceViews()
-        slicer.modules.plots.logic().ShowChartInLayout(chart)
         slicer.modules.sequences.setToolBarActiveBrowserNode(nodes.browser)
 
     def jumpToTopFrame(self, nodes):
@@ -950,7 +922,15 @@ class LungUSBLinesTest(ScriptedLoadableModuleTest):
         self.assertEqual(set(nodes.charts), {"p_blines", "bline_count"})
         self.assertIn(nodes.record["pred"], ("absent", "present"))
         logic.showResults(nodes, curve="p_blines")
-        self.assertEqual(slicer.app.layoutManager().layout, RESULTS_LAYOUT_ID)
+        from LungUSBLinesLib.views import clip_view, current_views
+
+        # Whatever the layout: the clip in Red, axial, and the chosen curve in every plot view.
+        layoutLogic = slicer.app.layoutManager().layoutLogic()
+        self.assertEqual(clip_view(layoutLogic).GetOrientation(), "Axial")
+        plotViews = [v for v in current_views(layoutLogic) if v.IsA("vtkMRMLPlotViewNode")]
+        self.assertTrue(plotViews)
+        for plotView in plotViews:
+            self.assertEqual(plotView.GetPlotChartNodeID(), nodes.charts["p_blines"].GetID())
         self.assertEqual(logic.jumpToTopFrame(nodes), nodes.top_frame)
         self.assertEqual(loaded.nodes.browser.GetSelectedItemNumber(), nodes.top_frame)
         self.assertEqual(

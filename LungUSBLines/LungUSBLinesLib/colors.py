@@ -21,9 +21,8 @@ HEATMAP_COLOR_TABLE_NAME = "LungUS heat map"
 # Mark our tables so a user's node that happens to share the name is never reused.
 _COLOR_TABLE_ATTRIBUTE = "LungUS.SegmentationClasses"
 _HEATMAP_ATTRIBUTE = "LungUS.HeatMap"
-# Heat-map entries (0-255 map values); the weakest evidence fades out over the first quarter.
+# Heat-map entries, one per 0-255 map value.
 _HEATMAP_COLORS = 256
-_HEATMAP_FADE = 0.25
 
 
 def _marked_table(scene: Any, attribute: str) -> Any | None:
@@ -56,20 +55,22 @@ def segmentation_color_table(scene: Any) -> Any:
     return table
 
 
-def heatmap_rgba(values: np.ndarray) -> np.ndarray:
-    """(N, 4) RGBA in [0, 1] for map values in [0, 1]: the JET ramp (blue, cyan, yellow, red) of
-    Grad-CAM figures, transparent at 0 and opaque from a quarter up, so weak evidence does not
-    tint the whole frame."""
+def heatmap_rgb(values: np.ndarray) -> np.ndarray:
+    """(N, 3) RGB in [0, 1] for map values in [0, 1]: the JET ramp (blue, cyan, yellow, red) of
+    Grad-CAM figures and of ``lungus infer`` overlays."""
     x = np.clip(np.asarray(values, dtype=np.float64), 0.0, 1.0)
     red = np.clip(1.5 - np.abs(4 * x - 3), 0, 1)
     green = np.clip(1.5 - np.abs(4 * x - 2), 0, 1)
     blue = np.clip(1.5 - np.abs(4 * x - 1), 0, 1)
-    alpha = np.clip(x / _HEATMAP_FADE, 0, 1)
-    return np.stack([red, green, blue, alpha], axis=1)
+    return np.stack([red, green, blue], axis=1)
 
 
 def heatmap_color_table(scene: Any) -> Any:
-    """The scene's colour table for explanation heat maps (uint8 0-255 maps), made on first use."""
+    """The scene's colour table for explanation heat maps (uint8 0-255 maps), made on first use.
+
+    Opaque: Slicer draws a scalar volume's pixels fully or not at all (its threshold decides),
+    whatever alpha the table holds, so weak evidence is hidden by the display node's threshold
+    (LungUSBLinesLib.results), not here."""
     table = _marked_table(scene, _HEATMAP_ATTRIBUTE)
     if table is not None:
         return table
@@ -77,8 +78,8 @@ def heatmap_color_table(scene: Any) -> Any:
     table.SetAttribute(_HEATMAP_ATTRIBUTE, "1")
     table.SetTypeToUser()
     table.SetNumberOfColors(_HEATMAP_COLORS)
-    for i, (red, green, blue, alpha) in enumerate(heatmap_rgba(np.linspace(0, 1, _HEATMAP_COLORS))):
-        table.SetColor(i, "", red, green, blue, alpha)
+    for i, (red, green, blue) in enumerate(heatmap_rgb(np.linspace(0, 1, _HEATMAP_COLORS))):
+        table.SetColor(i, "", red, green, blue, 1.0)
     return table
 
 

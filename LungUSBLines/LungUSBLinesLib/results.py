@@ -45,6 +45,11 @@ CHART_ROLE = "LungUS.Chart"
 #: On the scores table: the clip's record as JSON (clips.csv fields, class distribution, top frames).
 RECORD_ATTRIBUTE = "LungUS.ClipRecord"
 HEATMAP_LEVELS = 255
+#: Heat-map values below this fraction of the map's range are not drawn: weak evidence would
+#: otherwise tint most of the fan (Slicer draws a scalar overlay's pixel fully or not at all).
+HEATMAP_THRESHOLD = 0.25
+#: The lowest 0-255 heat-map value drawn.
+HEATMAP_THRESHOLD_LEVEL = round(HEATMAP_THRESHOLD * HEATMAP_LEVELS)
 
 
 @dataclass
@@ -146,13 +151,15 @@ def _show_heatmap(proxy: Any, scene: Any) -> None:
     proxy.CreateDefaultDisplayNodes()
     display = proxy.GetDisplayNode()
     display.SetAndObserveColorNodeID(heatmap_color_table(scene).GetID())
+    # The full 0-255 range on the colour ramp, so a colour means the same evidence in every
+    # frame and clip (and as in `lungus infer` overlays); no auto window/level per frame.
     display.SetAutoWindowLevel(False)
     display.SetWindowLevelMinMax(0, HEATMAP_LEVELS)
-    # Nothing drawn where there is no evidence (outside the fan, cold regions).
+    # The fade: the colour table's alpha does not reach the view, the threshold does. Nothing is
+    # drawn below it (cold regions, outside the fan); everything above it is.
     display.SetAutoThreshold(False)
+    display.SetThreshold(HEATMAP_THRESHOLD_LEVEL, HEATMAP_LEVELS)
     display.SetApplyThreshold(True)
-    display.SetLowerThreshold(1)
-    display.SetUpperThreshold(HEATMAP_LEVELS)
     display.SetInterpolate(True)
 
 

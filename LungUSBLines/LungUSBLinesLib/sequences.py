@@ -305,10 +305,11 @@ def sequence_spacing_mm(sequence: Any) -> tuple[float, float] | None:
 
 
 def sequence_to_frames(sequence: Any) -> np.ndarray:
-    """The frames of a sequence of single-slice volumes as a (T, H, W) array (row = J, col = I).
+    """The frames of a sequence of single-slice volumes as a (T, H, W) array (row = J, col = I),
+    or (T, H, W, C) for vector volumes (C components, e.g. RGB from Slicer's DICOM module).
 
     The dtype is the volumes' own. Raises LungUSError for an empty sequence, a sequence of
-    non-volume nodes, 3-D volumes or frames of different sizes.
+    non-volume nodes, 3-D volumes or frames of different sizes or kinds.
     """
     n_frames = sequence.GetNumberOfDataNodes()
     name = sequence.GetName()
@@ -317,9 +318,10 @@ def sequence_to_frames(sequence: Any) -> np.ndarray:
     frames = []
     for i in range(n_frames):
         node = sequence.GetNthDataNode(i)
+        # vtkMRMLVectorVolumeNode is a vtkMRMLScalarVolumeNode too.
         if node is None or not node.IsA("vtkMRMLScalarVolumeNode") or node.GetImageData() is None:
             kind = "nothing" if node is None else node.GetClassName()
-            raise LungUSError(f"sequence {name!r} item {i} is {kind}, not a scalar image frame")
+            raise LungUSError(f"sequence {name!r} item {i} is {kind}, not an image frame")
         voxels = slicer.util.arrayFromVolume(node)
         if voxels.shape[0] != 1:
             raise LungUSError(
@@ -327,27 +329,37 @@ def sequence_to_frames(sequence: Any) -> np.ndarray:
             )
         if frames and voxels.shape[1:] != frames[0].shape:
             raise LungUSError(
-                f"sequence {name!r} item {i} is {voxels.shape[2]}x{voxels.shape[1]} pixels, "
-                f"item 0 is {frames[0].shape[1]}x{frames[0].shape[0]}"
+                f"sequence {name!r} item {i} is {_frame_kind(voxels[0])}, item 0 is {_frame_kind(frames[0])}"
             )
         frames.append(np.array(voxels[0]))
     return np.stack(frames)
+
+
+def _frame_kind(frame: np.ndarray) -> str:
+    size = f"{frame.shape[1]}x{frame.shape[0]} pixels"
+    return size if frame.ndim == 2 else f"{size} with {frame.shape[2]} components"
 
 
 def sequence_to_clip(sequence: Any) -> Clip:
     """A Clip (uint8 frames, fps, spacing) from a sequence, e.g. one a user labeled in Slicer.
 
     Integer frames whose values fit 0-255 are converted; anything else is an error that
-    says so rather than a silent rescale.
+    says so rather than a silent rescale. Colour frames (vector volumes: RGB or RGBA, as
+    Slicer's DICOM module loads colour ultrasound) become grey exactly as lungus.io reads a
+    colour clip file, keeping the RGB when it carries colour that matters (Doppler).
     """
     frames = sequence_to_frames(sequence)
+    name = sequence.GetName()
     if frames.dtype != np.uint8:
         if not np.issubdtype(frames.dtype, np.integer) or frames.min() < 0 or frames.max() > 255:
             raise LungUSError(
-                f"sequence {sequence.GetName()!r} has {frames.dtype} voxels in "
+                f"sequence {name!r} has {frames.dtype} voxels in "
                 f"[{frames.min()}, {frames.max()}]; clips are 8-bit: rescale it to 0-255 first"
             )
         frames = frames.astype(np.uint8)
+    rgb = None
+    if frames.ndim == 4:
+        frames, rgb = _grey_and_colour(frames, name)
     from lungus.io.clip import Clip
 
     storage = sequence.GetStorageNode()
@@ -357,5 +369,22 @@ def sequence_to_clip(sequence: Any) -> Clip:
         fps=sequence_fps(sequence),
         spacing_mm=sequence_spacing_mm(sequence),
         source=source,
-        meta={"sequence": sequence.GetName()},
+        meta={"sequence": name},
+        rgb=rgb,
     )
+
+
+def _grey_and_colour(frames: np.ndarray, name: str) -> tuple[np.ndarray, np.ndarray | None]:
+    """(grey (T, H, W), RGB or None) of uint8 (T, H, W, C) frames, by the readers' own conversion."""
+    from lungus.io.pixels import FrameAccumulator  # OpenCV: only once the engine is installed
+
+    components = frames.shape[3]
+    if components not in (1, 3, 4):
+        raise LungUSError(
+            f"sequence {name!r} has frames of {components} components; "
+            "clips are grey (1), RGB (3) or RGBA (4)"
+        )
+    accumulator = FrameAccumulator(None, max_voxels=frames[..., 0].size, expected_frames=len(frames))
+    for frame in frames:
+        accumulator.add(frame)
+    return accumulator.finish()

@@ -105,9 +105,11 @@ def test_overlays_use_the_project_colour_tables(recorded):
     assert heat.GetName() == HEATMAP_COLOR_TABLE_NAME
     rgba = [0.0] * 4
     heat.GetColor(0, rgba)
-    assert rgba[3] == 0.0  # no evidence: transparent
+    assert rgba[2] > 0.4 and rgba[0] == 0.0  # the weakest: blue (hidden by the threshold)
     heat.GetColor(255, rgba)
     assert rgba[0] > 0.4 and rgba[2] < 0.1 and rgba[3] == 1.0  # the strongest: opaque red
+    display = recorded.heatmap_proxy.GetDisplayNode()
+    assert display.GetApplyThreshold() and display.GetLowerThreshold() == results.HEATMAP_THRESHOLD_LEVEL
 
 
 def test_scores_table_has_the_clips_csv_columns_and_the_clips_record(recorded, analysis):
