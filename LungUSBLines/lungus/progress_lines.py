@@ -12,6 +12,7 @@ modules); people keep reading the log lines and, in a terminal, the progress bar
 
 from __future__ import annotations
 
+import argparse
 import re
 from dataclasses import dataclass
 
@@ -40,6 +41,17 @@ class ProgressLine:
         if match is None:
             return None
         return cls(float(match.group(1)), float(match.group(2)), match.group(3) or "")
+
+
+def add_progress_lines_argument(parser: argparse.ArgumentParser, counted: str) -> None:
+    """The ``--progress-lines`` option of a command; ``counted`` says what DONE/TOTAL count."""
+    parser.add_argument(
+        "--progress-lines",
+        dest="progress_lines",
+        action="store_true",
+        help=f"print '{PREFIX} DONE/TOTAL WHAT' on stdout as the work goes on, {counted} (for programs "
+        "that run lungus and show its progress, such as the Slicer modules; see lungus.progress_lines)",
+    )
 
 
 def print_progress(done: float, total: float, what: str) -> None:

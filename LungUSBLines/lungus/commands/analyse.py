@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from lungus.progress_lines import print_progress
+from lungus.progress_lines import add_progress_lines_argument, print_progress
 
 DESCRIPTION = """\
 Analyse one clip with a classifier (--model) and/or a B-line segmenter (--segmenter) and write
@@ -45,12 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--name", help="what the results call the clip (default: CLIP as given)")
     parser.add_argument("--out", metavar="FILE", help="the results file to write (.npz; required to analyse)")
-    parser.add_argument(
-        "--progress-lines",
-        dest="progress_lines",
-        action="store_true",
-        help="print 'progress DONE/TOTAL STEP' on stdout as the work goes on (STEP: load, read, "
-        "classify, explain, segment, done), as `lungus infer --progress-lines` does",
+    add_progress_lines_argument(
+        parser, "WHAT the step just done (load, read, classify, explain, segment, done)"
     )
     parser.add_argument(
         "--list-explanations",

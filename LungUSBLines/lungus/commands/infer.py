@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from lungus.progress_lines import add_progress_lines_argument
+
 DESCRIPTION = """\
 Analyse clips with a classifier (--model) and/or a B-line segmenter (--segmenter): model files
 (.pt) or files `lungus export` wrote (TorchScript, ONNX). INPUTS are clip files, folders (searched
@@ -80,13 +82,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="merge these output folders (shards) into --out instead of analysing",
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
-    parser.add_argument(
-        "--progress-lines",
-        dest="progress_lines",
-        action="store_true",
-        help="after each clip print 'progress DONE/TOTAL CLIP' on stdout (lungus.progress_lines; for "
-        "programs that run lungus infer and show its progress, such as Slicer's LungUSInference module)",
-    )
+    add_progress_lines_argument(parser, "after each clip (WHAT: the clip)")
     parser.set_defaults(func=run)
 
 

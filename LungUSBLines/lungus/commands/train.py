@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from lungus.progress_lines import add_progress_lines_argument
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -48,10 +50,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--init", help="start from a local weights file (model file or state_dict)")
     parser.add_argument("--cache-dir", dest="cache_dir", help="where prepared clips are cached")
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
-    parser.add_argument("--progress-lines", dest="progress_lines", action="store_true",
-                        help="print 'progress DONE/TOTAL WHAT' on stdout as training goes (lungus.progress_lines): "
-                        "DONE of TOTAL epochs over all folds and seeds, with two decimals inside an epoch (for "
-                        "programs that run lungus train and show its progress, such as Slicer's LungUSTrain module)")
+    add_progress_lines_argument(
+        parser, "DONE of TOTAL epochs over all folds and seeds, with two decimals inside an epoch"
+    )
     parser.add_argument("--list-models", action="store_true", help="list the registry and exit")
     parser.set_defaults(func=run)
 
