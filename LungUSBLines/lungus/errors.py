@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sys
 
 
 class LungUSError(Exception):
@@ -15,4 +16,26 @@ class LungUSError(Exception):
     def __init__(self, problem: str, path: str | os.PathLike | None = None) -> None:
         self.path = None if path is None else os.fspath(path)
         self.problem = " ".join(str(problem).split())  # always one line
-        super().__init__(self.problem if self.path is None else f"{self.path}: {self.problem}")
+        super().__init__(self.problem if self.path is None else f"{printable_path(self.path)}: {self.problem}")
+
+
+def printable_path(path: str | bytes | os.PathLike) -> str:
+    """``path`` as one printable line: as it is when it can be, else quoted with escapes.
+
+    A file name may hold a newline (which would split the one-line message) or bytes that
+    are not UTF-8 (kept by Python as lone surrogates, which a UTF-8 terminal cannot print);
+    ``repr`` escapes both, so the message stays one line and prints anywhere.
+    """
+    text = os.fsdecode(path)
+    return text if text.isprintable() else repr(text)
+
+
+def warn(problem: str, path: str | os.PathLike | None = None) -> None:
+    """One ``warning: FILE: PROBLEM`` line on stderr, for input that is read but not whole."""
+    text = " ".join(str(problem).split())
+    print(f"warning: {text}" if path is None else f"warning: {printable_path(path)}: {text}", file=sys.stderr)
+
+
+def os_problem(error: OSError, what: str = "read it") -> str:
+    """``cannot read it (Permission denied)``: an OSError as the problem part of a LungUSError."""
+    return f"cannot {what} ({error.strerror or type(error).__name__})"

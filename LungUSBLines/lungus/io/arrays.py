@@ -15,9 +15,9 @@ from pathlib import Path
 import numpy as np
 
 from lungus.atomic import atomic_path
-from lungus.errors import LungUSError
+from lungus.errors import LungUSError, os_problem
 from lungus.io.clip import Clip
-from lungus.io.formats import IMAGE_SUFFIXES, check_voxels, natural_key
+from lungus.io.formats import IMAGE_SUFFIXES, check_voxels, json_type_name, natural_key
 from lungus.io.pixels import FrameAccumulator, to_uint8
 
 #: Sidecar that keeps a frame folder's fps and spacing (images have nowhere to hold them).
@@ -161,19 +161,37 @@ def write_npz(clip: Clip, path: Path, compression: str | None = None) -> Path:
 
 
 def frame_files(folder: Path) -> list[Path]:
-    """Image files in ``folder`` in natural order (frame2 before frame10)."""
-    files = [
-        entry
-        for entry in folder.iterdir()
-        if entry.is_file() and not entry.name.startswith(".") and entry.suffix.lower() in IMAGE_SUFFIXES
-    ]
+    """Image files in ``folder`` in natural order (frame2 before frame10).
+
+    Beside frame images, any entry that is not a regular file (a subfolder, a FIFO, a
+    socket, a device) is refused rather than skipped unseen: it is no frame, and opening
+    a FIFO would hang. Hidden entries and other files (sidecar JSON) are ignored.
+    """
+    files: list[Path] = []
+    odd: list[Path] = []
+    try:
+        for entry in folder.iterdir():
+            if entry.name.startswith("."):
+                continue
+            if not entry.is_file():
+                odd.append(entry)
+            elif entry.suffix.lower() in IMAGE_SUFFIXES:
+                files.append(entry)
+    except OSError as error:
+        raise LungUSError(os_problem(error, "list the frame folder"), folder) from error
+    if files and odd:
+        entry = min(odd, key=lambda item: natural_key(item.name))
+        kind = "a folder" if entry.is_dir() else "not a regular file (a FIFO, socket or device)"
+        raise LungUSError(
+            f"a frame folder holds only frame images, but {entry.name!r} is {kind} "
+            f"({len(odd)} such entr{'y' if len(odd) == 1 else 'ies'}); move them out",
+            folder,
+        )
     return sorted(files, key=lambda entry: natural_key(entry.name))
 
 
 def read_frame_folder(path: Path, max_voxels: int) -> Clip:
-    from PIL import Image, UnidentifiedImageError
-
-    from lungus.io.video import pillow_frame
+    from lungus.io.video import PILLOW_DECODE_ERRORS, open_image, pillow_frame
 
     files = frame_files(path)
     if not files:
@@ -182,14 +200,15 @@ def read_frame_folder(path: Path, max_voxels: int) -> Clip:
         )
     accumulator = FrameAccumulator(path, max_voxels, expected_frames=len(files))
     for index, file in enumerate(files):
-        try:
-            with Image.open(file) as image:
+        with open_image(file) as image:
+            try:
                 if index == 0:
                     width, height = image.size
                     check_voxels(path, len(files), height, width, max_voxels)
                 frame = pillow_frame(image)
-        except (UnidentifiedImageError, OSError, ValueError) as error:
-            raise LungUSError(f"frame image cannot be read ({' '.join(str(error).split())})", file) from error
+            except PILLOW_DECODE_ERRORS as error:
+                problem = " ".join(str(error).split())[:200]
+                raise LungUSError(f"frame image cannot be read ({problem})", file) from error
         try:
             accumulator.add(frame)
         except LungUSError as error:
@@ -206,7 +225,13 @@ def _read_sidecar(sidecar: Path) -> tuple[float | None, tuple[float, float] | No
     try:
         record = json.loads(sidecar.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise LungUSError(f"unreadable clip sidecar ({error})", sidecar) from error
+        raise LungUSError(f"unreadable clip sidecar ({' '.join(str(error).split())[:200]})", sidecar) from error
+    if not isinstance(record, dict):
+        raise LungUSError(
+            f"the clip sidecar holds a JSON {json_type_name(record)}, not an object like "
+            f'{{"fps": 25, "spacing_mm": [0.3, 0.3]}}',
+            sidecar,
+        )
     fps = _finite_positive(record.get("fps")) if record.get("fps") is not None else None
     spacing = record.get("spacing_mm")
     if isinstance(spacing, list) and len(spacing) == 2 and all(_finite_positive(value) for value in spacing):

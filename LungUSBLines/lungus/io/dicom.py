@@ -112,8 +112,32 @@ def _one_line(error: BaseException) -> str:
     return text if len(text) <= 200 else text[:197] + "..."
 
 
+def element_value(ds, keyword: str, default: Any = None) -> Any:
+    """``ds.get(keyword, default)``, or ``default`` when the element cannot be decoded (an
+    unknown VR, a malformed number): optional fields (rate, spacing, regions) are then left
+    unknown rather than failing the clip. Pixel and image-size fields are checked strictly."""
+    try:
+        return ds.get(keyword, default)
+    except Exception:  # noqa: BLE001 - pydicom raises NotImplementedError, ValueError, ... here
+        return default
+
+
+def _check_transfer_syntax(ds, path: Path) -> None:
+    """Refuse a file whose transfer syntax UID is not a transfer syntax pydicom knows."""
+    uid = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
+    if uid is None:
+        return
+    try:
+        known = bool(uid.is_transfer_syntax)
+    except Exception:  # noqa: BLE001 - a damaged UID value
+        known = False
+    if not known:
+        raise LungUSError(f"unknown DICOM transfer syntax UID {str(uid)[:64]!r}; cannot decode its pixels", path)
+
+
 def read_dicom(path: Path, max_voxels: int, identifiers: bool = False) -> Clip:
     ds = _read_dataset(path)
+    _check_transfer_syntax(ds, path)
     if not any(keyword in ds for keyword in _PIXEL_KEYWORDS):
         raise LungUSError("the DICOM file has no pixel data (not an image object)", path)
     try:
@@ -122,7 +146,7 @@ def read_dicom(path: Path, max_voxels: int, identifiers: bool = False) -> Clip:
         samples = int(getattr(ds, "SamplesPerPixel", 1) or 1)
         bits_allocated = int(getattr(ds, "BitsAllocated", 8) or 8)
         photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).strip().upper()
-    except (AttributeError, TypeError, ValueError) as error:
+    except Exception as error:  # noqa: BLE001 - also pydicom's NotImplementedError for an unknown VR
         raise LungUSError(f"the DICOM image header is incomplete ({_one_line(error)})", path) from error
     check_voxels(path, n_frames, rows, columns, max_voxels)
     if samples not in (1, 3):
@@ -134,9 +158,9 @@ def read_dicom(path: Path, max_voxels: int, identifiers: bool = False) -> Clip:
         meta["intensity_rescaled"] = True
     if identifiers:
         meta["identifiers"] = {
-            keyword: str(ds.get(keyword))
+            keyword: str(element_value(ds, keyword))
             for keyword in IDENTIFYING_KEYWORDS
-            if ds.get(keyword) not in (None, "")
+            if element_value(ds, keyword) not in (None, "")
         }
     return Clip(frames, fps=dicom_fps(ds), spacing_mm=dicom_spacing_mm(ds), source=path, meta=meta, rgb=rgb)
 
@@ -219,8 +243,8 @@ def _clip_meta(ds, photometric: str, n_frames: int) -> dict[str, Any]:
     transfer_syntax = getattr(file_meta, "TransferSyntaxUID", None) if file_meta is not None else None
     meta: dict[str, Any] = {
         "format": "dicom",
-        "modality": str(ds.get("Modality", "") or ""),
-        "sop_class": _uid_name(ds.get("SOPClassUID")),
+        "modality": str(element_value(ds, "Modality", "") or ""),
+        "sop_class": _uid_name(element_value(ds, "SOPClassUID")),
         "transfer_syntax": _uid_name(transfer_syntax),
         "photometric": photometric,
         "number_of_frames": n_frames,
@@ -231,16 +255,16 @@ def _clip_meta(ds, photometric: str, n_frames: int) -> dict[str, Any]:
         ("BurnedInAnnotation", "burned_in_annotation"),
         ("TransducerData", "transducer"),
     ):
-        value = ds.get(keyword)
+        value = element_value(ds, keyword)
         if value not in (None, ""):
             meta[key] = str(value)
     region = ultrasound_region(ds)
     if region is not None:
         meta["us_region_bbox"] = [
-            int(region.get("RegionLocationMinY0", 0)),
-            int(region.get("RegionLocationMinX0", 0)),
-            int(region.get("RegionLocationMaxY1", 0)) + 1,
-            int(region.get("RegionLocationMaxX1", 0)) + 1,
+            int(element_value(region, "RegionLocationMinY0", 0)),
+            int(element_value(region, "RegionLocationMinX0", 0)),
+            int(element_value(region, "RegionLocationMaxY1", 0)) + 1,
+            int(element_value(region, "RegionLocationMaxX1", 0)) + 1,
         ]
     return meta
 
@@ -258,22 +282,22 @@ def ultrasound_region(ds):
     Prefers tissue regions (RegionSpatialFormat 1) measured in centimetres, then the
     largest by area: a Doppler or M-mode strip beside the B-mode image is skipped.
     """
-    regions = list(ds.get("SequenceOfUltrasoundRegions") or [])
+    regions = list(element_value(ds, "SequenceOfUltrasoundRegions") or [])
     if not regions:
         return None
 
     def rank(region) -> tuple:
-        width = int(region.get("RegionLocationMaxX1", 0) or 0) - int(
-            region.get("RegionLocationMinX0", 0) or 0
+        width = int(element_value(region, "RegionLocationMaxX1", 0) or 0) - int(
+            element_value(region, "RegionLocationMinX0", 0) or 0
         )
-        height = int(region.get("RegionLocationMaxY1", 0) or 0) - int(
-            region.get("RegionLocationMinY0", 0) or 0
+        height = int(element_value(region, "RegionLocationMaxY1", 0) or 0) - int(
+            element_value(region, "RegionLocationMinY0", 0) or 0
         )
         in_cm = (
-            region.get("PhysicalUnitsXDirection") == _CM_UNITS
-            and region.get("PhysicalUnitsYDirection") == _CM_UNITS
+            element_value(region, "PhysicalUnitsXDirection") == _CM_UNITS
+            and element_value(region, "PhysicalUnitsYDirection") == _CM_UNITS
         )
-        return (region.get("RegionSpatialFormat") == 1, in_cm, width * height)
+        return (element_value(region, "RegionSpatialFormat") == 1, in_cm, width * height)
 
     return max(regions, key=rank)
 
@@ -282,17 +306,17 @@ def dicom_spacing_mm(ds) -> tuple[float, float] | None:
     """(row, column) pixel spacing in mm: ultrasound regions (cm) first, then PixelSpacing."""
     region = ultrasound_region(ds)
     if region is not None and (
-        region.get("PhysicalUnitsXDirection") == _CM_UNITS
-        and region.get("PhysicalUnitsYDirection") == _CM_UNITS
+        element_value(region, "PhysicalUnitsXDirection") == _CM_UNITS
+        and element_value(region, "PhysicalUnitsYDirection") == _CM_UNITS
     ):
         try:
-            delta_x = abs(float(region.PhysicalDeltaX)) * 10.0
-            delta_y = abs(float(region.PhysicalDeltaY)) * 10.0
-        except (AttributeError, TypeError, ValueError):
+            delta_x = abs(float(element_value(region, "PhysicalDeltaX"))) * 10.0
+            delta_y = abs(float(element_value(region, "PhysicalDeltaY"))) * 10.0
+        except (TypeError, ValueError):
             delta_x = delta_y = 0.0
         if delta_x > 0 and delta_y > 0 and math.isfinite(delta_x) and math.isfinite(delta_y):
             return (delta_y, delta_x)
-    spacing = ds.get("PixelSpacing") or ds.get("ImagerPixelSpacing")
+    spacing = element_value(ds, "PixelSpacing") or element_value(ds, "ImagerPixelSpacing")
     if spacing is not None and len(spacing) == 2:
         try:
             row, column = float(spacing[0]), float(spacing[1])
@@ -313,10 +337,10 @@ def dicom_fps(ds) -> float | None:
             return None
         return number if math.isfinite(number) and number > 0 else None
 
-    frame_time_ms = positive(ds.get("FrameTime"))
+    frame_time_ms = positive(element_value(ds, "FrameTime"))
     if frame_time_ms:
         return 1000.0 / frame_time_ms
-    vector = ds.get("FrameTimeVector")
+    vector = element_value(ds, "FrameTimeVector")
     if vector is not None:
         try:
             intervals = [float(value) for value in list(vector)[1:]]  # the first entry is 0 by definition
@@ -326,7 +350,7 @@ def dicom_fps(ds) -> float | None:
         if intervals:
             return 1000.0 / float(np.mean(intervals))
     for keyword in ("CineRate", "RecommendedDisplayFrameRate"):
-        rate = positive(ds.get(keyword))
+        rate = positive(element_value(ds, keyword))
         if rate:
             return rate
     return None

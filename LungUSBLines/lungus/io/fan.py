@@ -29,6 +29,7 @@ import numpy as np
 
 from lungus.errors import LungUSError
 from lungus.io.clip import Clip, FanGeometry
+from lungus.io.formats import json_type_name
 
 
 @dataclass(frozen=True)
@@ -536,32 +537,39 @@ def read_fan_sidecar(json_path: str | Path, shape: tuple[int, int]) -> FanGeomet
     if mask_type is None:
         return None
     height, width = shape
-    rows_cols = (config.get("image_size_rows"), config.get("image_size_cols"))
-    if None not in rows_cols and (int(rows_cols[0]), int(rows_cols[1])) != (height, width):
-        raise LungUSError(
-            f"fan JSON is for a {int(rows_cols[0])}x{int(rows_cols[1])} image but the clip is {height}x{width}",
-            path,
+
+    def number(key: str) -> float:
+        if key not in config:
+            raise LungUSError(f"fan JSON has no {key!r}, which mask_type {mask_type!r} needs", path)
+        value = config[key]
+        if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+            raise LungUSError(f"fan JSON {key!r} is a JSON {json_type_name(value)}, not a number", path)
+        try:
+            result = float(value)
+        except ValueError:
+            raise LungUSError(f"fan JSON {key!r} is {str(value)[:40]!r}, not a number", path) from None
+        if not math.isfinite(result):
+            raise LungUSError(f"fan JSON {key!r} is {result}, not a finite number", path)
+        return result
+
+    if config.get("image_size_rows") is not None and config.get("image_size_cols") is not None:
+        rows, cols = number("image_size_rows"), number("image_size_cols")
+        if (rows, cols) != (height, width):
+            raise LungUSError(f"fan JSON is for a {rows:g}x{cols:g} image but the clip is {height}x{width}", path)
+    if mask_type == "fan":
+        apex = (number("center_rows_px"), number("center_cols_px"))
+        angles = tuple(sorted((90.0 - number("angle1"), 90.0 - number("angle2"))))
+        radii = tuple(sorted((number("radius1"), number("radius2"))))
+        mask = sector_mask(shape, apex, angles, radii)
+        return FanGeometry(
+            mask, "sector", apex=apex, angles_deg=angles, radii=radii, source="slicer-ultrasound-json"
         )
-    try:
-        if mask_type == "fan":
-            apex = (float(config["center_rows_px"]), float(config["center_cols_px"]))
-            angles = tuple(sorted((90.0 - float(config["angle1"]), 90.0 - float(config["angle2"]))))
-            radii = tuple(sorted((float(config["radius1"]), float(config["radius2"]))))
-            mask = sector_mask(shape, apex, angles, radii)
-            return FanGeometry(
-                mask, "sector", apex=apex, angles_deg=angles, radii=radii, source="slicer-ultrasound-json"
-            )
-        if mask_type == "rectangle":
-            bbox = (
-                float(config["rectangle_top"]),
-                float(config["rectangle_left"]),
-                float(config["rectangle_bottom"]),
-                float(config["rectangle_right"]),
-            )
-            return FanGeometry(rectangle_mask(shape, bbox), "linear", source="slicer-ultrasound-json")
-    except (KeyError, TypeError, ValueError) as error:
-        raise LungUSError(f"fan JSON lacks a valid {error} for mask_type {mask_type!r}", path) from error
-    raise LungUSError(f"fan JSON has unknown mask_type {mask_type!r} (expected 'fan' or 'rectangle')", path)
+    if mask_type == "rectangle":
+        bbox = tuple(number(f"rectangle_{side}") for side in ("top", "left", "bottom", "right"))
+        return FanGeometry(rectangle_mask(shape, bbox), "linear", source="slicer-ultrasound-json")
+    raise LungUSError(
+        f"fan JSON has unknown mask_type {str(mask_type)[:40]!r} (expected 'fan' or 'rectangle')", path
+    )
 
 
 # --------------------------------------------------------------------------- masking

@@ -13,7 +13,7 @@ import re
 import zipfile
 from pathlib import Path
 
-from lungus.errors import LungUSError
+from lungus.errors import LungUSError, os_problem
 
 #: Largest clip read by default, in voxels (frames x rows x columns). A grey clip costs
 #: one byte per voxel in memory, a colour one four. 1.5e9 covers 495 frames of
@@ -80,8 +80,8 @@ def _is_npz(path: str | os.PathLike) -> bool:
     try:
         with zipfile.ZipFile(path) as archive:
             names = archive.namelist()
-    except (zipfile.BadZipFile, OSError):
-        return False
+    except (zipfile.BadZipFile, OSError, NotImplementedError, ValueError, EOFError):
+        return False  # NotImplementedError: a zip version or method zipfile cannot read
     return bool(names) and all(name.endswith(".npy") for name in names)
 
 
@@ -108,14 +108,19 @@ def clip_format(path: str | os.PathLike) -> str:
     Returns one of ``frames`` (a folder of frame images), ``dicom nrrd npy npz gif video image``.
     """
     target = Path(path)
-    if not target.exists():
-        raise LungUSError("no such file or folder", target)
-    if target.is_dir():
-        return "frames"
-    if not target.is_file():
-        raise LungUSError("not a regular file", target)
-    if target.stat().st_size == 0:
-        raise LungUSError("the file is empty (0 bytes)", target)
+    try:
+        if not target.exists():
+            raise LungUSError("no such file or folder", target)
+        if target.is_dir():
+            return "frames"
+        if not target.is_file():
+            raise LungUSError("not a regular file (a FIFO, socket or device cannot be a clip)", target)
+        if target.stat().st_size == 0:
+            raise LungUSError("the file is empty (0 bytes)", target)
+        with open(target, "rb"):
+            pass  # unreadable is said as such here, not later as "corrupt"
+    except OSError as error:
+        raise LungUSError(os_problem(error), target) from error
     fmt = sniff_format(target) or suffix_format(target)
     if fmt is None:
         raise LungUSError(
@@ -198,3 +203,9 @@ def validate_max_voxels(max_voxels: int) -> int:
     if isinstance(max_voxels, bool) or value <= 0:
         raise ValueError(f"max_voxels must be a positive integer (e.g. 1_500_000_000), got {max_voxels!r}")
     return value
+
+
+def json_type_name(value) -> str:
+    """What a parsed JSON value is, in JSON's words (null, string, array, ...)."""
+    names = {type(None): "null", bool: "boolean", int: "number", float: "number", str: "string", list: "array"}
+    return names.get(type(value), "object")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from lungus.errors import LungUSError
+from lungus.errors import LungUSError, os_problem
 from lungus.io.clip import Clip
 from lungus.io.formats import DEFAULT_MAX_VOXELS, clip_format, validate_max_voxels
 
@@ -33,7 +33,7 @@ def read_clip(
     Every problem with the input raises LungUSError naming the file and the cause.
     """
     max_voxels = validate_max_voxels(max_voxels)
-    target = Path(path)
+    target = Path(os.fsdecode(path))  # bytes names (not UTF-8) arrive as str with surrogates
     fmt = clip_format(target)
     try:
         clip = _read(target, fmt, max_voxels, identifiers)
@@ -43,6 +43,12 @@ def read_clip(
         raise LungUSError(
             "not enough memory to read this clip (lower its size or free memory)", target
         ) from error
+    except OSError as error:
+        raise LungUSError(os_problem(error), error.filename or target) from error
+    except Exception as error:  # noqa: BLE001 - the one error path: nothing else leaves a reader
+        # A reader meeting input nobody foresaw: still one line naming the file, not a traceback.
+        detail = " ".join(str(error).split())[:200]
+        raise LungUSError(f"cannot read this {fmt} clip ({type(error).__name__}: {detail})", target) from error
     if fan:
         from lungus.io.fan import detect_fan, fan_sidecar_path, read_fan_sidecar
 

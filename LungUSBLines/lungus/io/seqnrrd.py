@@ -15,14 +15,16 @@ an ordinary volume; its frame rate rides along in a ``lungus_fps`` key.
 from __future__ import annotations
 
 import math
+import os
 import re
+import stat
 import urllib.parse
 from pathlib import Path
 
 import numpy as np
 
 from lungus.atomic import atomic_path
-from lungus.errors import LungUSError
+from lungus.errors import LungUSError, os_problem
 from lungus.io.clip import Clip
 from lungus.io.formats import check_voxels
 from lungus.io.pixels import FrameAccumulator, to_uint8
@@ -58,13 +60,61 @@ SEQUENCE_INDEX_NAME = "time"
 SEQUENCE_INDEX_UNIT = "s"
 
 
+#: More axes than any clip needs (component, 3 space axes, frames) with room to spare.
+_MAX_DIMENSION = 16
+
+
 def _read_header(path: Path) -> dict:
     import nrrd
 
     try:
-        return nrrd.read_header(str(path))
+        header = nrrd.read_header(str(path))
     except Exception as error:  # noqa: BLE001 - pynrrd raises NRRDError, ValueError, ... on junk
-        raise LungUSError(f"not a readable NRRD header ({' '.join(str(error).split())})", path) from error
+        raise LungUSError(f"not a readable NRRD header ({' '.join(str(error).split())[:200]})", path) from error
+    _check_header(header, path)
+    return header
+
+
+def _check_header(header: dict, path: Path) -> None:
+    """Refuse, before any data is read, a header whose fields disagree or point where reading
+    would hang: a missing or inconsistent ``dimension``/``sizes``/``kinds``, a detached data
+    file that is not a regular file (a FIFO blocks forever), or a ``line skip``/``byte skip``
+    beyond the data file's size (pynrrd would read empty lines forever)."""
+    for field in ("dimension", "sizes"):
+        if field not in header:
+            raise LungUSError(f"the NRRD header has no {field!r} field", path)
+    dimension = header["dimension"]
+    if not 1 <= dimension <= _MAX_DIMENSION:
+        raise LungUSError(f"NRRD dimension {dimension} is not between 1 and {_MAX_DIMENSION}", path)
+    sizes = list(np.atleast_1d(header["sizes"]))
+    if len(sizes) != dimension:
+        raise LungUSError(f"the NRRD header lists {len(sizes)} sizes for dimension {dimension}", path)
+    if any(size < 1 for size in sizes):
+        raise LungUSError(f"NRRD sizes {' '.join(map(str, sizes))} include an empty axis", path)
+    for field in ("kinds", "labels", "units"):
+        values = header.get(field)
+        if values is not None and len(values) != dimension:
+            raise LungUSError(
+                f"the NRRD header lists {len(values)} {field} for dimension {dimension}", path
+            )
+    data_path = path
+    data_name = header.get("datafile", header.get("data file"))
+    if data_name is not None:
+        data_path = Path(data_name) if os.path.isabs(data_name) else path.parent / data_name
+    try:
+        data_stat = os.stat(data_path)
+    except OSError as error:
+        raise LungUSError(f"NRRD data file {data_path.name!r}: {os_problem(error)}", path) from error
+    if not stat.S_ISREG(data_stat.st_mode):
+        raise LungUSError(
+            f"NRRD data file {data_path.name!r} is not a regular file (a FIFO, socket or device)", path
+        )
+    for field in ("line skip", "lineskip", "byte skip", "byteskip"):
+        skip = header.get(field)
+        if skip is not None and skip > data_stat.st_size:
+            raise LungUSError(
+                f"NRRD {field} {skip} is beyond the end of the data file ({data_stat.st_size} bytes)", path
+            )
 
 
 def _axes(header: dict, path: Path) -> tuple[int | None, int | None, list[int]]:
@@ -85,7 +135,7 @@ def read_nrrd(path: Path, max_voxels: int) -> Clip:
     import nrrd
 
     header = _read_header(path)
-    sizes = [int(size) for size in header["sizes"]]
+    sizes = [int(size) for size in np.atleast_1d(header["sizes"])]
     component, frame_axis, spatial = _axes(header, path)
     if len(spatial) == 1:
         raise LungUSError("NRRD holds 1-D data, not images", path)
@@ -154,19 +204,18 @@ def _spacing_mm(header: dict, i_axis: int, j_axis: int) -> tuple[float, float] |
         return None
     units = [str(unit).lower() for unit in (header.get("space units") or [])]
     scale = _SPACE_UNIT_TO_MM.get(units[0], 1.0) if units else 1.0
-    directions = header.get("space directions")
-    if directions is not None:
-        directions = np.asarray(directions, dtype=float)
-        try:
+    try:
+        if header.get("space directions") is not None:
+            directions = np.asarray(header["space directions"], dtype=float)
             column = float(np.linalg.norm(directions[i_axis]))
             row = float(np.linalg.norm(directions[j_axis]))
-        except IndexError:
+        elif header.get("spacings") is not None:
+            spacings = np.asarray(header["spacings"], dtype=float)
+            column, row = float(spacings[i_axis]), float(spacings[j_axis])
+        else:
             return None
-    elif header.get("spacings") is not None:
-        spacings = np.asarray(header["spacings"], dtype=float)
-        column, row = float(spacings[i_axis]), float(spacings[j_axis])
-    else:
-        return None
+    except (IndexError, TypeError, ValueError):
+        return None  # spacing is optional: a malformed one is left unknown
     if not (math.isfinite(row) and math.isfinite(column) and row > 0 and column > 0):
         return None
     return (row * scale, column * scale)

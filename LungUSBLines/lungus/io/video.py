@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import struct
+import tempfile
+import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 import cv2
 import numpy as np
 
 from lungus.atomic import atomic_path
-from lungus.errors import LungUSError
+from lungus.errors import LungUSError, os_problem, warn
 from lungus.io.clip import Clip
 from lungus.io.formats import check_voxels
 from lungus.io.pixels import FrameAccumulator, to_uint8
@@ -18,6 +23,9 @@ from lungus.io.pixels import FrameAccumulator, to_uint8
 #: Containers that index every frame: there, fewer decoded frames than listed means a
 #: truncated file. MPEG streams only estimate their frame count, so they are not checked.
 _INDEXED_CONTAINERS = (".mp4", ".m4v", ".mov", ".avi")
+#: In those containers, a clip is read (with a warning) when at least this fraction of the
+#: listed frames decode: real POCUS exports list a few frames more than they hold (192 of 210).
+MIN_DECODED_FRACTION = 0.9
 #: Frame rate written when a clip does not know its own (containers need one).
 DEFAULT_WRITE_FPS = 25.0
 #: OpenCV writers that work with the FFmpeg in opencv-python-headless ('avc1'/H.264 do not).
@@ -32,41 +40,86 @@ def _plausible_fps(value: float | None) -> float | None:
 
 def read_video(path: Path, max_voxels: int) -> Clip:
     """Decode a video with OpenCV, falling back to Pillow when OpenCV cannot open it."""
-    # FFmpeg prints its complaints ("moov atom not found") straight to stderr; the
-    # LungUSError raised here says the same in one line. A user's own setting wins.
-    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
-    capture = cv2.VideoCapture(os.fspath(path))
-    try:
-        if not capture.isOpened():
-            return _read_with_pillow_or_fail(path, max_voxels, "OpenCV cannot open it")
-        listed = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
-        width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
-        height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
-        fps = _plausible_fps(capture.get(cv2.CAP_PROP_FPS))
-        if width > 0 and height > 0:
-            check_voxels(path, max(listed, 1), height, width, max_voxels)
-        accumulator = FrameAccumulator(path, max_voxels, expected_frames=listed, bgr=True)
-        while True:
-            ok, frame = capture.read()
-            if not ok or frame is None:
-                break
-            accumulator.add(frame)
-    finally:
-        capture.release()
+    _quiet_opencv()
+    with _openable_name(path) as name:  # the link (if any) lives until the last frame is read
+        capture = cv2.VideoCapture(name)
+        try:
+            if not capture.isOpened():
+                return _read_with_pillow_or_fail(path, max_voxels, "OpenCV cannot open it")
+            listed = int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0)
+            width = int(capture.get(cv2.CAP_PROP_FRAME_WIDTH) or 0)
+            height = int(capture.get(cv2.CAP_PROP_FRAME_HEIGHT) or 0)
+            fps = _plausible_fps(capture.get(cv2.CAP_PROP_FPS))
+            if width > 0 and height > 0:
+                check_voxels(path, max(listed, 1), height, width, max_voxels)
+            accumulator = FrameAccumulator(path, max_voxels, expected_frames=listed, bgr=True)
+            while True:
+                ok, frame = capture.read()
+                if not ok or frame is None:
+                    break
+                accumulator.add(frame)
+        finally:
+            capture.release()
     if accumulator.n_frames == 0:
         return _read_with_pillow_or_fail(path, max_voxels, "no frame could be decoded")
     suffix = path.suffix.lower()
-    if suffix in _INDEXED_CONTAINERS and listed > 0:
-        missing = listed - accumulator.n_frames
-        if missing > max(2, 0.02 * listed):
-            raise LungUSError(
-                f"truncated or corrupt video: decoded {accumulator.n_frames} of the {listed} frames "
-                f"the container lists",
-                path,
-            )
-    grey, rgb = accumulator.finish()
     meta = {"format": "video", "container": suffix.lstrip(".") or "unknown", "frames_listed": listed}
+    if suffix in _INDEXED_CONTAINERS and listed > 0:
+        _check_frames_decoded(path, accumulator.n_frames, listed, meta)
+    grey, rgb = accumulator.finish()
     return Clip(grey, fps=fps, source=path, meta=meta, rgb=rgb)
+
+
+def _check_frames_decoded(path: Path, decoded: int, listed: int, meta: dict) -> None:
+    """Refuse a video missing many of its listed frames; warn (and note in meta) for a few."""
+    missing = listed - decoded
+    if missing <= max(2, 0.02 * listed):
+        return
+    if decoded < MIN_DECODED_FRACTION * listed:
+        raise LungUSError(
+            f"truncated or corrupt video: decoded {decoded} of the {listed} frames the container lists",
+            path,
+        )
+    meta["frames_decoded_of_listed"] = [decoded, listed]
+    warn(f"read the {decoded} of the {listed} frames the container lists that decode", path)
+
+
+def _quiet_opencv() -> None:
+    """Keep OpenCV's and FFmpeg's log lines off stderr: a bad clip gets one LungUSError line,
+    not warnings before it. A user's own OPENCV_LOG_LEVEL / OPENCV_FFMPEG_LOGLEVEL wins."""
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
+    if "OPENCV_LOG_LEVEL" not in os.environ:
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+
+@contextlib.contextmanager
+def _openable_name(path: Path) -> Iterator[str]:
+    """A name of ``path`` that OpenCV can open.
+
+    OpenCV converts the name to UTF-8 and crashes the process (SIGSEGV) on one that is
+    not valid UTF-8 (on Linux, Python keeps such bytes as lone surrogates). Such a file is
+    opened through a temporary symbolic link with a plain name instead.
+    """
+    name = os.fspath(path)
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    else:
+        yield name
+        return
+    suffix = path.suffix if path.suffix.isascii() and path.suffix.isprintable() else ""
+    with tempfile.TemporaryDirectory(prefix="lungus-clip-") as folder:
+        link = os.path.join(folder, "clip" + suffix)
+        try:
+            os.symlink(os.path.abspath(name), link)
+        except OSError as error:
+            raise LungUSError(
+                f"the file name is not valid UTF-8, which OpenCV cannot open; rename the file "
+                f"({os_problem(error, 'link it under a plain name')})",
+                path,
+            ) from error
+        yield link
 
 
 def _read_with_pillow_or_fail(path: Path, max_voxels: int, why: str) -> Clip:
@@ -78,18 +131,41 @@ def _read_with_pillow_or_fail(path: Path, max_voxels: int, why: str) -> Clip:
     raise LungUSError(f"cannot decode the video ({why}): the file is truncated, corrupt or not a video", path)
 
 
-def read_with_pillow(path: Path, max_voxels: int, fmt: str = "video") -> Clip:
-    """GIF, APNG, (multi-page) TIFF and single images, frame by frame, with frame timing."""
-    from PIL import Image, UnidentifiedImageError
+#: What Pillow's decoders raise on damaged files (a truncated GIF: IndexError; some
+#: plugins: SyntaxError or struct.error), besides the OSError it documents.
+PILLOW_DECODE_ERRORS = (OSError, ValueError, EOFError, IndexError, SyntaxError, struct.error)
+
+
+def open_image(path: Path):
+    """``PIL.Image.open(path)``, or LungUSError: unreadable, or past Pillow's decompression-bomb limit.
+
+    Pillow's bomb warning (images above ~89 megapixels) is not printed: ``max_voxels``
+    is the size limit here, and stderr stays free of multi-line noise.
+    """
+    from PIL import Image
 
     try:
-        image = Image.open(path)
-    except (UnidentifiedImageError, OSError, ValueError) as error:
-        raise LungUSError(f"Pillow cannot read it ({error})", path) from error
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            return Image.open(path)
     except Image.DecompressionBombError as error:
-        raise LungUSError(f"image too large to decode safely ({error})", path) from error
+        raise LungUSError(f"image too large to decode safely ({_one_line(error)})", path) from error
+    except PILLOW_DECODE_ERRORS as error:
+        raise LungUSError(f"Pillow cannot read it ({_one_line(error)})", path) from error
+
+
+def _one_line(error: BaseException) -> str:
+    return " ".join(str(error).split())[:200]
+
+
+def read_with_pillow(path: Path, max_voxels: int, fmt: str = "video") -> Clip:
+    """GIF, APNG, (multi-page) TIFF and single images, frame by frame, with frame timing."""
+    image = open_image(path)
     with image:
-        n_frames = int(getattr(image, "n_frames", 1) or 1)
+        try:
+            n_frames = int(getattr(image, "n_frames", 1) or 1)  # counting seeks through the file
+        except PILLOW_DECODE_ERRORS as error:
+            raise LungUSError(f"truncated or corrupt: its frames cannot be counted ({_one_line(error)})", path) from error
         width, height = image.size
         check_voxels(path, n_frames, height, width, max_voxels)
         accumulator = FrameAccumulator(path, max_voxels, expected_frames=n_frames)
@@ -101,11 +177,12 @@ def read_with_pillow(path: Path, max_voxels: int, fmt: str = "video") -> Clip:
                 duration = image.info.get("duration")
                 if duration:
                     durations_ms.append(float(duration))
-        except (OSError, ValueError, EOFError) as error:
+        except PILLOW_DECODE_ERRORS as error:
             if accumulator.n_frames == 0:
-                raise LungUSError(f"Pillow cannot read it ({error})", path) from error
+                raise LungUSError(f"Pillow cannot read it ({_one_line(error)})", path) from error
             raise LungUSError(
-                f"truncated or corrupt: frame {accumulator.n_frames} of {n_frames} cannot be decoded ({error})",
+                f"truncated or corrupt: frame {accumulator.n_frames} of {n_frames} cannot be decoded "
+                f"({_one_line(error)})",
                 path,
             ) from error
         image_format = (image.format or "").lower()
