@@ -16,7 +16,9 @@ class LungUSError(Exception):
     def __init__(self, problem: str, path: str | os.PathLike | None = None) -> None:
         self.path = None if path is None else os.fspath(path)
         self.problem = " ".join(str(problem).split())  # always one line
-        super().__init__(self.problem if self.path is None else f"{printable_path(self.path)}: {self.problem}")
+        super().__init__(
+            self.problem if self.path is None else f"{printable_path(self.path)}: {self.problem}"
+        )
 
 
 def printable_path(path: str | bytes | os.PathLike) -> str:

@@ -225,7 +225,9 @@ def _read_sidecar(sidecar: Path) -> tuple[float | None, tuple[float, float] | No
     try:
         record = json.loads(sidecar.read_text(encoding="utf-8"))
     except (OSError, ValueError) as error:
-        raise LungUSError(f"unreadable clip sidecar ({' '.join(str(error).split())[:200]})", sidecar) from error
+        raise LungUSError(
+            f"unreadable clip sidecar ({' '.join(str(error).split())[:200]})", sidecar
+        ) from error
     if not isinstance(record, dict):
         raise LungUSError(
             f"the clip sidecar holds a JSON {json_type_name(record)}, not an object like "

@@ -132,7 +132,9 @@ def _check_transfer_syntax(ds, path: Path) -> None:
     except Exception:  # noqa: BLE001 - a damaged UID value
         known = False
     if not known:
-        raise LungUSError(f"unknown DICOM transfer syntax UID {str(uid)[:64]!r}; cannot decode its pixels", path)
+        raise LungUSError(
+            f"unknown DICOM transfer syntax UID {str(uid)[:64]!r}; cannot decode its pixels", path
+        )
 
 
 def read_dicom(path: Path, max_voxels: int, identifiers: bool = False) -> Clip:

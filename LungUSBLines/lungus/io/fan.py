@@ -555,7 +555,9 @@ def read_fan_sidecar(json_path: str | Path, shape: tuple[int, int]) -> FanGeomet
     if config.get("image_size_rows") is not None and config.get("image_size_cols") is not None:
         rows, cols = number("image_size_rows"), number("image_size_cols")
         if (rows, cols) != (height, width):
-            raise LungUSError(f"fan JSON is for a {rows:g}x{cols:g} image but the clip is {height}x{width}", path)
+            raise LungUSError(
+                f"fan JSON is for a {rows:g}x{cols:g} image but the clip is {height}x{width}", path
+            )
     if mask_type == "fan":
         apex = (number("center_rows_px"), number("center_cols_px"))
         angles = tuple(sorted((90.0 - number("angle1"), 90.0 - number("angle2"))))

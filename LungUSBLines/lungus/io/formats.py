@@ -207,5 +207,12 @@ def validate_max_voxels(max_voxels: int) -> int:
 
 def json_type_name(value) -> str:
     """What a parsed JSON value is, in JSON's words (null, string, array, ...)."""
-    names = {type(None): "null", bool: "boolean", int: "number", float: "number", str: "string", list: "array"}
+    names = {
+        type(None): "null",
+        bool: "boolean",
+        int: "number",
+        float: "number",
+        str: "string",
+        list: "array",
+    }
     return names.get(type(value), "object")

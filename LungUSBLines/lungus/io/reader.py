@@ -48,7 +48,9 @@ def read_clip(
     except Exception as error:  # noqa: BLE001 - the one error path: nothing else leaves a reader
         # A reader meeting input nobody foresaw: still one line naming the file, not a traceback.
         detail = " ".join(str(error).split())[:200]
-        raise LungUSError(f"cannot read this {fmt} clip ({type(error).__name__}: {detail})", target) from error
+        raise LungUSError(
+            f"cannot read this {fmt} clip ({type(error).__name__}: {detail})", target
+        ) from error
     if fan:
         from lungus.io.fan import detect_fan, fan_sidecar_path, read_fan_sidecar
 

@@ -70,7 +70,9 @@ def _read_header(path: Path) -> dict:
     try:
         header = nrrd.read_header(str(path))
     except Exception as error:  # noqa: BLE001 - pynrrd raises NRRDError, ValueError, ... on junk
-        raise LungUSError(f"not a readable NRRD header ({' '.join(str(error).split())[:200]})", path) from error
+        raise LungUSError(
+            f"not a readable NRRD header ({' '.join(str(error).split())[:200]})", path
+        ) from error
     _check_header(header, path)
     return header
 
@@ -94,9 +96,7 @@ def _check_header(header: dict, path: Path) -> None:
     for field in ("kinds", "labels", "units"):
         values = header.get(field)
         if values is not None and len(values) != dimension:
-            raise LungUSError(
-                f"the NRRD header lists {len(values)} {field} for dimension {dimension}", path
-            )
+            raise LungUSError(f"the NRRD header lists {len(values)} {field} for dimension {dimension}", path)
     data_path = path
     data_name = header.get("datafile", header.get("data file"))
     if data_name is not None:

@@ -165,7 +165,9 @@ def read_with_pillow(path: Path, max_voxels: int, fmt: str = "video") -> Clip:
         try:
             n_frames = int(getattr(image, "n_frames", 1) or 1)  # counting seeks through the file
         except PILLOW_DECODE_ERRORS as error:
-            raise LungUSError(f"truncated or corrupt: its frames cannot be counted ({_one_line(error)})", path) from error
+            raise LungUSError(
+                f"truncated or corrupt: its frames cannot be counted ({_one_line(error)})", path
+            ) from error
         width, height = image.size
         check_voxels(path, n_frames, height, width, max_voxels)
         accumulator = FrameAccumulator(path, max_voxels, expected_frames=n_frames)
