@@ -170,7 +170,7 @@ def _rater_from_name(path: Path) -> str:
 def _points(raw: object, space: str, where: str, path: Path) -> np.ndarray:
     try:
         points = np.asarray(raw, dtype=np.float64)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):
         raise LungUSError(f"{where}: line points must be lists of 3 numbers", path) from None
     if points.ndim != 2 or points.shape[1] not in (2, 3) or not np.isfinite(points).all():
         raise LungUSError(
@@ -218,7 +218,7 @@ def _lines(entries: object, space: str, default_rater: str, where: str, path: Pa
 def _frame_number(value: object, where: str, path: Path) -> int:
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer past float range
         number = float("nan")
     if not (math.isfinite(number) and number.is_integer() and number >= 0):
         raise LungUSError(f"{where}: frame_number must be a whole number >= 0, got {value!r}", path)
@@ -236,8 +236,10 @@ def read_annotation(path: str | os.PathLike, rater: str | None = None) -> Annota
         record = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:
         raise LungUSError("annotation file not found", path) from None
-    except (OSError, UnicodeDecodeError, ValueError) as error:
-        raise LungUSError(f"not a readable JSON file ({' '.join(str(error).split())})", path) from error
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
+        # RecursionError: JSON nested thousands deep.
+        problem = " ".join(str(error).split())[:200]
+        raise LungUSError(f"not a readable JSON file ({problem})", path) from error
     if not isinstance(record, dict) or "frame_annotations" not in record:
         raise LungUSError("not an AnnotateUltrasound file: it has no frame_annotations", path)
     default_rater = (rater if rater is not None else _rater_from_name(path)).strip().lower()
@@ -271,9 +273,11 @@ def read_annotation(path: str | os.PathLike, rater: str | None = None) -> Annota
 
     size = (record.get("image_size_rows"), record.get("image_size_cols"))
     image_size = None
-    if all(isinstance(v, (int, float)) and v > 0 for v in size):
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) and 0 < v < 2**31 for v in size):
         image_size = (int(size[0]), int(size[1]))
     labels = record.get("labels") or []
+    if not isinstance(labels, list):
+        raise LungUSError(f"labels must be a list of names, got {str(labels)[:40]!r}", path)
     fan_keys = (
         "mask_type",
         "angle1",
@@ -326,7 +330,7 @@ def find_annotations(clip_path: str | os.PathLike) -> dict[str, Path]:
 def _has_frame_annotations(path: Path) -> bool:
     try:
         return "frame_annotations" in json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, TypeError):
+    except (OSError, UnicodeDecodeError, ValueError, TypeError, RecursionError):
         return False
 
 

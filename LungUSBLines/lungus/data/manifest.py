@@ -46,6 +46,13 @@ from lungus.errors import LungUSError
 REQUIRED_COLUMNS = ("clip", "patient")
 # Columns holding paths relative to the manifest's folder (mask: the simulator's per-frame class masks).
 PATH_COLUMNS = ("clip", "mask")
+#: Longest file name and path the operating systems in use accept (Linux NAME_MAX, PATH_MAX);
+#: a longer path in a manifest cannot name a file and is refused before it reaches the OS.
+MAX_NAME_CHARS = 255
+MAX_PATH_CHARS = 4096
+#: Largest opinion count per class and clip: far above any real crowd, and small enough
+#: that sums over a collection stay exact in 64-bit integers.
+MAX_OPINION_COUNT = 10**9
 SCHEME_COLUMNS = tuple(LABEL_SCHEMES)  # bline2, bline3, lus4
 EXPERT_PREFIX = "expert_"
 TRUTH_PREFIX = "truth_"
@@ -282,7 +289,17 @@ class Manifest:
     def resolve(self, index: int, column: str = "clip") -> Path | None:
         """A path column (clip, mask) of one row resolved against the manifest's folder; None if blank."""
         text = self.rows[index].get(column, "").replace("\\", "/")
-        return Path(os.path.normpath(self.folder.resolve() / text)) if text else None
+        if not text:
+            return None
+        longest = max(len(os.fsencode(part)) for part in text.split("/"))
+        if longest > MAX_NAME_CHARS or len(os.fsencode(text)) > MAX_PATH_CHARS:
+            raise LungUSError(
+                f"line {self.lines[index]}: column {column}: a path of {len(text)} characters (one name "
+                f"{longest} long) is longer than file systems allow ({MAX_NAME_CHARS} per name, "
+                f"{MAX_PATH_CHARS} in all)",
+                self.path,
+            )
+        return Path(os.path.normpath(self.folder.resolve() / text))
 
     def clip_path(self, index: int) -> Path:
         """Clip location: the clip column resolved against the manifest's folder (absolute, normalised)."""
@@ -339,9 +356,10 @@ class Manifest:
                     value = parse_int(row[name])
                 except ValueError:
                     value = -1
-                if value is not None and value < 0:
+                if value is not None and not 0 <= value <= MAX_OPINION_COUNT:
                     raise LungUSError(
-                        f"line {line}: column {name}: {row[name]!r} is not a non-negative integer count",
+                        f"line {line}: column {name}: {row[name][:40]!r} is not an integer count "
+                        f"from 0 to {MAX_OPINION_COUNT:,}",
                         self.path,
                     )
                 counts[i, k] = value or 0

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from lungus.atomic import atomic_path, atomic_write_text
-from lungus.errors import LungUSError
+from lungus.errors import LungUSError, os_problem
 from lungus.infer.results import FRAME_COLUMNS, clip_columns
 
 JOURNAL = "clips.jsonl"
@@ -99,10 +99,14 @@ def collect_inputs(inputs: Sequence[str | os.PathLike]) -> list[InferenceInput]:
         raise LungUSError("no inputs: give clip files, folders or a manifest CSV")
     found: list[tuple[str, Path]] = []
     for given in inputs:
-        path = Path(given)
-        if not path.exists():
+        path = Path(os.fsdecode(given))  # a bytes name (not UTF-8) arrives as str with surrogates
+        try:
+            exists, is_dir = path.exists(), path.is_dir()
+        except OSError as error:  # a name too long, a folder that may not be searched
+            raise LungUSError(os_problem(error, "look it up"), path) from error
+        if not exists:
             raise LungUSError("no such file or folder", path)
-        if path.is_dir():
+        if is_dir:
             clips = find_clips(path)
             if not clips:
                 raise LungUSError("no clips found in this folder (searched recursively, by content)", path)
@@ -112,7 +116,7 @@ def collect_inputs(inputs: Sequence[str | os.PathLike]) -> list[InferenceInput]:
             manifest.require_columns("clip")
             found.extend((text, manifest.clip_path(i)) for i, text in enumerate(manifest.clips))
         else:
-            found.append((os.fspath(given), path))
+            found.append((os.fsdecode(given), path))
     items: list[InferenceInput] = []
     seen_paths: set[Path] = set()
     seen_names: set[str] = set()
@@ -149,7 +153,8 @@ def shard_inputs(items: Sequence[InferenceInput], index: int, count: int) -> lis
 def inputs_digest(items: Sequence[InferenceInput]) -> str:
     """A fingerprint of the input list, so shards and resumed runs can tell they belong together."""
     text = "\n".join(f"{item.index}\t{item.clip}" for item in items)
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
+    # os.fsencode: a file name that is not UTF-8 keeps its own bytes (str.encode would raise).
+    return hashlib.sha256(os.fsencode(text)).hexdigest()[:16]
 
 
 # ---------------------------------------------------------------------------------------- journal

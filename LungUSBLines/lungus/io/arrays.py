@@ -224,7 +224,7 @@ def _read_sidecar(sidecar: Path) -> tuple[float | None, tuple[float, float] | No
         return None, None
     try:
         record = json.loads(sidecar.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, RecursionError) as error:
         raise LungUSError(
             f"unreadable clip sidecar ({' '.join(str(error).split())[:200]})", sidecar
         ) from error

@@ -526,7 +526,7 @@ def read_fan_sidecar(json_path: str | Path, shape: tuple[int, int]) -> FanGeomet
     path = Path(json_path)
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, RecursionError) as error:
         raise LungUSError(f"unreadable fan JSON ({' '.join(str(error).split())})", path) from error
     if not isinstance(record, dict):
         return None
