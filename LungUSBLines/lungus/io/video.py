@@ -42,7 +42,7 @@ def read_video(path: Path, max_voxels: int) -> Clip:
     """Decode a video with OpenCV, falling back to Pillow when OpenCV cannot open it."""
     _quiet_opencv()
     with _openable_name(path) as name:  # the link (if any) lives until the last frame is read
-        capture = cv2.VideoCapture(name)
+        capture = cv2.VideoCapture(name, _backend())
         try:
             if not capture.isOpened():
                 return _read_with_pillow_or_fail(path, max_voxels, "OpenCV cannot open it")
@@ -90,6 +90,13 @@ def _quiet_opencv() -> None:
     os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     if "OPENCV_LOG_LEVEL" not in os.environ:
         cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_SILENT)
+
+
+def _backend() -> int:
+    """FFmpeg where OpenCV has it: letting OpenCV try its other backends on a file FFmpeg
+    refuses only adds their messages on stderr (the built-in AVI parser prints with no
+    way to silence it) before the same refusal."""
+    return cv2.CAP_FFMPEG if cv2.videoio_registry.hasBackend(cv2.CAP_FFMPEG) else cv2.CAP_ANY
 
 
 @contextlib.contextmanager
