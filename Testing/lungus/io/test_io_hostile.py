@@ -18,11 +18,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lungus.errors import LungUSError, os_problem
+import lungus
+from lungus.errors import LungUSError
 from lungus.io import Clip, read_clip, write_clip
 
 NON_UTF8_NAME = b"clip\xff.mp4"
-ENGINE = Path(__file__).resolve().parents[3] / "LungUSBLines"
+ENGINE = Path(lungus.__file__).resolve().parents[1]  # the engine under test, for child processes
 
 
 def run_python(code: str, *args: str | bytes, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -282,7 +283,7 @@ FAN_JSON = {
 @pytest.mark.parametrize(
     ("key", "value", "message"),
     [
-        ("radius2", "far", "'radius2' is 'far', not a number"),
+        ("radius2", True, "'radius2' is a JSON boolean, not a number"),
         ("center_rows_px", float("nan"), "'center_rows_px' is nan, not a finite number"),
         ("angle1", float("inf"), "'angle1' is inf, not a finite number"),
         ("image_size_rows", float("nan"), "'image_size_rows' is nan"),
@@ -345,6 +346,8 @@ def test_cli_error_for_a_broken_avi_is_one_line_without_opencv_noise(
 
 
 def test_os_errors_are_said_as_such_not_as_corrupt_files():
+    from lungus.errors import os_problem
+
     denied = PermissionError(13, "Permission denied", "/data/clip.mp4")
     assert os_problem(denied) == "cannot read it (Permission denied)"
     assert os_problem(denied, "list the frame folder") == "cannot list the frame folder (Permission denied)"
