@@ -121,6 +121,7 @@ def collect_inputs(inputs: Sequence[str | os.PathLike]) -> list[InferenceInput]:
     seen_paths: set[Path] = set()
     seen_names: set[str] = set()
     for name, path in found:
+        name = _utf8_name(name)
         resolved = path.resolve()
         if resolved in seen_paths:
             continue
@@ -148,6 +149,13 @@ def parse_shard(text: str) -> tuple[int, int]:
 def shard_inputs(items: Sequence[InferenceInput], index: int, count: int) -> list[InferenceInput]:
     """Shard ``index`` of ``count``: every count-th clip from the index-th (deterministic)."""
     return [item for item in items if item.index % count == index]
+
+
+def _utf8_name(name: str) -> str:
+    """A clip's name as the UTF-8 outputs can hold it: bytes of a file name that are not
+    UTF-8 (lone surrogates in Python) are written as ``\\xff`` escapes; the file is still
+    read from its real path."""
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 def inputs_digest(items: Sequence[InferenceInput]) -> str:
@@ -232,7 +240,7 @@ def error_record(
     """The record of a clip that could not be analysed: empty results, its error."""
     record: dict[str, Any] = {column: None for column in clip_columns(class_names)}
     record.update({"clip": item.clip, "task": task, "error": message, **models})
-    record.update({"index": item.index, "path": os.fspath(item.path), "frames": []})
+    record.update({"index": item.index, "path": _utf8_name(os.fspath(item.path)), "frames": []})
     return record
 
 
@@ -408,7 +416,11 @@ def run_batch(
                 try:
                     loaded = future.result()
                     analysis = analyzer.analyse(loaded, explain=explain, cancel=is_cancelled)
-                    record = {"index": item.index, **analysis.to_json(), "path": os.fspath(item.path)}
+                    record = {
+                        "index": item.index,
+                        **analysis.to_json(),
+                        "path": _utf8_name(os.fspath(item.path)),
+                    }
                     if overlays or explain:
                         record.update(
                             write_overlays(
