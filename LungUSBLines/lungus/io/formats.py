@@ -153,16 +153,19 @@ def find_clips(root: str | os.PathLike, *, recursive: bool = True) -> list[Path]
     (sidecar JSON, CSV). A file with no suffix counts when its content is a clip.
     """
     top = Path(root)
-    if top.is_file():
-        return [top]
-    if not top.is_dir():
-        raise LungUSError("no such file or folder", top)
-    pattern = top.rglob("*") if recursive else top.glob("*")
-    found = [
-        path
-        for path in pattern
-        if not any(part.startswith(".") for part in path.relative_to(top).parts) and looks_like_clip(path)
-    ]
+    try:
+        if top.is_file():
+            return [top]
+        if not top.is_dir():
+            raise LungUSError("no such file or folder", top)
+        pattern = top.rglob("*") if recursive else top.glob("*")
+        found = [
+            path
+            for path in pattern
+            if not any(part.startswith(".") for part in path.relative_to(top).parts) and looks_like_clip(path)
+        ]
+    except OSError as error:  # a folder that may be listed but not searched (no x permission)
+        raise LungUSError(os_problem(error, "search this folder"), error.filename or top) from error
     return sorted(found, key=natural_key)
 
 
