@@ -37,6 +37,8 @@ def read_clip(
     fmt = clip_format(target)
     try:
         clip = _read(target, fmt, max_voxels, identifiers)
+        if fan:
+            clip.fan = _clip_fan(target, clip)
     except LungUSError:
         raise
     except MemoryError as error:
@@ -51,15 +53,18 @@ def read_clip(
         raise LungUSError(
             f"cannot read this {fmt} clip ({type(error).__name__}: {detail})", target
         ) from error
-    if fan:
-        from lungus.io.fan import detect_fan, fan_sidecar_path, read_fan_sidecar
-
-        sidecar = fan_sidecar_path(target)
-        geometry = read_fan_sidecar(sidecar, (clip.height, clip.width)) if sidecar is not None else None
-        if geometry is not None:
-            clip.meta["fan_json"] = sidecar.name
-        clip.fan = geometry or detect_fan(clip.frames)
     return clip
+
+
+def _clip_fan(path: Path, clip: Clip):
+    """The fan from an AnonymizeUltrasound JSON beside the clip, else detected from the frames."""
+    from lungus.io.fan import detect_fan, fan_sidecar_path, read_fan_sidecar
+
+    sidecar = fan_sidecar_path(path)
+    geometry = read_fan_sidecar(sidecar, (clip.height, clip.width)) if sidecar is not None else None
+    if geometry is not None:
+        clip.meta["fan_json"] = sidecar.name
+    return geometry or detect_fan(clip.frames)
 
 
 def _read(path: Path, fmt: str, max_voxels: int, identifiers: bool) -> Clip:
