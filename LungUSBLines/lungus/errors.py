@@ -38,6 +38,12 @@ def warn(problem: str, path: str | os.PathLike | None = None) -> None:
     print(f"warning: {text}" if path is None else f"warning: {printable_path(path)}: {text}", file=sys.stderr)
 
 
+def error_detail(error: BaseException, limit: int = 200) -> str:
+    """A library's exception text for the end of a LungUSError: one line, at most ``limit`` characters."""
+    text = " ".join(str(error).split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def os_problem(error: OSError, what: str = "read it") -> str:
     """``cannot read it (Permission denied)``: an OSError as the problem part of a LungUSError."""
     return f"cannot {what} ({error.strerror or type(error).__name__})"

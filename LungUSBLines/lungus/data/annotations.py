@@ -70,7 +70,7 @@ import cv2
 import numpy as np
 
 from lungus.data.schemes import B_LINE, PLEURA
-from lungus.errors import LungUSError
+from lungus.errors import LungUSError, error_detail
 from lungus.io.clip import FanGeometry
 from lungus.io.fan import read_fan_sidecar
 
@@ -238,8 +238,7 @@ def read_annotation(path: str | os.PathLike, rater: str | None = None) -> Annota
         raise LungUSError("annotation file not found", path) from None
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as error:
         # RecursionError: JSON nested thousands deep.
-        problem = " ".join(str(error).split())[:200]
-        raise LungUSError(f"not a readable JSON file ({problem})", path) from error
+        raise LungUSError(f"not a readable JSON file ({error_detail(error)})", path) from error
     if not isinstance(record, dict) or "frame_annotations" not in record:
         raise LungUSError("not an AnnotateUltrasound file: it has no frame_annotations", path)
     default_rater = (rater if rater is not None else _rater_from_name(path)).strip().lower()

@@ -15,7 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from lungus.atomic import atomic_path
-from lungus.errors import LungUSError, os_problem
+from lungus.errors import LungUSError, error_detail, os_problem
 from lungus.io.clip import Clip
 from lungus.io.formats import IMAGE_SUFFIXES, check_voxels, json_type_name, natural_key
 from lungus.io.pixels import FrameAccumulator, to_uint8
@@ -60,13 +60,13 @@ def read_npy(path: Path, max_voxels: int) -> Clip:
         with open(path, "rb") as handle:
             shape = _npy_header_shape(handle)
     except Exception as error:  # noqa: BLE001 - numpy raises ValueError/OSError/EOFError for broken files
-        raise LungUSError(f"corrupt .npy header ({' '.join(str(error).split())})", path) from error
+        raise LungUSError(f"corrupt .npy header ({error_detail(error)})", path) from error
     n_frames, height, width, _ = _clip_dimensions(shape, path)
     check_voxels(path, n_frames, height, width, max_voxels)
     try:
         mapped = np.load(path, mmap_mode="r", allow_pickle=False)
     except Exception as error:  # noqa: BLE001
-        raise LungUSError(f"truncated or corrupt .npy file ({' '.join(str(error).split())})", path) from error
+        raise LungUSError(f"truncated or corrupt .npy file ({error_detail(error)})", path) from error
     grey, rgb, rescaled = _frames_from_array(mapped, path, max_voxels)
     meta = {"format": "npy"}
     if rescaled:
@@ -107,7 +107,7 @@ def read_npz(path: Path, max_voxels: int) -> Clip:
     except LungUSError:
         raise
     except Exception as error:  # noqa: BLE001 - zipfile/numpy raise many types for broken archives
-        raise LungUSError(f"truncated or corrupt .npz file ({' '.join(str(error).split())})", path) from error
+        raise LungUSError(f"truncated or corrupt .npz file ({error_detail(error)})", path) from error
     grey, rgb, rescaled = _frames_from_array(source, path, max_voxels)
     if rgb_stored is not None:
         # Written by write_npz: the colour frames are stored as they were kept.
@@ -207,8 +207,7 @@ def read_frame_folder(path: Path, max_voxels: int) -> Clip:
                     check_voxels(path, len(files), height, width, max_voxels)
                 frame = pillow_frame(image)
             except PILLOW_DECODE_ERRORS as error:
-                problem = " ".join(str(error).split())[:200]
-                raise LungUSError(f"frame image cannot be read ({problem})", file) from error
+                raise LungUSError(f"frame image cannot be read ({error_detail(error)})", file) from error
         try:
             accumulator.add(frame)
         except LungUSError as error:
@@ -225,9 +224,7 @@ def _read_sidecar(sidecar: Path) -> tuple[float | None, tuple[float, float] | No
     try:
         record = json.loads(sidecar.read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError) as error:
-        raise LungUSError(
-            f"unreadable clip sidecar ({' '.join(str(error).split())[:200]})", sidecar
-        ) from error
+        raise LungUSError(f"unreadable clip sidecar ({error_detail(error)})", sidecar) from error
     if not isinstance(record, dict):
         raise LungUSError(
             f"the clip sidecar holds a JSON {json_type_name(record)}, not an object like "

@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from lungus.atomic import atomic_path
-from lungus.errors import LungUSError
+from lungus.errors import LungUSError, error_detail
 from lungus.io.clip import Clip
 from lungus.io.formats import check_voxels
 from lungus.io.pixels import FrameAccumulator, to_uint8
@@ -98,18 +98,13 @@ def _read_dataset(path: Path):
             try:
                 ds = pydicom.dcmread(path, defer_size=4096, force=True)
             except Exception as error:  # noqa: BLE001 - pydicom raises many types for junk input
-                raise LungUSError(f"not a readable DICOM file ({_one_line(error)})", path) from error
+                raise LungUSError(f"not a readable DICOM file ({error_detail(error)})", path) from error
         except Exception as error:  # noqa: BLE001
-            raise LungUSError(f"truncated or corrupt DICOM file ({_one_line(error)})", path) from error
+            raise LungUSError(f"truncated or corrupt DICOM file ({error_detail(error)})", path) from error
     for warning in caught:
         if "end of file" in str(warning.message).lower():
             raise LungUSError("truncated DICOM file: it ends inside the pixel data", path)
     return ds
-
-
-def _one_line(error: BaseException) -> str:
-    text = " ".join(str(error).split())
-    return text if len(text) <= 200 else text[:197] + "..."
 
 
 def element_value(ds, keyword: str, default: Any = None) -> Any:
@@ -149,7 +144,7 @@ def read_dicom(path: Path, max_voxels: int, identifiers: bool = False) -> Clip:
         bits_allocated = int(getattr(ds, "BitsAllocated", 8) or 8)
         photometric = str(getattr(ds, "PhotometricInterpretation", "MONOCHROME2")).strip().upper()
     except Exception as error:  # noqa: BLE001 - also pydicom's NotImplementedError for an unknown VR
-        raise LungUSError(f"the DICOM image header is incomplete ({_one_line(error)})", path) from error
+        raise LungUSError(f"the DICOM image header is incomplete ({error_detail(error)})", path) from error
     check_voxels(path, n_frames, rows, columns, max_voxels)
     if samples not in (1, 3):
         raise LungUSError(f"unsupported SamplesPerPixel={samples} (expected 1 or 3)", path)
@@ -232,7 +227,7 @@ def _decode_pixels(path: Path, ds, n_frames: int, bits_allocated: int, photometr
     except Exception as error:  # noqa: BLE001 - decoders raise many types for broken data
         raise LungUSError(
             f"cannot decode the DICOM pixel data, the file is truncated or corrupt or needs a decoder "
-            f"that is not installed ({_one_line(error)})",
+            f"that is not installed ({error_detail(error)})",
             path,
         ) from error
     if len(grey) != n_frames:

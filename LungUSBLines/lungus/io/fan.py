@@ -27,7 +27,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from lungus.errors import LungUSError
+from lungus.errors import LungUSError, error_detail
 from lungus.io.clip import Clip, FanGeometry
 from lungus.io.formats import json_type_name
 
@@ -527,7 +527,7 @@ def read_fan_sidecar(json_path: str | Path, shape: tuple[int, int]) -> FanGeomet
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError, RecursionError) as error:
-        raise LungUSError(f"unreadable fan JSON ({' '.join(str(error).split())})", path) from error
+        raise LungUSError(f"unreadable fan JSON ({error_detail(error)})", path) from error
     if not isinstance(record, dict):
         return None
     config = record.get("MaskConfig") if isinstance(record.get("MaskConfig"), dict) else record

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from lungus.errors import LungUSError, os_problem
+from lungus.errors import LungUSError, error_detail, os_problem
 from lungus.io.clip import Clip
 from lungus.io.formats import DEFAULT_MAX_VOXELS, clip_format, validate_max_voxels
 
@@ -49,9 +49,8 @@ def read_clip(
         raise LungUSError(os_problem(error), error.filename or target) from error
     except Exception as error:  # noqa: BLE001 - the one error path: nothing else leaves a reader
         # A reader meeting input nobody foresaw: still one line naming the file, not a traceback.
-        detail = " ".join(str(error).split())[:200]
         raise LungUSError(
-            f"cannot read this {fmt} clip ({type(error).__name__}: {detail})", target
+            f"cannot read this {fmt} clip ({type(error).__name__}: {error_detail(error)})", target
         ) from error
     return clip
 

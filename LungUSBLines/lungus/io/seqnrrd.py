@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 
 from lungus.atomic import atomic_path
-from lungus.errors import LungUSError, os_problem
+from lungus.errors import LungUSError, error_detail, os_problem
 from lungus.io.clip import Clip
 from lungus.io.formats import check_voxels
 from lungus.io.pixels import FrameAccumulator, to_uint8
@@ -70,9 +70,7 @@ def _read_header(path: Path) -> dict:
     try:
         header = nrrd.read_header(str(path))
     except Exception as error:  # noqa: BLE001 - pynrrd raises NRRDError, ValueError, ... on junk
-        raise LungUSError(
-            f"not a readable NRRD header ({' '.join(str(error).split())[:200]})", path
-        ) from error
+        raise LungUSError(f"not a readable NRRD header ({error_detail(error)})", path) from error
     _check_header(header, path)
     return header
 
@@ -158,7 +156,7 @@ def read_nrrd(path: Path, max_voxels: int) -> Clip:
     except MemoryError as error:
         raise LungUSError("not enough memory to read the NRRD data", path) from error
     except Exception as error:  # noqa: BLE001
-        raise LungUSError(f"truncated or corrupt NRRD data ({' '.join(str(error).split())})", path) from error
+        raise LungUSError(f"truncated or corrupt NRRD data ({error_detail(error)})", path) from error
 
     order = [axis for axis in (frame_axis, j_axis, i_axis, k_axis, component) if axis is not None]
     array = np.transpose(data, order)

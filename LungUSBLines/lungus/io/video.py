@@ -15,7 +15,7 @@ import cv2
 import numpy as np
 
 from lungus.atomic import atomic_path
-from lungus.errors import LungUSError, os_problem, warn
+from lungus.errors import LungUSError, error_detail, os_problem, warn
 from lungus.io.clip import Clip
 from lungus.io.formats import check_voxels
 from lungus.io.pixels import FrameAccumulator, to_uint8
@@ -156,13 +156,9 @@ def open_image(path: Path):
             warnings.simplefilter("ignore", Image.DecompressionBombWarning)
             return Image.open(path)
     except Image.DecompressionBombError as error:
-        raise LungUSError(f"image too large to decode safely ({_one_line(error)})", path) from error
+        raise LungUSError(f"image too large to decode safely ({error_detail(error)})", path) from error
     except PILLOW_DECODE_ERRORS as error:
-        raise LungUSError(f"Pillow cannot read it ({_one_line(error)})", path) from error
-
-
-def _one_line(error: BaseException) -> str:
-    return " ".join(str(error).split())[:200]
+        raise LungUSError(f"Pillow cannot read it ({error_detail(error)})", path) from error
 
 
 def read_with_pillow(path: Path, max_voxels: int, fmt: str = "video") -> Clip:
@@ -173,7 +169,7 @@ def read_with_pillow(path: Path, max_voxels: int, fmt: str = "video") -> Clip:
             n_frames = int(getattr(image, "n_frames", 1) or 1)  # counting seeks through the file
         except PILLOW_DECODE_ERRORS as error:
             raise LungUSError(
-                f"truncated or corrupt: its frames cannot be counted ({_one_line(error)})", path
+                f"truncated or corrupt: its frames cannot be counted ({error_detail(error)})", path
             ) from error
         width, height = image.size
         check_voxels(path, n_frames, height, width, max_voxels)
@@ -188,10 +184,10 @@ def read_with_pillow(path: Path, max_voxels: int, fmt: str = "video") -> Clip:
                     durations_ms.append(float(duration))
         except PILLOW_DECODE_ERRORS as error:
             if accumulator.n_frames == 0:
-                raise LungUSError(f"Pillow cannot read it ({_one_line(error)})", path) from error
+                raise LungUSError(f"Pillow cannot read it ({error_detail(error)})", path) from error
             raise LungUSError(
                 f"truncated or corrupt: frame {accumulator.n_frames} of {n_frames} cannot be decoded "
-                f"({_one_line(error)})",
+                f"({error_detail(error)})",
                 path,
             ) from error
         image_format = (image.format or "").lower()
