@@ -232,6 +232,8 @@ def read_annotation(path: str | os.PathLike, rater: str | None = None) -> Annota
     comes from the file name, ``<clip>.<rater>.json``.
     """
     path = Path(path)
+    if path.exists() and not path.is_file():  # a FIFO would block the read forever
+        raise LungUSError("not a regular file; expected an AnnotateUltrasound JSON file", path)
     try:
         record = json.loads(path.read_text(encoding="utf-8"))
     except FileNotFoundError:

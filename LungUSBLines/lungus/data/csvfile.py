@@ -23,6 +23,8 @@ def read_csv_table(path: str | os.PathLike, what: str) -> tuple[list[str], list[
         raise LungUSError(f"{what} not found", path)
     if path.is_dir():
         raise LungUSError(f"is a folder; expected a CSV {what}", path)
+    if not path.is_file():  # a FIFO would block the read forever
+        raise LungUSError(f"not a regular file (a FIFO, socket or device); expected a CSV {what}", path)
     try:
         text = path.read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as error:

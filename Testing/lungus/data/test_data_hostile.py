@@ -19,6 +19,13 @@ from lungus.errors import LungUSError
 ENGINE = Path(lungus.__file__).resolve().parents[1]  # the engine under test, for the CLI run
 
 
+def run_cli(*args: str) -> subprocess.CompletedProcess:
+    environment = dict(os.environ, PYTHONPATH=os.fspath(ENGINE))
+    return subprocess.run(
+        [sys.executable, "-m", "lungus", *args], capture_output=True, text=True, timeout=60, env=environment
+    )
+
+
 def write_manifest(path: Path, rows: list[str]) -> Path:
     header = "clip,patient,crowd_none,crowd_discrete,crowd_confluent"
     path.write_text("\n".join([header, *rows]) + "\n", encoding="utf-8")
@@ -33,14 +40,7 @@ def test_a_manifest_path_longer_than_file_systems_allow_is_refused(tmp_path):
 
 def test_cli_validate_on_a_5000_character_path_is_one_line_and_exit_2(tmp_path):
     path = write_manifest(tmp_path / "m.csv", ["a" * 5000 + ".mp4,p1,1,0,0"])
-    environment = dict(os.environ, PYTHONPATH=os.fspath(ENGINE))
-    result = subprocess.run(
-        [sys.executable, "-m", "lungus", "validate", os.fspath(path)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=environment,
-    )
+    result = run_cli("validate", os.fspath(path))
     assert result.returncode == 2
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
     assert "longer than file systems allow" in result.stderr
@@ -96,3 +96,25 @@ def test_annotation_json_nested_too_deep_is_refused(tmp_path):
 def test_annotation_image_size_of_infinity_is_ignored_not_a_crash(tmp_path):
     record = {**one_line(), "image_size_rows": 1e400, "image_size_cols": 256}  # json writes Infinity
     assert read_annotation(annotation(tmp_path / "clip.ann.json", record)).image_size is None
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_a_manifest_that_is_a_fifo_is_refused_at_once(tmp_path):
+    os.mkfifo(tmp_path / "manifest.csv")
+    result = run_cli("validate", os.fspath(tmp_path / "manifest.csv"))  # reading a FIFO blocks
+    assert result.returncode == 2 and "not a regular file" in result.stderr
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
+def test_an_annotation_file_that_is_a_fifo_is_refused_at_once(tmp_path):
+    os.mkfifo(tmp_path / "clip.ann.json")
+    code = "import sys; from lungus.data.annotations import read_annotation; read_annotation(sys.argv[1])"
+    environment = dict(os.environ, PYTHONPATH=os.fspath(ENGINE))
+    result = subprocess.run(  # in a child process: reading a FIFO blocks
+        [sys.executable, "-c", code, os.fspath(tmp_path / "clip.ann.json")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=environment,
+    )
+    assert "LungUSError" in result.stderr and "not a regular file" in result.stderr
