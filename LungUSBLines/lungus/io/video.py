@@ -9,7 +9,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from lungus.atomic import atomic_path
+from lungus.atomic import atomic_path, require_room
 from lungus.errors import LungUSError
 from lungus.io.clip import Clip
 from lungus.io.formats import check_voxels
@@ -150,6 +150,10 @@ def write_video(clip: Clip, path: Path) -> Path:
         )
         if not writer.isOpened():
             raise LungUSError(f"OpenCV cannot write {codec} video on this machine", path)
+        # OpenCV drops write errors (a full disk) with a log line per frame: keep those off stderr
+        # and check the file holds every frame instead.
+        quiet = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
         try:
             for index in range(clip.n_frames):
                 if clip.rgb is not None:
@@ -159,9 +163,20 @@ def write_video(clip: Clip, path: Path) -> Path:
                 writer.write(_padded_even(bgr))
         finally:
             writer.release()
-        if temporary.stat().st_size == 0:
-            raise LungUSError(f"OpenCV wrote nothing for {codec} video", path)
+            cv2.utils.logging.setLogLevel(quiet)
+        if _listed_frames(temporary) != clip.n_frames:
+            require_room(temporary, path)  # the usual cause; OutputWriteError naming the video
+            raise LungUSError(f"OpenCV wrote an incomplete {codec} video", path)
     return path
+
+
+def _listed_frames(path: Path) -> int:
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")  # no "moov atom not found" on stderr
+    capture = cv2.VideoCapture(os.fspath(path))
+    try:
+        return int(capture.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if capture.isOpened() else 0
+    finally:
+        capture.release()
 
 
 def write_gif(clip: Clip, path: Path) -> Path:
