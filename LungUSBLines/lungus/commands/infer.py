@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from lungus.commands.manifest_paths import add_confine_paths_argument, check_confined
 from lungus.progress_lines import add_progress_lines_argument
 
 DESCRIPTION = """\
@@ -83,6 +84,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_progress_lines_argument(parser, "after each clip (WHAT: the clip)")
+    add_confine_paths_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -105,6 +107,7 @@ def run(args: argparse.Namespace) -> int:
         raise LungUSError("give --model (a clip classifier) and/or --segmenter")
     if args.workers < 0:
         raise LungUSError(f"--workers must be 0 or more, got {args.workers}")
+    check_confined(args, [path for path in args.inputs if _is_manifest(path)])
     from lungus.infer.batch import parse_shard
 
     shard = parse_shard(args.shard) if args.shard else None
@@ -118,6 +121,13 @@ def run(args: argparse.Namespace) -> int:
     )
     print(summary.line())
     return 0 if summary.ok else 1
+
+
+def _is_manifest(path: str) -> bool:
+    """The inputs lungus.infer.batch.collect_inputs reads as manifests: CSV files."""
+    from pathlib import Path
+
+    return Path(path).suffix.lower() == ".csv" and Path(path).is_file()
 
 
 def _analyse(args: argparse.Namespace, out, device: str, shard, progress_bar: bool):
