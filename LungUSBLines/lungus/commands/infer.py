@@ -25,8 +25,11 @@ Writes into --out:
   explain/     with --explain: <clip>.gradcam.mp4 and a PNG of the top frame
 
 A clip that cannot be read is listed with its error and the run goes on; the exit status is 1
-when any clip failed. Scale out with --shard i/n (job arrays; merge with --merge) or with
-`torchrun --nproc_per_node N -m lungus infer ...` (each rank takes a shard; rank 0 merges)."""
+when any clip failed. A full disk (or a folder that cannot be written) stops the run with one
+line naming the file, exit status 2: free space and run again with --resume. One run at a time
+writes into an --out folder: a second one stops at once. Scale out with --shard i/n (job
+arrays; merge with --merge) or with `torchrun --nproc_per_node N -m lungus infer ...` (each rank
+takes a shard; rank 0 merges)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
