@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -192,3 +193,163 @@ def test_overlays_and_explanations_from_the_command_line(tiny_collection, tmp_pa
         f"explain/{stem}.gradcam.png",
     ):
         assert name in written
+
+
+# ------------------------------------------------------------------------------ a full disk, two runs
+
+#: `lungus` in a process whose files may not grow past argv[1] bytes (RLIMIT_FSIZE): a write past
+#: it fails with EFBIG, as on a full disk, with no mount or root needed.
+FILE_SIZE_LIMITED = """
+import resource, signal, sys
+signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # else the kernel kills the process at the limit
+limit = int(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))
+from lungus.cli import main
+sys.exit(main(sys.argv[2:]))
+"""
+
+
+def infer_command(folder, out, models, *extra):
+    """The arguments of `lungus infer`; models: (classifier, segmenter or None)."""
+    cls, seg = models
+    return [
+        "infer",
+        str(folder),
+        "--model",
+        str(cls),
+        *(["--segmenter", str(seg)] if seg else []),
+        "--out",
+        str(out),
+        "--device",
+        "cpu",
+        "--runtime",
+        "torch",
+        "--quiet",
+        "--workers",
+        "0",
+        *extra,
+    ]
+
+
+def run_lungus(arguments, limit=None):
+    """`lungus ARGUMENTS` in a new process (under a file-size limit when given)."""
+    prefix = (
+        [sys.executable, "-c", FILE_SIZE_LIMITED, str(limit)] if limit else [sys.executable, "-m", "lungus"]
+    )
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONDONTWRITEBYTECODE": "1"}
+    return subprocess.run([*prefix, *arguments], capture_output=True, text=True, timeout=300, env=env)
+
+
+@pytest.fixture
+def four_clips(tmp_path, tiny_clip_paths):
+    folder = tmp_path / "clips"
+    folder.mkdir()
+    for path in tiny_clip_paths[:4]:
+        shutil.copy(path, folder / path.name)
+    return folder
+
+
+def output_files(folder):
+    """relative path -> bytes of every file a run left (the lock file aside; without the
+    time pynrrd writes into a .nrrd header)."""
+    return {
+        path.relative_to(folder).as_posix(): re.sub(
+            rb"\n# on [^\n]*\(GMT\)\.\n", b"\n", path.read_bytes(), count=1
+        )
+        for path in sorted(folder.rglob("*"))
+        if path.is_file() and path.name != ".lungus-infer.lock"
+    }
+
+
+def assert_one_line_full_disk_error(done, name):
+    assert done.returncode == 2, done.stderr[-2000:]
+    error = done.stderr.strip()
+    assert "\n" not in error and "Traceback" not in error, error
+    assert error.startswith("lungus infer: error: no space left on the device")
+    assert f"{name}: free space and run again with --resume" in error
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
+def test_a_full_disk_while_appending_to_the_journal_leaves_whole_lines_and_resume_completes(
+    four_clips, tmp_path, models
+):
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    assert run_lungus(infer_command(four_clips, full, models)).returncode == 0
+    lines = (full / "clips.jsonl").read_bytes().splitlines(keepends=True)
+    # Room for two journal lines and half of the third (and for run.json): the third append fails.
+    limit = len(lines[0]) + len(lines[1]) + len(lines[2]) // 2
+    assert limit > len((full / "run.json").read_bytes())
+    done = run_lungus(infer_command(four_clips, cut, models), limit=limit)
+    assert_one_line_full_disk_error(done, "clips.jsonl")
+    assert (cut / "clips.jsonl").read_bytes() == lines[0] + lines[1]  # no half line
+    assert [p.name for p in cut.iterdir() if p.name.startswith(".") and p.name != ".lungus-infer.lock"] == []
+    assert run_lungus(infer_command(four_clips, cut, models, "--resume")).returncode == 0
+    assert output_files(cut) == output_files(full)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(sys.platform == "win32", reason="RLIMIT_FSIZE is POSIX")
+def test_a_full_disk_while_writing_an_overlay_video_leaves_no_partial_file_and_resume_completes(
+    four_clips, tmp_path, models
+):
+    """OpenCV's video writer drops write errors: the video must still not appear truncated."""
+    full, cut = tmp_path / "full", tmp_path / "cut"
+    classifier_only = (models[0], None)  # overlay videos and no mask files: the videos are the largest files
+    assert run_lungus(infer_command(four_clips, full, classifier_only, "--overlays")).returncode == 0
+    pictures = {name: data for name, data in output_files(full).items() if "/" in name}
+    # The largest video no longer fits: its clip stops the run, the smaller ones before it are written.
+    largest = max(pictures, key=lambda name: len(pictures[name]))
+    assert largest.startswith("overlays/") and len(pictures[largest]) > len(
+        (full / "clips.jsonl").read_bytes()
+    )
+    done = run_lungus(
+        infer_command(four_clips, cut, classifier_only, "--overlays"), limit=len(pictures[largest]) - 1
+    )
+    assert_one_line_full_disk_error(done, largest)
+    left = output_files(cut)
+    assert largest not in left
+    for name, data in left.items():
+        assert "/" not in name or data == pictures[name], f"{name} is not the complete picture"
+    assert all(line.endswith(b"\n") for line in (cut / "clips.jsonl").read_bytes().splitlines(keepends=True))
+    assert not [p for p in cut.rglob(".*") if p.name != ".lungus-infer.lock"]  # no temporary files
+    assert (
+        run_lungus(infer_command(four_clips, cut, classifier_only, "--overlays", "--resume")).returncode == 0
+    )
+    assert output_files(cut) == output_files(full)
+
+
+HOLD_THE_FOLDER = """
+import sys
+from lungus.folder_lock import exclusive_folder
+from lungus.infer.batch import LOCK
+with exclusive_folder(sys.argv[1], "lungus infer", LOCK):
+    print("holding", flush=True)
+    sys.stdin.read()  # until the test closes our stdin
+"""
+
+
+def test_a_second_run_on_the_same_out_stops_at_once_and_a_crash_leaves_no_stale_lock(
+    four_clips, tmp_path, models
+):
+    out = tmp_path / "out"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_THE_FOLDER, str(out)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "holding"
+        done = run_lungus(infer_command(four_clips, out, models))
+        assert done.returncode == 2
+        assert done.stderr.strip() == (
+            f"lungus infer: error: {out} is in use by another lungus infer (pid {holder.pid}); "
+            "wait for it or choose another --out"
+        )
+        assert not (out / "clips.csv").exists()
+    finally:
+        holder.kill()  # a crash: the operating system drops the lock with the process
+        holder.wait()
+    assert run_lungus(infer_command(four_clips, out, models)).returncode == 0
+    assert len(rows(out / "clips.csv")) == 4

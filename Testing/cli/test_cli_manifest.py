@@ -131,3 +131,40 @@ def test_labels_json_to_stdout(crowd_set, capsys):
 def test_labels_with_an_unknown_panel_expert_is_an_error(crowd_set, capsys):
     assert main(["labels", str(crowd_set), "--panel", "a,zed"]) == 2
     assert "panel expert zed" in capsys.readouterr().err
+
+
+@pytest.fixture
+def manifest_reaching_out(crowd_set, tmp_path):
+    """crowd_set's manifest saved into shared/: every clip path now starts with ../ (its own data)."""
+    manifest = Manifest.load(crowd_set)
+    manifest.save(tmp_path / "shared" / "manifest.csv")
+    assert manifest.rows[0]["clip"] == "../clips/c00.npy"
+    return tmp_path / "shared" / "manifest.csv"
+
+
+def test_validate_allows_paths_outside_the_manifest_folder_by_default(manifest_reaching_out, capsys):
+    assert main(["validate", str(manifest_reaching_out), "--no-opinions"]) == 0
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["validate", "{manifest}"],
+        ["infer", "{manifest}", "--model", "{out}/none.pt", "--out", "{out}"],
+        ["evaluate", "--model", "{out}/none.pt", "--manifest", "{manifest}", "--out", "{out}"],
+        ["train", "--manifest", "{manifest}", "--task", "bline3", "--model", "frame_cnn", "--out", "{out}"],
+    ],
+    ids=lambda command: command[0],
+)
+def test_confine_paths_refuses_a_manifest_reaching_outside_with_one_line(
+    manifest_reaching_out, tmp_path, capsys, command
+):
+    out = tmp_path / "out"
+    arguments = [part.format(manifest=manifest_reaching_out, out=out) for part in command]
+    assert main([*arguments, "--confine-paths"]) == 2
+    error = capsys.readouterr().err.strip()
+    assert error == (
+        f"lungus {command[0]}: error: {manifest_reaching_out}: line 2: column clip: '../clips/c00.npy' leads "
+        f"outside the manifest's folder {manifest_reaching_out.parent.resolve()} (refused by --confine-paths)"
+    )
+    assert not out.exists()

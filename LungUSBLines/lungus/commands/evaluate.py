@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from lungus.commands.manifest_paths import add_confine_paths_argument, check_confined
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -28,10 +30,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--n-boot", dest="n_boot", type=int, default=1000, help="bootstrap replicates for the CIs")
     parser.add_argument("--cache-dir", dest="cache_dir")
+    add_confine_paths_argument(parser)
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    check_confined(args, [args.manifest])
     if args.predictions is not None:
         from lungus.evaluate.prediction_eval import evaluate_predictions
 

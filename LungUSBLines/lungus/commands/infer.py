@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from lungus.commands.manifest_paths import add_confine_paths_argument, check_confined
 from lungus.progress_lines import add_progress_lines_argument
 
 DESCRIPTION = """\
@@ -24,8 +25,11 @@ Writes into --out:
   explain/     with --explain: <clip>.gradcam.mp4 and a PNG of the top frame
 
 A clip that cannot be read is listed with its error and the run goes on; the exit status is 1
-when any clip failed. Scale out with --shard i/n (job arrays; merge with --merge) or with
-`torchrun --nproc_per_node N -m lungus infer ...` (each rank takes a shard; rank 0 merges)."""
+when any clip failed. A full disk (or a folder that cannot be written) stops the run with one
+line naming the file, exit status 2: free space and run again with --resume. One run at a time
+writes into an --out folder: a second one stops at once. Scale out with --shard i/n (job
+arrays; merge with --merge) or with `torchrun --nproc_per_node N -m lungus infer ...` (each rank
+takes a shard; rank 0 merges)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -83,6 +87,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     parser.add_argument("--quiet", action="store_true", help="no progress bar")
     add_progress_lines_argument(parser, "after each clip (WHAT: the clip)")
+    add_confine_paths_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -105,6 +110,7 @@ def run(args: argparse.Namespace) -> int:
         raise LungUSError("give --model (a clip classifier) and/or --segmenter")
     if args.workers < 0:
         raise LungUSError(f"--workers must be 0 or more, got {args.workers}")
+    check_confined(args, [path for path in args.inputs if _is_manifest(path)])
     from lungus.infer.batch import parse_shard
 
     shard = parse_shard(args.shard) if args.shard else None
@@ -118,6 +124,13 @@ def run(args: argparse.Namespace) -> int:
     )
     print(summary.line())
     return 0 if summary.ok else 1
+
+
+def _is_manifest(path: str) -> bool:
+    """The inputs lungus.infer.batch.collect_inputs reads as manifests: CSV files."""
+    from pathlib import Path
+
+    return Path(path).suffix.lower() == ".csv" and Path(path).is_file()
 
 
 def _analyse(args: argparse.Namespace, out, device: str, shard, progress_bar: bool):

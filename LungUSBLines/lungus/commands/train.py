@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from lungus.commands.manifest_paths import add_confine_paths_argument, check_confined
 from lungus.progress_lines import add_progress_lines_argument
 
 
@@ -54,6 +55,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         parser, "DONE of TOTAL epochs over all folds and seeds, with two decimals inside an epoch"
     )
     parser.add_argument("--list-models", action="store_true", help="list the registry and exit")
+    add_confine_paths_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -72,6 +74,7 @@ def run(args: argparse.Namespace) -> int:
     if args.model_arg:
         overrides["model_args"] = parse_arch_args(args.model_arg)
     config = TrainConfig.from_sources(args.config, **overrides)
+    check_confined(args, [config.manifest])
     progress = _progress_printer(config) if args.progress_lines else None
     if config.folds > 1:
         from lungus.train.cv import cross_validate

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from lungus.commands.manifest_paths import add_confine_paths_argument
+
 DESCRIPTION = """\
 Check a manifest CSV (DESIGN.md section 3): required columns, clip files (relative
 to the manifest's folder), duplicated clips, label values, crowd counts, folds
@@ -36,6 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--no-files", action="store_true", help="do not check that clip files exist")
     parser.add_argument("--strict", action="store_true", help="treat warnings as errors")
     parser.add_argument("--json", action="store_true", help="print the issues as JSON")
+    add_confine_paths_argument(parser)
     parser.set_defaults(func=run)
 
 
@@ -44,7 +47,7 @@ def run(args: argparse.Namespace) -> int:
 
     from lungus.data.manifest import Manifest
 
-    manifest = Manifest.load(args.manifest)
+    manifest = Manifest.load(args.manifest, confine_paths=args.confine_paths)
     opinions = None if args.no_opinions else manifest.load_opinions(args.opinions)
     issues = manifest.validate(check_files=not args.no_files, opinions=opinions)
     errors = sum(issue.severity == "error" for issue in issues)

@@ -202,8 +202,9 @@ class Manifest:
 
     # ---- reading and writing -------------------------------------------------------------------------
     @classmethod
-    def load(cls, path: str | os.PathLike) -> Manifest:
-        """Read a manifest CSV. LungUSError (one line) if the file is missing or not a readable CSV."""
+    def load(cls, path: str | os.PathLike, *, confine_paths: bool = False) -> Manifest:
+        """Read a manifest CSV. LungUSError (one line) if the file is missing or not a readable CSV,
+        and with ``confine_paths`` if a path leaves the manifest's folder (:meth:`check_confined`)."""
         header, table = read_csv_table(path, "manifest")
         rows, lines, counts = [], [], []
         for line, fields in table:
@@ -211,7 +212,10 @@ class Manifest:
             rows.append(dict(zip(header, padded)))
             lines.append(line)
             counts.append(len(fields))
-        return cls(path, header, rows, lines, counts)
+        manifest = cls(path, header, rows, lines, counts)
+        if confine_paths:
+            manifest.check_confined()
+        return manifest
 
     @classmethod
     def from_rows(cls, path: str | os.PathLike, rows: Sequence[dict[str, object]]) -> Manifest:
@@ -300,6 +304,23 @@ class Manifest:
                 self.path,
             )
         return Path(os.path.normpath(self.folder.resolve() / text))
+
+    def check_confined(self) -> None:
+        """LungUSError naming the first line whose clip or mask path leads outside the manifest's
+        folder once symbolic links are followed (``../``, an absolute path elsewhere, a link
+        pointing out). Such paths are fine in one's own manifests; refuse them in manifests from
+        others (docs/manifest-paths.md)."""
+        inside = self.folder.resolve()
+        columns = [name for name in PATH_COLUMNS if name in self.columns]
+        for index, row in enumerate(self.rows):
+            for column in columns:
+                path = self.resolve(index, column)
+                if path is not None and not path.resolve().is_relative_to(inside):
+                    raise LungUSError(
+                        f"line {self.lines[index]}: column {column}: {row[column]!r} leads outside the "
+                        f"manifest's folder {inside} (refused by --confine-paths)",
+                        self.path,
+                    )
 
     def clip_path(self, index: int) -> Path:
         """Clip location: the clip column resolved against the manifest's folder (absolute, normalised)."""

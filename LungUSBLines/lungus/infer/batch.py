@@ -3,10 +3,16 @@
 - **Inputs**: files, folders (searched recursively; clips recognised by content, see
   lungus.io.find_clips) and manifest CSVs (their ``clip`` column). Each clip gets its place in
   that list (``index``), which orders every output.
-- **Journal**: DIR/clips.jsonl gets one line per finished clip, flushed as it is written, so a
-  run that stops keeps what it did; ``resume`` skips clips already scored there (failed ones are
-  tried again). At the end the journal is rewritten in input order and the CSVs are (re)written
-  from it, each atomically.
+- **Journal**: DIR/clips.jsonl gets one line per finished clip, appended whole and synced to the
+  disk (a failed append is cut back, so the file never ends in half a line), so a run that stops
+  keeps what it did; ``resume`` skips clips already scored there (failed ones are tried again).
+  At the end the journal is rewritten in input order and the CSVs are (re)written from it, each
+  atomically; every picture is written to a temporary name and renamed.
+- **Full disk**: a write the file system refuses (no space, quota, read-only, no permission)
+  stops the run with one lungus.atomic.OutputWriteError naming the file, keeping what is done
+  for ``resume``.
+- **One run per folder**: DIR/.lungus-infer.lock is held while a run (or a merge) writes into
+  DIR; a second one stops at once with a LungUSError.
 - **Bad clips** are recorded with their error (the ``error`` column) and the run goes on.
 - **Shards**: ``shard=(i, n)`` takes the inputs whose index is i modulo n (job arrays,
   torchrun ranks); ``merge_outputs`` joins shard folders into exactly what one run writes.
@@ -29,14 +35,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lungus.atomic import atomic_path, atomic_write_text
+from lungus.atomic import (
+    OutputWriteError,
+    append_whole,
+    atomic_path,
+    atomic_write_bytes,
+    atomic_write_text,
+    cut_torn_tail,
+)
 from lungus.errors import LungUSError, os_problem
+from lungus.folder_lock import exclusive_folder
 from lungus.infer.results import FRAME_COLUMNS, clip_columns
 
 JOURNAL = "clips.jsonl"
 CLIPS_CSV = "clips.csv"
 FRAMES_CSV = "frames.csv"
 RUN_JSON = "run.json"
+#: Held while a run writes into the folder (lungus.folder_lock).
+LOCK = ".lungus-infer.lock"
 #: Record keys that name picture files (relative to the output folder).
 PICTURE_KEYS = ("overlay", "masks", "explain_video", "explain_png")
 
@@ -169,7 +185,8 @@ def inputs_digest(items: Sequence[InferenceInput]) -> str:
 
 
 def read_journal(folder: str | os.PathLike) -> list[dict[str, Any]]:
-    """The clip records of a folder's clips.jsonl (a damaged last line, from a killed run, is skipped)."""
+    """The clip records of a folder's clips.jsonl (a damaged line, such as the torn last line an
+    older version left when killed, is skipped)."""
     path = Path(folder) / JOURNAL
     if not path.is_file():
         return []
@@ -335,6 +352,16 @@ def read_run_info(folder: str | os.PathLike) -> dict[str, Any] | None:
         raise LungUSError("damaged run.json; run again without --resume", path) from None
 
 
+@contextlib.contextmanager
+def _output_folder(out: Path, next_step: str) -> Iterator[None]:
+    """Hold ``out``'s lock (one writer per folder); a refused write ends saying ``next_step``."""
+    try:
+        with exclusive_folder(out, "lungus infer", LOCK):
+            yield
+    except OutputWriteError as error:
+        raise error.advising(next_step) from error
+
+
 def run_batch(
     analyzer,
     inputs: Sequence[str | os.PathLike] | Sequence[InferenceInput],
@@ -370,44 +397,48 @@ def run_batch(
     info = _run_info(analyzer, items, shard, overlays, explain)
     class_names = analyzer.class_names
     models = _model_ids(info)
-    out.mkdir(parents=True, exist_ok=True)
-    records: list[dict[str, Any]] = []
-    if resume:
-        previous = read_run_info(out)
-        if previous is not None:
-            if _model_ids(previous) != models:
-                raise LungUSError(
-                    f"--resume: this folder holds results of other models ({_model_ids(previous)}); "
-                    "use another --out, or run without --resume to start again",
-                    out,
-                )
-            if (
-                previous.get("inputs_digest") != info["inputs_digest"]
-                or previous.get("shard") != info["shard"]
-            ):
-                raise LungUSError(
-                    "--resume: this folder holds results for another input list or shard; "
-                    "give the same inputs and --shard, or run without --resume",
-                    out,
-                )
-        records = read_journal(out)
-    atomic_write_text(out / RUN_JSON, json.dumps(info, indent=2) + "\n")
-    done = {record["clip"] for record in records if not record.get("error")}
-    todo = [item for item in selected if item.clip not in done]
-    summary = BatchSummary(out=out, total=len(selected), skipped=len(selected) - len(todo))
-    summary.scored = summary.skipped
-    if log is not None and summary.skipped:
-        log(f"resuming: {summary.skipped} of {len(selected)} clips already done")
+    with _output_folder(out, "run again with --resume"):
+        records: list[dict[str, Any]] = []
+        if resume:
+            previous = read_run_info(out)
+            if previous is not None:
+                if _model_ids(previous) != models:
+                    raise LungUSError(
+                        f"--resume: this folder holds results of other models ({_model_ids(previous)}); "
+                        "use another --out, or run without --resume to start again",
+                        out,
+                    )
+                if (
+                    previous.get("inputs_digest") != info["inputs_digest"]
+                    or previous.get("shard") != info["shard"]
+                ):
+                    raise LungUSError(
+                        "--resume: this folder holds results for another input list or shard; "
+                        "give the same inputs and --shard, or run without --resume",
+                        out,
+                    )
+            records = read_journal(out)
+        atomic_write_text(out / RUN_JSON, json.dumps(info, indent=2) + "\n")
+        done = {record["clip"] for record in records if not record.get("error")}
+        todo = [item for item in selected if item.clip not in done]
+        summary = BatchSummary(out=out, total=len(selected), skipped=len(selected) - len(todo))
+        summary.scored = summary.skipped
+        if log is not None and summary.skipped:
+            log(f"resuming: {summary.skipped} of {len(selected)} clips already done")
 
-    bar = None
-    if progress_bar:
-        from tqdm import tqdm
+        bar = None
+        if progress_bar:
+            from tqdm import tqdm
 
-        bar = tqdm(total=len(todo), unit="clip", desc="infer", dynamic_ncols=True)
-    task = info["task"]
-    journal_mode = "a" if resume else "w"
-    try:
-        with open(out / JOURNAL, journal_mode, encoding="utf-8") as journal:
+            bar = tqdm(total=len(todo), unit="clip", desc="infer", dynamic_ncols=True)
+        task = info["task"]
+        journal = out / JOURNAL
+        if resume:
+            cut_torn_tail(journal)
+        else:
+            atomic_write_bytes(journal, b"")
+        refused = False
+        try:
             loads = _load_ahead(lambda item: analyzer.load(item.path, name=item.clip), todo, workers)
             for count, (item, future) in enumerate(loads, start=1):
                 if is_cancelled():
@@ -436,22 +467,30 @@ def run_batch(
                 except Cancelled:
                     summary.cancelled = True
                     break
+                except OutputWriteError:  # not the clip's fault: every following clip would fail too
+                    raise
                 except Exception as error:  # a bad clip is recorded; the batch goes on
                     record = error_record(item, _error_message(error, item), class_names, task, models)
                     summary.failed.append((item.clip, record["error"]))
-                journal.write(json.dumps(record, ensure_ascii=False) + "\n")
-                journal.flush()
+                append_whole(journal, (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
                 records.append(record)
                 if bar is not None:
                     bar.update(1)
                 if progress is not None:
                     progress(count, len(todo), item.clip)
-    finally:
-        if bar is not None:
-            bar.close()
-        write_tables(out, records, class_names)
-        summary.seconds = time.perf_counter() - started
-    return summary
+        except OutputWriteError:
+            refused = True
+            raise
+        finally:
+            if bar is not None:
+                bar.close()
+            try:
+                write_tables(out, records, class_names)
+            except OutputWriteError:
+                if not refused:  # else the folder is still full: the first refused write is the one to report
+                    raise
+            summary.seconds = time.perf_counter() - started
+        return summary
 
 
 # ---------------------------------------------------------------------------------------- merging
@@ -466,6 +505,11 @@ def merge_outputs(
     out = Path(out)
     if not folders:
         raise LungUSError("--merge needs at least one folder")
+    with _output_folder(out, "run the merge again"):
+        return _merge_into(folders, out, move)
+
+
+def _merge_into(folders: Sequence[str | os.PathLike], out: Path, move: bool) -> BatchSummary:
     infos, records = [], []
     for folder in folders:
         folder = Path(folder)
@@ -510,10 +554,9 @@ def merge_outputs(
 def _bring(source: Path, target: Path, move: bool) -> None:
     if not source.is_file() or (target.exists() and source.resolve() == target.resolve()):
         return
-    target.parent.mkdir(parents=True, exist_ok=True)
     if move:
+        target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(source, target)
     else:
-        with contextlib.suppress(OSError):
-            target.unlink()
-        shutil.copy2(source, target)
+        with atomic_path(target) as temporary:
+            shutil.copy2(source, temporary)

@@ -218,13 +218,13 @@ def _rgb_clip(rgb: np.ndarray, fps: float | None) -> Clip:
 
 
 def save_png(rgb: np.ndarray, path: str | os.PathLike) -> Path:
-    from lungus.atomic import atomic_path
+    from lungus.atomic import atomic_write_bytes
 
-    path = Path(path)
-    with atomic_path(path, suffix=".png") as temporary:
-        if not cv2.imwrite(os.fspath(temporary), cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR)):
-            raise OSError(f"could not write {path}")
-    return path
+    # Encoded in memory and written by Python: cv2.imwrite would hide why a write failed (a full disk).
+    encoded, data = cv2.imencode(".png", cv2.cvtColor(rgb, cv2.COLOR_RGB2BGR))
+    if not encoded:
+        raise ValueError(f"OpenCV could not encode a {rgb.shape} image as PNG")
+    return atomic_write_bytes(path, data.tobytes())
 
 
 def write_overlays(

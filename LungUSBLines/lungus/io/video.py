@@ -14,7 +14,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from lungus.atomic import atomic_path
+from lungus.atomic import atomic_path, require_room
 from lungus.errors import LungUSError, error_detail, os_problem, warn
 from lungus.io.clip import Clip
 from lungus.io.formats import check_voxels
@@ -226,12 +226,18 @@ def write_video(clip: Clip, path: Path) -> Path:
     codec = VIDEO_CODECS[suffix]
     fps = clip.fps or DEFAULT_WRITE_FPS
     height, width = clip.height + clip.height % 2, clip.width + clip.width % 2
+    # Read when FFmpeg first starts: keeps the check below from printing "moov atom not found".
+    os.environ.setdefault("OPENCV_FFMPEG_LOGLEVEL", "-8")
     with atomic_path(path, suffix=suffix) as temporary:
         writer = cv2.VideoWriter(
             os.fspath(temporary), cv2.VideoWriter_fourcc(*codec), fps, (width, height), True
         )
         if not writer.isOpened():
             raise LungUSError(f"OpenCV cannot write {codec} video on this machine", path)
+        # OpenCV drops write errors (a full disk) with a log line per frame: keep those off stderr
+        # and check the file holds every frame instead.
+        quiet = cv2.utils.logging.getLogLevel()
+        cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
         try:
             for index in range(clip.n_frames):
                 if clip.rgb is not None:
@@ -241,9 +247,36 @@ def write_video(clip: Clip, path: Path) -> Path:
                 writer.write(_padded_even(bgr))
         finally:
             writer.release()
-        if temporary.stat().st_size == 0:
-            raise LungUSError(f"OpenCV wrote nothing for {codec} video", path)
+            cv2.utils.logging.setLogLevel(quiet)
+        if not _whole_container(temporary):
+            require_room(temporary, path)  # the usual cause; OutputWriteError naming the video
+            raise LungUSError(f"OpenCV wrote an incomplete {codec} video", path)
     return path
+
+
+def _whole_container(path: Path) -> bool:
+    """Whether the top-level boxes (MP4/QuickTime) or RIFF chunks (AVI) end exactly at the end
+    of the file: a write cut short, even by one byte, leaves the last one running past it."""
+    riff = path.suffix.lower() == ".avi"
+    size = path.stat().st_size
+    position = 0
+    with open(path, "rb") as handle:
+        while position < size:
+            handle.seek(position)
+            header = handle.read(16)
+            if len(header) < 8:
+                return False
+            if riff:  # RIFF/AVIX chunks: id, little-endian size, padded to an even length
+                length = 8 + int.from_bytes(header[4:8], "little")
+                length += length % 2
+            else:  # MP4 boxes: big-endian size (1: 64-bit size follows), type
+                length = int.from_bytes(header[:4], "big")
+                if length == 1 and len(header) == 16:
+                    length = int.from_bytes(header[8:16], "big")
+                if length < 8:  # 0 ("to the end") too: the muxer sets every size when it finishes
+                    return False
+            position += length
+    return position == size
 
 
 def write_gif(clip: Clip, path: Path) -> Path:

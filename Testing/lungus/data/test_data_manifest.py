@@ -142,3 +142,63 @@ def test_opinions_with_an_unknown_clip_fail_with_the_line(write_manifest, tmp_pa
     (tmp_path / "opinions.csv").write_text("clip,rater,label\nclips/a.npy,r1,none\nclips/q.npy,r1,none\n")
     with pytest.raises(LungUSError, match=r"opinions.csv: line 3: clip 'clips/q.npy' is not in the manifest"):
         manifest.labels("crowd-ds")
+
+
+# ---- paths that leave the manifest's folder (docs/manifest-paths.md) ---------------------------------
+
+
+def _escape(kind: str, shared, outside) -> tuple[str, str]:
+    """(column, path text) of a row that reaches outside/a.npy from a manifest in ``shared``."""
+    if kind == "parent":
+        return "clip", "../outside/a.npy"
+    if kind == "absolute":
+        return "clip", str(outside / "a.npy")
+    if kind == "file symlink":
+        (shared / "clips" / "link.npy").symlink_to(outside / "a.npy")
+        return "clip", "clips/link.npy"
+    if kind == "folder symlink":
+        (shared / "linked").symlink_to(outside, target_is_directory=True)
+        return "clip", "linked/a.npy"
+    return "mask", "../outside/a.npy"  # the other path column
+
+
+@pytest.fixture(params=["parent", "absolute", "file symlink", "folder symlink", "mask column"])
+def escaping_manifest(request, write_manifest, tmp_path):
+    """shared/manifest.csv: line 2 stays inside its folder, line 3 reaches tmp_path/outside/a.npy."""
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    np.save(outside / "a.npy", np.zeros((2, 8, 8), dtype=np.uint8))
+    path = write_manifest(
+        "clip,patient,mask\nclips/in.npy,p1,\n", clips=["clips/in.npy"], name="shared/manifest.csv"
+    )
+    column, text = _escape(request.param, path.parent, outside)
+    clip = text if column == "clip" else "clips/in.npy"
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(f"{clip},p2,{text if column == 'mask' else ''}\n")
+    return path, column, text, outside / "a.npy"
+
+
+def test_paths_leaving_the_manifest_folder_are_allowed_by_default(escaping_manifest):
+    path, column, _, target = escaping_manifest
+    manifest = Manifest.load(path)
+    assert manifest.resolve(1, column).resolve() == target.resolve()
+
+
+def test_confine_paths_refuses_each_kind_of_escape_naming_the_line(escaping_manifest):
+    path, column, text, _ = escaping_manifest
+    with pytest.raises(LungUSError) as caught:
+        Manifest.load(path, confine_paths=True)
+    message = str(caught.value)
+    assert message.startswith(
+        f"{path}: line 3: column {column}: {text!r} leads outside the manifest's folder"
+    )
+    assert "\n" not in message
+
+
+def test_confine_paths_accepts_paths_that_stay_inside(write_manifest):
+    path = write_manifest(
+        "clip,patient\nclips/a.npy,p1\nclips/../clips/b.npy,p2\n", clips=["clips/a.npy", "clips/b.npy"]
+    )
+    with open(path, "a", encoding="utf-8") as handle:
+        handle.write(f"{path.parent.resolve() / 'clips' / 'a.npy'},p3\n")  # absolute, but inside
+    assert len(Manifest.load(path, confine_paths=True)) == 3

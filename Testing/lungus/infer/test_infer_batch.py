@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import json
+import os
 import shutil
 import threading
 
@@ -171,6 +172,40 @@ def test_resume_skips_clips_already_done_and_ends_like_one_run(analyzer, clip_fo
     assert len(analysed) == 4 and summary.skipped == 2 and summary.scored == 6
     for name in ("clips.csv", "frames.csv", "clips.jsonl"):
         assert (partial / name).read_bytes() == (full / name).read_bytes(), name
+
+
+def test_resume_cuts_a_torn_last_line_before_appending(analyzer, clip_folder, tmp_path):
+    """A journal torn by an older version's killed run: the next record gets a line of its own,
+    so a run killed again right after it keeps it."""
+    out = tmp_path / "out"
+    run_batch(analyzer, [clip_folder], out)
+    lines = (out / "clips.jsonl").read_text().splitlines(keepends=True)
+    (out / "clips.jsonl").write_text("".join(lines[:2]) + lines[2][:40])
+    journals = []
+    run_batch(
+        analyzer,
+        [clip_folder],
+        out,
+        resume=True,
+        progress=lambda done, total, clip: journals.append((out / "clips.jsonl").read_text()),
+    )
+    assert journals[0] == "".join(lines[:3])
+
+
+def test_a_second_run_on_the_same_folder_is_refused_while_the_first_writes(analyzer, clip_folder, tmp_path):
+    seen = []
+
+    def second_run(done, total, clip):
+        if done == 1:
+            with pytest.raises(
+                LungUSError, match=f"is in use by another lungus infer \\(pid {os.getpid()}\\)"
+            ):
+                run_batch(analyzer, [clip_folder], tmp_path / "out")
+            seen.append(done)
+
+    assert run_batch(analyzer, [clip_folder], tmp_path / "out", progress=second_run).ok
+    assert seen == [1]
+    run_batch(analyzer, [clip_folder], tmp_path / "out", resume=True)  # the lock ended with the first run
 
 
 def test_resume_with_other_models_is_refused(analyzer, tiny_models, clip_folder, tmp_path):
