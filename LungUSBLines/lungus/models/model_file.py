@@ -34,6 +34,12 @@ FORMAT_VERSION = 1
 SUPPORTED_FORMAT_VERSIONS = (1,)
 SEG_TASK = "seg"
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+# Input sizes a card may ask for, checked before any input is allocated: frames are resized to
+# ``size`` and windows of ``frames`` of them batched, so an absurd card would otherwise ask for
+# gigabytes. The limits are far above any ultrasound model (96-256 pixels, 16-32 frames).
+MAX_FRAME_SIDE = 2048
+MAX_WINDOW_FRAMES = 256
+MAX_WINDOW_PIXELS = 1 << 25  # frames x height x width: 128 MB of float32 per window
 TASKS = (*LABEL_SCHEMES, SEG_TASK)
 # The label sources lungus train writes; others are allowed (a card describes, it does not restrict).
 KNOWN_LABEL_SOURCES = (
@@ -221,14 +227,33 @@ class ModelCard:
         pre = _jsonable("preprocessing", pre)
         size = pre.get("size")
         if not (
-            isinstance(size, list) and len(size) == 2 and all(isinstance(s, int) and s > 0 for s in size)
+            isinstance(size, list)
+            and len(size) == 2
+            and all(isinstance(s, int) and not isinstance(s, bool) and 0 < s <= MAX_FRAME_SIDE for s in size)
         ):
-            raise ValueError(f"card preprocessing.size must be [height, width] in pixels, got {size!r}")
+            raise ValueError(
+                f"card preprocessing.size must be [height, width] in pixels (1 to {MAX_FRAME_SIDE}), got {size!r}"
+            )
         frames = pre.get("frames")
         if self.kind == CLASSIFIER:
-            if not (isinstance(frames, int) and not isinstance(frames, bool) and frames > 0):
+            if not (
+                isinstance(frames, int) and not isinstance(frames, bool) and 0 < frames <= MAX_WINDOW_FRAMES
+            ):
                 raise ValueError(
-                    f"card preprocessing.frames must be the frames per window (> 0), got {frames!r}"
+                    f"card preprocessing.frames must be the frames per window (1 to {MAX_WINDOW_FRAMES}), "
+                    f"got {frames!r}"
+                )
+            if frames * size[0] * size[1] > MAX_WINDOW_PIXELS:
+                raise ValueError(
+                    f"card preprocessing asks for windows of {frames} x {size[0]} x {size[1]} pixels, more than "
+                    f"{MAX_WINDOW_PIXELS:,}; use fewer frames or a smaller size"
+                )
+            stride = pre.get("eval_stride")
+            if stride is not None and not (
+                isinstance(stride, int) and not isinstance(stride, bool) and stride > 0
+            ):
+                raise ValueError(
+                    f"card preprocessing.eval_stride must be a whole number of frames (> 0) or null, got {stride!r}"
                 )
         elif frames not in (None, 1):
             raise ValueError(f"a segmenter's preprocessing.frames must be null, got {frames!r}")

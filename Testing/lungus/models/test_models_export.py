@@ -7,7 +7,6 @@ import pytest
 import torch
 
 from lungus.errors import LungUSError
-from lungus.models.model_file import weights_digest
 from lungus.models import (
     IMAGENET_GRAY,
     ModelCard,
@@ -22,6 +21,7 @@ from lungus.models import (
     save_model_file,
     task_class_names,
 )
+from lungus.models.model_file import weights_digest
 
 torch.set_num_threads(1)
 
