@@ -35,7 +35,7 @@ from lungus.infer.runners import (
     never_cancelled,
 )
 from lungus.io.clip import Clip
-from lungus.models.call_limit import DEFAULT_MODEL_CALL_TIMEOUT_S
+from lungus.model_calls import DEFAULT_MODEL_CALL_TIMEOUT_S
 
 #: progress(done, total, what): ``done`` of ``total`` steps finished, ``what`` says which.
 Progress = Callable[[int, int, str], None]
@@ -72,7 +72,7 @@ class Analyzer:
     cuda, cuda:N or mps. ``runtime``: how a segmenter model file runs (see SegmenterRunner:
     auto uses ONNX Runtime on the CPU). ``threads``: CPU threads for torch and ONNX Runtime
     (None: their defaults). ``log``: where notes go (e.g. print). ``model_call_timeout_s``: the
-    most seconds one model call may take (None: no limit; see lungus.models.call_limit).
+    most seconds one model call may take (None: no limit; see lungus.model_calls).
     """
 
     def __init__(

@@ -21,7 +21,7 @@ import numpy as np
 import torch
 
 from lungus.errors import LungUSError
-from lungus.models.call_limit import DEFAULT_MODEL_CALL_TIMEOUT_S, ModelCallLimit
+from lungus.model_calls import DEFAULT_MODEL_CALL_TIMEOUT_S, ModelCallLimit
 from lungus.models.model_file import ModelCard
 from lungus.models.outputs import check_model_output, expected_logits_shape
 from lungus.models.registry import CLASSIFIER, SEGMENTER
