@@ -55,7 +55,6 @@ def evaluate_model(model_path: str | Path, manifest_path: str | Path, out: str |
     from lungus.evaluate.report import write_classification_report, write_json
     from lungus.evaluate.subgroups import write_subgroups
     from lungus.models.model_file import load_model_file
-
     from lungus.models.outputs import CheckedModel
 
     loaded = load_model_file(model_path)
