@@ -40,6 +40,7 @@ from lungus.models.model_file import (
     weights_digest,
     write_atomically,
 )
+from lungus.models.outputs import check_model_output, expected_logits_shape
 from lungus.models.registry import CLASSIFIER
 
 CARD_EXTRA_FILE = "card.json"
@@ -285,7 +286,8 @@ class InferenceModel:
     """A model file of any kind, ready to run: ``model(x)`` -> logits as a CPU float tensor.
 
     ``kind`` is ``model`` (a ``.pt`` model file; ``module`` is the eager model, for
-    ``explain`` and Grad-CAM), ``torchscript`` or ``onnx`` (ONNX Runtime).
+    ``explain`` and Grad-CAM), ``torchscript`` or ``onnx`` (ONNX Runtime). Its logits are checked
+    like the inference runners' (``lungus.models.outputs``).
     """
 
     kind: str
@@ -295,7 +297,8 @@ class InferenceModel:
     module: nn.Module | None = None
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self.runner(x)
+        """The logits, checked: finite and shaped as the card says (else a LungUSError)."""
+        return check_model_output(self.runner(x), expected_logits_shape(self.card, x.shape), self.card, self.path, "logits")
 
 
 def _torch_runner(module: nn.Module, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
