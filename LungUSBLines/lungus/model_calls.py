@@ -6,8 +6,9 @@ process. So each call runs in a daemon worker thread while the caller waits up t
 past it the caller gets a LungUSError naming the model file (a batch records it for the clip
 and goes on). The limits, said plainly:
 
-- the stuck call keeps running (and keeps a CPU core busy) until the process ends: it cannot
-  be killed in-thread. So after one timeout the model is treated as hung and every later call
+- a torch call that overruns keeps running (and keeps a CPU core busy) until the process ends:
+  it cannot be killed in-thread (an ONNX Runtime one is stopped: ``on_timeout`` sets its
+  RunOptions.terminate). So after one timeout the model is treated as hung and every later call
   fails at once instead of piling up more stuck threads;
 - a process with a stuck call must leave with ``os._exit`` (``exit_process``): C++ static
   destructors run by a normal exit abort while a torch op still runs in another thread.
@@ -42,6 +43,7 @@ class ModelCallLimit:
 
     path: Path
     seconds: float | None = DEFAULT_MODEL_CALL_TIMEOUT_S
+    on_timeout: Callable[[], None] | None = None  # asks the runtime to stop the call, where it can
     hung: bool = False
 
     def __post_init__(self) -> None:
@@ -72,6 +74,8 @@ class ModelCallLimit:
         worker.join(self.seconds)
         if worker.is_alive():
             self.hung = True
+            if self.on_timeout is not None:
+                self.on_timeout()
             raise LungUSError(
                 f"the model did not return within {self.seconds:g} s (the model call time limit); "
                 "its forward may never end",

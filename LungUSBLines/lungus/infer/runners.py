@@ -129,7 +129,7 @@ class ClassifierRunner:
 
         self.model, self.card, self.source = load_any(path, device, threads)
         _expect_kind(self.card, CLASSIFIER, Path(path), "--model")
-        self.call = ModelCallLimit(self.source.path, call_timeout_s)
+        self.call = ModelCallLimit(self.source.path, call_timeout_s, getattr(self.model, "stop", None))
         self.device = device
         self.task = classification_task_from_card(self.card)
         self.explains = self.source.kind == "model"
@@ -283,7 +283,6 @@ class SegmenterRunner:
             raise LungUSError(f"runtime {runtime!r} is not one of {', '.join(RUNTIMES)}")
         self.model, self.card, self.source = load_any(path, device, threads)
         _expect_kind(self.card, SEGMENTER, Path(path), "--segmenter")
-        self.call = ModelCallLimit(self.source.path, call_timeout_s)
         self.device = device
         self.normalisation = self.card.preprocessing["normalisation"]
         # Label classes and post-processing (small B-line specks dropped) as the card records them.
@@ -301,6 +300,7 @@ class SegmenterRunner:
                 )
             elif log is not None:
                 log("segmenter: ONNX Runtime conversion failed; running it with PyTorch")
+        self.call = ModelCallLimit(self.source.path, call_timeout_s, getattr(self.model, "stop", None))
 
     def predict(
         self,

@@ -255,10 +255,18 @@ class OnnxModel:
     session: Any
     card: ModelCard
     path: Path
+    run_options: Any = None  # onnxruntime.RunOptions of every run, so that stop() can end one
 
     def __call__(self, x: np.ndarray | torch.Tensor) -> np.ndarray:
         array = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-        return self.session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(array, dtype=np.float32)})[0]
+        feed = {INPUT_NAME: np.ascontiguousarray(array, dtype=np.float32)}
+        return self.session.run([OUTPUT_NAME], feed, self.run_options)[0]
+
+    def stop(self) -> None:
+        """End the runs in progress (ONNX Runtime checks between operators): a graph whose Loop
+        never ends is stopped when a model call overruns its time limit (lungus.model_calls)."""
+        if self.run_options is not None:
+            self.run_options.terminate = True
 
 
 def load_onnx(
@@ -278,7 +286,7 @@ def load_onnx(
         )
     except Exception as error:
         raise LungUSError(f"ONNX Runtime cannot load it ({type(error).__name__})", path=path) from None
-    return OnnxModel(session=session, card=card, path=Path(path))
+    return OnnxModel(session=session, card=card, path=Path(path), run_options=onnxruntime.RunOptions())
 
 
 @dataclass

@@ -156,3 +156,58 @@ def test_torchscript_forward_that_never_returns_fails_each_clip_and_the_run_ends
     errors = sorted(row["error"] for row in clip_rows(out))
     assert "loop.ts: an earlier call of this model did not return within 2 s" in errors[0]
     assert "loop.ts: the model did not return within 2 s (the model call time limit)" in errors[1]
+
+
+def looping_onnx(path: Path) -> Path:
+    """An ONNX file lungus loads (card, digest) whose Loop has no trip count and a condition that stays true."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    from lungus.models.export import (
+        INPUT_NAME,
+        ONNX_CARD_KEY,
+        ONNX_DIGEST_KEY,
+        ONNX_VERSION_KEY,
+        OUTPUT_NAME,
+        onnx_digest,
+    )
+
+    card = recipe_card("bline2", "frame_cnn", size=32, frames=4, model_args={"width": 4})
+    body = helper.make_graph(
+        [helper.make_node("Identity", ["cond_in"], ["cond_out"]), helper.make_node("Add", ["v_in", "one"], ["v_out"])],
+        "body",
+        [helper.make_tensor_value_info("i", TensorProto.INT64, []),
+         helper.make_tensor_value_info("cond_in", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("v_in", TensorProto.FLOAT, [])],
+        [helper.make_tensor_value_info("cond_out", TensorProto.BOOL, []),
+         helper.make_tensor_value_info("v_out", TensorProto.FLOAT, [])],
+        [helper.make_tensor("one", TensorProto.FLOAT, [], [1.0])],
+    )
+    graph = helper.make_graph(
+        [helper.make_node("ReduceSum", [INPUT_NAME], ["start"], keepdims=0),
+         helper.make_node("Loop", ["", "always", "start"], [OUTPUT_NAME], body=body)],
+        "never_returns",
+        [helper.make_tensor_value_info(INPUT_NAME, TensorProto.FLOAT, ["b", 1, "t", "h", "w"])],
+        [helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, [])],
+        [helper.make_tensor("always", TensorProto.BOOL, [], [True])],
+    )
+    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    for key, value in ((ONNX_CARD_KEY, json.dumps(card.to_dict())), (ONNX_VERSION_KEY, str(FORMAT_VERSION)),
+                       (ONNX_DIGEST_KEY, onnx_digest(proto))):
+        entry = proto.metadata_props.add()
+        entry.key, entry.value = key, value
+    onnx.save_model(proto, str(path))
+    return path
+
+
+def test_onnx_loop_that_never_ends_is_stopped_at_the_limit(tmp_path, tiny_clip_paths):
+    """ONNX Runtime can be told to stop: the clip fails and no call is left running."""
+    from lungus.model_calls import model_calls_running
+
+    analyzer = Analyzer(looping_onnx(tmp_path / "loop.onnx"), device="cpu", model_call_timeout_s=1.0)
+    with pytest.raises(LungUSError, match=r"loop\.onnx: the model did not return within 1 s"):
+        analyzer.analyse(tiny_clip_paths[0])
+    deadline = time.monotonic() + 20
+    while model_calls_running() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not model_calls_running()
