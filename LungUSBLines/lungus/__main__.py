@@ -1,7 +1,6 @@
 """`python -m lungus` (and `torchrun -m lungus train ...`)."""
 
-import sys
-
 from lungus.cli import main
+from lungus.model_calls import exit_process
 
-sys.exit(main())
+exit_process(main())  # os._exit while a timed-out model call still runs

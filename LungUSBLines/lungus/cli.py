@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from lungus import __version__
 from lungus.errors import LungUSError
 from lungus.job_control import listening
+from lungus.model_calls import exit_process
 
 # Order here is the order in `lungus --help`: the data -> models -> train -> infer flow.
 COMMANDS = (
@@ -76,4 +77,4 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    exit_process(main())  # os._exit while a timed-out model call still runs

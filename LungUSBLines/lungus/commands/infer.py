@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from lungus.commands.manifest_paths import add_confine_paths_argument, check_confined
+from lungus.model_calls import DEFAULT_MODEL_CALL_TIMEOUT_S
 from lungus.progress_lines import add_progress_lines_argument
 
 DESCRIPTION = """\
@@ -59,6 +60,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=("auto", "torch", "onnx"),
         default="auto",
         help="how a segmenter model file runs: auto = ONNX Runtime on the CPU (faster), PyTorch elsewhere",
+    )
+    parser.add_argument(
+        "--model-call-timeout",
+        dest="model_call_timeout",
+        type=float,
+        default=DEFAULT_MODEL_CALL_TIMEOUT_S,
+        metavar="S",
+        help=f"seconds one model call may take before the clip fails (default {DEFAULT_MODEL_CALL_TIMEOUT_S:g}; "
+        "a model that overruns it is not used again in the run)",
     )
     parser.add_argument(
         "--overlays",
@@ -140,7 +150,13 @@ def _analyse(args: argparse.Namespace, out, device: str, shard, progress_bar: bo
 
     items = collect_inputs(args.inputs)
     analyzer = Analyzer(
-        args.model, args.segmenter, device=device, runtime=args.runtime, threads=args.threads, log=print
+        args.model,
+        args.segmenter,
+        device=device,
+        runtime=args.runtime,
+        threads=args.threads,
+        log=print,
+        model_call_timeout_s=args.model_call_timeout,
     )
     return run_batch(
         analyzer,

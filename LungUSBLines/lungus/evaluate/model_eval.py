@@ -55,9 +55,11 @@ def evaluate_model(model_path: str | Path, manifest_path: str | Path, out: str |
     from lungus.evaluate.report import write_classification_report, write_json
     from lungus.evaluate.subgroups import write_subgroups
     from lungus.models.model_file import load_model_file
+    from lungus.models.outputs import CheckedModel
 
     loaded = load_model_file(model_path)
-    card, model = loaded.card, loaded.model.eval()
+    card = loaded.card
+    model = CheckedModel(loaded.model, card, model_path).eval()  # NaN or misshapen logits: one-line error
     torch_device = resolve_device(device)
     model.to(torch_device)
     manifest = Manifest.load(manifest_path)

@@ -35,6 +35,7 @@ from lungus.infer.runners import (
     never_cancelled,
 )
 from lungus.io.clip import Clip
+from lungus.model_calls import DEFAULT_MODEL_CALL_TIMEOUT_S
 
 #: progress(done, total, what): ``done`` of ``total`` steps finished, ``what`` says which.
 Progress = Callable[[int, int, str], None]
@@ -70,7 +71,8 @@ class Analyzer:
     ``lungus export`` wrote (the card inside says how to feed it). ``device``: auto, cpu,
     cuda, cuda:N or mps. ``runtime``: how a segmenter model file runs (see SegmenterRunner:
     auto uses ONNX Runtime on the CPU). ``threads``: CPU threads for torch and ONNX Runtime
-    (None: their defaults). ``log``: where notes go (e.g. print).
+    (None: their defaults). ``log``: where notes go (e.g. print). ``model_call_timeout_s``: the
+    most seconds one model call may take (None: no limit; see lungus.model_calls).
     """
 
     def __init__(
@@ -82,6 +84,7 @@ class Analyzer:
         runtime: str = "auto",
         threads: int | None = None,
         log: Callable[[str], None] | None = None,
+        model_call_timeout_s: float | None = DEFAULT_MODEL_CALL_TIMEOUT_S,
     ) -> None:
         from lungus.device import resolve_device
 
@@ -92,9 +95,10 @@ class Analyzer:
                 raise LungUSError(f"threads must be at least 1, got {threads}")
             torch.set_num_threads(threads)
         self.device = resolve_device(device)
-        self.classifier = None if classifier is None else ClassifierRunner(classifier, self.device, threads)
+        limit = model_call_timeout_s
+        self.classifier = None if classifier is None else ClassifierRunner(classifier, self.device, threads, limit)
         self.segmenter = (
-            None if segmenter is None else SegmenterRunner(segmenter, self.device, threads, runtime, log)
+            None if segmenter is None else SegmenterRunner(segmenter, self.device, threads, runtime, log, limit)
         )
 
     # ------------------------------------------------------------------ identity

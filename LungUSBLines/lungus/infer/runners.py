@@ -21,7 +21,9 @@ import numpy as np
 import torch
 
 from lungus.errors import LungUSError
+from lungus.model_calls import DEFAULT_MODEL_CALL_TIMEOUT_S, ModelCallLimit
 from lungus.models.model_file import ModelCard
+from lungus.models.outputs import check_model_output, expected_logits_shape
 from lungus.models.registry import CLASSIFIER, SEGMENTER
 
 RUNTIMES = ("auto", "torch", "onnx")
@@ -112,13 +114,22 @@ class ClassifierRunner:
 
     Model files (``.pt``) run eagerly and give per-frame class probabilities from the model's
     ``explain()`` (its frame logits), and Grad-CAM; exported files give window probabilities only.
+    Each model call runs under ``call_timeout_s`` (``ModelCallLimit``; None: no limit) and its
+    logits are checked (finite, shaped as the card says) before they become probabilities.
     """
 
-    def __init__(self, path: str | os.PathLike, device: torch.device, threads: int | None = None) -> None:
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        device: torch.device,
+        threads: int | None = None,
+        call_timeout_s: float | None = DEFAULT_MODEL_CALL_TIMEOUT_S,
+    ) -> None:
         from lungus.evaluate.model_eval import classification_task_from_card
 
         self.model, self.card, self.source = load_any(path, device, threads)
         _expect_kind(self.card, CLASSIFIER, Path(path), "--model")
+        self.call = ModelCallLimit(self.source.path, call_timeout_s, getattr(self.model, "stop", None))
         self.device = device
         self.task = classification_task_from_card(self.card)
         self.explains = self.source.kind == "model"
@@ -137,22 +148,30 @@ class ClassifierRunner:
         for start in range(0, windows.shape[0], batch):
             check_cancel(cancel)
             chunk = torch.from_numpy(np.ascontiguousarray(windows[start : start + batch]))
-            if self.source.kind == "onnx":
-                x = self.task.inputs(chunk, torch.device("cpu"))
-                window_p.append(torch.from_numpy(self.model(x)).float().softmax(dim=1).numpy())
-            else:
-                with torch.no_grad():
-                    x = self.task.inputs(chunk, self.device)
-                    if self.explains:
-                        out = self.model.explain(x)
-                        frame_p.append(out["frame_logits"].float().softmax(dim=-1).cpu().numpy())
-                        logits = out["logits"]
-                    else:
-                        logits = self.model(x)
-                    window_p.append(logits.float().softmax(dim=1).cpu().numpy())
+            x = self.task.inputs(chunk, torch.device("cpu") if self.source.kind == "onnx" else self.device)
+            logits, frame_logits = self.call(lambda x=x: self._logits(x))
+            logits = self._checked(logits, expected_logits_shape(self.card, x.shape), "logits")
+            window_p.append(logits.float().softmax(dim=1).cpu().numpy())
+            if frame_logits is not None:
+                frame_shape = (x.shape[0], x.shape[2], self.card.num_classes)
+                frame_logits = self._checked(frame_logits, frame_shape, "frame logits")
+                frame_p.append(frame_logits.float().softmax(dim=-1).cpu().numpy())
             if step is not None:
                 step()
         return np.concatenate(window_p), (np.concatenate(frame_p) if frame_p else None)
+
+    def _logits(self, x: torch.Tensor) -> tuple[Any, Any]:
+        """(window logits, frame logits or None) for a batch of windows (in the model-call thread)."""
+        if self.source.kind == "onnx":
+            return self.model(x), None
+        with torch.no_grad():
+            if self.explains:
+                out = self.model.explain(x)
+                return out["logits"], out["frame_logits"]
+            return self.model(x), None
+
+    def _checked(self, output: Any, shape: tuple[int, ...], what: str) -> torch.Tensor:
+        return check_model_output(output, shape, self.card, self.source.path, what)
 
     def explanation_maps(
         self,
@@ -256,6 +275,7 @@ class SegmenterRunner:
         threads: int | None = None,
         runtime: str = "auto",
         log: Callable[[str], None] | None = None,
+        call_timeout_s: float | None = DEFAULT_MODEL_CALL_TIMEOUT_S,
     ) -> None:
         from lungus.train.tasks import SegmentationTask
 
@@ -280,6 +300,7 @@ class SegmenterRunner:
                 )
             elif log is not None:
                 log("segmenter: ONNX Runtime conversion failed; running it with PyTorch")
+        self.call = ModelCallLimit(self.source.path, call_timeout_s, getattr(self.model, "stop", None))
 
     def predict(
         self,
@@ -294,17 +315,26 @@ class SegmenterRunner:
         for start in range(0, frames.shape[0], SEG_BATCH):
             check_cancel(cancel)
             chunk = torch.from_numpy(np.ascontiguousarray(frames[start : start + SEG_BATCH]))
-            if self.runtime == "onnx":
-                logits = torch.from_numpy(self.model(self.task.inputs(chunk, torch.device("cpu"))))
-            else:
-                with torch.no_grad():
-                    logits = self.model(self.task.inputs(chunk, self.device))
+            x = self.task.inputs(chunk, torch.device("cpu") if self.runtime == "onnx" else self.device)
+            logits = check_model_output(
+                self.call(lambda x=x: self._logits(x)),
+                expected_logits_shape(self.card, x.shape),
+                self.card,
+                self.source.path,
+                "logits",
+            )
             out.append(self.task.masks_from_logits(logits).cpu().numpy())
             if step is not None:
                 step()
         if not out:
             return np.zeros(frames.shape, np.uint8)
         return self.task.postprocess(np.concatenate(out), fan_mask)
+
+
+    def _logits(self, x: torch.Tensor) -> Any:
+        """The logits of a batch of frames (in the model-call thread)."""
+        with torch.no_grad():
+            return self.model(x)
 
 
 def onnx_session(model: torch.nn.Module, card: ModelCard, threads: int | None):

@@ -29,6 +29,8 @@ from lungus.models.base import VideoClassifier
 ENSEMBLE = "ensemble"
 # Card fields the members must share: they say what the ensemble predicts and how to feed it.
 SHARED_CARD_FIELDS = ("task", "class_names", "preprocessing")
+#: More members than any cross-validation uses; a card listing thousands is refused before any is built.
+MAX_MEMBERS = 20
 
 
 def _log_mean_probability(logits: list[Tensor], dim: int) -> Tensor:
@@ -133,8 +135,8 @@ def check_members(members: Any) -> str | None:
     """Why ``members`` is not a list of at least two classifier architectures, or None."""
     from lungus.models.registry import architecture, get_spec
 
-    if not isinstance(members, list) or len(members) < 2:
-        return "members must list at least 2 classifier architectures"
+    if not isinstance(members, list) or not 2 <= len(members) <= MAX_MEMBERS:
+        return f"members must list 2 to {MAX_MEMBERS} classifier architectures"
     for member in members:
         if not isinstance(member, dict) or not isinstance(member.get("name"), str):
             return f"member {member!r} is not an architecture {{'name': str, 'args': dict}}"

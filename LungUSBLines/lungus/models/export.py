@@ -11,9 +11,12 @@ Both run only ``forward`` (the logits); explanations need the ``.pt`` model file
 from __future__ import annotations
 
 import copy
+import hashlib
+import io
 import json
 import os
 import warnings
+import zipfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,15 +34,25 @@ from lungus.models.model_file import (
     LoadedModel,
     ModelCard,
     as_card,
+    check_digest,
     check_model_matches_card,
     unwrap,
+    weights_digest,
     write_atomically,
 )
+from lungus.models.outputs import check_model_output, expected_logits_shape
 from lungus.models.registry import CLASSIFIER
 
 CARD_EXTRA_FILE = "card.json"
 ONNX_CARD_KEY = "lungus_card"
 ONNX_VERSION_KEY = "lungus_format_version"
+ONNX_DIGEST_KEY = "lungus_content_sha256"
+#: The embedded payload's digest of the export's code and weights (the card's own weights_sha256
+#: names the .pt weights it was exported from, which a frozen or converted graph no longer holds).
+CONTENT_DIGEST = "content_sha256"
+# TorchScript archive entries the content digest leaves out: the card (which holds the digest)
+# and the id torch.save draws at random for every save.
+_UNDIGESTED_ENTRIES = ("extra/", ".data/serialization_id")
 INPUT_NAME = "frames"
 OUTPUT_NAME = "logits"
 
@@ -50,8 +63,10 @@ def _inference_copy(model: nn.Module) -> nn.Module:
 
 
 def _card_for(model: nn.Module, card: CardLike, path: os.PathLike | str) -> ModelCard:
+    """The validated card, naming the weights exported (the digest a .pt of them records)."""
     card = as_card(card, path)
     check_model_matches_card(unwrap(model), card, path)
+    card.weights_sha256 = weights_digest(unwrap(model).state_dict())
     return card
 
 
@@ -67,7 +82,12 @@ def export_torchscript(
         scripted = torch.jit.script(model)
         if freeze:
             scripted = torch.jit.freeze(scripted)
-    extra = {CARD_EXTRA_FILE: json.dumps({"format_version": FORMAT_VERSION, "card": card.to_dict()})}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", FutureWarning)
+        unsigned = io.BytesIO()
+        torch.jit.save(scripted, unsigned)
+    payload = {"format_version": FORMAT_VERSION, "card": card.to_dict(), CONTENT_DIGEST: torchscript_digest(unsigned)}
+    extra = {CARD_EXTRA_FILE: json.dumps(payload)}
 
     def write(temp: Path) -> None:
         with warnings.catch_warnings():
@@ -77,7 +97,21 @@ def export_torchscript(
     return write_atomically(path, write)
 
 
-def _card_from_payload(data: Any, path: Path) -> ModelCard:
+def torchscript_digest(archive: os.PathLike | str | io.BytesIO) -> str:
+    """SHA-256 of a TorchScript archive's code, constants and weights: every zip entry but the
+    embedded card and the per-save random id, in name order, with the archive's folder name
+    (torch takes it from the file name) left out."""
+    digest = hashlib.sha256()
+    with zipfile.ZipFile(archive) as zipped:
+        entries = {name.partition("/")[2]: name for name in zipped.namelist()}
+        for inner in sorted(entries):
+            if not inner.startswith(_UNDIGESTED_ENTRIES):
+                digest.update(json.dumps([inner, zipped.getinfo(entries[inner]).file_size]).encode() + b"\n")
+                digest.update(zipped.read(entries[inner]))
+    return digest.hexdigest()
+
+
+def _card_from_payload(data: Any, path: Path, content_digest: str) -> ModelCard:
     """The card from an embedded ``{"format_version", "card"}`` payload, version checked."""
     version = data.get("format_version") if isinstance(data, dict) else None
     if version not in SUPPORTED_FORMAT_VERSIONS:
@@ -86,6 +120,7 @@ def _card_from_payload(data: Any, path: Path) -> ModelCard:
             f"{', '.join(map(str, SUPPORTED_FORMAT_VERSIONS))}",
             path=path,
         )
+    check_digest(data.get(CONTENT_DIGEST), content_digest, path)
     return as_card(data.get("card"), path)
 
 
@@ -103,6 +138,7 @@ def load_torchscript(path: os.PathLike | str, map_location: Any = "cpu") -> Load
         raise LungUSError("no such TorchScript file", path=path)
     extra = {CARD_EXTRA_FILE: ""}
     try:
+        content_digest = torchscript_digest(path)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)
             module = torch.jit.load(str(path), map_location=map_location, _extra_files=extra)
@@ -112,7 +148,7 @@ def load_torchscript(path: os.PathLike | str, map_location: Any = "cpu") -> Load
         raise LungUSError(
             "TorchScript file has no embedded lungus card (card.json); export it with lungus", path=path
         )
-    card = _card_from_payload(_json(extra[CARD_EXTRA_FILE], path), path)
+    card = _card_from_payload(_json(extra[CARD_EXTRA_FILE], path), path, content_digest)
     return LoadedModel(model=module.eval(), card=card, path=path)
 
 
@@ -172,12 +208,21 @@ def export_onnx(
         for key, value in (
             (ONNX_CARD_KEY, json.dumps(card.to_dict())),
             (ONNX_VERSION_KEY, str(FORMAT_VERSION)),
+            (ONNX_DIGEST_KEY, onnx_digest(proto)),
         ):
             entry = proto.metadata_props.add()
             entry.key, entry.value = key, value
         onnx.save_model(proto, str(temp))
 
     return write_atomically(path, write)
+
+
+def onnx_digest(proto: Any) -> str:
+    """SHA-256 of an ONNX model's graph and weights: the model serialised deterministically
+    without its metadata (where the card and this digest live)."""
+    bare = copy.deepcopy(proto)
+    del bare.metadata_props[:]
+    return hashlib.sha256(bare.SerializeToString(deterministic=True)).hexdigest()
 
 
 def read_onnx_card(path: os.PathLike | str) -> ModelCard:
@@ -198,8 +243,9 @@ def read_onnx_card(path: os.PathLike | str) -> ModelCard:
     payload = {
         "format_version": int(version) if version.isdigit() else version,
         "card": _json(meta[ONNX_CARD_KEY], path),
+        CONTENT_DIGEST: meta.get(ONNX_DIGEST_KEY, ""),
     }
-    return _card_from_payload(payload, path)
+    return _card_from_payload(payload, path, onnx_digest(proto))
 
 
 @dataclass
@@ -209,10 +255,18 @@ class OnnxModel:
     session: Any
     card: ModelCard
     path: Path
+    run_options: Any = None  # onnxruntime.RunOptions of every run, so that stop() can end one
 
     def __call__(self, x: np.ndarray | torch.Tensor) -> np.ndarray:
         array = x.detach().cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
-        return self.session.run([OUTPUT_NAME], {INPUT_NAME: np.ascontiguousarray(array, dtype=np.float32)})[0]
+        feed = {INPUT_NAME: np.ascontiguousarray(array, dtype=np.float32)}
+        return self.session.run([OUTPUT_NAME], feed, self.run_options)[0]
+
+    def stop(self) -> None:
+        """End the runs in progress (ONNX Runtime checks between operators): a graph whose Loop
+        never ends is stopped when a model call overruns its time limit (lungus.model_calls)."""
+        if self.run_options is not None:
+            self.run_options.terminate = True
 
 
 def load_onnx(
@@ -232,7 +286,7 @@ def load_onnx(
         )
     except Exception as error:
         raise LungUSError(f"ONNX Runtime cannot load it ({type(error).__name__})", path=path) from None
-    return OnnxModel(session=session, card=card, path=Path(path))
+    return OnnxModel(session=session, card=card, path=Path(path), run_options=onnxruntime.RunOptions())
 
 
 @dataclass
@@ -240,7 +294,8 @@ class InferenceModel:
     """A model file of any kind, ready to run: ``model(x)`` -> logits as a CPU float tensor.
 
     ``kind`` is ``model`` (a ``.pt`` model file; ``module`` is the eager model, for
-    ``explain`` and Grad-CAM), ``torchscript`` or ``onnx`` (ONNX Runtime).
+    ``explain`` and Grad-CAM), ``torchscript`` or ``onnx`` (ONNX Runtime). Its logits are checked
+    like the inference runners' (``lungus.models.outputs``).
     """
 
     kind: str
@@ -250,7 +305,8 @@ class InferenceModel:
     module: nn.Module | None = None
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        return self.runner(x)
+        """The logits, checked: finite and shaped as the card says (else a LungUSError)."""
+        return check_model_output(self.runner(x), expected_logits_shape(self.card, x.shape), self.card, self.path, "logits")
 
 
 def _torch_runner(module: nn.Module, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:

@@ -8,13 +8,15 @@ card's ``architecture`` through the registry, so no Python object is ever unpick
 from __future__ import annotations
 
 import datetime
+import hashlib
 import json
 import os
 import pickle
 import platform
 import re
+import warnings
 import zipfile
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -31,6 +33,13 @@ from lungus.models.registry import CLASSIFIER, SEGMENTER, architecture, build_fr
 FORMAT_VERSION = 1
 SUPPORTED_FORMAT_VERSIONS = (1,)
 SEG_TASK = "seg"
+SHA256_HEX = re.compile(r"[0-9a-f]{64}")
+# Input sizes a card may ask for, checked before any input is allocated: frames are resized to
+# ``size`` and windows of ``frames`` of them batched, so an absurd card would otherwise ask for
+# gigabytes. The limits are far above any ultrasound model (96-256 pixels, 16-32 frames).
+MAX_FRAME_SIDE = 2048
+MAX_WINDOW_FRAMES = 256
+MAX_WINDOW_PIXELS = 1 << 25  # frames x height x width: 128 MB of float32 per window
 TASKS = (*LABEL_SCHEMES, SEG_TASK)
 # The label sources lungus train writes; others are allowed (a card describes, it does not restrict).
 KNOWN_LABEL_SOURCES = (
@@ -81,6 +90,43 @@ def utc_now() -> str:
     )
 
 
+class UnverifiedModelWarning(UserWarning):
+    """A model file from before weights digests: it loads, but damage to it cannot be detected."""
+
+
+def weights_digest(state: Mapping[str, Tensor]) -> str:
+    """SHA-256 of a state dict: for each tensor in name order, a JSON line with its name, dtype and
+    shape, then its bytes (so the same weights give the same digest on any device or platform)."""
+    digest = hashlib.sha256()
+    for name in sorted(state):
+        tensor = state[name].detach().cpu().contiguous().reshape(-1)
+        digest.update(json.dumps([name, str(tensor.dtype), list(state[name].shape)]).encode() + b"\n")
+        digest.update(tensor.view(torch.uint8).numpy())
+    return digest.hexdigest()
+
+
+def check_digest(recorded: Any, actual: str, path: os.PathLike | str) -> None:
+    """Refuse a file whose weights do not match the digest recorded in it; warn when it records none.
+
+    Files saved before digests existed still load (with an UnverifiedModelWarning naming the file):
+    refusing them would strand every model trained so far, and stripping the digest buys an attacker
+    nothing that recomputing it would not. The digest detects damage and edits to the weights, not a
+    forger who rewrites both; for that, compare the file's SHA-256 (in every result) with a trusted one.
+    """
+    if not recorded:
+        warnings.warn(
+            UnverifiedModelWarning(
+                f"{os.fspath(path)}: this model file records no weights digest (saved by an older lungus), "
+                "so damage to it cannot be detected; save or export it again with this lungus"
+            ),
+            stacklevel=3,
+        )
+    elif recorded != actual:
+        raise LungUSError(
+            "weights do not match the card's digest: the file was changed or damaged", path=path
+        )
+
+
 def _jsonable(name: str, value: Any) -> Any:
     try:
         return json.loads(json.dumps(value))
@@ -102,7 +148,9 @@ class ModelCard:
     - ``training_data``: e.g. ``{"clips": 120, "patients": 30, "class_counts": {...}}``;
     - ``validation_metrics``: DESIGN.md metric keys;
     - ``software`` and ``created`` (UTC ISO 8601): filled by ``stamped()``;
-    - ``name``: a short id for result tables (optional); ``extra``: anything else JSON-able.
+    - ``name``: a short id for result tables (optional); ``extra``: anything else JSON-able;
+    - ``weights_sha256``: ``weights_digest`` of the weights, filled by ``save_model_file`` and
+      checked on every load (empty in files saved before digests existed).
     """
 
     task: str
@@ -116,6 +164,7 @@ class ModelCard:
     created: str = ""
     name: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    weights_sha256: str = ""
 
     @property
     def num_classes(self) -> int:
@@ -166,6 +215,10 @@ class ModelCard:
             setattr(self, name, _jsonable(name, value))
         if not isinstance(self.created, str) or not isinstance(self.name, str):
             raise ValueError("card created and name must be strings")
+        if self.weights_sha256 != "" and not (
+            isinstance(self.weights_sha256, str) and SHA256_HEX.fullmatch(self.weights_sha256)
+        ):
+            raise ValueError("card weights_sha256 must be 64 lowercase hex digits (a SHA-256)")
         return self
 
     def _checked_preprocessing(self, pre: Any) -> dict[str, Any]:
@@ -174,14 +227,33 @@ class ModelCard:
         pre = _jsonable("preprocessing", pre)
         size = pre.get("size")
         if not (
-            isinstance(size, list) and len(size) == 2 and all(isinstance(s, int) and s > 0 for s in size)
+            isinstance(size, list)
+            and len(size) == 2
+            and all(isinstance(s, int) and not isinstance(s, bool) and 0 < s <= MAX_FRAME_SIDE for s in size)
         ):
-            raise ValueError(f"card preprocessing.size must be [height, width] in pixels, got {size!r}")
+            raise ValueError(
+                f"card preprocessing.size must be [height, width] in pixels (1 to {MAX_FRAME_SIDE}), got {size!r}"
+            )
         frames = pre.get("frames")
         if self.kind == CLASSIFIER:
-            if not (isinstance(frames, int) and not isinstance(frames, bool) and frames > 0):
+            if not (
+                isinstance(frames, int) and not isinstance(frames, bool) and 0 < frames <= MAX_WINDOW_FRAMES
+            ):
                 raise ValueError(
-                    f"card preprocessing.frames must be the frames per window (> 0), got {frames!r}"
+                    f"card preprocessing.frames must be the frames per window (1 to {MAX_WINDOW_FRAMES}), "
+                    f"got {frames!r}"
+                )
+            if frames * size[0] * size[1] > MAX_WINDOW_PIXELS:
+                raise ValueError(
+                    f"card preprocessing asks for windows of {frames} x {size[0]} x {size[1]} pixels, more than "
+                    f"{MAX_WINDOW_PIXELS:,}; use fewer frames or a smaller size"
+                )
+            stride = pre.get("eval_stride")
+            if stride is not None and not (
+                isinstance(stride, int) and not isinstance(stride, bool) and stride > 0
+            ):
+                raise ValueError(
+                    f"card preprocessing.eval_stride must be a whole number of frames (> 0) or null, got {stride!r}"
                 )
         elif frames not in (None, 1):
             raise ValueError(f"a segmenter's preprocessing.frames must be null, got {frames!r}")
@@ -285,17 +357,16 @@ def write_atomically(path: os.PathLike | str, write: Callable[[Path], None]) -> 
 def save_model_file(path: os.PathLike | str, model: nn.Module, card: CardLike) -> Path:
     """Write ``{"format_version", "state_dict", "card"}`` atomically; returns the path.
 
-    The card is validated; it must describe this model (architecture and class count).
+    The card is validated; it must describe this model (architecture and class count); its
+    ``weights_sha256`` is set to the digest of the weights written.
     Stamp it first (``card.stamped()``) to record the software versions and creation date.
     """
     model = unwrap(model)
     card = as_card(card, path)
     check_model_matches_card(model, card, path)
-    payload = {
-        "format_version": FORMAT_VERSION,
-        "state_dict": {k: v.detach().cpu().clone() for k, v in model.state_dict().items()},
-        "card": card.to_dict(),
-    }
+    state = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
+    card.weights_sha256 = weights_digest(state)
+    payload = {"format_version": FORMAT_VERSION, "state_dict": state, "card": card.to_dict()}
     return write_atomically(path, lambda temp: torch.save(payload, temp))
 
 
@@ -339,6 +410,12 @@ def _load_payload(path: Path, map_location: Any) -> dict:
     for key in ("state_dict", "card"):
         if not isinstance(payload.get(key), dict):
             raise LungUSError(f"damaged model file: '{key}' is missing or not a dict", path=path)
+    state = payload["state_dict"]
+    if not all(isinstance(k, str) and isinstance(v, Tensor) for k, v in state.items()):
+        raise LungUSError(
+            "damaged model file: state_dict holds something other than named tensors", path=path
+        )
+    check_digest(payload["card"].get("weights_sha256"), weights_digest(state), path)
     return payload
 
 
@@ -354,10 +431,6 @@ def load_model_file(path: os.PathLike | str, map_location: Any = "cpu") -> Loade
     payload = _load_payload(path, map_location)
     card = as_card(payload["card"], path)
     state = payload["state_dict"]
-    if not all(isinstance(k, str) and isinstance(v, Tensor) for k, v in state.items()):
-        raise LungUSError(
-            "damaged model file: state_dict holds something other than named tensors", path=path
-        )
     try:
         model = build_from_architecture(card.architecture, card.num_classes)
     except LungUSError as error:

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+import torch
 from torch import nn
 
 from lungus.errors import LungUSError
@@ -22,6 +23,10 @@ from lungus.models.weights import TORCHVISION_WEIGHTS
 
 CLASSIFIER = "classifier"
 SEGMENTER = "segmenter"
+#: The most parameters (and buffer elements) a model may have: 2 GB of float32, about 16 times an
+#: R(2+1)D-18 and room for a 10-fold ensemble of them. A model is counted on the meta device (no
+#: memory) before it is built, so a card asking for an absurd size is refused, not allocated.
+MAX_PARAMETERS = 500_000_000
 
 VIDEO_INPUT = (
     "x: float32 (B, 1, T, H, W) grayscale frames normalised as (uint8 / 255 - mean) / std "
@@ -200,6 +205,7 @@ def _frame_encoder_args(default_width: int) -> tuple[Arg, ...]:
             "base channels of the simple frame encoder (8-32; output 8*width)",
             int,
             minimum=4,
+            maximum=256,
         ),
         Arg("blocks", 1, "residual blocks per stage of the simple frame encoder", int, minimum=1, maximum=4),
         Arg(
@@ -244,6 +250,7 @@ def _video_resnet_spec(name: str, variant: str, summary: str) -> ModelSpec:
                 "variant); stages have width, 2x, 4x, 8x",
                 int,
                 minimum=4,
+                maximum=128,
             ),
             Arg("dropout", 0.0, "dropout before the classifier", float, minimum=0.0, maximum=1.0),
         ),
@@ -280,7 +287,7 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
                     str,
                     choices=("attention", "mean", "max"),
                 ),
-                Arg("attention_hidden", 64, "hidden size of the attention network", int, minimum=1),
+                Arg("attention_hidden", 64, "hidden size of the attention network", int, minimum=1, maximum=4096),
                 Arg(
                     "temporal_kernel",
                     0,
@@ -316,9 +323,16 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
             input_contract=VIDEO_INPUT,
             args=_frame_encoder_args(16)
             + (
-                Arg("hidden", 64, "LSTM hidden size per direction", int, minimum=1),
+                Arg("hidden", 64, "LSTM hidden size per direction", int, minimum=1, maximum=4096),
                 Arg("lstm_layers", 1, "stacked BiLSTM layers", int, minimum=1, maximum=4),
-                Arg("attention_hidden", 64, "hidden size of the temporal attention network", int, minimum=1),
+                Arg(
+                    "attention_hidden",
+                    64,
+                    "hidden size of the temporal attention network",
+                    int,
+                    minimum=1,
+                    maximum=4096,
+                ),
                 Arg("dropout", 0.2, "dropout before the classifier", float, minimum=0.0, maximum=1.0),
             ),
             factory=_cnn_lstm,
@@ -332,7 +346,7 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
             summary="compact U-Net (max-pool down, bilinear up, BN): the real-time CPU segmenter",
             input_contract=IMAGE_INPUT,
             args=(
-                Arg("width", 8, "channels at full resolution, doubling per level", int, minimum=2),
+                Arg("width", 8, "channels at full resolution, doubling per level", int, minimum=2, maximum=256),
                 Arg(
                     "levels",
                     4,
@@ -376,6 +390,7 @@ MODEL_REGISTRY: dict[str, ModelSpec] = {
                     "decoder channels at full resolution (x16 at the deepest level)",
                     int,
                     minimum=2,
+                    maximum=256,
                 ),
                 Arg("norm", "batch", "normalisation in the decoder", str, choices=("batch", "group", "none")),
                 Arg("dropout", 0.0, "channel dropout before the classifier", float, minimum=0.0, maximum=1.0),
@@ -429,6 +444,18 @@ def architecture(name: str, **arch_args: Any) -> dict[str, Any]:
     return {"name": name, "args": get_spec(name).check_args(arch_args)}
 
 
+def check_model_size(spec: ModelSpec, num_classes: int, args: dict[str, Any]) -> None:
+    """Refuse a model with more than MAX_PARAMETERS parameters, counted without allocating them."""
+    with torch.device("meta"):
+        probe = spec.factory(num_classes, **args)
+    size = sum(t.numel() for t in (*probe.parameters(), *probe.buffers()))
+    if size > MAX_PARAMETERS:
+        raise LungUSError(
+            f"model {spec.name} with {json.dumps(args)[:200]} would have {size:,} parameters, more than the "
+            f"{MAX_PARAMETERS:,} lungus builds; check its arguments (a damaged or edited model card?)"
+        )
+
+
 def build_model(
     name: str,
     num_classes: int,
@@ -456,6 +483,7 @@ def build_model(
         )
     if pretrained and init is not None:
         raise LungUSError("pass either --pretrained or --init PATH, not both")
+    check_model_size(spec, num_classes, args)
     model = spec.factory(num_classes, **args)
     model.architecture_json = json.dumps({"name": name, "args": args}, sort_keys=True)
     if pretrained:

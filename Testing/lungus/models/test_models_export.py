@@ -21,6 +21,7 @@ from lungus.models import (
     save_model_file,
     task_class_names,
 )
+from lungus.models.model_file import weights_digest
 
 torch.set_num_threads(1)
 
@@ -59,8 +60,11 @@ SEGMENTER = ("unet_small", {"width": 4, "levels": 3})
 
 @pytest.fixture(scope="module")
 def classifier():
+    """The model and its card as files of it carry it: naming its weights' digest."""
     name, args = CLASSIFIER
-    return trained_like(name, 3, **args), card_for("bline3", name, args)
+    model, card = trained_like(name, 3, **args), card_for("bline3", name, args)
+    card.weights_sha256 = weights_digest(model.state_dict())
+    return model, card
 
 
 @pytest.fixture(scope="module")
