@@ -7,9 +7,11 @@ The rule (justified in docs/deidentification.md), per pixel over evenly sampled 
    speckle decorrelates with tissue motion, breathing and probe movement), and its low
    (10th percentile) value stands ``contrast`` grey levels above the local background
    (the median, over a window wider than a text stroke, of each pixel's temporal median)
-   and above ``min_level``; or its low value is near-saturated (``saturated_level``: solid
-   logos wider than the window, thin ticks whose codec noise beside moving image spreads
-   them up to ``fringe_spread``). Cores in connected groups smaller than ``min_core_pixels`` are
+   and above ``min_level``. Lossy video re-codes text drawn over moving speckle with some
+   noise every frame, so a pixel standing ``strong_contrast`` above the background, or
+   near-saturated (``saturated_level``: also solid logos wider than the window), may
+   spread up to ``fringe_spread``: speckle almost never holds that bright for 90 % of a
+   clip. Cores in connected groups smaller than ``min_core_pixels`` are
    chance (a speckle grain that happened to hold still), not text;
 2. **fringe**: within ``fringe_reach`` pixels of a core, pixels that are nearly static
    (``fringe_spread``) and a little above the background (anti-aliased and codec-blurred
@@ -39,6 +41,7 @@ class StaticOverlayConfig:
     core_spread: float = 3.0  # p90 - p10 over time (grey levels) at or below which a pixel can be a stroke core
     contrast: float = 40.0  # a core's low value above the local background
     min_level: float = 60.0  # ... and above this absolute level
+    strong_contrast: float = 80.0  # a core this far above the background may spread up to fringe_spread
     saturated_level: float = 200.0  # a static pixel this bright is graphics whatever its surround
     min_core_pixels: int = 2  # smaller connected groups of cores are chance, not strokes
     fringe_spread: float = 24.0  # a fringe pixel's spread over time is at most this
@@ -107,11 +110,15 @@ def static_overlay_mask(
     window = min(config.background_window, 2 * (min(height, width) // 2) - 1)
     background = cv2.medianBlur(median, window).astype(np.float32) if window >= 3 else median.astype(np.float32)
     low_f = low.astype(np.float32)
-    contrasted = (spread <= config.core_spread) & (low_f >= background + config.contrast) & (low_f >= config.min_level)
-    # Speckle almost never stays near-saturated through 90 % of a clip, so such a pixel is
-    # graphics even when codec noise beside moving image spreads it a little.
-    saturated = (spread <= config.fringe_spread) & (low_f >= config.saturated_level)
-    stroke = region & (contrasted | saturated)
+    above = low_f - background
+    contrasted = (spread <= config.core_spread) & (above >= config.contrast) & (low_f >= config.min_level)
+    # Lossy video re-codes text drawn over moving speckle with some noise each frame; speckle
+    # almost never holds far above its surround, or near saturation, through 90 % of a clip,
+    # so a stronger contrast (or saturation) admits a spread up to fringe_spread.
+    loose = (spread <= config.fringe_spread) & (
+        ((above >= config.strong_contrast) & (low_f >= config.min_level)) | (low_f >= config.saturated_level)
+    )
+    stroke = region & (contrasted | loose)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(stroke.astype(np.uint8), connectivity=8)
     big = 1 + np.flatnonzero(stats[1:, cv2.CC_STAT_AREA] >= config.min_core_pixels)
     stroke = np.isin(labels, big) if count > 1 else stroke
