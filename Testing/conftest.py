@@ -359,7 +359,7 @@ TEXT_PLACEMENTS = ("corners", "fan_edge", "bbox_overlap")
 _SCANNER_LINES = ("L12-4", "LUNG", "D 4.0cm", "G 56%", "25Hz", "P001")
 
 
-def _text_frames(kind: str = "convex", placement: str = "fan_edge", n_frames: int = 12, seed: int = 0):
+def burned_text_frames(kind: str = "convex", placement: str = "fan_edge", n_frames: int = 12, seed: int = 0):
     """Fan frames with text burned in at a known place; returns (frames, fan_truth, text) where
     ``text`` (H, W) bool marks every pixel the text changed in some frame."""
     if placement not in TEXT_PLACEMENTS:
@@ -402,4 +402,4 @@ def make_text_frames():
     """Factory: make_text_frames(kind="convex"|"linear"|"phased", placement="corners"|"fan_edge"|
     "bbox_overlap", n_frames=12, seed=0) -> (frames (T, 180, 240) uint8, fan_truth, text) with
     ``text`` (180, 240) bool: every pixel the burned-in text changed."""
-    return _text_frames
+    return burned_text_frames

@@ -17,7 +17,9 @@ The rule (justified in docs/deidentification.md), per pixel over evenly sampled 
    (``fringe_spread``) and a little above the background (anti-aliased and codec-blurred
    stroke edges) join it; the result grows by one pixel, where a fringe blended with
    moving speckle is no longer static. The reach is bounded so that the fringe cannot
-   creep along a slowly moving bright structure such as the pleural line.
+   creep along a slowly moving bright structure such as the pleural line;
+3. **cover**: each word (strokes less than a few pixels apart) is replaced by its bounding
+   box, so that the blacked-out letters cannot be read as black shapes in the speckle.
 
 A clip that does not move (one frame, a frozen loop) gives no temporal evidence: when
 more than ``max_static_share`` of the bright image looks static the rule declines
@@ -133,5 +135,17 @@ def static_overlay_mask(
     reach = 2 * config.fringe_reach + 1
     near_core = cv2.dilate(stroke.astype(np.uint8), np.ones((reach, reach), np.uint8)).astype(bool)
     fringe = near_core & (spread <= config.fringe_spread) & (low_f >= background + config.fringe_contrast)
-    mask = cv2.dilate((stroke | fringe).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & region
-    return StaticOverlay(mask, len(indices))
+    strokes = cv2.dilate((stroke | fringe).astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    return StaticOverlay(_covering_boxes(strokes) & region, len(indices))
+
+
+def _covering_boxes(strokes: np.ndarray, gap: int = 0) -> np.ndarray:
+    """Each group of strokes (touching, or closer than ``gap`` pixels) replaced by
+    its bounding box. Blacking out the strokes alone would leave the words legible as black
+    letters cut into the speckle; a box says only that something was there."""
+    joined = cv2.dilate(strokes.astype(np.uint8), np.ones((2 * gap + 1, 2 * gap + 1), np.uint8))
+    count, _, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
+    covered = np.zeros_like(strokes)
+    for left, top, box_width, box_height, _ in stats[1:count]:
+        covered[top : top + box_height, left : left + box_width] = True
+    return covered | strokes
