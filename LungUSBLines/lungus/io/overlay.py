@@ -139,13 +139,15 @@ def static_overlay_mask(
     return StaticOverlay(_covering_boxes(strokes) & region, len(indices))
 
 
-def _covering_boxes(strokes: np.ndarray, gap: int = 0) -> np.ndarray:
-    """Each group of strokes (touching, or closer than ``gap`` pixels) replaced by
-    its bounding box. Blacking out the strokes alone would leave the words legible as black
-    letters cut into the speckle; a box says only that something was there."""
-    joined = cv2.dilate(strokes.astype(np.uint8), np.ones((2 * gap + 1, 2 * gap + 1), np.uint8))
+def _covering_boxes(strokes: np.ndarray, gap: int = 8) -> np.ndarray:
+    """Each run of strokes along a text line (characters less than ``gap`` pixels apart
+    side by side) replaced by its bounding box. Blacking out the strokes alone would leave
+    the words legible as black letters cut into the speckle, and a character the rule
+    missed in part would stand alone; a box over the run says only that text was there."""
+    joined = cv2.dilate(strokes.astype(np.uint8), np.ones((1, 2 * gap + 1), np.uint8))
     count, _, stats, _ = cv2.connectedComponentsWithStats(joined, connectivity=8)
     covered = np.zeros_like(strokes)
     for left, top, box_width, box_height, _ in stats[1:count]:
-        covered[top : top + box_height, left : left + box_width] = True
+        # The horizontal dilation widened the run by gap on either side; the box does not.
+        covered[top : top + box_height, left + gap : left + box_width - gap] = True
     return covered | strokes
