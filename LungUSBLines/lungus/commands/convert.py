@@ -19,9 +19,9 @@ reads; OUT's suffix chooses the format:
 
 --crop-fan crops to the ultrasound fan and sets everything outside it to black,
 removing burned-in text, calipers and logos (pixel de-identification). Inside
-the fan, text and graphics that stay put while the image moves are blacked out
-too, so a generous fan estimate lets no text through (docs/deidentification.md
-states the rule and its limits). What was removed is printed and written to
+the fan, text and graphics that stay put while the image moves are covered with
+black boxes too, so that text a generous fan estimate lets in goes as well
+(docs/deidentification.md states the rule and its limits: look before sharing). What was removed is printed and written to
 OUT.deid.json. Output is written atomically: OUT appears complete or not at
 all. DICOM output never carries patient identifiers."""
 

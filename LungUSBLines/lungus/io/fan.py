@@ -5,7 +5,9 @@ Detection works on the clip itself, at a reduced working size:
 1. temporal statistics: ultrasound speckle changes from frame to frame, burned-in text,
    calipers, logos and the black surround do not. Pixels whose standard deviation over
    time exceeds a few grey levels are image; a clip that does not move (one frame, a
-   frozen loop) falls back to "brighter than black";
+   frozen loop) falls back to "brighter than black". In a moving clip, static text and
+   graphics (lungus.io.overlay) are left out of the evidence, so that a text column
+   written up to the fan's edge cannot join it;
 2. morphology: an opening removes thin strokes (text, caliper crosses, depth ticks),
    the largest connected part is kept, a closing and hole filling make it solid;
 3. a geometric fit: a rectangle (linear probe) and a ring sector (convex or phased
