@@ -348,3 +348,58 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
         "segmenter": random_model_file(folder / "segmenter.pt", "seg", "unet_small", size=32,
                                        model_args={"width": 4, "levels": 2}, name="tiny-seg"),
     }
+
+
+# ----------------------------------------------------------------------------- burned-in text placed on purpose
+
+#: Where make_text_frames puts its text: the frame's corners; a column of scanner lines
+#: ending a pixel or two short of the fan's left edge (a linear probe's "L12 / LUNG / D / G /
+#: Hz / patient" column); lines that start outside the fan and run into it.
+TEXT_PLACEMENTS = ("corners", "fan_edge", "bbox_overlap")
+_SCANNER_LINES = ("L12-4", "LUNG", "D 4.0cm", "G 56%", "25Hz", "P001")
+
+
+def burned_text_frames(kind: str = "convex", placement: str = "fan_edge", n_frames: int = 12, seed: int = 0):
+    """Fan frames with text burned in at a known place; returns (frames, fan_truth, text) where
+    ``text`` (H, W) bool marks every pixel the text changed in some frame."""
+    if placement not in TEXT_PLACEMENTS:
+        raise ValueError(f"placement must be one of {TEXT_PLACEMENTS}, got {placement!r}")
+    frames, truth = _fan_frames(kind, n_frames=n_frames, seed=seed, overlays=False)
+    height, width = truth.shape
+    overlay = np.zeros((height, width), dtype=np.uint8)
+    font, scale = cv2.FONT_HERSHEY_SIMPLEX, 0.35
+
+    def put(text: str, left: int, baseline: int, level: int = 230) -> None:
+        cv2.putText(overlay, text, (left, baseline), font, scale, level, 1, cv2.LINE_AA)
+
+    if placement == "corners":
+        put("ID 4711", 2, 10)
+        put("DOE^JANE", width - 58, 10)
+        put("MI 0.9", 2, height - 4)
+        put("12cm", width - 32, height - 4)
+        overlay[cv2.dilate(truth.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0] = 0
+    elif placement == "fan_edge":
+        rows = np.flatnonzero(truth.any(axis=1))
+        for index, text in enumerate(_SCANNER_LINES):
+            baseline = int(rows[0]) + 12 + 14 * index
+            fan_left = int(np.flatnonzero(truth[baseline - 8 : baseline + 2].any(axis=0))[0])
+            (text_width, _), _ = cv2.getTextSize(text, font, scale, 1)
+            put(text, max(1, fan_left - 2 - text_width), baseline)
+        # A one-pixel gap, as scanners leave: the text ends right at the fan's edge.
+        overlay[cv2.dilate(truth.astype(np.uint8), np.ones((3, 3), np.uint8)) > 0] = 0
+    else:
+        middle = int(np.flatnonzero(truth.any(axis=1)).mean())
+        for index, text in enumerate(("DOE^JANE 4711", "12/03/2026")):
+            baseline = middle + 14 * index
+            fan_left = int(np.flatnonzero(truth[baseline])[0])
+            put(text, max(1, fan_left - 24), baseline)
+    text = (overlay[None] > frames).any(axis=0)
+    return np.maximum(frames, overlay[None]), truth, text
+
+
+@pytest.fixture
+def make_text_frames():
+    """Factory: make_text_frames(kind="convex"|"linear"|"phased", placement="corners"|"fan_edge"|
+    "bbox_overlap", n_frames=12, seed=0) -> (frames (T, 180, 240) uint8, fan_truth, text) with
+    ``text`` (180, 240) bool: every pixel the burned-in text changed."""
+    return burned_text_frames

@@ -68,6 +68,42 @@ def test_convert_with_crop_fan_removes_text(mp4_clip, tmp_path, capsys):
     assert original.frames[:, :14, :60].max() > 200
 
 
+def test_crop_fan_removes_a_simulated_linear_clips_text_column(tmp_path, write_test_video, capsys):
+    """The issue's case: a simulated linear clip as mp4 with no fan JSON beside it; the
+    "L12-4 / LUNG / D / G / Hz / patient" column ends just short of the wide fan, and the
+    crop used to keep nearly all of it."""
+    from lungus.sim.generator import SimulationConfig, simulate_clip
+
+    def simulated(annotations: bool):
+        config = SimulationConfig(n_frames=24, height=256, width=256, annotations=annotations)
+        return simulate_clip(config, seed=0, probe="linear")
+
+    annotated = simulated(True)
+    text = (annotated.clip.frames != simulated(False).clip.frames).any(axis=0)
+    text[:, 128:] = False  # the text column (the depth ticks sit on the right)
+    assert text.sum() > 500
+    source = write_test_video(tmp_path / "linear.mp4", annotated.clip.frames)
+    out = tmp_path / "linear.npy"
+    assert main(["convert", str(source), str(out), "--crop-fan"]) == 0
+    printed = capsys.readouterr().out
+    report = json.loads((tmp_path / "linear.npy.deid.json").read_text())
+    row0, col0, row1, col1 = report["fan"]["bbox"]
+    after = np.zeros(annotated.clip.frames.shape, np.uint8)
+    after[:, row0:row1, col0:col1] = np.load(out)
+    assert after[:, text].max() == 0
+    fan = annotated.clip.fan.mask
+    assert (after[:, fan] > 0).any(axis=0).mean() >= 0.95  # the fan's image is kept
+    assert report["input"] == "linear.mp4" and report["static_check"] == "done"
+    assert report["content_outside_fan"] > 0
+    assert f"de-identified: blanked {report['pixels_outside_fan']} pixel(s) outside the linear fan" in printed
+
+
+def test_convert_without_crop_fan_writes_no_report(mp4_clip, tmp_path, capsys):
+    assert main(["convert", str(mp4_clip), str(tmp_path / "plain.npy")]) == 0
+    assert "de-identified" not in capsys.readouterr().out
+    assert not (tmp_path / "plain.npy.deid.json").exists()
+
+
 @pytest.mark.parametrize("suffix", [".dcm", ".npz", "", ".avi"])
 def test_convert_between_formats(dicom_clip, tmp_path, suffix):
     out = tmp_path / f"converted{suffix}"

@@ -5,7 +5,9 @@ Detection works on the clip itself, at a reduced working size:
 1. temporal statistics: ultrasound speckle changes from frame to frame, burned-in text,
    calipers, logos and the black surround do not. Pixels whose standard deviation over
    time exceeds a few grey levels are image; a clip that does not move (one frame, a
-   frozen loop) falls back to "brighter than black";
+   frozen loop) falls back to "brighter than black". In a moving clip, static text and
+   graphics (lungus.io.overlay) are left out of the evidence, so that a text column
+   written up to the fan's edge cannot join it;
 2. morphology: an opening removes thin strokes (text, caliper crosses, depth ticks),
    the largest connected part is kept, a closing and hole filling make it solid;
 3. a geometric fit: a rectangle (linear probe) and a ring sector (convex or phased
@@ -30,6 +32,7 @@ import numpy as np
 from lungus.errors import LungUSError, error_detail
 from lungus.io.clip import Clip, FanGeometry
 from lungus.io.formats import json_type_name
+from lungus.io.overlay import StaticOverlayConfig, sample_frame_indices, static_overlay_mask
 
 
 @dataclass(frozen=True)
@@ -168,16 +171,12 @@ class _SectorFit:
     from_side_edges: bool  # apex from the two straight side edges (else from an arc's curvature)
 
 
-def _sample_indices(n_frames: int, max_frames: int) -> np.ndarray:
-    return np.unique(np.linspace(0, n_frames - 1, min(n_frames, max_frames)).round().astype(int))
-
-
 def _image_evidence(
     frames: np.ndarray, work_shape: tuple[int, int], config: FanDetectionConfig
 ) -> _Evidence | None:
     """Region, hull and moving content at working size; None if nothing looks like image."""
     work_h, work_w = work_shape
-    indices = _sample_indices(frames.shape[0], config.max_frames)
+    indices = sample_frame_indices(frames.shape[0], config.max_frames)
     stack = np.empty((len(indices), work_h, work_w), dtype=np.float32)
     for slot, index in enumerate(indices):
         frame = frames[index]
@@ -191,6 +190,15 @@ def _image_evidence(
     # Motion separates speckle from static overlays; a still clip can only go by brightness.
     use_motion = moving.sum() >= 0.2 * max(int(bright.sum()), 1)
     active = moving if use_motion else bright
+
+    # Burned-in text and graphics stay put while the image moves: keep them out of the
+    # evidence, or text written close to the fan joins it and widens the fitted shape.
+    overlay = (
+        static_overlay_mask(stack, config=StaticOverlayConfig(max_frames=config.max_frames)).mask
+        if use_motion
+        else np.zeros_like(active)
+    )
+    active = active & ~overlay
 
     radius = max(1, int(round(min(work_h, work_w) / 80)))
     opened = cv2.morphologyEx(active.astype(np.uint8), cv2.MORPH_OPEN, _disk(radius))
@@ -216,14 +224,14 @@ def _image_evidence(
     background = float(np.median(surround))
     noise = 1.4826 * float(np.median(np.abs(surround - background)))  # robust sigma of the surround
     threshold = background + max(1.5, 4.0 * noise)
-    support = cv2.morphologyEx((brightest > threshold).astype(np.uint8), cv2.MORPH_OPEN, _disk(1))
+    support = cv2.morphologyEx(((brightest > threshold) & ~overlay).astype(np.uint8), cv2.MORPH_OPEN, _disk(1))
     count, labels = cv2.connectedComponents(support, connectivity=8)
     touching = np.unique(labels[core & (support > 0)])
     grown = np.isin(labels, touching[touching > 0]) | core
     region = _fill_holes(cv2.morphologyEx(grown.astype(np.uint8), cv2.MORPH_CLOSE, _disk(3 * radius)) > 0)
     content = region.copy()
     if use_motion:
-        content |= cv2.morphologyEx(moving.astype(np.uint8), cv2.MORPH_OPEN, _disk(1)) > 0
+        content |= cv2.morphologyEx((moving & ~overlay).astype(np.uint8), cv2.MORPH_OPEN, _disk(1)) > 0
     # Fans are convex (up to the slight curve of a convex probe's near edge): the hull
     # restores dark rib shadows and deep black areas that reach the region's border.
     return _Evidence(region=region, hull=_convex_hull(region), content=content)
