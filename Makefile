@@ -25,12 +25,13 @@ RELEASE_TESTS   := Testing/bridge Testing/lungus/io Testing/lungus/data/test_dat
 PY312 ?= $(firstword $(wildcard $(shell pyenv prefix 3.12 2>/dev/null)/bin/python3.12) $(shell command -v python3.12 2>/dev/null))
 RELEASE_STAMPS  := $(foreach release,$(SLICER_RELEASES),.venv-slicer-$(release)/.installed)
 
-.PHONY: demo test test-slicer-releases lint clean help
+.PHONY: demo test test-slicer-releases lint fuzz clean help
 
 help:
 	@echo "make demo                 - set up .venv, then run the end-to-end demo (writes demo_out/)"
 	@echo "make test                 - set up .venv, then run the whole pytest suite and test-slicer-releases"
 	@echo "make test-slicer-releases - torch-free tests in one environment per supported Slicer release"
+	@echo "make fuzz                 - FUZZ_INPUTS (10000) mutated inputs per reader family -> fuzz_results.json"
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -68,6 +69,12 @@ demo: $(STAMP)
 
 test: $(STAMP) test-slicer-releases
 	$(PY) -m pytest Testing
+
+# Not part of `make test` (hours on two cores). Failing inputs are copied to fuzz_findings/.
+FUZZ_INPUTS ?= 10000
+fuzz: $(STAMP)
+	PYTHONPATH=LungUSBLines $(PY) Testing/fuzz/harness.py --inputs $(FUZZ_INPUTS) \
+	  --out fuzz_results.json --keep fuzz_findings
 
 lint: $(STAMP)
 	$(VENV)/bin/ruff check LungUSBLines LungUSTrain LungUSInference Testing Resources

@@ -317,7 +317,7 @@ FAN_JSON = {"mask_type": "fan", "angle1": 125.0, "angle2": 55.0, "center_rows_px
 def _clip_seed(folder: Path, family: str, name: str, *, fan_json: bool = False, **options) -> Seed:
     from lungus.io.writer import write_clip
 
-    case = folder / f"{family}-{name.replace('.', '_')}"
+    case = folder / "-".join([family, name.replace(".", "_"), *map(str, options.values())])
     case.mkdir(parents=True)
     write_clip(_seed_clip(), case / name, **options)
     mutable = [p.relative_to(case).as_posix() for p in sorted(case.rglob("*")) if p.is_file()]
