@@ -36,6 +36,7 @@ import tempfile
 import threading
 import time
 import traceback
+import warnings
 import zipfile
 import zlib
 from collections.abc import Callable
@@ -117,6 +118,12 @@ def _dicom_mutation(data: bytes, rng: random.Random) -> bytes:
 
     from lungus.io.dicom import save_dataset
 
+    with warnings.catch_warnings():  # pydicom's complaints about the damage we make are expected
+        warnings.simplefilter("ignore")
+        return _set_dicom_element(pydicom, UID, save_dataset, data, rng)
+
+
+def _set_dicom_element(pydicom, UID, save_dataset, data: bytes, rng: random.Random) -> bytes:  # noqa: N803
     try:
         ds = pydicom.dcmread(io.BytesIO(data), force=True)
     except Exception:
