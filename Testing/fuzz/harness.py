@@ -196,7 +196,10 @@ def _json_mutation(data: bytes, rng: random.Random) -> bytes:
 
 def _csv_mutation(data: bytes, rng: random.Random) -> bytes:
     """Odd cells (huge numbers, long paths, control characters), missing or extra columns, no header."""
-    rows = list(csv.reader(io.StringIO(data.decode("utf-8", "replace"))))
+    try:
+        rows = list(csv.reader(io.StringIO(data.decode("utf-8", "replace"), newline="")))
+    except csv.Error:  # damage from an earlier byte mutation
+        return _byte_mutation(data, rng)
     if len(rows) < 2:
         return _byte_mutation(data, rng)
     kind = rng.choice(("cell", "cell", "cell", "drop_column", "extra_column", "no_header", "short_row", "many_rows"))
@@ -563,7 +566,15 @@ def fuzz(inputs_per_family: int, *, seed: int = 0, workers: int = 2, timeout_s: 
         jobs = [(family, index) for index in range(inputs_per_family) for family in families]
         next_job = iter(jobs)
 
+        thread_errors: list[BaseException] = []
+
         def drain(worker: Worker, slot: int) -> None:
+            try:
+                drain_jobs(worker, slot)
+            except BaseException as error:  # a harness bug must fail the run, not thin it silently
+                thread_errors.append(error)
+
+        def drain_jobs(worker: Worker, slot: int) -> None:
             while True:
                 with lock:
                     job = next(next_job, None)
@@ -599,6 +610,8 @@ def fuzz(inputs_per_family: int, *, seed: int = 0, workers: int = 2, timeout_s: 
             thread.join()
         for worker in pool:
             worker.stop()
+        if thread_errors:
+            raise RuntimeError(f"fuzz harness failed: {thread_errors[0]!r}") from thread_errors[0]
     return {family: results[family].as_json() for family in families if family in results}
 
 
