@@ -445,11 +445,14 @@ def _read(family: str, path: Path) -> None:
         read_clip(path)
 
 
+_ALLOCATION_FAILED = "can't allocate memory"  # torch's DefaultCPUAllocator under RLIMIT_AS
+
+
 def _classify(error: BaseException) -> tuple[str, str]:
     from lungus.errors import LungUSError
 
-    if isinstance(error, MemoryError):
-        return "memory", "MemoryError"
+    if isinstance(error, MemoryError) or _ALLOCATION_FAILED in str(error).lower():
+        return "memory", f"{type(error).__name__}: {str(error)[:300]}"  # torch and OpenCV say it in RuntimeError
     if isinstance(error, LungUSError):
         message = str(error)
         if "\n" in message.strip():
