@@ -26,7 +26,7 @@ from torch import Tensor, nn
 
 from lungus.atomic import atomic_path
 from lungus.data.schemes import LABEL_SCHEMES, SEG_CLASSES
-from lungus.errors import LungUSError
+from lungus.errors import LungUSError, error_detail
 from lungus.models.preprocessing import check_normalisation
 from lungus.models.registry import CLASSIFIER, SEGMENTER, architecture, build_from_architecture, get_spec
 
@@ -457,8 +457,12 @@ def file_kind(path: os.PathLike | str) -> str:
     if not path.is_file():
         raise LungUSError("no such file", path=path)
     if zipfile.is_zipfile(path):
-        with zipfile.ZipFile(path) as archive:
-            names = archive.namelist()
+        try:
+            with zipfile.ZipFile(path) as archive:
+                names = archive.namelist()
+        except (zipfile.BadZipFile, UnicodeDecodeError, OSError, ValueError) as error:
+            # is_zipfile only finds the end record; a damaged directory or entry name fails here.
+            raise LungUSError(f"damaged model file: its zip directory cannot be read ({error_detail(error)})", path=path) from None
         if any(name.endswith("/constants.pkl") or "/code/" in name for name in names):
             return "torchscript"
         if any(name.endswith("/data.pkl") for name in names):

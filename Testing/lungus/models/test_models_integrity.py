@@ -120,3 +120,19 @@ def test_onnx_with_a_changed_weight_is_refused(tmp_path, model):
     assert read_card(original).task == "bline2"
     with pytest.raises(LungUSError, match=rf"tampered\.onnx: {REFUSED}"):
         load_for_inference(tmp_path / "tampered.onnx")
+
+
+def test_a_model_file_whose_zip_directory_is_damaged_is_refused_in_one_line(tmp_path):
+    # Found by the fuzz harness: zipfile.is_zipfile accepts the file (its end record is intact),
+    # then reading the damaged central directory raised BadZipFile out of read_card.
+    from lungus.infer.recipes import random_model_file
+    from lungus.models.model_file import read_card
+
+    path = random_model_file(tmp_path / "m.pt", "bline2", "frame_cnn", size=32, frames=4, model_args={"width": 4})
+    data = bytearray(path.read_bytes())
+    directory = data.rfind(b"PK\x01\x02")  # the last central-directory entry
+    data[directory : directory + 4] = b"XXXX"
+    path.write_bytes(bytes(data))
+    with pytest.raises(LungUSError, match=r"damaged model file: its zip directory cannot be read") as caught:
+        read_card(path)
+    assert "\n" not in str(caught.value)
