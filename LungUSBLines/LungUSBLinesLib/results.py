@@ -1,6 +1,6 @@
 """Record what inference says about a clip in the scene, beside the clip, playing with it.
 
-:func:`add_analysis_to_scene` turns a lungus.infer ClipAnalysis into nodes (DESIGN.md 4: results
+:func:`add_analysis_to_scene` turns a lungus.infer ClipAnalysis into nodes (results
 are sequences synchronized in the clip's own browser):
 
 - the segmentation: a labelmap volume sequence, one mask per clip frame, shown with the
