@@ -29,6 +29,7 @@ import os
 import random
 import select
 import shutil
+import stat
 import struct
 import subprocess
 import sys
@@ -550,12 +551,49 @@ class FamilyCounts:
                 "escapes": self.counts["escape"], "findings": self.findings}
 
 
+# Name parts a careless or hostile folder holds: bytes that are not UTF-8 (kept by Python as lone
+# surrogates, written back as the same bytes), a newline, a right-to-left override, a space.
+HOSTILE_NAME_PARTS = ("\udcff", "\udce9t\udcc3", "\n", "\u202e", " ")
+FILESYSTEM_MUTATION_RATE = 0.15
+
+
+def _filesystem_mutation(case: Path, seed: Seed, rng: random.Random) -> tuple[str, str]:
+    """Rename the target to a hostile name, or put a FIFO where one of the case's files was.
+
+    Returns the (possibly new) target, relative to ``case``, and what was done. Permission-denied
+    files are not fuzzed here: the harness runs as root in CI, where mode 000 still reads; the unit
+    tests cover them as an ordinary user.
+    """
+    if rng.random() < 0.5:
+        target = case / seed.target
+        stem, dot, suffix = target.name.partition(".")
+        renamed = target.with_name(stem + rng.choice(HOSTILE_NAME_PARTS) + dot + suffix)
+        target.rename(renamed)
+        return renamed.relative_to(case).as_posix(), f"renamed to {renamed.name!r}"
+    victim = case / rng.choice(seed.mutable)
+    victim.unlink()
+    os.mkfifo(victim)
+    return seed.target, f"{victim.name}: replaced by a FIFO"
+
+
+def _copy_keeping_fifos(source: str, destination: str) -> None:
+    """copytree's copy function for kept findings: a FIFO is remade, not opened (which would block)."""
+    if stat.S_ISFIFO(os.lstat(source).st_mode):
+        os.mkfifo(destination)
+    else:
+        shutil.copy2(source, destination)
+
+
 def make_case(seed: Seed, index: int, base_seed: int, into: Path) -> tuple[Path, str]:
     """Copy the seed case into ``into`` and mutate it; deterministic in (base_seed, family, index)."""
     rng = random.Random(f"{base_seed}:{seed.family}:{index}")
     shutil.copytree(seed.root, into)
     what = mutate_file(into / rng.choice(seed.mutable), rng)
-    return into / seed.target, what
+    target = seed.target
+    if rng.random() < FILESYSTEM_MUTATION_RATE:
+        target, renamed = _filesystem_mutation(into, seed, rng)
+        what = f"{what}; {renamed}"
+    return into / target, what
 
 
 def fuzz(inputs_per_family: int, *, seed: int = 0, workers: int = 2, timeout_s: float = 10.0,
@@ -600,7 +638,7 @@ def fuzz(inputs_per_family: int, *, seed: int = 0, workers: int = 2, timeout_s: 
                         if keep is not None:
                             saved = keep / family / f"{index:06d}-{outcome}"
                             shutil.rmtree(saved, ignore_errors=True)
-                            shutil.copytree(case, saved)
+                            shutil.copytree(case, saved, copy_function=_copy_keeping_fifos)
                             finding["saved"] = str(saved)
                         counts.findings.append(finding)
                 shutil.rmtree(case, ignore_errors=True)
