@@ -193,7 +193,9 @@ def _chest_wall_power(
     fat_bottom = fat_top + scene.fat_fraction * (wall - fat_top) * (
         1 + 0.08 * smooth_noise(rng, L, L / 5)[None, :]
     )
-    structure = cv2.GaussianBlur(rng.standard_normal((D, L)).astype(np.float32), (0, 0), sigmaX=9.0, sigmaY=0.9)
+    structure = cv2.GaussianBlur(
+        rng.standard_normal((D, L)).astype(np.float32), (0, 0), sigmaX=9.0, sigmaY=0.9
+    )
     structure = structure / (structure.std() + 1e-6)
     layer_db = np.where(z < fat_top, 3.0, np.where(z < fat_bottom, -7.0, 0.0))
     texture_db = np.where(z < fat_bottom, 2.0, 4.0) * structure
@@ -202,7 +204,9 @@ def _chest_wall_power(
     septa = np.zeros((D, L))
     for _ in range(int(rng.integers(1, 4))):
         depth = fat_top + rng.uniform(0.2, 0.8) * (fat_bottom - fat_top)
-        septa = np.maximum(septa, _band(z - depth - 0.02 * (x - L / 2) * rng.normal(), 0.7) * rng.uniform(4, 8))
+        septa = np.maximum(
+            septa, _band(z - depth - 0.02 * (x - L / 2) * rng.normal(), 0.7) * rng.uniform(4, 8)
+        )
     septa *= (z > fat_top) & (z < fat_bottom)
     streaks = _muscle_streaks(grid, fat_bottom, wall, rng)
     tissue_db = layer_db + texture_db + fascia + septa + streaks
@@ -224,7 +228,11 @@ def _muscle_streaks(
 
 
 def _lung_haze_power(
-    scene: ClipScene, grid: _BeamGrid, lung_span: float, consolidation: _Consolidation, rng: np.random.Generator
+    scene: ClipScene,
+    grid: _BeamGrid,
+    lung_span: float,
+    consolidation: _Consolidation,
+    rng: np.random.Generator,
 ) -> np.ndarray:
     """Aerated lung: a reverberation haze that fades with depth."""
     haze_db = scene.haze_db - scene.haze_decay_db * np.clip(grid.below / lung_span, 0, None)

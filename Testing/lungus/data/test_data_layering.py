@@ -27,7 +27,9 @@ def _imported_modules(path: Path) -> set[str]:
 
 def test_no_data_module_imports_the_simulator():
     offenders = {
-        str(path.relative_to(DATA)): sorted(m for m in _imported_modules(path) if m.split(".")[:2] == ["lungus", "sim"])
+        str(path.relative_to(DATA)): sorted(
+            m for m in _imported_modules(path) if m.split(".")[:2] == ["lungus", "sim"]
+        )
         for path in sorted(DATA.rglob("*.py"))
     }
     assert {name: modules for name, modules in offenders.items() if modules} == {}

@@ -42,14 +42,18 @@ def _file_digest(path) -> str:
 
 def set_digest(folder) -> tuple[str, dict[str, str]]:
     files = {
-        str(path.relative_to(folder)): _file_digest(path) for path in sorted(folder.rglob("*")) if path.is_file()
+        str(path.relative_to(folder)): _file_digest(path)
+        for path in sorted(folder.rglob("*"))
+        if path.is_file()
     }
     whole = hashlib.sha256("".join(f"{name}:{digest}\n" for name, digest in files.items()).encode())
     return whole.hexdigest(), files
 
 
 def test_a_simulated_set_is_the_same_file_for_file_as_before(tmp_path):
-    write_dataset(tmp_path, N_CLIPS, N_PATIENTS, seed=SEED, config=CONFIG, clip_format="seq.nrrd", preview=True)
+    write_dataset(
+        tmp_path, N_CLIPS, N_PATIENTS, seed=SEED, config=CONFIG, clip_format="seq.nrrd", preview=True
+    )
     digest, files = set_digest(tmp_path)
     print(digest, *(f"{digest} {name}" for name, digest in files.items()), sep="\n")
     assert len(files) == 2 * N_CLIPS + N_CLIPS + 5  # clips, masks, fan JSONs; 4 CSVs and the preview
