@@ -6,7 +6,7 @@ drawn from annotations, a segmenter's predictions. The regions are found by
 
 **B-line count of a frame** (Volpicelli's semi-quantitative rule for confluence):
 
-- every connected region of class B-line (3) counts 1;
+- every connected (8-neighbour) region of class B-line (3) counts 1;
 - every connected region of class confluent B-line (4) counts
   ``max(2, round(10 * share))``, where ``share`` is the fraction of the visible
   intercostal pleura it covers: the lateral extent of the region over the lateral

@@ -286,7 +286,8 @@ def _occupancy(runs: _Runs, n_frames: int, width: int, grid: _LateralGrid) -> di
 
 
 class _TruthBins:
-    """The truth rules' lateral bins (bline_rules.LateralCoordinate) (pixel centres), and which rows hit every bin they span."""
+    """The truth rules' lateral bins (bline_rules.LateralCoordinate, of pixel centres), and which
+    rows hit every bin they span."""
 
     def __init__(self, lateral: LateralCoordinate, shape: tuple[int, int]) -> None:
         self.bins = np.ascontiguousarray(np.broadcast_to(lateral.bins, shape))

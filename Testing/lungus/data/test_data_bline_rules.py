@@ -6,7 +6,13 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lungus.data.bline_rules import FrameTruth, clip_labels
+from lungus.data.bline_rules import (
+    FrameTruth,
+    clip_labels,
+    confluent_instance,
+    discrete_instance,
+    frame_truth,
+)
 from lungus.data.blines import clip_instances, count_blines, masks_truth
 from lungus.data.schemes import B_LINE, CONFLUENT, PLEURA
 from lungus.io.clip import FanGeometry
@@ -76,6 +82,25 @@ def test_sector_share_is_measured_in_angle_so_widening_with_depth_does_not_count
     mask[fan_mask & (radius >= 80) & (radius < 83)] = PLEURA
     mask[fan_mask & (radius >= 83) & (angle >= -15) & (angle < 15)] = CONFLUENT
     assert count_blines(mask, fan) == 5
+
+
+def test_a_confluent_instance_spreads_its_count_evenly_across_its_top():
+    instance = confluent_instance(first=0.0, last=40.0, column=20.0, share=0.4)
+    assert (instance.kind, instance.count) == ("confluent", 4)
+    assert instance.positions == (5.0, 15.0, 25.0, 35.0)
+    assert confluent_instance(0.0, 4.0, 2.0, share=0.04).count == 2
+
+
+def test_frame_truth_adds_the_instances_of_a_frame():
+    # A confluent region over 30 % of the space stands for 3 B-lines across columns 10..30.
+    truth = frame_truth([discrete_instance(3.0), confluent_instance(10.0, 30.0, 20.0, 0.3)])
+    assert (truth.bline_count, truth.discrete, truth.confluent_regions, truth.confluent_share) == (
+        4,
+        1,
+        1,
+        0.3,
+    )
+    assert truth.positions == pytest.approx((3.0, 10.0 + 10 / 3, 20.0, 30.0 - 10 / 3))
 
 
 def _frames(n, count=0, confluent=0, share=0.0):
