@@ -95,3 +95,15 @@ def test_a_yaml_value_of_the_wrong_kind_is_named(tmp_path):
 def test_model_arguments_become_a_mapping():
     assert _config(["--manifest", "m.csv", "--out", "run", "--model-arg", "width=4", "--model-arg",
                     "pooling=max"]).model_args == {"width": "4", "pooling": "max"}
+
+
+def test_the_settings_and_their_options_load_without_torch():
+    """Slicer's Python reads TrainConfig's fields (LungUSTrainLib.training) before PyTorch is installed."""
+    import subprocess
+    import sys
+
+    code = ("import sys\nsys.modules['torch'] = None\nfrom lungus.cli import build_parser\n"
+            "build_parser().parse_args(['train', '--manifest', 'm.csv', '--out', 'run', '--epochs', '2'])\n"
+            "import lungus.train.config\n")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
