@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import types
+import typing
 from typing import Any
 
 from lungus.commands.manifest_paths import add_confine_paths_argument, check_confined
 from lungus.progress_lines import add_progress_lines_argument
+from lungus.train.config import TrainConfig, default_text, option_flag  # imports no torch
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -32,7 +36,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lungus.models.registry import available_models, describe_model
-    from lungus.train.config import TrainConfig
 
     if args.list_models:
         for name in available_models():
@@ -55,11 +58,6 @@ def run(args: argparse.Namespace) -> int:
 
 def add_setting_options(parser: argparse.ArgumentParser) -> None:
     """One option per TrainConfig field, with its help, choices and default (lungus.train.config)."""
-    import dataclasses
-    import typing
-
-    from lungus.train.config import TrainConfig, default_text, option_flag
-
     types = typing.get_type_hints(TrainConfig)
     settings = parser.add_argument_group(
         "settings", "one option per training setting (lungus.train.config.TrainConfig); "
@@ -81,19 +79,12 @@ def add_setting_options(parser: argparse.ArgumentParser) -> None:
 def _value_type(hint: Any) -> Any:
     """The type a setting's option parses: its annotation without None (``int | None`` -> int);
     of ``bool | dict`` (augment) the bool, as the command line turns it on or off."""
-    import types
-    import typing
-
     kinds = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
     return next(kind for kind in kinds if kind is not type(None))
 
 
 def setting_overrides(args: argparse.Namespace) -> dict[str, Any]:
     """The TrainConfig settings given on the command line (None: not given)."""
-    import dataclasses
-
-    from lungus.train.config import TrainConfig
-
     overrides = {item.name: getattr(args, item.name) for item in dataclasses.fields(TrainConfig)}
     if overrides["model_args"] is not None:
         from lungus.models.registry import parse_arch_args

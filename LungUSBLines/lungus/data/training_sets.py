@@ -31,7 +31,8 @@ class TrainingInput:
     """How the training sets are made, in typed pieces (lungus.train.setup builds it from a TrainConfig).
 
     ``frames``: frames per training window (segmenter: frames drawn per clip per epoch);
-    ``seed``: of the windows, frames and augmentation drawn each epoch; ``augment``: None, none.
+    ``seed``: of the windows, frames and augmentation drawn each epoch; ``augment``: the ranges of the
+    random changes (lungus.data.augment), None for none.
     """
 
     preprocessing: Preprocessing
