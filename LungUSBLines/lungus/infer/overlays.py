@@ -255,7 +255,10 @@ def write_overlays(
         if analysis.segmentation is not None:
             relative = Path("masks") / f"{stem}.seq.nrrd"
             masks = analysis.segmentation.original_masks(clip.n_frames)
-            write_clip(Clip(masks, fps=clip.fps, spacing_mm=clip.spacing_mm), folder / relative)
+            # gzip: class ids are mostly background, so ~10 MB of raw masks per 100 frames shrink
+            # to a few hundred kB (Slicer reads gzip NRRD as it reads raw).
+            write_clip(Clip(masks, fps=clip.fps, spacing_mm=clip.spacing_mm), folder / relative,
+                       compression="gzip")
             written["masks"] = relative.as_posix()
     if explain and analysis.explanation is not None:
         method = analysis.explanation.method
