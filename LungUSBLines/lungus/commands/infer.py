@@ -75,8 +75,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--overlays",
         action="store_true",
-        help="write an overlay video and a .seq.nrrd mask sequence per clip (gzip-compressed class ids: "
-        "well under 1 MB for a 100-frame clip, where the video takes about 1 MB)",
+        help="write an overlay video and a .seq.nrrd mask sequence per clip; the masks are one byte per "
+        "pixel, gzip-compressed: about 0.4 MB for 100 frames of 640x480 (30 MB uncompressed)",
     )
     parser.add_argument(
         "--explain",
