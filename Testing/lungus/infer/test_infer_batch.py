@@ -123,6 +123,28 @@ def test_bad_shards_are_refused(text):
         parse_shard(text)
 
 
+def test_a_request_refuses_negative_workers(tmp_path):
+    with pytest.raises(LungUSError, match="workers must be 0 or more, got -1"):
+        BatchRequest(["clips/"], tmp_path / "out", workers=-1)
+    assert BatchRequest(["clips/"], str(tmp_path / "out")).out == tmp_path / "out"
+
+
+def test_the_journal_keeps_each_record_whole_and_the_tables_come_from_it(tmp_path):
+    from lungus.infer.journal import Journal
+
+    journal = Journal(tmp_path, resume=False)
+    for index, clip in ((1, "b.mp4"), (0, "a.mp4"), (1, "b.mp4")):
+        journal.append({"index": index, "clip": clip, "error": f"try {index}", "frames": []})
+    with open(tmp_path / "clips.jsonl", "a", encoding="utf-8") as handle:
+        handle.write('{"index": 2, "clip": "c.mp4", "err')  # a torn line an older version left
+    assert [r["clip"] for r in read_journal(tmp_path)] == ["b.mp4", "a.mp4", "b.mp4"]
+    Journal(tmp_path, resume=True).append({"index": 2, "clip": "c.mp4", "frames": []})
+    assert [r["clip"] for r in read_journal(tmp_path)] == ["b.mp4", "a.mp4", "b.mp4", "c.mp4"]
+    assert (tmp_path / "clips.jsonl").read_text().endswith('"frames": []}\n')
+    Journal(tmp_path, resume=False)
+    assert (tmp_path / "clips.jsonl").read_bytes() == b""
+
+
 def test_shards_partition_the_inputs(clip_folder):
     items = collect_inputs([clip_folder])
     parts = [shard_inputs(items, i, 3) for i in range(3)]
