@@ -25,7 +25,7 @@ Writes into --out:
   masks/       and <clip>.seq.nrrd, the predicted class ids (a Slicer volume sequence)
   explain/     with --explain: <clip>.gradcam.mp4 and <clip>.gradcam.png, the top frame
   (<clip>: the clip's file name without its suffix; inputs that share one each get _N after it,
-  N their place in the input list counting from 0, as in clips/a/scan.mp4 -> scan_0.mp4)
+  N their place in the input list counting from 0: a/scan.mp4 b/scan.mp4 -> scan_0, scan_1)
 
 A clip that cannot be read is listed with its error and the run goes on; the exit status is 1
 when any clip failed. A full disk (or a folder that cannot be written) stops the run with one
