@@ -255,14 +255,9 @@ def _fit(config, device, context, progress, log, resume, test_rows) -> TrainResu
     final, best_epoch = _best_model(model, state)
     _check_replicas(final, context, config.run_dir)
     test_result = None
-    if run.test_set is not None and len(run.test_set):
+    if run.test_set is not None and len(run.test_set):  # cross-validation's held-out fold
         test_result = evaluate(final, run.task, run.test_set, device, context)
-    model_path = None
-    if context.is_main:
-        model_path = run.save_model(final, config.run_dir / MODEL_NAME, state.best_metrics, best_epoch, state.history)
-        log(f"saved {model_path} (best epoch {best_epoch})")
-        if progress is not None:  # also when early stopping left epochs out
-            progress(1.0, f"saved {model_path.name} (best epoch {best_epoch})")
+    model_path = _save_model(final, run, config, state, best_epoch, context, progress, log)
     return TrainResult(config.run_dir, model_path, best_epoch, len(state.history), state.best_metrics,
                        state.history, test_result)
 
@@ -427,6 +422,19 @@ def _best_model(model: nn.Module, state: TrainingState) -> tuple[nn.Module, int]
         return final, len(state.history)
     final.load_state_dict(state.best_model)
     return final, int(max(state.history, key=lambda r: r.get("val_score", -math.inf))["epoch"])
+
+
+def _save_model(final: nn.Module, run: PreparedRun, config: TrainConfig, state: TrainingState, best_epoch: int,
+                context: DistributedContext, progress: ProgressCallback | None,
+                log: Callable[[str], None]) -> Path | None:
+    """RUN/model.pt with its card (rank 0 only; None elsewhere)."""
+    if not context.is_main:
+        return None
+    model_path = run.save_model(final, config.run_dir / MODEL_NAME, state.best_metrics, best_epoch, state.history)
+    log(f"saved {model_path} (best epoch {best_epoch})")
+    if progress is not None:  # also when early stopping left epochs out
+        progress(1.0, f"saved {model_path.name} (best epoch {best_epoch})")
+    return model_path
 
 
 def _check_replicas(final: nn.Module, context: DistributedContext, run_dir: Path) -> None:
