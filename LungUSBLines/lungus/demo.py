@@ -68,6 +68,7 @@ def run_demo(out: str | Path, config: DemoConfig | None = None, *, log: Callable
     import numpy as np
     import torch
 
+    from lungus.data.label_sources import labels_of
     from lungus.data.manifest import Manifest
     from lungus.data.split import assign_folds
     from lungus.evaluate.compare_runs import compare_runs
@@ -103,7 +104,7 @@ def run_demo(out: str | Path, config: DemoConfig | None = None, *, log: Callable
 
     # 2. Hold out a quarter of the patients, stratified by truth.
     manifest = Manifest.load(summary.manifest)
-    truth = manifest.labels("truth", config.task).hard
+    truth = labels_of(manifest, "truth", config.task).hard
     fold = assign_folds(manifest.patients, truth, 4, seed=config.seed)
     test_rows = [int(r) for r in np.flatnonzero(fold == 0)]
     test_manifest = data / "test.csv"
@@ -158,15 +159,16 @@ def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
 
 def _label_agreement(manifest_path: Path, config: DemoConfig, out: Path) -> dict[str, Any]:
     """Crowd consensus and each expert against truth (accuracy of bline3 labels)."""
+    from lungus.data.label_sources import labels_of
     from lungus.data.manifest import Manifest
 
     manifest = Manifest.load(manifest_path)
-    truth = manifest.labels("truth", "bline3").hard
+    truth = labels_of(manifest, "truth", "bline3").hard
     sources = ["crowd-majority", "crowd-ds", *[f"expert:{n}" for n in manifest.expert_names]]
     agreement = {}
     for source in sources:
         try:
-            hard = manifest.labels(source, "bline3").hard
+            hard = labels_of(manifest, source, "bline3").hard
         except LungUSError:
             continue
         rated = hard >= 0

@@ -94,18 +94,12 @@ def run_batch(
     frames.csv, clips.jsonl (lungus.infer.run_batch). A bad clip is recorded with its error and
     the run goes on. ``progress(done, total, clip)`` after each clip."""
     from lungus.infer.analyzer import Analyzer
+    from lungus.infer.batch import BatchRequest
     from lungus.infer.batch import run_batch as engine_run_batch
 
     if isinstance(inputs, (str, os.PathLike)):
         inputs = [inputs]
     analyzer = Analyzer(model, segmenter, device=device)
-    return engine_run_batch(
-        analyzer,
-        [os.fspath(p) for p in inputs],
-        out,
-        workers=workers,
-        overlays=overlays,
-        explain=explain,
-        resume=resume,
-        progress=progress,
-    )
+    request = BatchRequest([os.fspath(p) for p in inputs], out, workers=workers, overlays=overlays,
+                           explain=explain, resume=resume)
+    return engine_run_batch(analyzer, request, progress=progress)

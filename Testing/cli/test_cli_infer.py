@@ -185,7 +185,7 @@ def test_overlays_and_explanations_from_the_command_line(tiny_collection, tmp_pa
     clip = Manifest.load(tiny_collection).clip_paths()[0]
     assert infer(clip, tmp_path / "out", models, "--overlays", "--explain") == 0
     written = sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.*"))
-    stem = f"00000_{clip.stem}"
+    stem = clip.stem  # as the help says: overlays/<clip>.mp4
     for name in (
         f"overlays/{stem}.mp4",
         f"masks/{stem}.seq.nrrd",

@@ -45,10 +45,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
+    from lungus.data.label_sources import load_opinions
     from lungus.data.manifest import Manifest
 
     manifest = Manifest.load(args.manifest, confine_paths=args.confine_paths)
-    opinions = None if args.no_opinions else manifest.load_opinions(args.opinions)
+    opinions = None if args.no_opinions else load_opinions(manifest, args.opinions)
     issues = manifest.validate(check_files=not args.no_files, opinions=opinions)
     errors = sum(issue.severity == "error" for issue in issues)
     warnings = len(issues) - errors

@@ -28,6 +28,7 @@ import warnings
 import numpy as np
 
 from lungus.data.crowd import majority_vote
+from lungus.data.label_sources import crowd_opinion_counts, fit_dawid_skene, labels_of, load_opinions
 from lungus.data.manifest import TRUTH_PREFIX, Manifest
 from lungus.data.opinions import Opinions
 from lungus.data.schemes import scheme_classes
@@ -71,7 +72,7 @@ def _expert_labels(manifest: Manifest, scheme: str) -> dict[str, np.ndarray]:
     experts = {}
     for name in manifest.expert_names:
         try:
-            experts[name] = manifest.labels(f"expert:{name}", scheme).hard
+            experts[name] = labels_of(manifest, f"expert:{name}", scheme).hard
         except LungUSError:
             continue  # an expert column in another scheme (e.g. lus4 when asking bline3)
     return experts
@@ -99,7 +100,7 @@ def build_labels_report(
     """labels_report and the hard labels of every source compared (truth included, if any)."""
     classes = scheme_classes(scheme)
     n_classes = len(classes)
-    loaded = manifest.load_opinions(opinions)
+    loaded = load_opinions(manifest, opinions)
     report: dict = {
         "manifest": str(manifest.path),
         "opinions": None if loaded is None or loaded.path is None else str(loaded.path),
@@ -113,19 +114,19 @@ def build_labels_report(
     soft: np.ndarray | None = None
     crowd_possible = scheme in ("bline3", "bline2") and (manifest.has_crowd_counts or loaded is not None)
     if crowd_possible:
-        counts = manifest.crowd_opinion_counts(loaded)
+        counts = crowd_opinion_counts(manifest, loaded)
         report["crowd"] = {
             "n_opinions": int(counts.sum()),
             "opinions_per_clip_mean": float(counts.sum(axis=1).mean()) if len(counts) else 0.0,
             "clips_without_opinions": int((counts.sum(axis=1) == 0).sum()),
         }
-        sources["crowd-majority"] = manifest.labels("crowd-majority", scheme, loaded).hard
-        soft = manifest.labels("crowd-soft", scheme, loaded).soft
+        sources["crowd-majority"] = labels_of(manifest, "crowd-majority", scheme, loaded).hard
+        soft = labels_of(manifest, "crowd-soft", scheme, loaded).soft
     if loaded is not None and scheme in ("bline3", "bline2"):
-        ds_labels = manifest.labels("crowd-ds", scheme, loaded)
+        ds_labels = labels_of(manifest, "crowd-ds", scheme, loaded)
         sources["crowd-ds"] = ds_labels.hard
-        result, encoded = manifest.fit_dawid_skene(loaded)
-        vote = manifest.labels("crowd-majority", "bline3", loaded).hard
+        result, encoded = fit_dawid_skene(manifest, loaded)
+        vote = labels_of(manifest, "crowd-majority", "bline3", loaded).hard
         agrees = np.bincount(
             encoded.raters,
             weights=(vote[encoded.clips] == encoded.labels),
@@ -151,7 +152,7 @@ def build_labels_report(
     if reference_column is None and scheme == "bline2" and "bline3" in manifest.columns:
         reference_column = "bline3"
     if reference_column is not None:  # the manifest's own reference labels (e.g. a consensus read)
-        sources[reference_column] = manifest.labels(reference_column, scheme).hard
+        sources[reference_column] = labels_of(manifest, reference_column, scheme).hard
     experts = _expert_labels(manifest, scheme)
     for name, hard in experts.items():
         sources[f"expert:{name}"] = hard
@@ -171,7 +172,7 @@ def build_labels_report(
     all_labels = dict(sources)
 
     if has_truth:
-        truth = manifest.labels("truth", scheme).hard
+        truth = labels_of(manifest, "truth", scheme).hard
         all_labels = {**sources, "truth": truth}
         report["vs_truth"] = {name: compare(truth, hard, n_classes) for name, hard in sources.items()}
         if soft is not None:

@@ -15,32 +15,23 @@ Columns (paths are relative to the CSV's own folder):
 Other columns are kept as they are. Line numbers in messages count the header as
 line 1, as a text editor does.
 
-Label sources (:meth:`Manifest.labels`): ``crowd-soft``, ``crowd-majority``,
-``crowd-ds`` (needs long-format opinions), ``expert:NAME``, ``expert-majority``,
-``truth`` and the plain scheme columns ``bline2`` / ``bline3`` / ``lus4``.
-A bline2 label can always be derived from bline3 (none -> absent, discrete and
-confluent -> present).
+This module is the table: rows, paths, columns, folds, and (lungus.data.validation) the
+checks of the CSV. The labels its columns give (crowd, experts, truth, soft labels) come from
+lungus.data.label_sources.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from lungus.data.crowd import DawidSkeneResult, dawid_skene, majority_vote, soft_labels
 from lungus.data.csvfile import read_csv_table, write_csv_table
-from lungus.data.opinions import DEFAULT_OPINIONS_NAME, EncodedOpinions, Opinions, clip_key
-from lungus.data.schemes import (
-    BLINE3_TO_BLINE2,
-    CROWD_COLUMNS,
-    LABEL_SCHEMES,
-    normalise_label,
-    scheme_classes,
-)
+from lungus.data.opinions import Opinions, clip_key
+from lungus.data.schemes import CROWD_COLUMNS, LABEL_SCHEMES
 from lungus.errors import LungUSError
 
 REQUIRED_COLUMNS = ("clip", "patient")
@@ -58,14 +49,6 @@ EXPERT_PREFIX = "expert_"
 TRUTH_PREFIX = "truth_"
 # Order of the standard columns when a manifest is written from scratch.
 CANONICAL_ORDER = ("clip", "patient", "zone", *SCHEME_COLUMNS, *CROWD_COLUMNS)
-CROWD_SOURCES = ("crowd-soft", "crowd-majority", "crowd-ds")
-
-# Collapsing bline3 class indices onto bline2 ones.
-_BLINE3_TO_BLINE2_INDEX = np.array(
-    [LABEL_SCHEMES["bline2"].index(BLINE3_TO_BLINE2[name]) for name in LABEL_SCHEMES["bline3"]]
-)
-
-
 @dataclass(frozen=True)
 class ManifestIssue:
     """One validation finding. ``line`` is the file line (header = 1), None for a whole-column issue."""
@@ -93,73 +76,6 @@ class ManifestIssue:
         if self.file:
             found["file"] = self.file
         return found
-
-
-@dataclass
-class LabelSet:
-    """Labels of every manifest row from one source, in one scheme.
-
-    hard: (N,) class index, -1 where the row has no label.
-    soft: (N, K) class distribution (one-hot for hard sources), all-zero where no label.
-    """
-
-    source: str
-    scheme: str
-    classes: tuple[str, ...]
-    hard: np.ndarray
-    soft: np.ndarray
-    is_soft: bool
-
-    @property
-    def mask(self) -> np.ndarray:
-        return self.hard >= 0
-
-    def names(self) -> list[str | None]:
-        return [self.classes[k] if k >= 0 else None for k in self.hard.tolist()]
-
-
-def _one_hot(hard: np.ndarray, n_classes: int) -> np.ndarray:
-    soft = np.zeros((len(hard), n_classes))
-    rows = np.flatnonzero(hard >= 0)
-    soft[rows, hard[rows]] = 1.0
-    return soft
-
-
-def _collapse_to_bline2(values: np.ndarray) -> np.ndarray:
-    """(N, 3) bline3 counts or probabilities -> (N, 2) bline2."""
-    collapsed = np.zeros((len(values), len(LABEL_SCHEMES["bline2"])))
-    for k3, k2 in enumerate(_BLINE3_TO_BLINE2_INDEX):
-        collapsed[:, k2] += values[:, k3]
-    return collapsed
-
-
-def infer_column_scheme(values: Iterable[str]) -> str | None:
-    """The scheme whose labels a column holds: the first of bline3, bline2 (words), lus4, bline2 (0/1).
-
-    Blank values are ignored; None if no scheme accepts every value. bline2 written as
-    0/1 is tried last because 0/1 are also LUS scores.
-    """
-    present = [v for v in values if v.strip()]
-
-    def accepts(scheme: str, allowed: set[str] | None = None) -> bool:
-        for value in present:
-            if allowed is not None and value.strip().lower() not in allowed:
-                return False
-            try:
-                normalise_label(scheme, value)
-            except ValueError:
-                return False
-        return True
-
-    if accepts("bline3"):
-        return "bline3"
-    if accepts("bline2", {"absent", "present", "yes", "no", "true", "false"}):
-        return "bline2"
-    if accepts("lus4"):
-        return "lus4"
-    if accepts("bline2"):
-        return "bline2"
-    return None
 
 
 def parse_int(text: str) -> int | None:
@@ -354,195 +270,6 @@ class Manifest:
     def has_crowd_counts(self) -> bool:
         return all(name in self.columns for name in CROWD_COLUMNS)
 
-    def label_columns(self) -> dict[str, str | None]:
-        """Column -> scheme for every label column (scheme columns, expert_*, truth_*); None if unknown."""
-        found: dict[str, str | None] = {}
-        for name in self.columns:
-            if name in SCHEME_COLUMNS:
-                found[name] = name
-            elif name.startswith(TRUTH_PREFIX):
-                scheme = name[len(TRUTH_PREFIX) :]
-                found[name] = scheme if scheme in LABEL_SCHEMES else None
-            elif name.startswith(EXPERT_PREFIX):
-                found[name] = infer_column_scheme(self.column(name))
-        return found
-
-    def crowd_counts(self) -> np.ndarray:
-        """(N, 3) int opinion counts (none, discrete, confluent); blank rows count zero."""
-        self.require_columns(*CROWD_COLUMNS)
-        counts = np.zeros((len(self.rows), len(CROWD_COLUMNS)), dtype=np.int64)
-        for i, (row, line) in enumerate(zip(self.rows, self.lines)):
-            for k, name in enumerate(CROWD_COLUMNS):
-                try:
-                    value = parse_int(row[name])
-                except ValueError:
-                    value = -1
-                if value is not None and not 0 <= value <= MAX_OPINION_COUNT:
-                    raise LungUSError(
-                        f"line {line}: column {name}: {row[name][:40]!r} is not an integer count "
-                        f"from 0 to {MAX_OPINION_COUNT:,}",
-                        self.path,
-                    )
-                counts[i, k] = value or 0
-        return counts
-
-    def default_opinions_path(self) -> Path:
-        return self.folder / DEFAULT_OPINIONS_NAME
-
-    def load_opinions(self, opinions: str | os.PathLike | Opinions | None = None) -> Opinions | None:
-        """The given opinions, or DIR/opinions.csv beside the manifest if it exists, else None."""
-        if isinstance(opinions, Opinions):
-            return opinions
-        if opinions is not None:
-            return Opinions.load(opinions)
-        default = self.default_opinions_path()
-        return Opinions.load(default) if default.is_file() else None
-
-    # ---- labels --------------------------------------------------------------------------------------
-    def available_sources(self, opinions: Opinions | None = None) -> list[str]:
-        """Label sources this manifest can provide."""
-        sources = [name for name in SCHEME_COLUMNS if name in self.columns]
-        if any(name.startswith(TRUTH_PREFIX) for name in self.columns):
-            sources.append("truth")
-        if self.has_crowd_counts or opinions is not None:
-            sources += ["crowd-soft", "crowd-majority"]
-        if opinions is not None:
-            sources.append("crowd-ds")
-        sources += [f"expert:{name}" for name in self.expert_names]
-        if len(self.expert_names) >= 2:
-            sources.append("expert-majority")
-        return sources
-
-    def _column_labels(self, column: str, scheme: str) -> np.ndarray:
-        """Class indices of a label column in ``scheme`` (-1 if blank), converting bline3 to bline2."""
-        values = self.column(column)
-        classes = scheme_classes(scheme)
-        read_as = scheme
-        if scheme == "bline2" and infer_column_scheme(values) == "bline3":
-            read_as = "bline3"
-        hard = np.full(len(values), -1, dtype=np.int64)
-        for i, (value, line) in enumerate(zip(values, self.lines)):
-            try:
-                name = normalise_label(read_as, value)
-            except ValueError as error:
-                held = infer_column_scheme(values)
-                hint = f" (the column holds {held} labels)" if held and held != scheme else ""
-                raise LungUSError(f"line {line}: column {column}: {error}{hint}", self.path) from None
-            if name is not None:
-                hard[i] = classes.index(BLINE3_TO_BLINE2[name] if read_as != scheme else name)
-        return hard
-
-    def _require_opinions(self, opinions, why: str) -> Opinions:
-        loaded = self.load_opinions(opinions)
-        if loaded is None:
-            raise LungUSError(
-                f"{why} needs per-rater opinions: give an opinions file or put {DEFAULT_OPINIONS_NAME} beside the manifest",
-                self.path,
-            )
-        return loaded
-
-    def fit_dawid_skene(
-        self, opinions: str | os.PathLike | Opinions | None = None
-    ) -> tuple[DawidSkeneResult, EncodedOpinions]:
-        """Dawid-Skene over the bline3 opinions (given, or opinions.csv beside the manifest)."""
-        encoded = self._require_opinions(opinions, "crowd-ds").encode(self.clips, "bline3")
-        result = dawid_skene(
-            encoded.clips,
-            encoded.raters,
-            encoded.labels,
-            len(LABEL_SCHEMES["bline3"]),
-            n_clips=len(self.rows),
-            n_raters=len(encoded.rater_ids),
-        )
-        return result, encoded
-
-    def crowd_opinion_counts(self, opinions: str | os.PathLike | Opinions | None = None) -> np.ndarray:
-        """(N, 3) bline3 opinion counts: the crowd_* columns, else tallied from the opinions file."""
-        if self.has_crowd_counts:
-            return self.crowd_counts()
-        loaded = self.load_opinions(opinions)
-        if loaded is None:
-            raise LungUSError(
-                f"no crowd opinions: add the columns {', '.join(CROWD_COLUMNS)} or an opinions file",
-                self.path,
-            )
-        encoded = loaded.encode(self.clips, "bline3")
-        counts = np.zeros((len(self.rows), len(CROWD_COLUMNS)), dtype=np.int64)
-        np.add.at(counts, (encoded.clips, encoded.labels), 1)
-        return counts
-
-    def _crowd_distribution(self, source: str, scheme: str, opinions) -> np.ndarray:
-        """(N, K) crowd counts (crowd-soft / crowd-majority) or DS posteriors (crowd-ds) in ``scheme``."""
-        if scheme not in ("bline3", "bline2"):
-            raise LungUSError(
-                f"crowd opinions are bline3 labels; {source} cannot give {scheme} labels", self.path
-            )
-        if source == "crowd-ds":
-            result, encoded = self.fit_dawid_skene(opinions)
-            rated = np.bincount(encoded.clips, minlength=len(self.rows)) > 0
-            values = np.where(rated[:, None], result.posteriors, 0.0)
-        else:
-            values = self.crowd_opinion_counts(opinions).astype(float)
-        return _collapse_to_bline2(values) if scheme == "bline2" else values
-
-    def labels(
-        self, source: str, scheme: str = "bline3", opinions: str | os.PathLike | Opinions | None = None
-    ) -> LabelSet:
-        """Labels of every row from ``source`` in ``scheme``; LungUSError if this manifest cannot give them.
-
-        Hard sources give one-hot ``soft``; crowd-soft gives opinion distributions and
-        crowd-ds Dawid-Skene posteriors. Rows without a label get hard -1 and a zero row.
-        """
-        classes = scheme_classes(scheme)
-        n_classes = len(classes)
-        if source in CROWD_SOURCES:
-            values = self._crowd_distribution(source, scheme, opinions)
-            if source == "crowd-majority":
-                hard = majority_vote(values)
-                return LabelSet(source, scheme, classes, hard, _one_hot(hard, n_classes), is_soft=False)
-            soft = soft_labels(values) if source == "crowd-soft" else values
-            has = soft.sum(axis=1) > 0
-            hard = np.where(has, soft.argmax(axis=1), -1)
-            return LabelSet(source, scheme, classes, hard, soft, is_soft=True)
-        if source == "expert-majority":
-            if len(self.expert_names) < 2:
-                raise LungUSError("expert-majority needs at least two expert_<name> columns", self.path)
-            votes = np.zeros((len(self.rows), n_classes))
-            for name in self.expert_names:
-                hard = self._column_labels(EXPERT_PREFIX + name, scheme)
-                rows = np.flatnonzero(hard >= 0)
-                votes[rows, hard[rows]] += 1
-            hard = majority_vote(votes)
-            return LabelSet(source, scheme, classes, hard, _one_hot(hard, n_classes), is_soft=False)
-        column = self._source_column(source, scheme)
-        hard = self._column_labels(column, scheme)
-        return LabelSet(source, scheme, classes, hard, _one_hot(hard, n_classes), is_soft=False)
-
-    def _source_column(self, source: str, scheme: str) -> str:
-        fallback = "bline3" if scheme == "bline2" else None  # bline2 derives from bline3
-        if source.startswith("expert:"):
-            column = EXPERT_PREFIX + source[len("expert:") :]
-            if column in self.columns:
-                return column
-            raise LungUSError(
-                f"no column {column}; experts here: {', '.join(self.expert_names) or 'none'}", self.path
-            )
-        if source == "truth":
-            candidates = [TRUTH_PREFIX + scheme] + ([TRUTH_PREFIX + fallback] if fallback else [])
-        elif source in SCHEME_COLUMNS:
-            if source != scheme and not (source == "bline3" and scheme == "bline2"):
-                raise LungUSError(f"column {source} holds {source} labels, not {scheme}", self.path)
-            candidates = [scheme, fallback] if source == scheme and fallback else [source]
-        else:
-            raise LungUSError(
-                f"unknown label source {source!r}; this manifest offers: {', '.join(self.available_sources())}",
-                self.path,
-            )
-        for column in candidates:
-            if column in self.columns:
-                return column
-        raise LungUSError(f"no {' or '.join(candidates)} column for {source} labels in {scheme}", self.path)
-
     # ---- validation ----------------------------------------------------------------------------------
     def validate(self, check_files: bool = True, opinions: Opinions | None = None) -> list[ManifestIssue]:
         """Every problem found, errors and warnings, in file order. See :mod:`lungus.data.validation`."""
@@ -554,11 +281,9 @@ class Manifest:
 __all__ = [
     "CANONICAL_ORDER",
     "EXPERT_PREFIX",
-    "LabelSet",
     "Manifest",
     "ManifestIssue",
     "REQUIRED_COLUMNS",
     "TRUTH_PREFIX",
     "clip_key",
-    "infer_column_scheme",
 ]

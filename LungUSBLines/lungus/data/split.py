@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from lungus.data.label_sources import label_columns, labels_of
 from lungus.data.manifest import EXPERT_PREFIX, SCHEME_COLUMNS, TRUTH_PREFIX, Manifest
 from lungus.data.opinions import Opinions
 from lungus.errors import LungUSError
@@ -75,7 +76,7 @@ def default_scheme(manifest: Manifest, source: str) -> str:
             if TRUTH_PREFIX + name in manifest.columns:
                 return name
     if source.startswith("expert:"):
-        scheme = manifest.label_columns().get(EXPERT_PREFIX + source[len("expert:") :])
+        scheme = label_columns(manifest).get(EXPERT_PREFIX + source[len("expert:") :])
         if scheme:
             return scheme
     return "bline3"
@@ -112,7 +113,7 @@ def split_manifest(
     labels = None
     if source is not None:
         scheme = scheme or default_scheme(manifest, source)
-        labels = manifest.labels(source, scheme, opinions).hard
+        labels = labels_of(manifest, source, scheme, opinions).hard
     try:
         folds = assign_folds(manifest.patients, labels, n_folds, seed)
     except ValueError as error:

@@ -24,6 +24,7 @@ from collections import defaultdict
 import numpy as np
 
 from lungus.data.crowd import majority_vote
+from lungus.data.label_sources import crowd_counts, infer_column_scheme
 from lungus.data.manifest import (
     EXPERT_PREFIX,
     REQUIRED_COLUMNS,
@@ -31,7 +32,6 @@ from lungus.data.manifest import (
     TRUTH_PREFIX,
     Manifest,
     ManifestIssue,
-    infer_column_scheme,
     parse_int,
 )
 from lungus.data.opinions import Opinions, clip_key
@@ -238,7 +238,7 @@ def _class_issues(
                 hard[i] = classes.index(value)
         columns[name] = (scheme, hard)
     if manifest.has_crowd_counts and not any(column in CROWD_COLUMNS for _, column in row_errors):
-        counts = manifest.crowd_counts()
+        counts = crowd_counts(manifest)
         columns["crowd majority vote"] = ("bline3", majority_vote(counts))
     folds = None
     if "fold" in manifest.columns and not any(column == "fold" for _, column in row_errors):
@@ -291,7 +291,7 @@ def _opinion_issues(manifest: Manifest, opinions: Opinions) -> list[ManifestIssu
         )
     if manifest.has_crowd_counts:
         try:
-            counts = manifest.crowd_counts()
+            counts = crowd_counts(manifest)
         except Exception:  # bad counts are already row errors
             return found
         index = {clip_key(name): i for i, name in enumerate(manifest.clips)}

@@ -9,6 +9,7 @@ from typing import Any
 
 import numpy as np
 
+from lungus.data.label_sources import available_sources, labels_of
 from lungus.data.manifest import Manifest
 from lungus.data.preprocess import ClipCache, Preprocessing
 from lungus.errors import LungUSError
@@ -24,7 +25,7 @@ class Evaluation:
 
 def default_eval_labels(manifest: Manifest, task: str) -> str:
     """Truth when the manifest has it (simulated data), else the task's own column."""
-    available = manifest.available_sources()
+    available = available_sources(manifest)
     if task == "seg":
         return "truth"
     for source in ("truth", task) + (("bline3",) if task == "bline2" else ()):
@@ -86,7 +87,7 @@ def evaluate_model(model_path: str | Path, manifest_path: str | Path, out: str |
         result.metrics["labels"] = source
         files = write_segmentation_report(out, result.predictions, result.metrics)
     else:
-        label_set = manifest.labels(source, card.task)
+        label_set = labels_of(manifest, source, card.task)
         rows = [r for r in range(len(manifest)) if label_set.hard[r] >= 0]
         if not rows:
             raise LungUSError(f"no clip has a {source} label for {card.task}", manifest.path)

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from lungus.data.label_sources import labels_of
 from lungus.data.manifest import Manifest
 from lungus.data.schemes import LABEL_SCHEMES
 from lungus.errors import LungUSError
@@ -60,7 +61,7 @@ def evaluate_predictions(predictions_path: str | Path, manifest_path: str | Path
         if scheme is None:
             raise LungUSError(f"--labels needs a table of a known task; its classes ({', '.join(class_names)}) are "
                               f"none of {', '.join(LABEL_SCHEMES)}", table)
-        hard = manifest.labels(labels, scheme).hard[rows]
+        hard = labels_of(manifest, labels, scheme).hard[rows]
         predictions = [{**p, "target": np.eye(len(class_names))[h].tolist()}
                        for p, h in zip(predictions, hard) if h >= 0]
         if not predictions:

@@ -10,7 +10,7 @@ One engine serves `lungus infer`, the Slicer modules and cluster batch jobs:
     result.p_blines, result.bline_count      # per original frame (result.frames)
     result.clip_record()                     # its clips.csv row (DESIGN.md section 3)
 
-    run_batch(analyzer, ["clips/"], "results/")   # clips.csv, clips.jsonl, frames.csv
+    run_batch(analyzer, BatchRequest(["clips/"], "results/"))   # clips.csv, clips.jsonl, frames.csv
 
 Names are imported on first use, so ``import lungus.infer`` stays light.
 """
@@ -29,6 +29,7 @@ _EXPORTS = {
     "SegmentationOutput": "lungus.infer.results",
     "clip_columns": "lungus.infer.results",
     "FRAME_COLUMNS": "lungus.infer.results",
+    "BatchRequest": "lungus.infer.batch",
     "BatchSummary": "lungus.infer.batch",
     "InferenceInput": "lungus.infer.batch",
     "collect_inputs": "lungus.infer.batch",

@@ -3,20 +3,22 @@
 - **Inputs**: files, folders (searched recursively; clips recognised by content, see
   lungus.io.find_clips) and manifest CSVs (their ``clip`` column). Each clip gets its place in
   that list (``index``), which orders every output.
-- **Journal**: DIR/clips.jsonl gets one line per finished clip, appended whole and synced to the
-  disk (a failed append is cut back, so the file never ends in half a line), so a run that stops
-  keeps what it did; ``resume`` skips clips already scored there (failed ones are tried again).
-  At the end the journal is rewritten in input order and the CSVs are (re)written from it, each
-  atomically; every picture is written to a temporary name and renamed.
+- **Journal** (lungus.infer.journal): DIR/clips.jsonl gets one line per finished clip, appended
+  whole and synced to the disk, so a run that stops keeps what it did; ``resume`` skips clips
+  already scored there (failed ones are tried again). At the end the journal is rewritten in
+  input order and the CSVs are (re)written from it, each atomically; every picture is written to
+  a temporary name and renamed.
+- **Pictures** are named after their clip (``picture_stems``): overlays/<clip stem>.mp4; inputs
+  that share a stem get _<index> after it.
 - **Full disk**: a write the file system refuses (no space, quota, read-only, no permission)
   stops the run with one lungus.atomic.OutputWriteError naming the file, keeping what is done
   for ``resume``.
 - **One run per folder**: DIR/.lungus-infer.lock is held while a run (or a merge) writes into
   DIR; a second one stops at once with a LungUSError.
 - **Bad clips** are recorded with their error (the ``error`` column) and the run goes on.
-- **Shards**: ``shard=(i, n)`` takes the inputs whose index is i modulo n (job arrays,
+- **Shards**: ``BatchRequest(shard=(i, n))`` takes the inputs whose index is i modulo n (job arrays,
   torchrun ranks); ``merge_outputs`` joins shard folders into exactly what one run writes.
-- **Workers**: ``workers=N`` decodes and prepares the next clips in N threads while the models
+- **Workers**: ``BatchRequest(workers=N)`` decodes and prepares the next clips in N threads while the models
   run on the current one.
 """
 
@@ -35,21 +37,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lungus.atomic import (
-    OutputWriteError,
-    append_whole,
-    atomic_path,
-    atomic_write_bytes,
-    atomic_write_text,
-    cut_torn_tail,
-)
+from lungus.atomic import OutputWriteError, atomic_path, atomic_write_text
 from lungus.errors import LungUSError, os_problem
 from lungus.folder_lock import exclusive_folder
-from lungus.infer.results import FRAME_COLUMNS, clip_columns
+from lungus.infer.journal import CLIPS_CSV, Journal, latest_records, read_journal, write_tables
+from lungus.infer.results import clip_columns
 
-JOURNAL = "clips.jsonl"
-CLIPS_CSV = "clips.csv"
-FRAMES_CSV = "frames.csv"
 RUN_JSON = "run.json"
 #: Held while a run writes into the folder (lungus.folder_lock).
 LOCK = ".lungus-infer.lock"
@@ -181,70 +174,7 @@ def inputs_digest(items: Sequence[InferenceInput]) -> str:
     return hashlib.sha256(os.fsencode(text)).hexdigest()[:16]
 
 
-# ---------------------------------------------------------------------------------------- journal
-
-
-def read_journal(folder: str | os.PathLike) -> list[dict[str, Any]]:
-    """The clip records of a folder's clips.jsonl (a damaged line, such as the torn last line an
-    older version left when killed, is skipped)."""
-    path = Path(folder) / JOURNAL
-    if not path.is_file():
-        return []
-    records = []
-    with open(path, encoding="utf-8") as handle:
-        for line in handle:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                record = json.loads(line)
-            except ValueError:
-                continue
-            if isinstance(record, dict) and "clip" in record and "index" in record:
-                records.append(record)
-    return records
-
-
-def latest_records(records: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One record per clip (the last written), in input order."""
-    latest: dict[str, dict[str, Any]] = {}
-    for record in records:
-        latest.pop(record["clip"], None)
-        latest[record["clip"]] = record
-    return sorted(latest.values(), key=lambda r: (r["index"], r["clip"]))
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
-
-
-def _write_csv(path: Path, columns: Sequence[str], rows: Iterator[dict[str, Any]]) -> None:
-    import csv
-
-    with atomic_path(path, suffix=".csv") as temporary:
-        with open(temporary, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(columns)
-            for row in rows:
-                writer.writerow([_cell(row.get(column)) for column in columns])
-
-
-def write_tables(
-    folder: str | os.PathLike, records: Sequence[dict[str, Any]], class_names: list[str] | None
-) -> None:
-    """clips.jsonl (input order, one line per clip), clips.csv and frames.csv from the records."""
-    folder = Path(folder)
-    records = latest_records(records)
-    text = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
-    atomic_write_text(folder / JOURNAL, text)
-    _write_csv(folder / CLIPS_CSV, clip_columns(class_names), iter(records))
-    _write_csv(
-        folder / FRAMES_CSV, FRAME_COLUMNS, (row for record in records for row in record.get("frames") or ())
-    )
+# ---------------------------------------------------------------------------------------- records
 
 
 def error_record(
@@ -305,15 +235,34 @@ def _load_ahead(
         pool.shutdown(wait=True, cancel_futures=True)
 
 
-def _picture_stem(item: InferenceInput) -> str:
-    """A file-name stem for a clip's pictures: its input index (unique, shard-independent) and name."""
-    name = Path(item.clip).name
+def picture_stems(items: Sequence[InferenceInput]) -> dict[int, str]:
+    """The file-name stem of each clip's pictures (overlays/<stem>.mp4, masks/<stem>.seq.nrrd,
+    explain/<stem>.<method>.png), by input index: the clip's file name without its suffix, with
+    characters other than letters, digits, ``-``, ``_`` and ``.`` written as ``_``. Inputs that
+    share a stem (compared without case, as macOS and Windows compare file names) each get
+    ``_<index>``, their place in the input list counting from 0. Named from the whole input list,
+    so shards, merges and resumed runs name every clip as one run does."""
+    plain = {item.index: _file_stem(item.clip) for item in items}
+    uses = collections.Counter(stem.lower() for stem in plain.values())
+    taken = {stem.lower() for stem in plain.values() if uses[stem.lower()] == 1}
+    stems: dict[int, str] = {}
+    for index, stem in plain.items():
+        if uses[stem.lower()] > 1:
+            stem = f"{stem}_{index}"
+            while stem.lower() in taken:  # another input is literally named <stem>_<index>
+                stem += "_"
+            taken.add(stem.lower())
+        stems[index] = stem
+    return stems
+
+
+def _file_stem(clip: str) -> str:
+    name = Path(clip).name
     for suffix in (".seq.nrrd",):
         if name.lower().endswith(suffix):
             name = name[: -len(suffix)]
     name = Path(name).stem if "." in name else name
-    safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80] or "clip"
-    return f"{item.index:05d}_{safe}"
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80] or "clip"
 
 
 def _run_info(
@@ -362,135 +311,187 @@ def _output_folder(out: Path, next_step: str) -> Iterator[None]:
         raise error.advising(next_step) from error
 
 
+@dataclass(frozen=True)
+class BatchRequest:
+    """What a batch run analyses and where it writes (the options of `lungus infer`).
+
+    ``inputs``: clip files, folders and manifest CSVs, or the InferenceInput list
+    collect_inputs made of them; ``out``: the output folder; ``workers``: threads decoding the
+    next clips; ``overlays``: overlay videos and mask sequences; ``explain``: an explanation
+    method (lungus.infer.overlays.write_overlays); ``resume``: keep the clips already scored in
+    ``out``; ``shard``: (i, n), only the inputs whose index is i modulo n.
+    """
+
+    inputs: Sequence[str | os.PathLike] | Sequence[InferenceInput]
+    out: Path
+    workers: int = 0
+    overlays: bool = False
+    explain: str | None = None
+    resume: bool = False
+    shard: tuple[int, int] | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "out", Path(self.out))
+        if self.workers < 0:
+            raise LungUSError(f"workers must be 0 or more, got {self.workers}")
+
+
 def run_batch(
     analyzer,
-    inputs: Sequence[str | os.PathLike] | Sequence[InferenceInput],
-    out: str | os.PathLike,
+    request: BatchRequest,
     *,
-    workers: int = 0,
-    overlays: bool = False,
-    explain: str | None = None,
-    resume: bool = False,
-    shard: tuple[int, int] | None = None,
     progress: Callable[[int, int, str], None] | None = None,
     cancel=None,
     progress_bar: bool = False,
     log: Callable[[str], None] | None = None,
 ) -> BatchSummary:
-    """Analyse every input clip with ``analyzer``; write DIR/clips.csv, clips.jsonl, frames.csv
-    (and with ``overlays`` / ``explain`` the pictures of lungus.infer.overlays.write_overlays).
+    """Analyse every input clip of ``request`` with ``analyzer``; write DIR/clips.csv, clips.jsonl,
+    frames.csv (and with ``overlays`` / ``explain`` the pictures of lungus.infer.overlays.write_overlays).
 
     ``progress(done, total, clip)`` after each clip; ``cancel`` (threading.Event or callable)
-    stops between clips (and inside one), keeping what is done. Returns a BatchSummary.
+    stops between clips (and inside one), keeping what is done; ``progress_bar``: a tqdm bar;
+    ``log``: told when a resumed run skips clips. Returns a BatchSummary.
     """
     from lungus.infer.analyzer import as_cancel
-    from lungus.infer.overlays import write_overlays
-    from lungus.infer.runners import Cancelled
 
-    if workers < 0:
-        raise LungUSError(f"workers must be 0 or more, got {workers}")
-    is_cancelled = as_cancel(cancel)
     started = time.perf_counter()
-    out = Path(out)
-    items = list(inputs) if inputs and isinstance(inputs[0], InferenceInput) else collect_inputs(inputs)
-    selected = shard_inputs(items, *shard) if shard is not None else list(items)
-    info = _run_info(analyzer, items, shard, overlays, explain)
-    class_names = analyzer.class_names
-    models = _model_ids(info)
+    out = request.out
+    items = _input_list(request.inputs)
+    selected = shard_inputs(items, *request.shard) if request.shard is not None else list(items)
+    info = _run_info(analyzer, items, request.shard, request.overlays, request.explain)
     with _output_folder(out, "run again with --resume"):
-        records: list[dict[str, Any]] = []
-        if resume:
-            previous = read_run_info(out)
-            if previous is not None:
-                if _model_ids(previous) != models:
-                    raise LungUSError(
-                        f"--resume: this folder holds results of other models ({_model_ids(previous)}); "
-                        "use another --out, or run without --resume to start again",
-                        out,
-                    )
-                if (
-                    previous.get("inputs_digest") != info["inputs_digest"]
-                    or previous.get("shard") != info["shard"]
-                ):
-                    raise LungUSError(
-                        "--resume: this folder holds results for another input list or shard; "
-                        "give the same inputs and --shard, or run without --resume",
-                        out,
-                    )
-            records = read_journal(out)
+        records = _previous_records(out, info) if request.resume else []
         atomic_write_text(out / RUN_JSON, json.dumps(info, indent=2) + "\n")
-        done = {record["clip"] for record in records if not record.get("error")}
-        todo = [item for item in selected if item.clip not in done]
-        summary = BatchSummary(out=out, total=len(selected), skipped=len(selected) - len(todo))
-        summary.scored = summary.skipped
+        todo, summary = _still_to_do(selected, records, out)
         if log is not None and summary.skipped:
             log(f"resuming: {summary.skipped} of {len(selected)} clips already done")
+        clips = _ClipRun(analyzer, request, info, picture_stems(items), Journal(out, resume=request.resume),
+                         records, summary, as_cancel(cancel))
+        try:
+            clips.analyse_all(todo, progress, progress_bar)
+        finally:
+            clips.finish(started)
+        return summary
 
+
+def _input_list(inputs: Sequence[str | os.PathLike] | Sequence[InferenceInput]) -> list[InferenceInput]:
+    if inputs and isinstance(inputs[0], InferenceInput):
+        return list(inputs)
+    return collect_inputs(inputs)
+
+
+def _previous_records(out: Path, info: dict[str, Any]) -> list[dict[str, Any]]:
+    """The journal of the run ``out`` holds, if that run had the same models, inputs and shard."""
+    previous = read_run_info(out)
+    if previous is not None:
+        if _model_ids(previous) != _model_ids(info):
+            raise LungUSError(
+                f"--resume: this folder holds results of other models ({_model_ids(previous)}); "
+                "use another --out, or run without --resume to start again",
+                out,
+            )
+        if previous.get("inputs_digest") != info["inputs_digest"] or previous.get("shard") != info["shard"]:
+            raise LungUSError(
+                "--resume: this folder holds results for another input list or shard; "
+                "give the same inputs and --shard, or run without --resume",
+                out,
+            )
+    return read_journal(out)
+
+
+def _still_to_do(
+    selected: Sequence[InferenceInput], records: Sequence[dict[str, Any]], out: Path
+) -> tuple[list[InferenceInput], BatchSummary]:
+    """The clips without a record free of errors, and the summary counting the others as done."""
+    done = {record["clip"] for record in records if not record.get("error")}
+    todo = [item for item in selected if item.clip not in done]
+    skipped = len(selected) - len(todo)
+    return todo, BatchSummary(out=out, total=len(selected), scored=skipped, skipped=skipped)
+
+
+@dataclass
+class _ClipRun:
+    """The clips of one run analysed in order, each record journalled as it comes."""
+
+    analyzer: Any
+    request: BatchRequest
+    info: dict[str, Any]
+    stems: dict[int, str]  # picture_stems of the whole input list
+    journal: Journal
+    records: list[dict[str, Any]]
+    summary: BatchSummary
+    is_cancelled: Callable[[], bool]
+    refused: bool = False  # a write was refused (full disk): the tables cannot be written either
+
+    def analyse_all(self, todo: Sequence[InferenceInput], progress, progress_bar: bool) -> None:
         bar = None
         if progress_bar:
             from tqdm import tqdm
 
             bar = tqdm(total=len(todo), unit="clip", desc="infer", dynamic_ncols=True)
-        task = info["task"]
-        journal = out / JOURNAL
-        if resume:
-            cut_torn_tail(journal)
-        else:
-            atomic_write_bytes(journal, b"")
-        refused = False
         try:
-            loads = _load_ahead(lambda item: analyzer.load(item.path, name=item.clip), todo, workers)
+            loads = _load_ahead(lambda item: self.analyzer.load(item.path, name=item.clip), todo,
+                                self.request.workers)
             for count, (item, future) in enumerate(loads, start=1):
-                if is_cancelled():
-                    summary.cancelled = True
+                if self.is_cancelled():
+                    self.summary.cancelled = True
                     break
-                try:
-                    loaded = future.result()
-                    analysis = analyzer.analyse(loaded, explain=explain, cancel=is_cancelled)
-                    record = {
-                        "index": item.index,
-                        **analysis.to_json(),
-                        "path": _utf8_name(os.fspath(item.path)),
-                    }
-                    if overlays or explain:
-                        record.update(
-                            write_overlays(
-                                loaded.clip,
-                                analysis,
-                                out,
-                                _picture_stem(item),
-                                overlays=overlays,
-                                explain=explain is not None,
-                            )
-                        )
-                    summary.scored += 1
-                except Cancelled:
-                    summary.cancelled = True
+                record = self._record(item, future)
+                if record is None:
                     break
-                except OutputWriteError:  # not the clip's fault: every following clip would fail too
-                    raise
-                except Exception as error:  # a bad clip is recorded; the batch goes on
-                    record = error_record(item, _error_message(error, item), class_names, task, models)
-                    summary.failed.append((item.clip, record["error"]))
-                append_whole(journal, (json.dumps(record, ensure_ascii=False) + "\n").encode("utf-8"))
-                records.append(record)
+                self.journal.append(record)
+                self.records.append(record)
                 if bar is not None:
                     bar.update(1)
                 if progress is not None:
                     progress(count, len(todo), item.clip)
         except OutputWriteError:
-            refused = True
+            self.refused = True
             raise
         finally:
             if bar is not None:
                 bar.close()
-            try:
-                write_tables(out, records, class_names)
-            except OutputWriteError:
-                if not refused:  # else the folder is still full: the first refused write is the one to report
-                    raise
-            summary.seconds = time.perf_counter() - started
-        return summary
+
+    def _record(self, item: InferenceInput, future: Future) -> dict[str, Any] | None:
+        """The clip's record (an error record for a bad clip); None when cancelled inside it."""
+        from lungus.infer.runners import Cancelled
+
+        try:
+            loaded = future.result()
+            analysis = self.analyzer.analyse(loaded, explain=self.request.explain, cancel=self.is_cancelled)
+            record = {"index": item.index, **analysis.to_json(), "path": _utf8_name(os.fspath(item.path))}
+            record.update(self._pictures(item, loaded.clip, analysis))
+        except Cancelled:
+            self.summary.cancelled = True
+            return None
+        except OutputWriteError:  # not the clip's fault: every following clip would fail too
+            raise
+        except Exception as error:  # a bad clip is recorded; the batch goes on
+            record = error_record(item, _error_message(error, item), self.analyzer.class_names,
+                                  self.info["task"], _model_ids(self.info))
+            self.summary.failed.append((item.clip, record["error"]))
+            return record
+        self.summary.scored += 1
+        return record
+
+    def _pictures(self, item: InferenceInput, clip, analysis) -> dict[str, str]:
+        from lungus.infer.overlays import write_overlays
+
+        request = self.request
+        if not (request.overlays or request.explain):
+            return {}
+        return write_overlays(clip, analysis, request.out, self.stems[item.index], overlays=request.overlays,
+                              explain=request.explain is not None)
+
+    def finish(self, started: float) -> None:
+        """Rewrite the journal in input order and the tables from it; time the run."""
+        try:
+            write_tables(self.request.out, self.records, self.analyzer.class_names)
+        except OutputWriteError:
+            if not self.refused:  # else the folder is still full: the first refused write is the one to report
+                raise
+        finally:
+            self.summary.seconds = time.perf_counter() - started
 
 
 # ---------------------------------------------------------------------------------------- merging

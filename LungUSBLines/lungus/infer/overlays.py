@@ -255,7 +255,10 @@ def write_overlays(
         if analysis.segmentation is not None:
             relative = Path("masks") / f"{stem}.seq.nrrd"
             masks = analysis.segmentation.original_masks(clip.n_frames)
-            write_clip(Clip(masks, fps=clip.fps, spacing_mm=clip.spacing_mm), folder / relative)
+            # gzip: one byte per pixel is 30 MB per 100 frames of 640x480, mostly background, which
+            # shrinks to a few hundred kB (Slicer reads gzip NRRD as it reads raw; see --overlays).
+            write_clip(Clip(masks, fps=clip.fps, spacing_mm=clip.spacing_mm), folder / relative,
+                       compression="gzip")
             written["masks"] = relative.as_posix()
     if explain and analysis.explanation is not None:
         method = analysis.explanation.method

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from lungus.atomic import atomic_write_text
+from lungus.data.label_sources import labels_of
 from lungus.data.manifest import Manifest
 from lungus.data.schemes import scheme_classes
 from lungus.errors import LungUSError
@@ -60,7 +61,7 @@ def fold_assignment(manifest: Manifest, config: TrainConfig) -> list[int | None]
         strata = None
     else:
         source = config.label_source or default_label_source(manifest, config.task)
-        strata = manifest.labels(source, config.task).hard
+        strata = labels_of(manifest, source, config.task).hard
     return [int(f) for f in assign_folds(manifest.patients, strata, config.folds, seed=config.partition_seed)]
 
 

@@ -17,9 +17,9 @@ import json
 import math
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import torch
 from torch import nn
@@ -40,6 +40,9 @@ from lungus.train.distributed import (
     shutdown_distributed,
     unwrap,
 )
+
+if TYPE_CHECKING:
+    from lungus.train.setup import PreparedRun
 
 # (fraction done 0..1, message) -> None: after every epoch and a few times inside one
 # (`lungus train --progress-lines` prints it; the Slicer modules drive their progress bars with it).
@@ -231,10 +234,47 @@ def run_context(config: TrainConfig, context: DistributedContext | None = None):
 
 
 def _fit(config, device, context, progress, log, resume, test_rows) -> TrainResult:
+    """The run as a table of contents: each step below is one function."""
     from lungus.train.setup import prepare_run
 
     if config.threads:
         torch.set_num_threads(config.threads)
+    checkpoint_path = _open_run_folder(config, context, resume)
+    torch.manual_seed(config.seed)
+    run = prepare_run(config, test_rows=test_rows, log=log)
+    model = _place_model(run.model, config, device, context)
+    sampler, loader = _training_loader(run.train_set, config, device, context)
+    optimizer, scheduler = build_optimizer(model, config, len(loader))
+    state = TrainingState()
+    if resume:
+        state = _resume(checkpoint_path, config, model, optimizer, scheduler)
+        log(f"resuming at epoch {state.epoch + 1} of {config.epochs}")
+    epochs = _EpochRunner(config, run, model, run.criterion.to(device), optimizer, scheduler, sampler, loader,
+                          device, context, checkpoint_path, progress, log)
+    state = epochs.train(state)
+    final, best_epoch = _best_model(model, state)
+    _check_replicas(final, context, config.run_dir)
+    test_result = None
+    if run.test_set is not None and len(run.test_set):  # cross-validation's held-out fold
+        test_result = evaluate(final, run.task, run.test_set, device, context)
+    model_path = _save_model(final, run, config, state, best_epoch, context, progress, log)
+    return TrainResult(config.run_dir, model_path, best_epoch, len(state.history), state.best_metrics,
+                       state.history, test_result)
+
+
+@dataclass
+class TrainingState:
+    """What a checkpoint keeps besides the model and optimiser: the epochs done and the best so far."""
+
+    epoch: int = 0  # epochs done
+    history: list[dict[str, Any]] = field(default_factory=list)
+    best_model: dict[str, Any] | None = None  # state dict of the best validation epoch
+    best_score: float = -math.inf
+    best_metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def _open_run_folder(config: TrainConfig, context: DistributedContext, resume: bool) -> Path:
+    """Make RUN/ and return its checkpoint path; a checkpoint there needs ``resume``."""
     run_dir = config.run_dir
     if context.is_main:
         run_dir.mkdir(parents=True, exist_ok=True)
@@ -242,116 +282,171 @@ def _fit(config, device, context, progress, log, resume, test_rows) -> TrainResu
     if not resume and context.is_main and checkpoint_path.exists():
         raise LungUSError("this run folder already holds a checkpoint: pass --resume to continue it, or choose a "
                           "new --out", run_dir)
-    torch.manual_seed(config.seed)
-    run = prepare_run(config, test_rows=test_rows, log=log)
-    model = run.model.to(device)
+    return checkpoint_path
+
+
+def _place_model(model: nn.Module, config: TrainConfig, device: torch.device, context: DistributedContext) -> nn.Module:
+    """The model on ``device``, channels-last if asked, wrapped for DDP under torchrun."""
+    model = model.to(device)
     if config.channels_last:
         to_channels_last(model, device)
     if context.enabled:
         model = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+    return model
 
-    sampler = DistributedSampler(run.train_set, num_replicas=context.world_size, rank=context.rank,
+
+def _training_loader(train_set, config: TrainConfig, device: torch.device,
+                     context: DistributedContext) -> tuple[DistributedSampler, DataLoader]:
+    """This rank's shuffled share of the training clips (seeded per epoch by ``sampler.set_epoch``)."""
+    sampler = DistributedSampler(train_set, num_replicas=context.world_size, rank=context.rank,
                                  shuffle=True, seed=config.seed, drop_last=False)
     # Batches of one break BatchNorm; dropping a last lone sample costs nothing.
-    loader = DataLoader(run.train_set, batch_size=config.batch_size, sampler=sampler, num_workers=config.workers,
-                        drop_last=len(run.train_set) // context.world_size % config.batch_size == 1,
+    loader = DataLoader(train_set, batch_size=config.batch_size, sampler=sampler, num_workers=config.workers,
+                        drop_last=len(train_set) // context.world_size % config.batch_size == 1,
                         pin_memory=device.type == "cuda", persistent_workers=False)
-    optimizer, scheduler = build_optimizer(model, config, len(loader))
-    criterion = run.criterion.to(device)
+    return sampler, loader
 
-    history: list[dict[str, Any]] = []
-    best_state, best_score, best_metrics, start_epoch = None, -math.inf, {}, 0
-    if resume:
-        state = load_checkpoint(checkpoint_path)
-        # A setting added after the checkpoint was written had its default then.
-        saved = {**TrainConfig.defaults(), **state["config"]}
-        changed = settings_differences(saved, json.loads(json.dumps(config.to_dict())))
-        if changed:
-            raise LungUSError(f"the checkpoint was written with other settings ({'; '.join(changed)}); "
-                              "resume with the same ones", checkpoint_path)
-        unwrap(model).load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        history, start_epoch = state["history"], state["epoch"]
-        best_state, best_score, best_metrics = state["best_model"], state["best_score"], state["best_metrics"]
-        log(f"resuming at epoch {start_epoch + 1} of {config.epochs}")
 
-    logger = RunLogger(run_dir, context.is_main)
-    progress_bar = None
-    if context.is_main:
+def _resume(checkpoint_path: Path, config: TrainConfig, model: nn.Module, optimizer, scheduler) -> TrainingState:
+    """Load RUN/checkpoint.pt into the model, optimiser and scheduler if it was written with ``config``'s
+    settings; its TrainingState."""
+    state = load_checkpoint(checkpoint_path)
+    # A setting added after the checkpoint was written had its default then.
+    saved = {**TrainConfig.defaults(), **state["config"]}
+    changed = settings_differences(saved, json.loads(json.dumps(config.to_dict())))
+    if changed:
+        raise LungUSError(f"the checkpoint was written with other settings ({'; '.join(changed)}); "
+                          "resume with the same ones", checkpoint_path)
+    unwrap(model).load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    return TrainingState(state["epoch"], state["history"], state["best_model"], state["best_score"],
+                         state["best_metrics"])
+
+
+@dataclass
+class _EpochRunner:
+    """The epochs from a TrainingState on: train, validate, keep the best, checkpoint, report."""
+
+    config: TrainConfig
+    prepared: PreparedRun
+    model: nn.Module
+    criterion: nn.Module
+    optimizer: Any
+    scheduler: Any
+    sampler: DistributedSampler
+    loader: DataLoader
+    device: torch.device
+    context: DistributedContext
+    checkpoint_path: Path
+    progress: ProgressCallback | None
+    log: Callable[[str], None]
+
+    def train(self, state: TrainingState) -> TrainingState:
+        config = self.config
+        logger = RunLogger(config.run_dir, self.context.is_main)
+        progress_bar = self._progress_bar(state.epoch)
+        try:
+            for epoch in range(state.epoch, config.epochs):
+                if _stale_epochs(state.history) > (config.patience if config.patience is not None else math.inf):
+                    self.log(f"early stop: no validation improvement for {config.patience} epochs")
+                    break
+                row = self._epoch(epoch, state, progress_bar)
+                state.history.append(row)
+                state.epoch = epoch + 1
+                logger.log(state.history)
+                if self.context.is_main:
+                    save_checkpoint(self.checkpoint_path, self._checkpoint(state))
+                self.log(_epoch_line(row, config.epochs))
+                if self.progress is not None:
+                    self.progress((epoch + 1) / config.epochs, _epoch_line(row, config.epochs))
+                # Every rank must take the same early-stopping branch.
+                state.history = broadcast_object(state.history, self.context)
+        finally:
+            if progress_bar is not None:
+                progress_bar.close()
+            logger.close()
+        return state
+
+    def _progress_bar(self, start_epoch: int):
+        if not self.context.is_main:
+            return None
         from tqdm.auto import tqdm
 
         # disable=None: a bar in a terminal only, not in a log file or a pipe (progress lines are for programs).
-        progress_bar = tqdm(total=config.epochs * len(loader), initial=start_epoch * len(loader),
-                            desc=f"train {config.task}", unit="batch", dynamic_ncols=True, leave=False, disable=None)
-    epoch = start_epoch
-    try:
-        for epoch in range(start_epoch, config.epochs):
-            if _stale_epochs(history) > (config.patience if config.patience is not None else math.inf):
-                log(f"early stop: no validation improvement for {config.patience} epochs")
-                break
-            started = time.time()
-            sampler.set_epoch(epoch)
-            run.train_set.set_epoch(epoch)
-            torch.manual_seed(epoch_seed(config.seed, epoch, context.rank))
-            train_loss = train_one_epoch(model, run.task, criterion, optimizer, scheduler, loader, device, config,
-                                         epoch, progress_bar, _batch_reporter(progress, epoch, config.epochs, len(loader)))
-            average_buffers(unwrap(model), context)
-            row: dict[str, Any] = {"epoch": epoch + 1, "lr": scheduler.get_last_lr()[0], "train_loss": train_loss}
-            if run.val_set is not None and len(run.val_set):
-                result = evaluate(model, run.task, run.val_set, device, context)
-                row.update(scalar_metrics(result.metrics, "val_"))
-                if result.score > best_score:
-                    best_score, best_metrics = result.score, result.metrics
-                    best_state = copy.deepcopy(unwrap(model).state_dict())
-                row["val_score"] = result.score
-            row["seconds"] = round(time.time() - started, 2)
-            history.append(row)
-            logger.log(history)
-            if context.is_main:
-                save_checkpoint(checkpoint_path, {
-                    "config": json.loads(json.dumps(config.to_dict())),
-                    "epoch": epoch + 1,
-                    "model": unwrap(model).state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "history": history,
-                    "best_model": best_state,
-                    "best_score": best_score,
-                    "best_metrics": json.loads(json.dumps(best_metrics, default=float)),
-                })
-            log(_epoch_line(row, config.epochs))
-            if progress is not None:
-                progress((epoch + 1) / config.epochs, _epoch_line(row, config.epochs))
-            # Every rank must take the same early-stopping branch.
-            history = broadcast_object(history, context)
-    finally:
-        if progress_bar is not None:
-            progress_bar.close()
-        logger.close()
+        batches = len(self.loader)
+        return tqdm(total=self.config.epochs * batches, initial=start_epoch * batches,
+                    desc=f"train {self.config.task}", unit="batch", dynamic_ncols=True, leave=False, disable=None)
 
+    def _epoch(self, epoch: int, state: TrainingState, progress_bar) -> dict[str, Any]:
+        """Train one epoch and validate; update ``state``'s best; the epoch's metrics.csv row."""
+        config, context, run = self.config, self.context, self.prepared
+        started = time.time()
+        self.sampler.set_epoch(epoch)
+        run.train_set.set_epoch(epoch)
+        torch.manual_seed(epoch_seed(config.seed, epoch, context.rank))
+        train_loss = train_one_epoch(self.model, run.task, self.criterion, self.optimizer, self.scheduler,
+                                     self.loader, self.device, config, epoch, progress_bar,
+                                     _batch_reporter(self.progress, epoch, config.epochs, len(self.loader)))
+        average_buffers(unwrap(self.model), context)
+        row: dict[str, Any] = {"epoch": epoch + 1, "lr": self.scheduler.get_last_lr()[0], "train_loss": train_loss}
+        if run.val_set is not None and len(run.val_set):
+            result = evaluate(self.model, run.task, run.val_set, self.device, context)
+            row.update(scalar_metrics(result.metrics, "val_"))
+            if result.score > state.best_score:
+                state.best_score, state.best_metrics = result.score, result.metrics
+                state.best_model = copy.deepcopy(unwrap(self.model).state_dict())
+            row["val_score"] = result.score
+        row["seconds"] = round(time.time() - started, 2)
+        return row
+
+    def _checkpoint(self, state: TrainingState) -> dict[str, Any]:
+        return {
+            "config": json.loads(json.dumps(self.config.to_dict())),
+            "epoch": state.epoch,
+            "model": unwrap(self.model).state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "history": state.history,
+            "best_model": state.best_model,
+            "best_score": state.best_score,
+            "best_metrics": json.loads(json.dumps(state.best_metrics, default=float)),
+        }
+
+
+def _best_model(model: nn.Module, state: TrainingState) -> tuple[nn.Module, int]:
+    """The unwrapped model with the best validation epoch's weights (the last epoch's without
+    validation), and that epoch."""
     final = unwrap(model)
-    best_epoch = len(history)
-    if best_state is not None:
-        final.load_state_dict(best_state)
-        best_epoch = int(max(history, key=lambda r: r.get("val_score", -math.inf))["epoch"])
-    if context.enabled:
-        checksums = replica_checksums(final, context)
-        if context.is_main:
-            atomic_write_text(run_dir / "replicas.json", json.dumps({"world_size": context.world_size,
-                                                                     "checksums": checksums}, indent=2))
-        if len(set(checksums)) != 1:
-            raise LungUSError("DDP replicas diverged (their weights differ); please report this", run_dir)
-    test_result = None
-    if run.test_set is not None and len(run.test_set):
-        test_result = evaluate(final, run.task, run.test_set, device, context)
-    model_path = None
+    if state.best_model is None:
+        return final, len(state.history)
+    final.load_state_dict(state.best_model)
+    return final, int(max(state.history, key=lambda r: r.get("val_score", -math.inf))["epoch"])
+
+
+def _save_model(final: nn.Module, run: PreparedRun, config: TrainConfig, state: TrainingState, best_epoch: int,
+                context: DistributedContext, progress: ProgressCallback | None,
+                log: Callable[[str], None]) -> Path | None:
+    """RUN/model.pt with its card (rank 0 only; None elsewhere)."""
+    if not context.is_main:
+        return None
+    model_path = run.save_model(final, config.run_dir / MODEL_NAME, state.best_metrics, best_epoch, state.history)
+    log(f"saved {model_path} (best epoch {best_epoch})")
+    if progress is not None:  # also when early stopping left epochs out
+        progress(1.0, f"saved {model_path.name} (best epoch {best_epoch})")
+    return model_path
+
+
+def _check_replicas(final: nn.Module, context: DistributedContext, run_dir: Path) -> None:
+    """Under torchrun: every rank's weights must be the same (RUN/replicas.json keeps their checksums)."""
+    if not context.enabled:
+        return
+    checksums = replica_checksums(final, context)
     if context.is_main:
-        model_path = run.save_model(final, run_dir / MODEL_NAME, best_metrics, best_epoch, history)
-        log(f"saved {model_path} (best epoch {best_epoch})")
-        if progress is not None:  # also when early stopping left epochs out
-            progress(1.0, f"saved {model_path.name} (best epoch {best_epoch})")
-    return TrainResult(run_dir, model_path, best_epoch, len(history), best_metrics, history, test_result)
+        atomic_write_text(run_dir / "replicas.json", json.dumps({"world_size": context.world_size,
+                                                                 "checksums": checksums}, indent=2))
+    if len(set(checksums)) != 1:
+        raise LungUSError("DDP replicas diverged (their weights differ); please report this", run_dir)
 
 
 def _batch_reporter(progress: ProgressCallback | None, epoch: int, epochs: int,

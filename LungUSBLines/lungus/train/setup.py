@@ -12,6 +12,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from lungus.data.label_sources import available_sources, labels_of
 from lungus.data.manifest import Manifest
 from lungus.data.preprocess import ClipCache
 from lungus.data.schemes import SEG_CLASSES, scheme_classes
@@ -94,7 +95,7 @@ def default_label_source(manifest: Manifest, task: str) -> str:
     """The task's own column if present, else simulator truth."""
     if task == "seg":
         return "truth" if "mask" in manifest.columns else "annotations"
-    available = manifest.available_sources()
+    available = available_sources(manifest)
     for source in (task, "truth") + (("bline3",) if task == "bline2" else ()):
         if source in available:
             return source
@@ -170,7 +171,7 @@ def prepare_run(config: TrainConfig, *, test_rows: list[int] | None = None,
                    "frames": int(getattr(train_set, "n_frames", len(train_set)))}
     else:
         class_names = scheme_classes(config.task)
-        labels = manifest.labels(label_source, config.task)
+        labels = labels_of(manifest, label_source, config.task)
         rows = [r for r in range(len(manifest)) if labels.hard[r] >= 0 and r not in excluded]
         if not rows:
             raise LungUSError(f"no clip has a {label_source} label for {config.task}", manifest.path)

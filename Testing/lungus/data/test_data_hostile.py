@@ -13,6 +13,7 @@ import pytest
 
 import lungus
 from lungus.data.annotations import read_annotation
+from lungus.data.label_sources import crowd_counts
 from lungus.data.manifest import Manifest
 from lungus.errors import LungUSError
 
@@ -51,7 +52,7 @@ def test_a_crowd_count_of_ten_to_the_twenty_is_refused(tmp_path):
     with pytest.raises(
         LungUSError, match="line 2: column crowd_none: '100000000000000000000' is not an integer count"
     ):
-        manifest.crowd_counts()
+        crowd_counts(manifest)
 
 
 def annotation(path: Path, record: object) -> Path:

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from lungus.data.importers import import_covid_blues, main
+from lungus.data.label_sources import labels_of
 from lungus.data.manifest import Manifest
 from lungus.errors import LungUSError
 
@@ -60,8 +61,8 @@ def test_clip_paths_are_relative_to_the_manifest_folder(fake_blues, tmp_path):
 def test_the_manifest_validates_and_gives_labels(fake_blues, tmp_path):
     manifest = Manifest.load(import_covid_blues(fake_blues(ROWS), tmp_path / "blues.csv").manifest)
     assert [issue for issue in manifest.validate() if issue.severity == "error"] == []
-    assert manifest.labels("bline2", "bline2").hard.tolist() == [1, 0, 1]
-    assert manifest.labels("lus4", "lus4").hard.tolist() == [0, 2, 3]
+    assert labels_of(manifest, "bline2", "bline2").hard.tolist() == [1, 0, 1]
+    assert labels_of(manifest, "lus4", "lus4").hard.tolist() == [0, 2, 3]
 
 
 def test_rows_without_a_video_are_left_out_and_listed(fake_blues, tmp_path):
@@ -100,8 +101,8 @@ def test_command_line_error_is_one_line_and_status_2(tmp_path, capsys):
 def test_real_development_set(tmp_path):
     result = import_covid_blues(REAL_FOLDER, tmp_path / "covid_blues.csv")
     manifest = Manifest.load(result.manifest)
-    bline2 = manifest.labels("bline2", "bline2").hard
-    lus4 = manifest.labels("lus4", "lus4").hard
+    bline2 = labels_of(manifest, "bline2", "bline2").hard
+    lus4 = labels_of(manifest, "lus4", "lus4").hard
     assert (result.n_clips, result.n_patients, result.missing) == (177, 31, [])
     assert (int((bline2 == 1).sum()), int((bline2 == 0).sum())) == (119, 58)
     assert np.bincount(lus4).tolist() == [53, 47, 47, 30]

@@ -1,4 +1,4 @@
-"""Manifest: loading errors, path resolution, saving, and every label source."""
+"""Manifest, the table: loading errors, path resolution, saving (label sources: test_data_label_sources)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,6 @@ import numpy as np
 import pytest
 
 from lungus.data.manifest import Manifest
-from lungus.data.opinions import Opinions
 from lungus.errors import LungUSError
 
 LABELLED = """\
@@ -70,78 +69,6 @@ def test_from_rows_puts_standard_columns_in_contract_order(tmp_path):
     ]
     manifest = Manifest.from_rows(tmp_path / "m.csv", rows)
     assert manifest.columns == ["clip", "patient", "expert_b", "truth_bline3", "note", "fold"]
-
-
-def test_plain_truth_and_expert_sources(write_manifest):
-    manifest = Manifest.load(write_manifest(LABELLED))
-    assert manifest.labels("bline3").hard.tolist() == [0, 1, 2]
-    assert manifest.labels("truth").hard.tolist() == [0, 1, 2]
-    cy = manifest.labels("expert:cy")
-    assert cy.hard.tolist() == [1, 1, -1] and cy.mask.tolist() == [True, True, False]
-    np.testing.assert_array_equal(cy.soft, [[0, 1, 0], [0, 1, 0], [0, 0, 0]])
-    assert manifest.labels("expert-majority").hard.tolist() == [0, 1, 2]
-
-
-def test_bline2_is_derived_from_bline3_columns(write_manifest):
-    manifest = Manifest.load(write_manifest(LABELLED))
-    assert manifest.labels("bline3", "bline2").names() == ["absent", "present", "present"]
-    assert manifest.labels("expert:ann", "bline2").hard.tolist() == [0, 1, 1]
-    assert manifest.labels("crowd-soft", "bline2").soft[1].tolist() == [0.2, 0.8]
-
-
-def test_crowd_soft_and_majority(write_manifest):
-    manifest = Manifest.load(write_manifest(LABELLED))
-    soft = manifest.labels("crowd-soft")
-    assert soft.is_soft
-    np.testing.assert_allclose(soft.soft, [[0.75, 0.25, 0], [0.2, 0.4, 0.4], [0, 0, 0]])
-    assert soft.hard.tolist() == [0, 1, -1]  # clip c has no opinions
-    assert manifest.labels("crowd-majority").hard.tolist() == [0, 1, -1]
-
-
-def test_crowd_ds_reads_opinions_csv_beside_the_manifest(write_manifest, tmp_path):
-    manifest = Manifest.load(write_manifest(LABELLED))
-    with pytest.raises(LungUSError, match="needs per-rater opinions"):
-        manifest.labels("crowd-ds")
-    rows = [
-        (clip, f"r{j}", label)
-        for clip, label in (("clips/a.npy", "none"), ("clips/b.npy", "confluent"))
-        for j in range(3)
-    ]
-    Opinions.from_rows(rows).save(tmp_path / "opinions.csv")
-    ds = manifest.labels("crowd-ds")
-    assert ds.is_soft and ds.hard.tolist() == [0, 2, -1]
-    np.testing.assert_allclose(ds.soft.sum(axis=1), [1, 1, 0])
-
-
-def test_crowd_counts_come_from_the_opinions_when_the_columns_are_absent(write_manifest):
-    manifest = Manifest.load(write_manifest("clip,patient\nx.npy,p1\ny.npy,p2\n"))
-    opinions = Opinions.from_rows(
-        [("x.npy", "r1", "none"), ("./x.npy", "r2", "none"), ("y.npy", "r1", "confluent")]
-    )
-    assert manifest.crowd_opinion_counts(opinions).tolist() == [[2, 0, 0], [0, 0, 1]]
-    assert manifest.labels("crowd-majority", opinions=opinions).hard.tolist() == [0, 2]
-
-
-@pytest.mark.parametrize(
-    "source, scheme, message",
-    [
-        ("nonsense", "bline3", "offers: bline3, truth, crowd-soft"),
-        ("expert:zed", "bline3", "experts here: ann, bob, cy"),
-        ("crowd-soft", "lus4", "cannot give lus4"),
-        ("truth", "lus4", "no truth_lus4 column"),
-    ],
-)
-def test_sources_the_manifest_cannot_give_are_clear_errors(write_manifest, source, scheme, message):
-    manifest = Manifest.load(write_manifest(LABELLED))
-    with pytest.raises(LungUSError, match=message):
-        manifest.labels(source, scheme)
-
-
-def test_opinions_with_an_unknown_clip_fail_with_the_line(write_manifest, tmp_path):
-    manifest = Manifest.load(write_manifest(LABELLED))
-    (tmp_path / "opinions.csv").write_text("clip,rater,label\nclips/a.npy,r1,none\nclips/q.npy,r1,none\n")
-    with pytest.raises(LungUSError, match=r"opinions.csv: line 3: clip 'clips/q.npy' is not in the manifest"):
-        manifest.labels("crowd-ds")
 
 
 # ---- paths that leave the manifest's folder (docs/manifest-paths.md) ---------------------------------

@@ -10,7 +10,8 @@ import sys
 import pytest
 
 from lungus.infer import Analyzer
-from lungus.infer.batch import collect_inputs, inputs_digest, read_journal, run_batch
+from lungus.infer.batch import BatchRequest, collect_inputs, inputs_digest, run_batch
+from lungus.infer.journal import read_journal
 
 NON_UTF8 = b"clip\xff.mp4"
 
@@ -36,7 +37,7 @@ def test_a_non_utf8_name_is_listed_and_fingerprinted(folder_with_a_non_utf8_name
 
 def test_a_batch_scores_a_clip_whose_name_is_not_utf8(tiny_models, folder_with_a_non_utf8_name, tmp_path):
     analyzer = Analyzer(tiny_models["classifier"], None, device="cpu", runtime="torch")
-    summary = run_batch(analyzer, [folder_with_a_non_utf8_name], tmp_path / "out")
+    summary = run_batch(analyzer, BatchRequest([folder_with_a_non_utf8_name], tmp_path / "out"))
     assert summary.scored == 2 and not summary.failed
     names = sorted(record["clip"].rsplit("/", 1)[-1] for record in read_journal(tmp_path / "out"))
     assert names == ["clip\\xff.mp4", "good.mp4"]  # the outputs are UTF-8: the byte is escaped
