@@ -18,8 +18,7 @@ from __future__ import annotations
 from lungus.lazy import lazy_exports
 
 _EXPORTS = {
-    "ORDINAL_CARD_TASKS": "card",
-    "Predictor": "card",
+    "ORDINAL_TASKS": "card",
     "predictor_from_card": "card",
     "ClipClassifier": "classifier",
     "FrameSegmenter": "segmenter",
