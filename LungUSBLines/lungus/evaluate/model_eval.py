@@ -35,16 +35,6 @@ def default_eval_labels(manifest: Manifest, task: str) -> str:
                       f"{', '.join(available) or 'none'})", manifest.path)
 
 
-def classification_task_from_card(card) -> Any:
-    from lungus.train.tasks import ClassificationTask
-
-    pre = card.preprocessing
-    return ClassificationTask(card.class_names, ordinal=card.task in ("bline3", "lus4"), window=pre["frames"],
-                              stride=pre.get("eval_stride") or max(1, pre["frames"] // 2),
-                              aggregation=pre.get("eval_aggregation", "max"), normalisation=pre["normalisation"],
-                              flip=bool(pre.get("eval_flip", False)))
-
-
 def evaluate_model(model_path: str | Path, manifest_path: str | Path, out: str | Path, *, labels: str | None = None,
                    device: str = "auto", n_boot: int = 1000, cache_dir: str | Path | None = None,
                    by: Sequence[str] = (), log: Callable[[str], None] = print) -> Evaluation:
@@ -57,6 +47,7 @@ def evaluate_model(model_path: str | Path, manifest_path: str | Path, out: str |
     from lungus.evaluate.subgroups import write_subgroups
     from lungus.models.model_file import load_model_file
     from lungus.models.outputs import CheckedModel
+    from lungus.predict.card import predictor_from_card
 
     loaded = load_model_file(model_path)
     card = loaded.card
@@ -70,6 +61,7 @@ def evaluate_model(model_path: str | Path, manifest_path: str | Path, out: str |
         manifest.column(column)  # before any clip is read
     source = labels or default_eval_labels(manifest, card.task)
     preprocessing = Preprocessing.from_card(card.preprocessing)  # layout, fan crop, size, fps as trained
+    predictor = predictor_from_card(card)  # fed and finished exactly as `lungus infer` runs it
     cache = ClipCache(cache_dir if cache_dir is not None else Path(out).resolve().parent / ".lungus-cache")
     out = Path(out)
     skipped: list[tuple[str, str]] = []
@@ -77,16 +69,20 @@ def evaluate_model(model_path: str | Path, manifest_path: str | Path, out: str |
     if card.task == "seg":
         from lungus.data.label_images import read_label_masks
         from lungus.evaluate.seg_report import write_segmentation_report
-        from lungus.train.tasks import SegmentationTask
+        from lungus.evaluate.summaries import segmentation_summary
+        from lungus.predict.eval_sets import segment_eval_set
 
         rows = list(range(len(manifest)))
         clips = readable_clips(manifest, rows, preprocessing, cache, log, "evaluation", mask_column="mask",
                                read_masks=read_label_masks)
-        task = SegmentationTask(card.class_names, normalisation=card.preprocessing["normalisation"])
-        result = task.evaluate(model, MaskEvalSet(clips), torch_device, range(len(clips)), n_boot=n_boot)
-        result.metrics["labels"] = source
-        files = write_segmentation_report(out, result.predictions, result.metrics)
+        predictions = segment_eval_set(predictor, model, MaskEvalSet(clips), torch_device, range(len(clips)))
+        metrics, predictions = segmentation_summary(predictions, n_boot)
+        metrics["labels"] = source
+        files = write_segmentation_report(out, predictions, metrics)
     else:
+        from lungus.evaluate.summaries import classification_summary
+        from lungus.predict.eval_sets import classify_eval_set
+
         label_set = labels_of(manifest, source, card.task)
         rows = [r for r in range(len(manifest)) if label_set.hard[r] >= 0]
         if not rows:
@@ -94,17 +90,18 @@ def evaluate_model(model_path: str | Path, manifest_path: str | Path, out: str |
         clips = readable_clips(manifest, rows, preprocessing, cache, log, "evaluation")
         # Metrics are against hard reference labels, even for a soft source.
         targets = np.eye(len(card.class_names), dtype=np.float32)[label_set.hard[clips.rows]]
-        task = classification_task_from_card(card)
-        result = task.evaluate(model, ClipEvalSet(clips, targets), torch_device, range(len(clips)), n_boot=n_boot)
-        result.metrics["labels"] = source
-        result.metrics["model"] = card.name or Path(model_path).parent.name
-        tables, by_files = write_subgroups(out, result.predictions, card.class_names, manifest, by,
-                                           ordinal=task.ordinal, n_boot=n_boot)
+        predictions = classify_eval_set(predictor, model, ClipEvalSet(clips, targets), torch_device,
+                                        range(len(clips)))
+        metrics, predictions = classification_summary(predictions, ordinal=predictor.ordinal, n_boot=n_boot)
+        metrics["labels"] = source
+        metrics["model"] = card.name or Path(model_path).parent.name
+        tables, by_files = write_subgroups(out, predictions, card.class_names, manifest, by,
+                                           ordinal=predictor.ordinal, n_boot=n_boot)
         if tables:
-            result.metrics["by"] = tables
-        files = {**write_classification_report(out, result.predictions, card.class_names, result.metrics), **by_files}
+            metrics["by"] = tables
+        files = {**write_classification_report(out, predictions, card.class_names, metrics), **by_files}
     skipped = [(name, error) for name, error in getattr(clips, "failed", [])]
     if skipped:
-        result.metrics["skipped"] = [{"clip": n, "error": e} for n, e in skipped]
-        write_json(out / "metrics.json", result.metrics)
-    return Evaluation(result.metrics, result.predictions, skipped, files)
+        metrics["skipped"] = [{"clip": n, "error": e} for n, e in skipped]
+        write_json(out / "metrics.json", metrics)
+    return Evaluation(metrics, predictions, skipped, files)

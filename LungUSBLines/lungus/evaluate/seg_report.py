@@ -15,7 +15,7 @@
   colours: the clips with the most B-lines (at their frame with the most), then the clips
   whose counts are furthest off (at their worst frame).
 
-``predictions`` are those of :meth:`lungus.train.tasks.SegmentationTask.evaluate`: dicts with
+``predictions`` are those of :func:`lungus.predict.eval_sets.segment_eval_set`: dicts with
 ``clip``, ``patient``, ``predicted`` and ``truth`` (uint8 (T, H, W) class ids),
 ``predicted_analysis`` and ``true_analysis`` (lungus.data.blines.MaskAnalysis), and optionally
 ``frames`` (the clip frame of each scored frame) and ``images`` ({frame: uint8 (H, W)}).

@@ -7,7 +7,7 @@
 
 Every clip is prepared exactly as the model card says (lungus.data.preprocess.prepare_clip:
 fan crop, letterbox, frame rate). Classifiers score sliding windows and aggregate them as in
-evaluation (lungus.train.tasks: clip_windows, aggregate_windows); per-frame B-line evidence
+evaluation (lungus.predict.windows: clip_windows, aggregate_windows); per-frame B-line evidence
 comes from the model's own frame logits (``explain()``), mapped back to the original frames.
 Segmenter masks give B-line counts, positions and the B-line artefact score
 (lungus.data.blines.analyse_masks) in the model's input space, as evaluation measures them.
@@ -36,6 +36,7 @@ from lungus.infer.runners import (
 )
 from lungus.io.clip import Clip
 from lungus.model_calls import DEFAULT_MODEL_CALL_TIMEOUT_S
+from lungus.predict.windows import aggregate_windows, clip_windows, window_starts
 
 #: progress(done, total, what): ``done`` of ``total`` steps finished, ``what`` says which.
 Progress = Callable[[int, int, str], None]
@@ -228,8 +229,6 @@ class Analyzer:
         return plan
 
     def _window_count(self, n_frames: int) -> int:
-        from lungus.train.tasks import window_starts
-
         task = self.classifier.task
         return len(window_starts(n_frames, task.window, task.stride))
 
@@ -237,8 +236,6 @@ class Analyzer:
         self, loaded: LoadedClip, result: ClipAnalysis, explain: str | None, cancel: Callable[[], bool], step
     ) -> tuple[np.ndarray, np.ndarray]:
         """Classify; returns (original frame of each prepared frame, its B-line evidence)."""
-        from lungus.train.tasks import aggregate_windows, clip_windows
-
         runner = self.classifier
         task = runner.task
         prepared = loaded.prepared[Preprocessing.from_card(runner.card.preprocessing)]

@@ -55,10 +55,10 @@ def _task_extra(task: str, preprocessing: dict[str, Any]) -> dict[str, Any]:
     """What training records beside a segmenter's card (its default post-processing)."""
     if task != "seg":
         return {}
-    from lungus.train.tasks import SegmentationTask
+    from lungus.predict.segmenter import FrameSegmenter
 
     classes = task_class_names(task)
-    return SegmentationTask(classes, normalisation=preprocessing["normalisation"]).card_extra()
+    return FrameSegmenter(classes, normalisation=preprocessing["normalisation"]).card_extra()
 
 
 def random_model_file(

@@ -3,7 +3,8 @@ exported TorchScript / ONNX file with its embedded card.
 
 A runner hides which runtime executes the model (eager PyTorch, TorchScript, ONNX Runtime) and
 feeds it exactly as the card says: ``normalise_frames`` with the card's mean/std, the card's
-windows for classifiers (``lungus.evaluate.model_eval.classification_task_from_card``).
+windows for classifiers, its label classes and post-processing for segmenters
+(``lungus.predict.card.predictor_from_card``, as evaluation builds them).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from lungus.model_calls import DEFAULT_MODEL_CALL_TIMEOUT_S, ModelCallLimit
 from lungus.models.model_file import ModelCard
 from lungus.models.outputs import check_model_output, expected_logits_shape
 from lungus.models.registry import CLASSIFIER, SEGMENTER
+from lungus.predict.card import predictor_from_card
 
 RUNTIMES = ("auto", "torch", "onnx")
 #: Frames per segmenter call: large enough to amortise call overhead, small enough to keep
@@ -125,13 +127,11 @@ class ClassifierRunner:
         threads: int | None = None,
         call_timeout_s: float | None = DEFAULT_MODEL_CALL_TIMEOUT_S,
     ) -> None:
-        from lungus.evaluate.model_eval import classification_task_from_card
-
         self.model, self.card, self.source = load_any(path, device, threads)
         _expect_kind(self.card, CLASSIFIER, Path(path), "--model")
         self.call = ModelCallLimit(self.source.path, call_timeout_s, getattr(self.model, "stop", None))
         self.device = device
-        self.task = classification_task_from_card(self.card)
+        self.task = predictor_from_card(self.card)
         self.explains = self.source.kind == "model"
 
     @property
@@ -235,7 +235,6 @@ def explanation_methods(path: str | os.PathLike) -> tuple[str, ...]:
     supports: Grad-CAM, then those of EXPLAIN_OUTPUTS whose map the model's ``explain()`` gives
     (the model is built and run once on a blank window to see). Exported TorchScript or ONNX
     files and segmenters support none. LungUSError for a file that is not a model."""
-    from lungus.evaluate.model_eval import classification_task_from_card
     from lungus.models.model_file import file_kind, load_model_file
 
     if file_kind(path) != "model":
@@ -243,7 +242,7 @@ def explanation_methods(path: str | os.PathLike) -> tuple[str, ...]:
     loaded = load_model_file(path)
     if loaded.card.kind != CLASSIFIER:
         return ()
-    task = classification_task_from_card(loaded.card)
+    task = predictor_from_card(loaded.card)
     height, width = loaded.card.preprocessing["size"]
     blank = torch.zeros((1, task.window, height, width), dtype=torch.uint8)
     with torch.no_grad():
@@ -277,8 +276,6 @@ class SegmenterRunner:
         log: Callable[[str], None] | None = None,
         call_timeout_s: float | None = DEFAULT_MODEL_CALL_TIMEOUT_S,
     ) -> None:
-        from lungus.train.tasks import SegmentationTask
-
         if runtime not in RUNTIMES:
             raise LungUSError(f"runtime {runtime!r} is not one of {', '.join(RUNTIMES)}")
         self.model, self.card, self.source = load_any(path, device, threads)
@@ -286,7 +283,7 @@ class SegmenterRunner:
         self.device = device
         self.normalisation = self.card.preprocessing["normalisation"]
         # Label classes and post-processing (small B-line specks dropped) as the card records them.
-        self.task = SegmentationTask.from_card(self.card, eval_batch=SEG_BATCH)
+        self.task = predictor_from_card(self.card, eval_batch=SEG_BATCH)
         self.runtime = {"model": "torch", "torchscript": "torchscript", "onnx": "onnx"}[self.source.kind]
         if self.source.kind == "model" and (
             runtime == "onnx" or (runtime == "auto" and device.type == "cpu")

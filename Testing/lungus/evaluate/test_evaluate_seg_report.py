@@ -9,9 +9,9 @@ import pytest
 from PIL import Image
 
 from lungus.data.blines import analyse_masks
-from lungus.data.schemes import B_LINE, PLEURA, SEG_CLASSES
+from lungus.data.schemes import B_LINE, PLEURA
 from lungus.evaluate.seg_report import write_segmentation_report
-from lungus.train.tasks import SegmentationTask
+from lungus.evaluate.summaries import segmentation_summary
 
 SIZE = 64
 
@@ -41,14 +41,13 @@ def report(tmp_path_factory):
     missed = clip_masks([[12, 30], [30], [50]])  # frame 0 misses one, frame 2 invents one
     predictions = [prediction(0, "clips/a.mp4", "P1", perfect, perfect),
                    prediction(1, "clips/b.mp4", "P2", missed, truth)]
-    task = SegmentationTask([c.name for c in SEG_CLASSES], normalisation={"mean": 0.0, "std": 1.0})
-    result = task.summarise(predictions, n_boot=50)
-    paths = write_segmentation_report(tmp_path / "eval", result.predictions, result.metrics)
-    return paths, result
+    metrics, predictions = segmentation_summary(predictions, n_boot=50)
+    paths = write_segmentation_report(tmp_path / "eval", predictions, metrics)
+    return paths, metrics
 
 
 def test_metrics_json_has_the_design_keys_with_cis(report):
-    paths, result = report
+    paths, _ = report
     metrics = json.loads(paths["metrics"].read_text())
     for key in ("dice_b_line", "iou_b_line", "dice_pleural_line", "count_mae", "loc_f1"):
         assert isinstance(metrics[key], float)

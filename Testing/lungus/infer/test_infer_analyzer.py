@@ -11,10 +11,9 @@ import torch
 from lungus.data.blines import analyse_masks
 from lungus.data.preprocess import Preprocessing, prepare_clip
 from lungus.errors import LungUSError
-from lungus.evaluate.model_eval import classification_task_from_card
 from lungus.infer import Analyzer, Cancelled
 from lungus.io import read_clip
-from lungus.train.tasks import SegmentationTask
+from lungus.predict.card import predictor_from_card
 
 
 @pytest.fixture(scope="module")
@@ -23,12 +22,12 @@ def analyzer(tiny_models):
 
 
 def test_clip_probabilities_are_the_evaluation_windows_aggregated(analyzer, tiny_clip_paths):
-    """The engine scores a clip exactly as `lungus evaluate` does (ClassificationTask.predict_clip)."""
+    """The engine scores a clip exactly as `lungus evaluate` does (ClipClassifier.predict_clip)."""
     clip = read_clip(tiny_clip_paths[0])
     result = analyzer.analyse(clip)
     runner = analyzer.classifier
     prepared = prepare_clip(clip, Preprocessing.from_card(runner.card.preprocessing))
-    task = classification_task_from_card(runner.card)
+    task = predictor_from_card(runner.card)
     expected = task.predict_clip(runner.model, prepared.frames, torch.device("cpu"))
     np.testing.assert_allclose(result.probabilities, expected, atol=1e-6)
     assert result.pred == runner.class_names[int(np.argmax(expected))]
@@ -63,7 +62,7 @@ def test_counts_and_blas_come_from_the_segmenters_masks(analyzer, tiny_clip_path
     seg = result.segmentation
     prepared = prepare_clip(clip, Preprocessing.from_card(analyzer.segmenter.card.preprocessing))
     # Evaluation's path: the task the card describes (label classes, B-line specks dropped).
-    task = SegmentationTask.from_card(analyzer.segmenter.card)
+    task = predictor_from_card(analyzer.segmenter.card)
     masks = task.predict_masks(
         analyzer.segmenter.model, prepared.frames, torch.device("cpu"), prepared.fan.mask
     )

@@ -20,16 +20,11 @@ from lungus.errors import LungUSError
 from lungus.io import write_clip
 from lungus.io.clip import Clip
 from lungus.models.model_file import load_model_file
+from lungus.predict.card import predictor_from_card
+from lungus.predict.masks import CONFLUENT_LOGIT_OFFSET, MIN_BLINE_SHARE
 from lungus.train.config import TrainConfig
 from lungus.train.loop import fit
 from lungus.train.losses import DiceCELoss
-from lungus.train.tasks import (
-    CONFLUENT_LOGIT_OFFSET,
-    MIN_BLINE_SHARE,
-    SegmentationTask,
-    class_argmax,
-    drop_small_blines,
-)
 
 TINY_SEG = {"task": "seg", "model": "unet_small", "model_args": {"width": 4, "levels": 3}, "size": (32, 32),
             "batch_size": 8, "lr": 1e-2, "threads": 1, "augment": False}
@@ -90,7 +85,7 @@ def test_seg_training_learns_and_writes_a_segmenter(tiny_collection, tmp_path):
     assert card.task == "seg" and card.label_source == "truth"
     assert card.class_names == [c.name for c in SEG_CLASSES]
     assert "label_classes" not in card.extra
-    task = SegmentationTask.from_card(card)
+    task = predictor_from_card(card)
     assert task.min_bline_share == MIN_BLINE_SHARE and task.logit_offsets[CONFLUENT] == CONFLUENT_LOGIT_OFFSET
     assert card.training_data["frames"] == 8 * card.training_data["clips"]  # 8-frame clips
 
@@ -146,32 +141,6 @@ def test_dice_ce_with_label_classes_leaves_other_classes_alone():
         DiceCELoss(6, label_classes=(7,))
 
 
-def test_prediction_among_label_classes_only():
-    task = SegmentationTask([c.name for c in SEG_CLASSES], normalisation={"mean": 0.0, "std": 1.0},
-                            label_classes=(0, PLEURA, B_LINE))
-    logits = torch.zeros(1, 6, 2, 2)
-    logits[0, 2] = 9.0  # A-line would win, but the labels never drew A-lines
-    logits[0, B_LINE, 0, 0] = 5.0
-    assert task.masks_from_logits(logits)[0].tolist() == [[B_LINE, 0], [0, 0]]
-
-
-def test_small_bline_specks_are_dropped_and_offsets_shift_the_argmax():
-    masks = np.zeros((1, 20, 20), np.uint8)
-    masks[0, 2:20, 2:5] = B_LINE  # 54 px: a B-line
-    masks[0, 10:12, 12:14] = CONFLUENT  # 4 px: a speck
-    masks[0, 0, 10] = PLEURA
-    cleaned = drop_small_blines(masks, np.ones((20, 20), bool), min_share=0.05)  # 20 px
-    assert (cleaned[0, 2:20, 2:5] == B_LINE).all() and not (cleaned == CONFLUENT).any()
-    assert cleaned[0, 0, 10] == PLEURA
-    assert np.array_equal(drop_small_blines(masks, None, 0.0), masks)
-
-    task = SegmentationTask([c.name for c in SEG_CLASSES], normalisation={"mean": 0.0, "std": 1.0},
-                            logit_offsets=[0, 0, 0, 0, -2.0, 0])
-    logits = torch.zeros(1, 6, 1, 2)
-    logits[0, CONFLUENT] = torch.tensor([[1.0, 3.0]])  # beats background by 1 and by 3
-    assert task.masks_from_logits(logits)[0].tolist() == [[0, CONFLUENT]]
-
-
 def test_annotation_source_names():
     assert parse_annotation_source("annotations") == (None, "majority")
     assert parse_annotation_source("annotations-staple") == (None, "staple")
@@ -213,13 +182,7 @@ def test_training_from_annotations(annotated_manifest, tmp_path):
     assert loaded.card.extra["label_classes"] == [0, PLEURA, B_LINE]
     assert loaded.card.training_data["frames"] == ANNOTATED * loaded.card.training_data["clips"]
     assert result.val_metrics["n_frames"] == ANNOTATED * result.val_metrics["n_clips"]  # annotated frames only
-    task = SegmentationTask.from_card(loaded.card)
+    task = predictor_from_card(loaded.card)
     frames = torch.randint(0, 255, (3, 32, 32), dtype=torch.uint8).numpy()
     predicted = task.predict_masks(loaded.model.eval(), frames, torch.device("cpu"))
     assert set(np.unique(predicted).tolist()) <= {0, PLEURA, B_LINE}
-
-
-def test_class_argmax_equals_torch_argmax_ties_included():
-    generator = torch.Generator().manual_seed(0)
-    logits = torch.randint(-2, 3, (3, 6, 17, 9), generator=generator).float()  # many ties
-    assert torch.equal(class_argmax(logits), logits.argmax(dim=1).to(torch.uint8))
