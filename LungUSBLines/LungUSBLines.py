@@ -721,7 +721,7 @@ class LungUSBLinesLogic(ScriptedLoadableModuleLogic):
         (replacing earlier ones); for scripts: it blocks until done (the panel uses
         startAnalysis). Models load once and are kept for the next clip.
         ``progressCallback(fraction, message)``; ``cancelled()`` returning True stops the analysis
-        (lungus.infer.Cancelled). Returns the AnalysisNodes."""
+        (lungus.errors.Cancelled). Returns the AnalysisNodes."""
         from LungUSBLinesLib.analysis import AnalyzerCache, analyse_sequence
         from LungUSBLinesLib.results import add_analysis_to_scene
 
@@ -743,7 +743,9 @@ class LungUSBLinesLogic(ScriptedLoadableModuleLogic):
 
     @staticmethod
     def isCancellation(error):
-        return type(error).__name__ == "Cancelled"
+        from lungus.errors import Cancelled
+
+        return isinstance(error, Cancelled)
 
     def findResults(self, browserNode):
         """The results recorded for the clip of ``browserNode`` (AnalysisNodes), or None."""

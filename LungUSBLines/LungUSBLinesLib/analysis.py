@@ -141,7 +141,7 @@ def analyse_sequence(
     """Analyse the clip a sequence holds (see lungus.infer.Analyzer.analyse).
 
     ``explain``: gradcam, cam or attention (needs a classifier). ``progress(fraction, message)``
-    after each step; ``cancel()`` returning True stops with lungus.infer.Cancelled.
+    after each step; ``cancel()`` returning True stops with lungus.errors.Cancelled.
     """
     explain = checked_explain(explain, analyzer.classifier)
 

@@ -10,7 +10,7 @@ import pytest
 
 slicer = pytest.importorskip("slicer", reason="slicer-core is not installed")
 
-from lungus.errors import LungUSError  # noqa: E402
+from lungus.errors import Cancelled, LungUSError  # noqa: E402
 from lungus.infer.results import FRAME_COLUMNS, clip_columns  # noqa: E402
 from lungus.io import read_clip  # noqa: E402
 from LungUSBLinesLib import results  # noqa: E402
@@ -209,12 +209,14 @@ def test_an_analysis_of_another_clip_is_refused(headless, loaded, analyzer, smal
         results.add_analysis_to_scene(headless.scene, loaded.nodes, other)
 
 
-def test_progress_reaches_the_end_and_cancel_stops(analyzer, loaded):
-    from lungus.infer.runners import Cancelled  # torch: imported where the analyzer already needs it
-
+def test_progress_reaches_the_end(analyzer, loaded):
     seen = []
     analyse_sequence(analyzer, loaded.nodes.sequence, progress=lambda f, m: seen.append((f, m)))
     assert seen[-1] == (1.0, "done") and [f for f, _ in seen] == sorted(f for f, _ in seen)
+
+
+def test_a_cancelled_analysis_raises_the_engines_one_cancellation_type(analyzer, loaded):
+    # The panel and scripts tell "stopped on request" from a failure by this type (isCancellation).
     with pytest.raises(Cancelled):
         analyse_sequence(analyzer, loaded.nodes.sequence, cancel=lambda: True)
 

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from lungus.errors import LungUSError
+from lungus.errors import Cancelled, LungUSError
 from lungus.model_calls import DEFAULT_MODEL_CALL_TIMEOUT_S, ModelCallLimit
 from lungus.models.model_file import ModelCard
 from lungus.models.outputs import check_model_output, expected_logits_shape
@@ -249,10 +249,6 @@ def explanation_methods(path: str | os.PathLike) -> tuple[str, ...]:
     with torch.no_grad():
         given = loaded.model.explain(task.inputs(blank, torch.device("cpu")))
     return ("gradcam", *(method for method, key in EXPLAIN_OUTPUTS.items() if key in given))
-
-
-class Cancelled(Exception):
-    """Raised inside Analyzer.analyse / run_batch when the cancel flag is set."""
 
 
 def check_cancel(cancel: Cancel) -> None:
