@@ -395,8 +395,8 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, Para
             labelText=f"Opening {os.path.basename(path)}...", maximum=100, windowTitle="LungUS B-lines"
         )
 
-        def showProgress(fraction):
-            progressDialog.value = int(100 * fraction)
+        def showProgress(done, total, _what):
+            progressDialog.value = int(100 * done / max(total, 1))
             slicer.app.processEvents()
 
         try:
@@ -720,7 +720,7 @@ class LungUSBLinesLogic(ScriptedLoadableModuleLogic):
         """Analyse the clip of ``browserNode`` in this process and record the results beside it
         (replacing earlier ones); for scripts: it blocks until done (the panel uses
         startAnalysis). Models load once and are kept for the next clip.
-        ``progressCallback(fraction, message)``; ``cancelled()`` returning True stops the analysis
+        ``progressCallback(done, total, message)`` (lungus.progress); ``cancelled()`` returning True stops the analysis
         (lungus.errors.Cancelled). Returns the AnalysisNodes."""
         from LungUSBLinesLib.analysis import AnalyzerCache, analyse_sequence
         from LungUSBLinesLib.results import add_analysis_to_scene
@@ -728,7 +728,7 @@ class LungUSBLinesLogic(ScriptedLoadableModuleLogic):
         if self._analyzers is None:
             self._analyzers = AnalyzerCache()
         if progressCallback is not None:
-            progressCallback(0.0, "loading the models")
+            progressCallback(0, 1, "loading the models")
         analyzer = self._analyzers.get(classifierPath or None, segmenterPath or None, device=device or "auto")
         sequenceNode = browserNode.GetMasterSequenceNode()
         analysis = analyse_sequence(
@@ -916,7 +916,7 @@ class LungUSBLinesTest(ScriptedLoadableModuleTest):
             segmenter,
             device="cpu",
             explain="gradcam",
-            progressCallback=lambda fraction, message: fractions.append(fraction),
+            progressCallback=lambda done, total, message: fractions.append(done / total),
         )
         self.assertEqual(fractions[-1], 1.0)
         self.assertEqual(nodes.mask_sequence.GetNumberOfDataNodes(), 5)

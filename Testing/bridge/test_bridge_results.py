@@ -211,7 +211,7 @@ def test_an_analysis_of_another_clip_is_refused(headless, loaded, analyzer, smal
 
 def test_progress_reaches_the_end(analyzer, loaded):
     seen = []
-    analyse_sequence(analyzer, loaded.nodes.sequence, progress=lambda f, m: seen.append((f, m)))
+    analyse_sequence(analyzer, loaded.nodes.sequence, progress=lambda done, total, what: seen.append((done / total, what)))
     assert seen[-1] == (1.0, "done") and [f for f, _ in seen] == sorted(f for f, _ in seen)
 
 

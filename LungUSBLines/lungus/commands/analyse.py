@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from lungus.device import DEFAULT_DEVICE, DEVICE_HELP
+from lungus.explanations import EXPLAIN_METHODS
 from lungus.progress_lines import add_progress_lines_argument, print_progress
 
 DESCRIPTION = """\
@@ -36,10 +38,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--segmenter", metavar="SEG", help="frame segmenter: model file, TorchScript or ONNX")
     parser.add_argument(
         "--explain",
-        choices=("gradcam", "cam", "attention"),
+        choices=EXPLAIN_METHODS,
         help="also compute where the classifier saw B-lines with this method (needs --model)",
     )
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default auto)")
+    parser.add_argument("--device", default=DEFAULT_DEVICE, help=DEVICE_HELP)
     parser.add_argument(
         "--threads", type=int, metavar="N", help="CPU threads for the models (default: all cores)"
     )

@@ -61,6 +61,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lungus.models.registry import available_models, describe_model, parse_arch_args
+    from lungus.progress_lines import print_progress
     from lungus.train.config import TrainConfig
 
     if args.list_models:
@@ -75,7 +76,8 @@ def run(args: argparse.Namespace) -> int:
         overrides["model_args"] = parse_arch_args(args.model_arg)
     config = TrainConfig.from_sources(args.config, **overrides)
     check_confined(args, [config.manifest])
-    progress = _progress_printer(config) if args.progress_lines else None
+    # Counts epochs over all folds and seeds: fit counts its own, cross_validate and fit_seeds add theirs.
+    progress = print_progress if args.progress_lines else None
     if config.folds > 1:
         from lungus.train.cv import cross_validate
 
@@ -87,10 +89,3 @@ def run(args: argparse.Namespace) -> int:
     fit_seeds(config, resume=args.resume, progress=progress)
     return 0
 
-
-def _progress_printer(config):
-    """(fraction of the whole run, message) -> a progress line counting epochs over all models."""
-    from lungus.progress_lines import print_progress
-
-    total = config.folds * config.seeds * config.epochs
-    return lambda fraction, message: print_progress(round(fraction * total, 2), total, message)

@@ -15,6 +15,7 @@ import numpy as np
 
 from lungus.data.manifest import Manifest
 from lungus.data.schemes import LABEL_SCHEMES
+from lungus.data.tasks import is_ordinal
 from lungus.errors import LungUSError
 from lungus.evaluate.model_eval import Evaluation
 
@@ -67,7 +68,7 @@ def evaluate_predictions(predictions_path: str | Path, manifest_path: str | Path
             raise LungUSError(f"no predicted clip has a {labels} label", manifest.path)
     elif any(sum(p["target"]) != 1 for p in predictions):
         raise LungUSError("some rows' label is not one of the table's classes; pass --labels", table)
-    ordinal = scheme in ("bline3", "lus4")
+    ordinal = is_ordinal(scheme)
     y_true = np.asarray([np.argmax(p["target"]) for p in predictions])
     probabilities = np.asarray([p["probabilities"] for p in predictions], dtype=float)
     metrics: dict[str, Any] = classification_metrics(y_true, probabilities, [p["patient"] for p in predictions],
