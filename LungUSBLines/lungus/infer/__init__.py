@@ -21,7 +21,7 @@ from lungus.lazy import lazy_exports
 
 _EXPORTS = {
     "Analyzer": "lungus.infer.analyzer",
-    "Cancelled": "lungus.errors",
+    "Cancelled": "lungus.infer.runners",
     "LoadedClip": "lungus.infer.analyzer",
     "analyse": "lungus.infer.analyzer",
     "ClipAnalysis": "lungus.infer.results",
