@@ -743,9 +743,9 @@ class LungUSBLinesLogic(ScriptedLoadableModuleLogic):
 
     @staticmethod
     def isCancellation(error):
-        from lungus.errors import Cancelled
+        from LungUSBLinesLib.analysis import is_cancellation
 
-        return isinstance(error, Cancelled)
+        return is_cancellation(error)
 
     def findResults(self, browserNode):
         """The results recorded for the clip of ``browserNode`` (AnalysisNodes), or None."""

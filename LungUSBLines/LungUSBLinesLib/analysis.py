@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from lungus.device import check_device_name
-from lungus.errors import LungUSError
+from lungus.errors import Cancelled, LungUSError
 from lungus.explanations import EXPLAIN_METHODS
 from lungus.progress import Progress
 from LungUSBLinesLib.sequences import sequence_to_clip, stored_clip_summary
@@ -68,6 +68,12 @@ def checked_explain(explain: str | None, classifier: object | None) -> str | Non
     if explain is not None and explain not in EXPLAIN_METHODS:
         raise LungUSError(f"explain must be one of {', '.join(EXPLAIN_METHODS)}, got {explain!r}")
     return explain if classifier is not None else None
+
+
+def is_cancellation(error: BaseException) -> bool:
+    """Whether ``error`` says the analysis stopped because it was asked to (lungus.errors.Cancelled),
+    not because it failed: by its type, whatever module raised it."""
+    return isinstance(error, Cancelled)
 
 
 class AnalyzerCache:
