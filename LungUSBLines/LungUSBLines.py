@@ -395,8 +395,8 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, Para
             labelText=f"Opening {os.path.basename(path)}...", maximum=100, windowTitle="LungUS B-lines"
         )
 
-        def showProgress(fraction):
-            progressDialog.value = int(100 * fraction)
+        def showProgress(done, total, _what):
+            progressDialog.value = int(100 * done / max(total, 1))
             slicer.app.processEvents()
 
         try:
@@ -720,15 +720,15 @@ class LungUSBLinesLogic(ScriptedLoadableModuleLogic):
         """Analyse the clip of ``browserNode`` in this process and record the results beside it
         (replacing earlier ones); for scripts: it blocks until done (the panel uses
         startAnalysis). Models load once and are kept for the next clip.
-        ``progressCallback(fraction, message)``; ``cancelled()`` returning True stops the analysis
-        (lungus.infer.Cancelled). Returns the AnalysisNodes."""
+        ``progressCallback(done, total, message)`` (lungus.progress); ``cancelled()`` returning True stops the analysis
+        (lungus.errors.Cancelled). Returns the AnalysisNodes."""
         from LungUSBLinesLib.analysis import AnalyzerCache, analyse_sequence
         from LungUSBLinesLib.results import add_analysis_to_scene
 
         if self._analyzers is None:
             self._analyzers = AnalyzerCache()
         if progressCallback is not None:
-            progressCallback(0.0, "loading the models")
+            progressCallback(0, 1, "loading the models")
         analyzer = self._analyzers.get(classifierPath or None, segmenterPath or None, device=device or "auto")
         sequenceNode = browserNode.GetMasterSequenceNode()
         analysis = analyse_sequence(
@@ -743,7 +743,9 @@ class LungUSBLinesLogic(ScriptedLoadableModuleLogic):
 
     @staticmethod
     def isCancellation(error):
-        return type(error).__name__ == "Cancelled"
+        from LungUSBLinesLib.analysis import is_cancellation
+
+        return is_cancellation(error)
 
     def findResults(self, browserNode):
         """The results recorded for the clip of ``browserNode`` (AnalysisNodes), or None."""
@@ -914,7 +916,7 @@ class LungUSBLinesTest(ScriptedLoadableModuleTest):
             segmenter,
             device="cpu",
             explain="gradcam",
-            progressCallback=lambda fraction, message: fractions.append(fraction),
+            progressCallback=lambda done, total, message: fractions.append(done / total),
         )
         self.assertEqual(fractions[-1], 1.0)
         self.assertEqual(nodes.mask_sequence.GetNumberOfDataNodes(), 5)

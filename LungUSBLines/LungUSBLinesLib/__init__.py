@@ -20,6 +20,7 @@ from lungus.lazy import lazy_exports
 _EXPORTS = {
     "AnalyzerCache": "analysis",
     "analyse_sequence": "analysis",
+    "is_cancellation": "analysis",
     "clip_for_analysis": "analysis",
     "AnalysisJob": "analysis_job",
     "AnalysisRequest": "analysis_job",

@@ -14,7 +14,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from lungus.errors import LungUSError
+from lungus.device import check_device_name
+from lungus.errors import Cancelled, LungUSError
+from lungus.explanations import EXPLAIN_METHODS
+from lungus.progress import Progress
 from LungUSBLinesLib.sequences import sequence_to_clip, stored_clip_summary
 
 if TYPE_CHECKING:
@@ -22,10 +25,6 @@ if TYPE_CHECKING:
     from lungus.infer.results import ClipAnalysis
     from lungus.io.clip import Clip
 
-#: progress(fraction in [0, 1], message)
-FractionProgress = Callable[[float, str], None]
-DEVICES = ("auto", "cpu", "cuda", "mps")
-EXPLAIN_METHODS = ("gradcam", "cam", "attention")
 _STEP_MESSAGES = {
     "load": "loading PyTorch and the models",
     "read": "reading the clip",
@@ -59,8 +58,7 @@ def checked_models(
     segmenter = _optional_path(segmenter, "segmenter model")
     if classifier is None and segmenter is None:
         raise LungUSError("choose a classifier model file, a segmenter model file, or both")
-    if device not in DEVICES and not str(device).startswith("cuda:"):
-        raise LungUSError(f"device must be one of {', '.join(DEVICES)} or cuda:N, got {device!r}")
+    check_device_name(str(device))
     return classifier, segmenter
 
 
@@ -70,6 +68,12 @@ def checked_explain(explain: str | None, classifier: object | None) -> str | Non
     if explain is not None and explain not in EXPLAIN_METHODS:
         raise LungUSError(f"explain must be one of {', '.join(EXPLAIN_METHODS)}, got {explain!r}")
     return explain if classifier is not None else None
+
+
+def is_cancellation(error: BaseException) -> bool:
+    """Whether ``error`` says the analysis stopped because it was asked to (lungus.errors.Cancelled),
+    not because it failed: by its type, whatever module raised it."""
+    return isinstance(error, Cancelled)
 
 
 class AnalyzerCache:
@@ -135,19 +139,19 @@ def analyse_sequence(
     *,
     clip: Clip | None = None,
     explain: str | None = None,
-    progress: FractionProgress | None = None,
+    progress: Progress | None = None,
     cancel: Callable[[], bool] | None = None,
 ) -> ClipAnalysis:
     """Analyse the clip a sequence holds (see lungus.infer.Analyzer.analyse).
 
-    ``explain``: gradcam, cam or attention (needs a classifier). ``progress(fraction, message)``
-    after each step; ``cancel()`` returning True stops with lungus.infer.Cancelled.
+    ``explain``: gradcam, cam or attention (needs a classifier). ``progress(done, total, what)``
+    (lungus.progress) after each step, ``what`` in words people read; ``cancel()`` returning True stops with lungus.errors.Cancelled.
     """
     explain = checked_explain(explain, analyzer.classifier)
 
-    def report(done: int, total: int, what: str) -> None:
+    def report(done: float, total: float, what: str) -> None:
         if progress is not None:
-            progress(done / max(total, 1), step_message(what))
+            progress(done, total, step_message(what))
 
     source = clip_for_analysis(sequence, clip)
     return analyzer.analyse(

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from lungus.progress import Progress
 from LungUSBLinesLib.sequences import (
     ClipNodes,
     clip_to_sequence,
@@ -28,22 +28,22 @@ def load_clip(
     path: str | os.PathLike,
     *,
     name: str | None = None,
-    progress: Callable[[float], None] | None = None,
+    progress: Progress | None = None,
 ) -> LoadedClip:
     """Read any clip lungus.io reads (video, DICOM, NRRD/.seq.nrrd, frame folder, .npy/.npz)
     and add it to ``scene`` as a sequence with its browser.
 
-    Bad input raises LungUSError naming the file and the problem. ``progress`` gets the
-    fraction done (reading is the first half, building the sequence the second).
+    Bad input raises LungUSError naming the file and the problem. ``progress(done, total, what)``
+    (lungus.progress) counts two halves: reading the clip, then building its sequence.
     """
     from lungus.io import read_clip  # heavy (OpenCV, pydicom): only when a clip is opened
 
     if progress is not None:
-        progress(0.0)
+        progress(0, 2, "reading the clip")
     clip = read_clip(path)
     if progress is not None:
-        progress(0.5)
-    step = None if progress is None else (lambda fraction: progress(0.5 + 0.5 * fraction))
+        progress(1, 2, "clip read")
+    step = None if progress is None else (lambda done, total, what: progress(1 + done / max(total, 1), 2, what))
     nodes = clip_to_sequence(scene, clip, name, progress=step)
     return LoadedClip(clip, nodes)
 

@@ -15,6 +15,7 @@ import json
 import os
 from pathlib import Path
 
+from lungus.explanations import EVERY_MODEL_EXPLANATIONS
 from LungUSBLinesLib import panel
 from LungUSBLinesLib.processes import EngineProcess, Launcher, engine_command
 
@@ -101,7 +102,7 @@ class ExplanationCheck:
         ``current`` choice, so a choice saved with the scene survives until the answer."""
         if self.methods is not None:
             return panel.explanation_choices(self.methods)
-        return panel.explanation_choices((*panel.EVERY_MODEL_EXPLANATIONS, current))
+        return panel.explanation_choices((*EVERY_MODEL_EXPLANATIONS, current))
 
     def cancel(self, *, wait: bool = False) -> None:
         """Stop the check (its path is no longer the panel's); without ``wait``, at once."""

@@ -12,35 +12,48 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
+from lungus.data.tasks import CLASSIFICATION_TASKS
+from lungus.data.tasks import DEFAULT_TASK as ENGINE_DEFAULT_TASK
+from lungus.device import DEFAULT_DEVICE as ENGINE_DEFAULT_DEVICE
+from lungus.device import DEVICE_NAMES
 from lungus.errors import LungUSError
+from lungus.explanations import EXPLAIN_METHODS
 
-# (title shown, value stored) pairs.
-DEVICE_CHOICES: tuple[tuple[str, str], ...] = (
-    ("Automatic (GPU if available)", "auto"),
-    ("CPU", "cpu"),
-    ("GPU (CUDA)", "cuda"),
+# (title shown, value stored) pairs. The values are the engine's own names (lungus.device,
+# lungus.explanations, lungus.data.tasks); the panels only give them titles.
+_DEVICE_TITLES = {
+    "auto": "Automatic (GPU if available)",
+    "cpu": "CPU",
+    "cuda": "GPU (CUDA)",
+}
+DEVICE_CHOICES: tuple[tuple[str, str], ...] = tuple(
+    (_DEVICE_TITLES[name], name) for name in DEVICE_NAMES if name in _DEVICE_TITLES
 )
-DEFAULT_DEVICE = "auto"
+DEFAULT_DEVICE = ENGINE_DEFAULT_DEVICE
 
 NO_EXPLANATION = ""
+_EXPLANATION_TITLES = {
+    "gradcam": "Grad-CAM",
+    "cam": "Class activation map",
+    "attention": "Attention",
+}
+# A method the engine adds without a title here fails at import, not silently unoffered.
 EXPLANATION_CHOICES: tuple[tuple[str, str], ...] = (
     ("None", NO_EXPLANATION),
-    ("Grad-CAM", "gradcam"),
-    ("Class activation map", "cam"),
-    ("Attention", "attention"),
+    *((_EXPLANATION_TITLES[method], method) for method in EXPLAIN_METHODS),
 )
 DEFAULT_EXPLANATION = NO_EXPLANATION
 
-#: What every lungus model file supports (the engine decides the rest per model:
-#: LungUSBLinesLib.explanation_check).
-EVERY_MODEL_EXPLANATIONS: tuple[str, ...] = ("gradcam",)
-
-TASK_CHOICES: tuple[tuple[str, str], ...] = (
-    ("B-lines absent / present (bline2)", "bline2"),
-    ("None / discrete / confluent (bline3)", "bline3"),
-    ("LUS score 0-3 (lus4)", "lus4"),
+_TASK_TITLES = {
+    "bline2": "B-lines absent / present",
+    "bline3": "None / discrete / confluent",
+    "lus4": "LUS score 0-3",
+}
+# Clip classifiers only: a segmenter needs masks the Train panel does not export.
+TASK_CHOICES: tuple[tuple[str, str], ...] = tuple(
+    (f"{_TASK_TITLES[task]} ({task})", task) for task in CLASSIFICATION_TASKS
 )
-DEFAULT_TASK = "bline2"
+DEFAULT_TASK = ENGINE_DEFAULT_TASK
 DEFAULT_TRAIN_MODEL = "frame_cnn"
 DEFAULT_EXPORT_FORMAT = ".seq.nrrd"
 # The Train panel's numbers: (minimum, maximum, default), as its spin boxes offer them.

@@ -10,7 +10,6 @@ identity directions Slicer shows a frame rotated by 180 degrees).
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
@@ -20,6 +19,7 @@ import vtk
 from vtk.util import numpy_support
 
 from lungus.errors import LungUSError
+from lungus.progress import Progress
 
 if TYPE_CHECKING:
     # lungus.io pulls in OpenCV and pydicom, which Slicer lacks until the user installs them.
@@ -77,7 +77,7 @@ def _fill_volume_sequence(
     index_values: list[str],
     ijk_to_ras: vtk.vtkMatrix4x4,
     node_class: str,
-    progress: Callable[[float], None] | None,
+    progress: Progress | None,
 ) -> None:
     n_frames, height, width = frames.shape
     was_modifying = sequence.StartModify()
@@ -95,10 +95,10 @@ def _fill_volume_sequence(
         frame_node.SetAndObserveImageData(image)
         sequence.SetDataNodeAtValue(frame_node, index_values[i])
         if progress is not None and (i + 1) % report_every == 0:
-            progress((i + 1) / n_frames)
+            progress(i + 1, n_frames, "frames added")
     sequence.EndModify(was_modifying)
     if progress is not None:
-        progress(1.0)
+        progress(n_frames, n_frames, "frames added")
 
 
 def frames_to_sequence(
@@ -109,13 +109,13 @@ def frames_to_sequence(
     fps: float | None = None,
     spacing_mm: tuple[float, float] | None = None,
     node_class: str = "vtkMRMLScalarVolumeNode",
-    progress: Callable[[float], None] | None = None,
+    progress: Progress | None = None,
 ) -> Any:
     """Add a sequence node holding ``frames`` (T, H, W) to ``scene``.
 
     Index values are seconds (``i / fps``) when ``fps`` is known, frame numbers otherwise.
     ``node_class`` may be ``vtkMRMLLabelMapVolumeNode`` for mask sequences.
-    ``progress`` is called with the fraction done, from 0 to 1.
+    ``progress(frames added, frames, what)`` as the frames go in (lungus.progress).
     """
     frames = _checked_frames(frames)
     if fps is not None and not fps > 0:
@@ -140,7 +140,7 @@ def frames_like_sequence(
     like: Any,
     *,
     node_class: str = "vtkMRMLScalarVolumeNode",
-    progress: Callable[[float], None] | None = None,
+    progress: Progress | None = None,
 ) -> Any:
     """Add a sequence holding ``frames`` (T, H, W) laid exactly over the clip sequence ``like``:
     the same index name, unit, type and values (so a browser plays them in step) and the same
@@ -243,7 +243,7 @@ def clip_to_sequence(
     clip: Clip,
     name: str | None = None,
     *,
-    progress: Callable[[float], None] | None = None,
+    progress: Progress | None = None,
 ) -> ClipNodes:
     """Add ``clip`` to ``scene`` as a sequence with its browser; returns (sequence, browser, proxy).
 

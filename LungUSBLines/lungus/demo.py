@@ -21,6 +21,7 @@ from typing import Any
 
 from lungus.atomic import atomic_write_text
 from lungus.errors import LungUSError
+from lungus.progress import Progress
 
 
 @dataclass(frozen=True)
@@ -59,8 +60,9 @@ def _log_to(path: Path, echo: Callable[[str], None]) -> Callable[[str], None]:
 
 
 def run_demo(out: str | Path, config: DemoConfig | None = None, *, log: Callable[[str], None] = print,
-             progress: Callable[[float, str], None] | None = None, overwrite: bool = False) -> dict[str, Any]:
+             progress: Progress | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Run the demo into ``out``; returns the summary (also written to out/summary.json).
+    ``progress(done, 4, what)`` (lungus.progress) hears of its four steps.
 
     ``overwrite`` replaces an earlier demo in ``out`` (only a folder holding a demo's
     summary.json is ever deleted).
@@ -92,10 +94,11 @@ def run_demo(out: str | Path, config: DemoConfig | None = None, *, log: Callable
     out.mkdir(parents=True, exist_ok=True)
     log = _log_to(out / "demo.log", log)
     started = time.time()
-    step = lambda fraction, message: progress and progress(fraction, message)  # noqa: E731
+    # Four steps: simulating, training each of the two models, evaluating.
+    step = lambda done, what: progress and progress(done, 4, what)  # noqa: E731
 
     # 1. Data.
-    step(0.0, "simulating")
+    step(0, "simulating")
     data = out / "data"
     summary = write_dataset(data, config.clips, config.patients, seed=config.seed,
                             config=SimulationConfig(n_frames=config.frames, height=config.sim_size,
@@ -114,7 +117,7 @@ def run_demo(out: str | Path, config: DemoConfig | None = None, *, log: Callable
     torch.set_num_threads(max(1, torch.get_num_threads()))
     runs = {"crowd": "crowd-soft", "expert": f"expert:{config.expert}"}
     for k, (name, source) in enumerate(runs.items()):
-        step(0.1 + 0.35 * k, f"training on {source} labels")
+        step(1 + k, f"training on {source} labels")
         log(f"training the {name} model on {source} labels")
         fit(TrainConfig(manifest=str(summary.manifest), out=str(out / name), task=config.task, model="frame_cnn",
                         model_args={"width": config.width}, label_source=source,
@@ -124,7 +127,7 @@ def run_demo(out: str | Path, config: DemoConfig | None = None, *, log: Callable
             test_rows=test_rows, log=log)
 
     # 4. Held-out evaluation against truth, comparison, crowd-vs-expert agreement.
-    step(0.85, "evaluating")
+    step(3, "evaluating")
     metrics = {}
     for name in runs:
         evaluation = evaluate_model(out / name / "model.pt", test_manifest, out / "eval" / name, labels="truth",
@@ -142,7 +145,7 @@ def run_demo(out: str | Path, config: DemoConfig | None = None, *, log: Callable
     }
     write_json(out / "summary.json", result)
     atomic_write_text(out / "report.md", _report(result, config))
-    step(1.0, "done")
+    step(4, "done")
     log(f"demo finished in {result['seconds']:.0f} s: report {out / 'report.md'}")
     return result
 

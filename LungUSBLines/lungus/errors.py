@@ -1,4 +1,4 @@
-"""The one exception type the engine raises for bad input."""
+"""The engine's own exceptions: LungUSError for bad input, Cancelled for work stopped on request."""
 
 from __future__ import annotations
 
@@ -19,6 +19,14 @@ class LungUSError(Exception):
         super().__init__(
             self.problem if self.path is None else f"{printable_path(self.path)}: {self.problem}"
         )
+
+
+class Cancelled(Exception):
+    """Work stopped because its cancel flag was set (an analysis, a batch), not because it failed.
+
+    Not a LungUSError: nothing is wrong with the input, and a caller that asked to stop
+    recognises this by its type (``except Cancelled``), in the engine and in Slicer alike.
+    """
 
 
 def printable_path(path: str | bytes | os.PathLike) -> str:

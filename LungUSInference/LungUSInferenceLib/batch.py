@@ -13,11 +13,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lungus.device import DEFAULT_DEVICE, check_device_name
 from lungus.errors import LungUSError
 from lungus.progress_lines import ProgressLine
 from LungUSBLinesLib.processes import EngineProcess, JobProgress, Launcher, engine_command
 
-DEVICES = ("auto", "cpu", "cuda", "mps")
 CLIPS_CSV = "clips.csv"
 FRAMES_CSV = "frames.csv"
 # On a results table node: the clips.csv it shows, so loading it again refreshes that node.
@@ -32,7 +32,7 @@ class BatchRequest:
     out: str
     model: str | None = None
     segmenter: str | None = None
-    device: str = "auto"
+    device: str = DEFAULT_DEVICE
     overlays: bool = False
     explain: bool = False
     resume: bool = False
@@ -56,8 +56,7 @@ class BatchRequest:
             raise LungUSError("choose an output folder")
         if Path(self.out).exists() and not Path(self.out).is_dir():
             raise LungUSError("the output must be a folder, not a file", self.out)
-        if self.device not in DEVICES and not str(self.device).startswith("cuda:"):
-            raise LungUSError(f"device must be one of {', '.join(DEVICES)} or cuda:N, got {self.device!r}")
+        check_device_name(str(self.device))
         if self.explain and not self.model:
             raise LungUSError("explanations (Grad-CAM) need a classifier model")
         for name in ("workers", "threads"):

@@ -22,8 +22,10 @@ Everything runs in the calling process: the GUI waits until it returns.
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
+
+from lungus.progress import Progress
 
 if TYPE_CHECKING:
     from lungus.infer.batch import BatchSummary
@@ -40,7 +42,7 @@ def analyse(
     *,
     device: str = "auto",
     explain: str | None = None,
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: Progress | None = None,
 ) -> ClipAnalysis:
     """Analyse one clip: a file (any format lungus reads), a lungus Clip, uint8 frames (T, H, W)
     or a Slicer sequence node. ``model``: classifier model file (or None with a segmenter);
@@ -51,8 +53,7 @@ def analyse(
     if hasattr(clip, "GetNumberOfDataNodes"):  # a vtkMRMLSequenceNode
         from LungUSBLinesLib.analysis import analyse_sequence
 
-        fraction = None if progress is None else (lambda f, message: progress(int(100 * f), 100, message))
-        return analyse_sequence(analyzer, clip, explain=explain, progress=fraction)
+        return analyse_sequence(analyzer, clip, explain=explain, progress=progress)
     return analyzer.analyse(clip, explain=explain, progress=progress)
 
 
@@ -83,7 +84,7 @@ def run_batch(
     out: PathLike,
     segmenter: PathLike | None = None,
     *,
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: Progress | None = None,
     device: str = "auto",
     overlays: bool = False,
     explain: str | None = None,

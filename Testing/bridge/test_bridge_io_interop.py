@@ -82,7 +82,7 @@ def test_load_clip_plays_a_video_at_its_frame_rate(headless, tmp_path):
 
 def test_load_clip_reports_progress_to_the_end(headless, small_clip, tmp_path):
     seen = []
-    clips.load_clip(headless.scene, write_clip(small_clip, tmp_path / "clip.npz"), progress=seen.append)
+    clips.load_clip(headless.scene, write_clip(small_clip, tmp_path / "clip.npz"), progress=lambda done, total, _what: seen.append(done / total))
     assert seen[0] == 0.0 and seen[-1] == 1.0 and seen == sorted(seen)
 
 

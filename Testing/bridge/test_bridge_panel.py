@@ -38,17 +38,40 @@ def test_each_default_is_one_of_its_choices(choices, default):
     assert panel.check_choice("value", default, choices) == default
 
 
-@pytest.mark.torch
-def test_explanation_choices_are_what_the_engine_accepts():
-    from lungus.infer.analyzer import EXPLAIN_METHODS
+def test_explanation_choices_are_the_engines_methods_in_its_order():
+    from lungus.explanations import EXPLAIN_METHODS
 
     assert panel.choice_values(panel.EXPLANATION_CHOICES) == (panel.NO_EXPLANATION, *EXPLAIN_METHODS)
 
 
-def test_task_choices_are_the_label_schemes():
-    from LungUSTrainLib.training_set import LABEL_SCHEMES
+def test_the_bridge_accepts_exactly_the_engines_explanation_methods():
+    from lungus.explanations import EXPLAIN_METHODS
+    from LungUSBLinesLib.analysis import checked_explain
 
-    assert set(panel.choice_values(panel.TASK_CHOICES)) == set(LABEL_SCHEMES)
+    assert [checked_explain(method, classifier="model") for method in EXPLAIN_METHODS] == list(EXPLAIN_METHODS)
+    with pytest.raises(LungUSError, match="explain must be one of gradcam, cam, attention, got 'saliency'"):
+        checked_explain("saliency", classifier="model")
+
+
+@pytest.mark.torch
+def test_the_analyzer_accepts_exactly_the_engines_explanation_methods():
+    from lungus.explanations import EXPLAIN_METHODS
+    from lungus.infer import analyzer
+
+    assert analyzer.EXPLAIN_METHODS is EXPLAIN_METHODS
+
+
+def test_task_choices_are_the_engines_classification_tasks_in_its_order():
+    from lungus.data.tasks import CLASSIFICATION_TASKS, DEFAULT_TASK
+
+    assert panel.choice_values(panel.TASK_CHOICES) == CLASSIFICATION_TASKS and panel.DEFAULT_TASK == DEFAULT_TASK
+
+
+def test_device_choices_are_engine_device_names():
+    from lungus.device import DEFAULT_DEVICE, DEVICE_NAMES
+
+    assert set(panel.choice_values(panel.DEVICE_CHOICES)) <= set(DEVICE_NAMES)
+    assert panel.DEFAULT_DEVICE == DEFAULT_DEVICE
 
 
 def test_a_value_not_offered_is_refused_with_the_choices():

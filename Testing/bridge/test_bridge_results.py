@@ -10,11 +10,11 @@ import pytest
 
 slicer = pytest.importorskip("slicer", reason="slicer-core is not installed")
 
-from lungus.errors import LungUSError  # noqa: E402
+from lungus.errors import Cancelled, LungUSError  # noqa: E402
 from lungus.infer.results import FRAME_COLUMNS, clip_columns  # noqa: E402
 from lungus.io import read_clip  # noqa: E402
 from LungUSBLinesLib import results  # noqa: E402
-from LungUSBLinesLib.analysis import AnalyzerCache, analyse_sequence  # noqa: E402
+from LungUSBLinesLib.analysis import AnalyzerCache, analyse_sequence, is_cancellation  # noqa: E402
 from LungUSBLinesLib.clips import load_clip  # noqa: E402
 from LungUSBLinesLib.colors import HEATMAP_COLOR_TABLE_NAME, SEGMENTATION_COLOR_TABLE_NAME  # noqa: E402
 from LungUSBLinesLib.curves import chart_series, curve_values, marker_position  # noqa: E402
@@ -209,14 +209,24 @@ def test_an_analysis_of_another_clip_is_refused(headless, loaded, analyzer, smal
         results.add_analysis_to_scene(headless.scene, loaded.nodes, other)
 
 
-def test_progress_reaches_the_end_and_cancel_stops(analyzer, loaded):
-    from lungus.infer.runners import Cancelled  # torch: imported where the analyzer already needs it
-
+def test_progress_reaches_the_end(analyzer, loaded):
     seen = []
-    analyse_sequence(analyzer, loaded.nodes.sequence, progress=lambda f, m: seen.append((f, m)))
+    analyse_sequence(analyzer, loaded.nodes.sequence, progress=lambda done, total, what: seen.append((done / total, what)))
     assert seen[-1] == (1.0, "done") and [f for f, _ in seen] == sorted(f for f, _ in seen)
-    with pytest.raises(Cancelled):
+
+
+def test_a_cancelled_analysis_raises_the_engines_one_cancellation_type(analyzer, loaded):
+    # The panel and scripts tell "stopped on request" from a failure by this type (isCancellation).
+    with pytest.raises(Cancelled) as stopped:
         analyse_sequence(analyzer, loaded.nodes.sequence, cancel=lambda: True)
+    assert is_cancellation(stopped.value)
+
+
+def test_only_the_engines_cancellation_type_counts_as_one():
+    class Cancelled(Exception):  # the same name is not the same type
+        pass
+
+    assert not is_cancellation(Cancelled()) and not is_cancellation(LungUSError("failed"))
 
 
 def test_a_sequence_slicer_loaded_is_analysed_from_its_frames(headless, analyzer, tiny_clip_paths):

@@ -128,7 +128,8 @@ def test_clip_summary_is_stored_on_the_sequence(headless, small_clip):
 
 def test_progress_reaches_one(headless, small_frames):
     seen = []
-    sequences.frames_to_sequence(headless.scene, small_frames, "p", fps=5.0, progress=seen.append)
+    sequences.frames_to_sequence(headless.scene, small_frames, "p", fps=5.0,
+                                 progress=lambda done, total, _what: seen.append(done / total))
     assert seen[-1] == 1.0 and seen == sorted(seen)
 
 

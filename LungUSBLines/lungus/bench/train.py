@@ -55,10 +55,11 @@ def _timed_steps(config, device, channels_last: bool, steps: int, repeat: int):
 
     from lungus.bench import measure
     from lungus.data.schemes import scheme_classes
+    from lungus.data.tasks import is_ordinal
     from lungus.models.registry import build_model, get_spec
     from lungus.train.loop import build_optimizer, to_channels_last, train_one_epoch
     from lungus.train.losses import ClipLoss
-    from lungus.train.setup import ORDINAL_TASKS, classification_task
+    from lungus.train.setup import classification_task
 
     class_names = scheme_classes(config.task)
     torch.manual_seed(config.seed)
@@ -66,7 +67,7 @@ def _timed_steps(config, device, channels_last: bool, steps: int, repeat: int):
     if channels_last:
         to_channels_last(model, device)
     task = classification_task(config, class_names, get_spec(config.model).normalisation(False, config.model_args))
-    criterion = ClipLoss(torch.ones(len(class_names)), ordinal=config.task in ORDINAL_TASKS).to(device)
+    criterion = ClipLoss(torch.ones(len(class_names)), ordinal=is_ordinal(config.task)).to(device)
     height, width = config.size
     generator = torch.Generator().manual_seed(config.seed)
     batch = {

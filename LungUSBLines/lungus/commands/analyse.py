@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from lungus.commands.model_options import add_model_running_arguments
+from lungus.explanations import EXPLAIN_METHODS
 from lungus.progress_lines import add_progress_lines_argument, print_progress
 
 DESCRIPTION = """\
@@ -37,7 +38,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--segmenter", metavar="SEG", help="frame segmenter: model file, TorchScript or ONNX")
     parser.add_argument(
         "--explain",
-        choices=("gradcam", "cam", "attention"),
+        choices=EXPLAIN_METHODS,
         help="also compute where the classifier saw B-lines with this method (needs --model)",
     )
     add_model_running_arguments(parser)

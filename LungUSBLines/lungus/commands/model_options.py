@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import argparse
 
+from lungus.device import DEFAULT_DEVICE, DEVICE_HELP
 from lungus.model_calls import DEFAULT_MODEL_CALL_TIMEOUT_S
 
 
 def add_model_running_arguments(parser: argparse.ArgumentParser) -> None:
     """--device, --threads and --model-call-timeout."""
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default auto)")
+    parser.add_argument("--device", default=DEFAULT_DEVICE, help=DEVICE_HELP)
     parser.add_argument(
         "--threads", type=int, metavar="N", help="CPU threads for the models (default: all cores)"
     )

@@ -36,6 +36,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from lungus.models.registry import available_models, describe_model
+    from lungus.progress_lines import print_progress
 
     if args.list_models:
         for name in available_models():
@@ -43,7 +44,8 @@ def run(args: argparse.Namespace) -> int:
         return 0
     config = TrainConfig.from_sources(args.config, **setting_overrides(args))
     check_confined(args, [config.manifest])
-    progress = _progress_printer(config) if args.progress_lines else None
+    # Counts epochs over all folds and seeds: fit counts its own, cross_validate and fit_seeds add theirs.
+    progress = print_progress if args.progress_lines else None
     if config.folds > 1:
         from lungus.train.cv import cross_validate
 
@@ -92,10 +94,3 @@ def setting_overrides(args: argparse.Namespace) -> dict[str, Any]:
         overrides["model_args"] = parse_arch_args(overrides["model_args"])
     return overrides
 
-
-def _progress_printer(config):
-    """(fraction of the whole run, message) -> a progress line counting epochs over all models."""
-    from lungus.progress_lines import print_progress
-
-    total = config.folds * config.seeds * config.epochs
-    return lambda fraction, message: print_progress(round(fraction * total, 2), total, message)

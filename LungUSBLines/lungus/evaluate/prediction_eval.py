@@ -16,9 +16,9 @@ import numpy as np
 from lungus.data.label_sources import labels_of
 from lungus.data.manifest import Manifest
 from lungus.data.schemes import LABEL_SCHEMES
+from lungus.data.tasks import is_ordinal
 from lungus.errors import LungUSError
 from lungus.evaluate.model_eval import Evaluation
-from lungus.predict.card import ORDINAL_TASKS
 
 
 def scheme_of_classes(class_names: Sequence[str]) -> str | None:
@@ -69,7 +69,7 @@ def evaluate_predictions(predictions_path: str | Path, manifest_path: str | Path
             raise LungUSError(f"no predicted clip has a {labels} label", manifest.path)
     elif any(sum(p["target"]) != 1 for p in predictions):
         raise LungUSError("some rows' label is not one of the table's classes; pass --labels", table)
-    ordinal = scheme in ORDINAL_TASKS
+    ordinal = is_ordinal(scheme)
     y_true = np.asarray([np.argmax(p["target"]) for p in predictions])
     probabilities = np.asarray([p["probabilities"] for p in predictions], dtype=float)
     metrics: dict[str, Any] = classification_metrics(y_true, probabilities, [p["patient"] for p in predictions],

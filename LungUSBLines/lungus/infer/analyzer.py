@@ -26,6 +26,7 @@ import torch
 
 from lungus.data.preprocess import PreparedClip, Preprocessing, prepare_clip
 from lungus.errors import LungUSError
+from lungus.explanations import EXPLAIN_METHODS
 from lungus.infer.results import ClipAnalysis, Explanation, SegmentationOutput
 from lungus.infer.runners import (
     SEG_BATCH,
@@ -42,7 +43,6 @@ from lungus.predict.windows import aggregate_windows, clip_windows, window_start
 Progress = Callable[[int, int, str], None]
 CancelFlag = threading.Event | Callable[[], bool] | None
 ClipSource = str | os.PathLike | Clip | np.ndarray
-EXPLAIN_METHODS = ("gradcam", "cam", "attention")
 
 
 def as_cancel(cancel: CancelFlag) -> Callable[[], bool]:

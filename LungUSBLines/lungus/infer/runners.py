@@ -21,7 +21,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from lungus.errors import LungUSError
+from lungus.errors import Cancelled, LungUSError
+from lungus.explanations import EVERY_MODEL_EXPLANATIONS, EXPLAIN_OUTPUTS
 from lungus.model_calls import DEFAULT_MODEL_CALL_TIMEOUT_S, ModelCallLimit
 from lungus.models.model_file import ModelCard
 from lungus.models.outputs import check_model_output, expected_logits_shape
@@ -34,9 +35,6 @@ RUNTIMES = ("auto", "torch", "onnx")
 SEG_BATCH = 16
 
 Cancel = Callable[[], bool]
-#: The explain() output each map-reading explanation method needs; Grad-CAM needs none (it
-#: works for every model file), so these are the methods only some architectures support.
-EXPLAIN_OUTPUTS = {"cam": "class_maps", "attention": "spatial_attention"}
 
 
 def never_cancelled() -> bool:
@@ -247,11 +245,7 @@ def explanation_methods(path: str | os.PathLike) -> tuple[str, ...]:
     blank = torch.zeros((1, task.window, height, width), dtype=torch.uint8)
     with torch.no_grad():
         given = loaded.model.explain(task.inputs(blank, torch.device("cpu")))
-    return ("gradcam", *(method for method, key in EXPLAIN_OUTPUTS.items() if key in given))
-
-
-class Cancelled(Exception):
-    """Raised inside Analyzer.analyse / run_batch when the cancel flag is set."""
+    return (*EVERY_MODEL_EXPLANATIONS, *(method for method, key in EXPLAIN_OUTPUTS.items() if key in given))
 
 
 def check_cancel(cancel: Cancel) -> None:

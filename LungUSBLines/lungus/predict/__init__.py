@@ -18,7 +18,6 @@ from __future__ import annotations
 from lungus.lazy import lazy_exports
 
 _EXPORTS = {
-    "ORDINAL_TASKS": "card",
     "predictor_from_card": "card",
     "ClipClassifier": "classifier",
     "FrameSegmenter": "segmenter",

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from lungus.data.tasks import is_ordinal
+
 if TYPE_CHECKING:
     from lungus.predict.classifier import ClipClassifier
     from lungus.predict.segmenter import FrameSegmenter
 
-#: Tasks whose classes are ordered (severity): their metrics weigh near misses less.
-ORDINAL_TASKS = ("bline3", "lus4")
 
 
 def predictor_from_card(card: Any, eval_batch: int | None = None) -> ClipClassifier | FrameSegmenter:
@@ -35,7 +35,7 @@ def predictor_from_card(card: Any, eval_batch: int | None = None) -> ClipClassif
                               label_classes=extra.get("label_classes"),
                               min_bline_share=post.get("min_bline_share", 0.0),
                               logit_offsets=post.get("logit_offsets", [0.0] * len(card.class_names)), **batch)
-    return ClipClassifier(card.class_names, ordinal=card.task in ORDINAL_TASKS, window=pre["frames"],
+    return ClipClassifier(card.class_names, ordinal=is_ordinal(card.task), window=pre["frames"],
                           stride=pre.get("eval_stride") or max(1, pre["frames"] // 2),
                           aggregation=pre.get("eval_aggregation", "max"), normalisation=pre["normalisation"],
                           flip=bool(pre.get("eval_flip", False)), **batch)

@@ -20,8 +20,10 @@ from lungus.atomic import atomic_write_text
 from lungus.data.label_sources import labels_of
 from lungus.data.manifest import Manifest
 from lungus.data.schemes import scheme_classes
+from lungus.data.tasks import SEG_TASK, is_ordinal
 from lungus.errors import LungUSError
 from lungus.evaluate.report import read_predictions, write_classification_report, write_json
+from lungus.progress import Progress, part_progress
 from lungus.train.config import TrainConfig
 from lungus.train.distributed import init_distributed, shutdown_distributed
 
@@ -57,7 +59,7 @@ def fold_assignment(manifest: Manifest, config: TrainConfig) -> list[int | None]
     present = {f for f in folds if f is not None}
     if present == set(range(config.folds)):
         return folds
-    if config.task == "seg":
+    if config.task == SEG_TASK:
         strata = None
     else:
         source = config.label_source or default_label_source(manifest, config.task)
@@ -66,11 +68,11 @@ def fold_assignment(manifest: Manifest, config: TrainConfig) -> list[int | None]
 
 
 def cross_validate(config: TrainConfig, *, resume: bool = False, log: Callable[[str], None] = print,
-                   progress: Callable[[float, str], None] | None = None) -> CrossValidationResult:
+                   progress: Progress | None = None) -> CrossValidationResult:
     from lungus.device import resolve_device
     from lungus.train.seeds import fit_seeds
 
-    if config.task == "seg":
+    if config.task == SEG_TASK:
         raise LungUSError("cross-validation is for clip classifiers; train a segmenter with --fold or "
                           "--val-fraction", config.manifest)
     context = init_distributed(resolve_device(config.device))
@@ -91,11 +93,11 @@ def cross_validate(config: TrainConfig, *, resume: bool = False, log: Callable[[
                 fold_predictions = read_predictions(done, class_names)
                 log(f"fold {k + 1}/{config.folds}: already done")
                 if progress is not None and context.is_main:
-                    progress((k + 1) / config.folds, f"fold {k + 1}/{config.folds}: already done")
+                    fold_units = config.seeds * config.epochs
+                    part_progress(progress, k, config.folds, "fold")(fold_units, fold_units, "already done")
             else:
                 log(f"fold {k + 1}/{config.folds}: {len(held_out)} held-out clips")
-                fold_progress = None if progress is None else (
-                    lambda f, m, k=k: progress((k + f) / config.folds, f"fold {k + 1}/{config.folds}: {m}"))
+                fold_progress = None if progress is None else part_progress(progress, k, config.folds, "fold")
                 # A fold not yet started has nothing to resume (seed members check their own).
                 fold_resume = resume and (config.seeds > 1 or (fold_dir / "checkpoint.pt").is_file())
                 result = fit_seeds(fold_config, resume=fold_resume, test_rows=held_out, context=context, log=log,
@@ -161,4 +163,4 @@ def _summarise(predictions, config: TrainConfig, class_names, n_boot: int) -> di
     targets = np.asarray([p["target"] for p in predictions])
     probabilities = np.asarray([p["probabilities"] for p in predictions])
     return classification_metrics(targets.argmax(axis=1), probabilities, [p["patient"] for p in predictions],
-                                  ordinal=config.task in ("bline3", "lus4"), n_boot=n_boot)
+                                  ordinal=is_ordinal(config.task), n_boot=n_boot)

@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from lungus.atomic import atomic_write_text
 from lungus.device import resolve_device
 from lungus.errors import LungUSError
+from lungus.progress import Progress
 from lungus.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint, settings_differences
 from lungus.train.config import TrainConfig
 from lungus.train.distributed import (
@@ -44,9 +45,9 @@ from lungus.train.distributed import (
 if TYPE_CHECKING:
     from lungus.train.setup import PreparedRun
 
-# (fraction done 0..1, message) -> None: after every epoch and a few times inside one
+# progress(epochs done, epochs, what): after every epoch and a few times inside one
 # (`lungus train --progress-lines` prints it; the Slicer modules drive their progress bars with it).
-ProgressCallback = Callable[[float, str], None]
+ProgressCallback = Progress
 #: How many times inside an epoch the progress callback hears of the batches done.
 BATCH_REPORTS_PER_EPOCH = 20
 
@@ -359,7 +360,7 @@ class _EpochRunner:
                     save_checkpoint(self.checkpoint_path, self._checkpoint(state))
                 self.log(_epoch_line(row, config.epochs))
                 if self.progress is not None:
-                    self.progress((epoch + 1) / config.epochs, _epoch_line(row, config.epochs))
+                    self.progress(epoch + 1, config.epochs, _epoch_line(row, config.epochs))
                 # Every rank must take the same early-stopping branch.
                 state.history = broadcast_object(state.history, self.context)
         finally:
@@ -433,7 +434,7 @@ def _save_model(final: nn.Module, run: PreparedRun, config: TrainConfig, state: 
     model_path = run.save_model(final, config.run_dir / MODEL_NAME, state.best_metrics, best_epoch, state.history)
     log(f"saved {model_path} (best epoch {best_epoch})")
     if progress is not None:  # also when early stopping left epochs out
-        progress(1.0, f"saved {model_path.name} (best epoch {best_epoch})")
+        progress(config.epochs, config.epochs, f"saved {model_path.name} (best epoch {best_epoch})")
     return model_path
 
 
@@ -459,7 +460,7 @@ def _batch_reporter(progress: ProgressCallback | None, epoch: int, epochs: int,
 
     def report(done: int) -> None:
         if done % every == 0 and done < batches:
-            progress((epoch + done / batches) / epochs, f"epoch {epoch + 1}/{epochs}: batch {done}/{batches}")
+            progress(epoch + done / batches, epochs, f"epoch {epoch + 1}/{epochs}: batch {done}/{batches}")
 
     return report
 

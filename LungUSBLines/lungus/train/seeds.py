@@ -18,9 +18,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lungus.progress import Progress, part_progress
 from lungus.train.config import TrainConfig
 from lungus.train.distributed import DistributedContext, broadcast_object
-from lungus.train.loop import MODEL_NAME, ProgressCallback, TrainResult, evaluate, fit, run_context
+from lungus.train.loop import MODEL_NAME, TrainResult, evaluate, fit, run_context
 
 
 def member_config(config: TrainConfig, member: int) -> TrainConfig:
@@ -37,7 +38,7 @@ def member_paths(config: TrainConfig) -> list[Path]:
     return [member_config(config, s).run_dir / MODEL_NAME for s in range(config.seeds)]
 
 
-def fit_seeds(config: TrainConfig, *, progress: ProgressCallback | None = None,
+def fit_seeds(config: TrainConfig, *, progress: Progress | None = None,
               log: Callable[[str], None] = print, resume: bool = False, test_rows: list[int] | None = None,
               context: DistributedContext | None = None) -> TrainResult:
     """:func:`lungus.train.loop.fit` for ``config.seeds`` == 1; otherwise train the members
@@ -58,11 +59,10 @@ def fit_seeds(config: TrainConfig, *, progress: ProgressCallback | None = None,
             if resume and (member.run_dir / MODEL_NAME).is_file():
                 say(f"seed {member.seed} ({s + 1}/{config.seeds}): already done")
                 if progress is not None and context.is_main:
-                    progress((s + 1) / config.seeds, f"seed {s + 1}/{config.seeds}: already done")
+                    part_progress(progress, s, config.seeds, "seed")(config.epochs, config.epochs, "already done")
                 continue
             say(f"seed {member.seed} ({s + 1}/{config.seeds})")
-            member_progress = None if progress is None else (
-                lambda f, m, s=s: progress((s + f) / config.seeds, f"seed {s + 1}/{config.seeds}: {m}"))
+            member_progress = None if progress is None else part_progress(progress, s, config.seeds, "seed")
             result = fit(member, progress=member_progress, log=log, resume=resume and (
                 member.run_dir / CHECKPOINT_NAME).is_file(), test_rows=test_rows, context=context)
             epochs_run = max(epochs_run, result.epochs_run)

@@ -16,6 +16,7 @@ from lungus.data.label_sources import available_sources, labels_of
 from lungus.data.manifest import Manifest
 from lungus.data.preprocess import ClipCache
 from lungus.data.schemes import SEG_CLASSES, scheme_classes
+from lungus.data.tasks import SEG_TASK, is_ordinal
 from lungus.data.training_sets import (
     TrainingInput,
     classification_sets,
@@ -28,8 +29,6 @@ from lungus.models.registry import available_models, build_model, get_spec
 from lungus.train.config import TrainConfig
 from lungus.train.losses import ClipLoss, DiceCELoss, balanced_class_weights
 from lungus.train.tasks import ClassificationTask, SegmentationTask
-
-ORDINAL_TASKS = ("bline3", "lus4")
 
 
 @dataclass
@@ -93,7 +92,7 @@ def plain_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
 
 def default_label_source(manifest: Manifest, task: str) -> str:
     """The task's own column if present, else simulator truth."""
-    if task == "seg":
+    if task == SEG_TASK:
         return "truth" if "mask" in manifest.columns else "annotations"
     available = available_sources(manifest)
     for source in (task, "truth") + (("bline3",) if task == "bline2" else ()):
@@ -134,7 +133,7 @@ def split_rows(manifest: Manifest, rows: list[int], hard: np.ndarray, config: Tr
 def classification_task(config: TrainConfig, class_names: tuple[str, ...],
                         normalisation: dict[str, float]) -> ClassificationTask:
     """The clip-classification task a config trains and evaluates with."""
-    return ClassificationTask(class_names, ordinal=config.task in ORDINAL_TASKS, window=config.frames,
+    return ClassificationTask(class_names, ordinal=is_ordinal(config.task), window=config.frames,
                               stride=config.stride, aggregation=config.eval_aggregation,
                               normalisation=normalisation, flip=config.eval_flip)
 
@@ -157,7 +156,7 @@ def prepare_run(config: TrainConfig, *, test_rows: list[int] | None = None,
     normalisation = spec.normalisation(config.pretrained, config.model_args)
     label_source = config.label_source or default_label_source(manifest, config.task)
 
-    if config.task == "seg":
+    if config.task == SEG_TASK:
         class_names = tuple(c.name for c in SEG_CLASSES)
         label_classes = segmentation_label_classes(label_source)
         task = SegmentationTask(class_names, normalisation=normalisation, label_classes=label_classes)
@@ -183,7 +182,7 @@ def prepare_run(config: TrainConfig, *, test_rows: list[int] | None = None,
         train_rows = train_set.clips.rows
         task = classification_task(config, class_names, normalisation)
         weights = balanced_class_weights(torch.from_numpy(train_set.targets)) if config.class_weights else None
-        criterion = ClipLoss(weights, ordinal=config.task in ORDINAL_TASKS, sord_alpha=config.sord_alpha,
+        criterion = ClipLoss(weights, ordinal=is_ordinal(config.task), sord_alpha=config.sord_alpha,
                              label_smoothing=config.label_smoothing)
         counts = train_set.targets.sum(axis=0)
         summary = {"clips": len(train_rows), "patients": _count_patients(manifest, train_rows),
