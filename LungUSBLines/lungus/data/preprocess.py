@@ -18,13 +18,12 @@ import cv2
 import numpy as np
 
 from lungus.atomic import atomic_path
+from lungus.data.layouts import LAYOUTS
 from lungus.io.clip import Clip, FanGeometry
 from lungus.io.fan import crop_to_fan
 
 CACHE_VERSION = 2
 
-
-LAYOUTS = ("cartesian", "polar")
 
 
 @dataclass(frozen=True)

@@ -15,14 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lungus.data.schemes import LABEL_SCHEMES
+from lungus.data.layouts import LAYOUTS
+from lungus.data.tasks import DEFAULT_TASK, SEG_TASK, TASKS
+from lungus.device import DEFAULT_DEVICE, DEVICE_HELP, device_problem
 from lungus.errors import LungUSError
 
-TASKS = (*LABEL_SCHEMES, "seg")
 SCHEDULES = ("onecycle", "cosine")
 AGGREGATIONS = ("max", "mean")
-LAYOUTS = ("cartesian", "polar")  # as lungus.data.preprocess.LAYOUTS, which imports cv2
-DEVICES = ("auto", "cpu", "cuda", "mps")  # or cuda:N
 
 # A value -> what is wrong with it ("must be ..."), or None. Checked only when the value is not None.
 Check = Callable[[Any], "str | None"]
@@ -61,9 +60,8 @@ def _positive_problem(value: float) -> str | None:
 
 
 def _device_problem(device: str) -> str | None:
-    if device in DEVICES or str(device).startswith("cuda:"):
-        return None
-    return f"{device!r} is not auto, cpu, cuda, cuda:N or mps"
+    problem = device_problem(str(device))  # "device must be ...": the setting's name is added by its check
+    return None if problem is None else problem.removeprefix("device ")
 
 
 def _sector_problem(sector: Any) -> str | None:
@@ -94,7 +92,7 @@ class TrainConfig:
 
     manifest: str = setting(help="manifest CSV")
     out: str = setting(help="run folder")
-    task: str = setting("bline2", help="what to train: a clip classifier of a label scheme, or a frame "
+    task: str = setting(DEFAULT_TASK, help="what to train: a clip classifier of a label scheme, or a frame "
                         "segmenter (seg)", choices=TASKS)
     model: str = setting("frame_cnn", help="registry name (see `lungus train --list-models`)")
     model_args: dict[str, Any] = setting(factory=dict, help="architecture argument, e.g. width=16 (repeatable)",
@@ -156,7 +154,7 @@ class TrainConfig:
     # runtime
     seed: int = setting(0, help="seed of weights, sampling and augmentation")
     split_seed: int | None = setting(None, help="seed of the patient split alone", default_text="--seed")
-    device: str = setting("auto", help="auto | cpu | cuda | cuda:N | mps", check=_device_problem)
+    device: str = setting(DEFAULT_DEVICE, help=DEVICE_HELP.removesuffix(" (default auto)"), check=_device_problem)
     workers: int = setting(0, help="DataLoader worker processes")
     amp: bool = setting(True, help="bf16 autocast on CUDA; ignored on CPU")
     channels_last: bool = setting(False, help="convolution weights channels-last: faster on CPU and GPU")
@@ -177,7 +175,7 @@ class TrainConfig:
                 fail(problem)
         if self.fallback_sector is not None:
             self.fallback_sector = tuple(float(v) for v in self.fallback_sector)
-        if self.seeds > 1 and self.task == "seg":
+        if self.seeds > 1 and self.task == SEG_TASK:
             fail("seeds > 1 averages clip classifiers; train a segmenter with seeds: 1")
         if self.pretrained and self.init:
             fail("pass either pretrained or init, not both")
@@ -203,7 +201,7 @@ class TrainConfig:
         """The model card's ``preprocessing``: how to turn a clip into this model's input."""
         return {
             "size": list(self.size),
-            "frames": self.frames if self.task != "seg" else None,
+            "frames": self.frames if self.task != SEG_TASK else None,
             "target_fps": self.target_fps,
             "normalisation": normalisation,
             "fan_crop": self.fan_crop,
