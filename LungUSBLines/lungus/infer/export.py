@@ -43,11 +43,11 @@ def check_input(card, seed: int = 0) -> torch.Tensor:
 def check_export(model_path: str | os.PathLike, exported: str | os.PathLike) -> float:
     """Max |logit difference| between a model file and its exported file on a random input;
     LungUSError when the export loads differently or disagrees beyond TOLERANCE."""
-    from lungus.infer.runners import load_any
     from lungus.models.model_file import load_model_file
+    from lungus.models.model_files import open_model
 
     loaded = load_model_file(model_path)
-    model, card, source = load_any(exported, torch.device("cpu"))
+    model, card, source = open_model(exported)
     if card.to_dict() != loaded.card.to_dict():
         raise LungUSError("the card embedded in the export differs from the model file's", exported)
     x = check_input(card)
