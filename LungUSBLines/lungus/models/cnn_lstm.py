@@ -34,7 +34,9 @@ from lungus.models.weights import TORCHVISION_WEIGHTS, TorchvisionWeights
     + (
         Arg("hidden", 64, "LSTM hidden size per direction", int, minimum=1, maximum=4096),
         Arg("lstm_layers", 1, "stacked BiLSTM layers", int, minimum=1, maximum=4),
-        Arg("attention_hidden", 64, "hidden size of the temporal attention network", int, minimum=1, maximum=4096),
+        Arg(
+            "attention_hidden", 64, "hidden size of the temporal attention network", int, minimum=1, maximum=4096
+        ),
         Arg("dropout", 0.2, "dropout before the classifier", float, minimum=0.0, maximum=1.0),
     ),
     recommended_input={"size": [96, 96], "frames": 16},

@@ -57,7 +57,11 @@ class TemporalContext(nn.Module):
 def _check_args(args: dict) -> str | None:
     return (
         frame_encoder_check(args, 16)
-        or ("temporal_kernel must be 0 or odd" if args["temporal_kernel"] % 2 == 0 and args["temporal_kernel"] else None)
+        or (
+            "temporal_kernel must be 0 or odd"
+            if args["temporal_kernel"] % 2 == 0 and args["temporal_kernel"]
+            else None
+        )
         or (
             "context needs backbone=simple or plain (torchvision backbones take one channel)"
             if args["context"] and args["backbone"] not in ("simple", "plain")

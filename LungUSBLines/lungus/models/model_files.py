@@ -146,7 +146,8 @@ class InferenceModel:
 
     def __call__(self, x: torch.Tensor) -> torch.Tensor:
         """The logits, checked: finite and shaped as the card says (else a LungUSError)."""
-        return check_model_output(self.runner(x), expected_logits_shape(self.card, x.shape), self.card, self.path, "logits")
+        expected = expected_logits_shape(self.card, x.shape)
+        return check_model_output(self.runner(x), expected, self.card, self.path, "logits")
 
 
 def _torch_runner(module: nn.Module, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:

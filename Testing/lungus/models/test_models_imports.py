@@ -25,7 +25,8 @@ def _imports_within_the_package() -> dict[str, set[str]]:
             elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith(PACKAGE + "."):
                 imported.add(node.module.removeprefix(PACKAGE + "."))
             elif isinstance(node, ast.Import):
-                imported |= {a.name.removeprefix(PACKAGE + ".") for a in node.names if a.name.startswith(PACKAGE + ".")}
+                names = (alias.name for alias in node.names if alias.name.startswith(PACKAGE + "."))
+                imported |= {name.removeprefix(PACKAGE + ".") for name in names}
         graph[name] = imported - {name}
     return graph
 

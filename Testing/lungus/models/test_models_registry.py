@@ -258,6 +258,7 @@ def test_a_registered_model_is_built_by_name_and_listed_in_the_unknown_name_erro
 
 def test_registering_a_taken_name_is_refused(scratch_registry):
     before = scratch_registry.MODEL_REGISTRY["frame_cnn"]
-    with pytest.raises(ValueError, match="'frame_cnn' is already registered .*FrameCNN.*register yours under another"):
+    refusal = "'frame_cnn' is already registered .*FrameCNN.*register yours under another name"
+    with pytest.raises(ValueError, match=refusal):
         scratch_registry.register_model("frame_cnn", kind=CLASSIFIER, summary="another")(torch.nn.Identity)
     assert scratch_registry.MODEL_REGISTRY["frame_cnn"] is before
