@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 from collections.abc import Sequence
 
 from lungus import __version__
@@ -53,6 +54,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> None:  # noqa: ANN001
+    """``warnings.showwarning`` for the CLI: ``warning: TEXT`` on one line, without Python's source line."""
+    print(f"warning: {' '.join(str(message).split())}", file=sys.stderr if file is None else file)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
@@ -61,7 +67,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     try:
         # Stop requests (Ctrl+C, or the stop file of a program that started us) arrive as KeyboardInterrupt.
-        with listening():
+        with listening(), warnings.catch_warnings():
+            warnings.showwarning = _one_line_warning
             result = args.func(args)
     except LungUSError as error:
         print(f"lungus {args.command}: error: {error}", file=sys.stderr)

@@ -12,17 +12,17 @@ training data, best epoch.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
 from typing import Any
 
 from lungus.data.schemes import LABEL_SCHEMES
 from lungus.errors import LungUSError
 from lungus.progress_lines import ProgressLine
+from lungus.train.config import option_arguments, setting_field, setting_problem
 from LungUSBLinesLib.processes import EngineProcess, JobProgress, Launcher, engine_command
 
 TASKS = tuple(LABEL_SCHEMES)  # clip classifiers; segmenters need masks the panel does not export
-DEVICES = ("auto", "cpu", "cuda", "mps")
 MODEL_FILE = "model.pt"
 # Metrics shown from a card, in this order, when present.
 _SHOWN_METRICS = (
@@ -45,31 +45,20 @@ def classifier_models() -> list[str]:
     return available_models("classifier")
 
 
-@dataclass
-class TrainRequest:
-    """One `lungus train` run (``extra_arguments`` are passed on as they are)."""
+# The settings the panel sets: each is TrainConfig's field of that name, with its type, help and checks.
+PANEL_SETTINGS = ("task", "model", "label_source", "folds", "seeds", "epochs", "size", "frames", "batch_size",
+                  "threads", "device", "model_args")
 
-    manifest: str
-    out: str
-    task: str = "bline2"
-    model: str | None = "frame_cnn"  # None: the recipe's (or the engine's default)
-    recipe: str | None = None  # a --config YAML, e.g. Resources/recipes/covid_blues_bline2.yaml
-    folds: int | None = None  # K > 1: K-fold cross-validation by patient
-    seeds: int | None = None  # N > 1: N seeds averaged (in every fold under folds)
-    epochs: int | None = None
-    label_source: str | None = None
-    device: str = "auto"
-    size: int | None = None
-    frames: int | None = None
-    batch_size: int | None = None
-    threads: int | None = None
-    model_args: dict[str, Any] = field(default_factory=dict)
-    extra_arguments: list[str] = field(default_factory=list)
+
+class _TrainRequestMethods:
+    def settings(self) -> dict[str, Any]:
+        """The TrainConfig settings this request gives (the others: the recipe's, else the engine's default)."""
+        return {name: getattr(self, name) for name in PANEL_SETTINGS if getattr(self, name) not in (None, {})}
 
     def validate(self) -> TrainRequest:
         if not Path(self.manifest).is_file():
             raise LungUSError("no such manifest file", self.manifest)
-        if self.task not in TASKS:
+        if self.task is not None and self.task not in TASKS:
             raise LungUSError(f"task must be one of {', '.join(TASKS)}, got {self.task!r}")
         if not str(self.out).strip():
             raise LungUSError("choose a folder for the training run")
@@ -77,51 +66,49 @@ class TrainRequest:
             raise LungUSError("this run folder already holds a training run; choose a new folder", self.out)
         if self.recipe and not Path(self.recipe).is_file():
             raise LungUSError("no such recipe file", self.recipe)
-        if self.device not in DEVICES and not str(self.device).startswith("cuda:"):
-            raise LungUSError(f"device must be one of {', '.join(DEVICES)} or cuda:N, got {self.device!r}")
-        for name in ("epochs", "size", "frames", "batch_size", "threads", "folds", "seeds"):
-            value = getattr(self, name)
-            if value is not None and int(value) < 1:
-                raise LungUSError(f"{name.replace('_', ' ')} must be 1 or more, got {value}")
-        classifiers = classifier_models()
-        if self.model is not None and self.model not in classifiers:
-            raise LungUSError(f"unknown classifier {self.model!r}; choose one of {', '.join(classifiers)}")
+        for name, value in self.settings().items():
+            problem = setting_problem(name, value)  # TrainConfig's own checks
+            if problem:
+                raise LungUSError(problem)
+        if self.model is not None:
+            classifiers = classifier_models()
+            if self.model not in classifiers:
+                raise LungUSError(f"unknown classifier {self.model!r}; choose one of {', '.join(classifiers)}")
         return self
 
     def arguments(self) -> list[str]:
-        arguments = [
-            "--manifest",
-            os.fspath(self.manifest),
-            "--task",
-            self.task,
-            "--out",
-            os.fspath(self.out),
-            "--device",
-            self.device,
-        ]
+        arguments = ["--manifest", os.fspath(self.manifest), "--out", os.fspath(self.out)]
         # Options after --config override the recipe's settings, as on the command line.
-        for option, value in (
-            ("--config", self.recipe and os.fspath(self.recipe)),
-            ("--model", self.model),
-            ("--folds", self.folds),
-            ("--seeds", self.seeds),
-            ("--epochs", self.epochs),
-            ("--label-source", self.label_source),
-            ("--size", self.size),
-            ("--frames", self.frames),
-            ("--batch-size", self.batch_size),
-            ("--threads", self.threads),
-        ):
-            if value is not None and str(value).strip():
-                arguments += [option, str(value)]
-        for name, value in self.model_args.items():
-            arguments += ["--model-arg", f"{name}={value}"]
-        return [*arguments, "--progress-lines", *self.extra_arguments]
+        if self.recipe and str(self.recipe).strip():
+            arguments += ["--config", os.fspath(self.recipe)]
+        return [*arguments, *option_arguments(self.settings()), "--progress-lines", *self.extra_arguments]
 
     def command(self, python: str | None = None) -> list[str]:
         """``[python, -m, lungus, train, ...]`` after validating (python: PythonSlicer in Slicer)."""
         self.validate()
         return engine_command(python, "train", self.arguments())
+
+
+def _request_field(name: str) -> tuple[str, Any, Any]:
+    item = setting_field(name)
+    return name, item.type, field(default=None, metadata=item.metadata)
+
+
+TrainRequest = make_dataclass(
+    "TrainRequest",
+    [
+        ("manifest", str),
+        ("out", str),
+        ("recipe", "str | None", field(default=None)),  # a --config YAML, e.g. Resources/recipes/*.yaml
+        *map(_request_field, PANEL_SETTINGS),
+        ("extra_arguments", "list[str]", field(default_factory=list)),  # passed on as they are
+    ],
+    bases=(_TrainRequestMethods,),
+    namespace={"__module__": __name__},
+)
+TrainRequest.__doc__ = """One `lungus train` run. Its settings are TrainConfig's fields of PANEL_SETTINGS (None:
+the recipe's, else the engine's default), checked by TrainConfig's own checks; ``recipe`` is a
+--config YAML they override; ``extra_arguments`` are passed on as they are."""
 
 
 def parse_progress_line(line: str) -> JobProgress | None:

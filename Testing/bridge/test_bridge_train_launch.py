@@ -128,15 +128,50 @@ def test_a_recipe_comes_first_so_the_request_overrides_it(tiny_collection, tmp_p
     assert (pairs["--config"], pairs["--folds"], pairs["--seeds"]) == (str(recipe), "5", "3")
 
 
+def test_the_request_settings_are_train_config_fields():
+    """TrainRequest is made from TrainConfig's fields: same names, types, help and checks, so they cannot drift."""
+    import dataclasses
+
+    from lungus.train.config import TrainConfig
+
+    config_fields = {item.name: item for item in dataclasses.fields(TrainConfig)}
+    request_fields = {item.name: item for item in dataclasses.fields(training.TrainRequest)}
+    assert set(training.PANEL_SETTINGS) <= set(request_fields)
+    for name in training.PANEL_SETTINGS:
+        assert request_fields[name].type == config_fields[name].type
+        assert request_fields[name].metadata == config_fields[name].metadata
+        assert request_fields[name].default is None  # not given: the recipe's, else the engine's default
+    assert set(request_fields) - set(training.PANEL_SETTINGS) == {"manifest", "out", "recipe", "extra_arguments"}
+
+
+def test_the_request_arguments_make_the_config_it_asks_for(tiny_collection, tmp_path):
+    from lungus.cli import build_parser
+    from lungus.commands.train import setting_overrides
+    from lungus.train.config import TrainConfig
+
+    request = training.TrainRequest(
+        manifest=str(tiny_collection), out=str(tmp_path / "run"), task="lus4", label_source="crowd-majority",
+        folds=3, seeds=2, epochs=4, size=64, frames=8, batch_size=2, threads=1, device="cpu",
+    )
+    args = build_parser().parse_args(["train", *request.arguments()])
+    config = TrainConfig.from_sources(args.config, **setting_overrides(args))
+    assert {name: getattr(config, name) for name in request.settings()} == {
+        **request.settings(), "size": (64, 64)}
+    assert args.progress_lines
+
+
 @pytest.mark.parametrize(
     "change, message",
     [
         ({"manifest": "/no/manifest.csv"}, "no such manifest"),
         ({"recipe": "/no/recipe.yaml"}, "no such recipe"),
-        ({"seeds": 0}, "seeds must be 1 or more"),
+        ({"seeds": 0}, "seeds must be >= 1"),
         ({"task": "seg"}, "task must be one of"),
         pytest.param({"model": "unet_small"}, "unknown classifier", marks=pytest.mark.torch),  # the model registry
-        ({"epochs": 0}, "epochs must be 1 or more"),
+        ({"epochs": 0}, "epochs must be >= 1"),
+        ({"size": 16}, "size must be at least 32x32"),
+        ({"threads": 0}, "threads must be >= 1"),
+        ({"device": "tpu"}, "device .tpu. is not auto"),
     ],
 )
 def test_bad_training_requests_are_refused(tiny_collection, tmp_path, change, message):

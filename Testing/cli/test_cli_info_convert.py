@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -167,3 +168,13 @@ def test_a_clip_over_the_voxel_limit_is_refused_by_name(mp4_clip, capsys):
     assert main(["info", str(mp4_clip), "--max-voxels", "1000"]) == 2
     error = capsys.readouterr().err
     assert str(mp4_clip.name) in error and "Traceback" not in error
+
+
+def test_info_prints_a_name_with_non_utf8_bytes_escaped_on_a_strict_utf8_stdout(tmp_path):
+    name = os.fsdecode(b"scan\xff.npy")
+    np.save(tmp_path / name, np.full((2, 8, 8), 100, dtype=np.uint8))
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "PYTHONIOENCODING": "utf-8"}
+    done = subprocess.run([sys.executable, "-m", "lungus", "info", str(tmp_path / name)], capture_output=True,
+                          env=env, timeout=120)
+    assert done.returncode == 0, done.stderr.decode(errors="replace")
+    assert done.stdout.decode("utf-8").splitlines()[0] == repr(str(tmp_path / name))

@@ -605,6 +605,8 @@ def fuzz(inputs_per_family: int, *, seed: int = 0, workers: int = 2, timeout_s: 
         all_seeds = write_seeds(scratch_path / "seeds")
         jobs = [(family, index) for index in range(inputs_per_family) for family in families]
         next_job = iter(jobs)
+        finished, began = [0], time.monotonic()
+        progress_every = max(1, len(jobs) // 100) if len(jobs) >= 1000 else 0  # a line per 1 % on long runs
 
         thread_errors: list[BaseException] = []
 
@@ -630,6 +632,10 @@ def fuzz(inputs_per_family: int, *, seed: int = 0, workers: int = 2, timeout_s: 
                 with lock:
                     counts = results.setdefault(family, FamilyCounts())
                     counts.tried += 1
+                    finished[0] += 1
+                    if progress_every and finished[0] % progress_every == 0:
+                        print(f"fuzz: {finished[0]}/{len(jobs)} inputs, {time.monotonic() - began:.0f} s",
+                              file=sys.stderr, flush=True)
                     counts.counts[outcome] += 1
                     if outcome in FAILURES and len(counts.findings) < keep_per_family:
                         finding = {"index": index, "outcome": outcome, "mutation": what,

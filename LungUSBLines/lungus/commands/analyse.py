@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from lungus.commands.model_options import add_model_running_arguments
 from lungus.progress_lines import add_progress_lines_argument, print_progress
 
 DESCRIPTION = """\
@@ -39,10 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         choices=("gradcam", "cam", "attention"),
         help="also compute where the classifier saw B-lines with this method (needs --model)",
     )
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default auto)")
-    parser.add_argument(
-        "--threads", type=int, metavar="N", help="CPU threads for the models (default: all cores)"
-    )
+    add_model_running_arguments(parser)
     parser.add_argument("--name", help="what the results call the clip (default: CLIP as given)")
     parser.add_argument("--out", metavar="FILE", help="the results file to write (.npz; required to analyse)")
     add_progress_lines_argument(
@@ -80,7 +78,10 @@ def run(args: argparse.Namespace) -> int:
     from lungus.infer.analyzer import Analyzer
     from lungus.infer.results import write_analysis_file
 
-    analyzer = Analyzer(args.model, args.segmenter, device=args.device, threads=args.threads)
+    analyzer = Analyzer(
+        args.model, args.segmenter, device=args.device, threads=args.threads,
+        model_call_timeout_s=args.model_call_timeout,
+    )
     analysis = analyzer.analyse(args.clip, name=args.name, explain=args.explain, progress=progress)
     write_analysis_file(analysis, args.out)
     print(f"analysed {analysis.n_frames} frames of {analysis.clip} into {args.out}")

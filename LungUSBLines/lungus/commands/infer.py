@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from lungus.commands.manifest_paths import add_confine_paths_argument, check_confined
-from lungus.model_calls import DEFAULT_MODEL_CALL_TIMEOUT_S
+from lungus.commands.model_options import add_model_running_arguments
 from lungus.progress_lines import add_progress_lines_argument
 
 DESCRIPTION = """\
@@ -44,7 +44,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--model", metavar="CLS", help="clip classifier: model file, TorchScript or ONNX")
     parser.add_argument("--segmenter", metavar="SEG", help="frame segmenter: model file, TorchScript or ONNX")
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder")
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda | cuda:N | mps (default auto)")
+    add_model_running_arguments(parser)
     parser.add_argument(
         "--workers",
         type=int,
@@ -53,22 +53,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="threads decoding the next clips while the models run (default 1; 0: none)",
     )
     parser.add_argument(
-        "--threads", type=int, metavar="N", help="CPU threads for the models (default: all cores)"
-    )
-    parser.add_argument(
         "--runtime",
         choices=("auto", "torch", "onnx"),
         default="auto",
         help="how a segmenter model file runs: auto = ONNX Runtime on the CPU (faster), PyTorch elsewhere",
-    )
-    parser.add_argument(
-        "--model-call-timeout",
-        dest="model_call_timeout",
-        type=float,
-        default=DEFAULT_MODEL_CALL_TIMEOUT_S,
-        metavar="S",
-        help=f"seconds one model call may take before the clip fails (default {DEFAULT_MODEL_CALL_TIMEOUT_S:g}; "
-        "a model that overruns it is not used again in the run)",
     )
     parser.add_argument(
         "--overlays",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from lungus.commands.clip_limits import add_max_voxels_argument, max_voxels
+from lungus.errors import printable_path
 
 DESCRIPTION = """\
 Describe lung-ultrasound clips: frames, size, frame rate, pixel spacing, duration,
@@ -82,7 +83,7 @@ def run(args: argparse.Namespace) -> int:
 
 def describe(record: dict, meta: dict, colour: bool) -> str:
     """Human-readable lines for one Clip.summary() record."""
-    lines = [record["path"]]
+    lines = [printable_path(record["path"])]  # a newline or non-UTF-8 byte in a name would break the listing
     rate = "unknown fps" if record["fps"] is None else f"{record['fps']:.4g} fps"
     duration = "" if record["duration_s"] is None else f" ({record['duration_s']:.2f} s)"
     lines.append(f"  frames    {record['n_frames']} at {rate}{duration}")

@@ -3,9 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import types
+import typing
+from typing import Any
 
 from lungus.commands.manifest_paths import add_confine_paths_argument, check_confined
 from lungus.progress_lines import add_progress_lines_argument
+from lungus.train.config import TrainConfig, default_text, option_flag  # imports no torch
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -17,39 +22,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "defaults, then --config YAML, then these options. Writes RUN/model.pt (with its card), metrics.csv, "
         "checkpoint.pt and TensorBoard logs.",
     )
-    parser.add_argument("--manifest", help="manifest CSV")
-    parser.add_argument("--task", choices=["bline2", "bline3", "lus4", "seg"])
-    parser.add_argument("--model", help="registry name (see `lungus train --list-models`)")
-    parser.add_argument("--out", help="run folder")
-    parser.add_argument("--label-source", dest="label_source",
-                        help="crowd-soft | crowd-majority | crowd-ds | expert:NAME | expert-majority | truth | "
-                        "bline2/bline3/lus4 (a plain column); default: the task's column, else truth")
-    parser.add_argument("--config", help="YAML file of settings (keys as in lungus.train.config.TrainConfig)")
-    parser.add_argument("--model-arg", dest="model_arg", action="append", default=[], metavar="NAME=VALUE",
-                        help="architecture argument, e.g. width=16 (repeatable)")
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--batch-size", dest="batch_size", type=int)
-    parser.add_argument("--lr", type=float)
-    parser.add_argument("--size", help="input size N or HxW after fan crop, e.g. 96 or 128x160")
-    parser.add_argument("--frames", type=int, help="frames per training window")
-    parser.add_argument("--target-fps", dest="target_fps", type=float, help="resample clips to this frame rate")
-    parser.add_argument("--folds", type=int, help="K-fold cross-validation by patient: K runs, pooled out-of-fold "
-                        "metrics, and RUN/model.pt = the K fold models as one ensemble")
-    parser.add_argument("--fold", type=int, help="use this fold of the manifest's fold column for validation")
-    parser.add_argument("--val-fraction", dest="val_fraction", type=float,
-                        help="share of patients held out for validation when there is no --fold (0: none)")
-    parser.add_argument("--patience", type=int, help="stop after this many epochs without validation improvement")
-    parser.add_argument("--seed", type=int)
-    parser.add_argument("--seeds", type=int, help="train N models from seeds SEED, SEED+1, ... on the same split "
-                        "and write their average as RUN/model.pt (under --folds: in every fold)")
-    parser.add_argument("--device", help="auto | cpu | cuda | cuda:N | mps")
-    parser.add_argument("--workers", type=int, help="DataLoader worker processes")
-    parser.add_argument("--threads", type=int, help="torch CPU threads per process")
-    parser.add_argument("--no-augment", dest="augment", action="store_false", default=None)
-    parser.add_argument("--pretrained", action="store_true", default=None,
-                        help="start from torchvision's weights (needs internet or a filled TORCH_HOME)")
-    parser.add_argument("--init", help="start from a local weights file (model file or state_dict)")
-    parser.add_argument("--cache-dir", dest="cache_dir", help="where prepared clips are cached")
+    parser.add_argument("--config", help="YAML file of settings named as the options below, with _ for -, "
+                        "e.g. batch_size: 8; options given here override it (default: none)")
+    add_setting_options(parser)
     parser.add_argument("--resume", action="store_true", help="continue the run in --out from its last checkpoint")
     add_progress_lines_argument(
         parser, "DONE of TOTAL epochs over all folds and seeds, with two decimals inside an epoch"
@@ -60,20 +35,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from lungus.models.registry import available_models, describe_model, parse_arch_args
-    from lungus.train.config import TrainConfig
+    from lungus.models.registry import available_models, describe_model
 
     if args.list_models:
         for name in available_models():
             print(describe_model(name), end="\n\n")
         return 0
-    overrides = {key: getattr(args, key) for key in (
-        "manifest", "task", "model", "out", "label_source", "epochs", "batch_size", "lr", "size", "frames",
-        "target_fps", "folds", "fold", "val_fraction", "patience", "seed", "seeds", "device", "workers", "threads",
-        "augment", "pretrained", "init", "cache_dir")}
-    if args.model_arg:
-        overrides["model_args"] = parse_arch_args(args.model_arg)
-    config = TrainConfig.from_sources(args.config, **overrides)
+    config = TrainConfig.from_sources(args.config, **setting_overrides(args))
     check_confined(args, [config.manifest])
     progress = _progress_printer(config) if args.progress_lines else None
     if config.folds > 1:
@@ -86,6 +54,43 @@ def run(args: argparse.Namespace) -> int:
 
     fit_seeds(config, resume=args.resume, progress=progress)
     return 0
+
+
+def add_setting_options(parser: argparse.ArgumentParser) -> None:
+    """One option per TrainConfig field, with its help, choices and default (lungus.train.config)."""
+    types = typing.get_type_hints(TrainConfig)
+    settings = parser.add_argument_group(
+        "settings", "one option per training setting (lungus.train.config.TrainConfig); "
+        "each overrides the --config file, which overrides the default")
+    for item in dataclasses.fields(TrainConfig):
+        keywords: dict[str, Any] = {"dest": item.name, "default": None,
+                                    "help": f"{item.metadata['help']} (default: {default_text(item)})"}
+        kind = _value_type(types[item.name])
+        if kind is bool:
+            keywords["action"] = argparse.BooleanOptionalAction
+        elif kind in (int, float, str):
+            keywords["type"] = kind
+        if item.metadata["choices"] is not None:
+            keywords["choices"] = item.metadata["choices"]
+        keywords.update({k: v for k, v in item.metadata["option"].items() if k != "flag"})
+        settings.add_argument(option_flag(item), **keywords)
+
+
+def _value_type(hint: Any) -> Any:
+    """The type a setting's option parses: its annotation without None (``int | None`` -> int);
+    of ``bool | dict`` (augment) the bool, as the command line turns it on or off."""
+    kinds = typing.get_args(hint) if isinstance(hint, types.UnionType) else (hint,)
+    return next(kind for kind in kinds if kind is not type(None))
+
+
+def setting_overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The TrainConfig settings given on the command line (None: not given)."""
+    overrides = {item.name: getattr(args, item.name) for item in dataclasses.fields(TrainConfig)}
+    if overrides["model_args"] is not None:
+        from lungus.models.registry import parse_arch_args
+
+        overrides["model_args"] = parse_arch_args(overrides["model_args"])
+    return overrides
 
 
 def _progress_printer(config):

@@ -73,6 +73,7 @@ from lungus.data.schemes import B_LINE, PLEURA
 from lungus.errors import LungUSError, error_detail
 from lungus.io.clip import FanGeometry
 from lungus.io.fan import read_fan_sidecar
+from lungus.io.formats import DEFAULT_MAX_VOXELS
 
 #: Points may lie this far outside the image (as a share of its size) before the transform
 #: is judged wrong: raters click a little past the edge of the fan.
@@ -572,6 +573,12 @@ def annotation_masks(
         n_frames = last + 1
     if last >= n_frames:
         raise LungUSError(f"annotation for frame {last} but the clip has {n_frames} frames", path)
+    if n_frames * shape[0] * shape[1] > DEFAULT_MAX_VOXELS:  # a frame_number of 10**9 would ask for that many masks
+        raise LungUSError(
+            f"masks for {n_frames} frames of {shape[0]}x{shape[1]} would exceed the {DEFAULT_MAX_VOXELS:,}-voxel "
+            "limit clips have; check the frame_number values or give the clip's n_frames",
+            path,
+        )
 
     drawing_fan = annotation_fan(annotation, shape) or fan
     if fan is not None and fan.mask.shape != shape:

@@ -3,11 +3,11 @@
 Works the same on predicted masks (inference, evaluation) and on truth (the simulator's
 masks, masks drawn from annotations). Everything outside the fan is ignored.
 
-**Counts** follow :mod:`lungus.sim.truth` exactly, so a simulated clip's counts here equal its
-truth: each connected (8-neighbour) B-line region counts 1, each confluent region
-``max(2, round(10 x share))``. The instances are found for all frames at once (one
-labelling call per class, statistics from row runs); a test checks they are identical to
-``lungus.sim.truth.frame_instances`` frame by frame.
+**Counts** follow the rules of :mod:`lungus.data.bline_rules` (the simulator's truth is
+:func:`masks_truth`, so a simulated clip's counts here equal its truth): each connected
+(8-neighbour) B-line region counts 1, each confluent region ``max(2, round(10 x share))``.
+The instances are found for all frames at once (one labelling call per class, statistics
+from row runs).
 
 **Lateral coordinate**: for a sector (convex, phased) fan the angle about the apex in
 degrees from straight down, negative to the left (``position_unit`` "deg"); otherwise the
@@ -17,7 +17,7 @@ near a sector's apex open between neighbouring pixels (it is the shadow the pixe
 on the pleura).
 
 - **Positions**: a region's B-lines spread evenly across its lateral extent (one B-line:
-  the middle). ``columns`` keeps lungus.sim.truth's positions (image columns at the top of
+  the middle). ``columns`` keeps the truth's positions (image columns at the top of
   each region). ``position_tolerance`` for localisation F1 is POSITION_TOLERANCE_SHARE
   (5 %) of the fan's lateral span: about 3.5 degrees for a 70-degree sector, 12.8 pixels
   for a 256-pixel-wide linear image.
@@ -46,9 +46,16 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from lungus.data.bline_rules import (
+    BLineInstance,
+    FrameTruth,
+    LateralCoordinate,
+    confluent_instance,
+    discrete_instance,
+    frame_truth,
+)
 from lungus.data.schemes import B_LINE, CONFLUENT, PLEURA
 from lungus.io.clip import FanGeometry
-from lungus.sim.truth import BLineInstance, LateralCoordinate
 
 POSITION_TOLERANCE_SHARE = 0.05
 
@@ -66,7 +73,7 @@ class BLineRegion:
 
     kind: "discrete" or "confluent"; count: B-lines it stands for; position: lateral
     position (degrees or pixels, see MaskAnalysis.position_unit); column: image column at its
-    top (as lungus.sim.truth reports it); width: lateral extent of its shadow on the pleura.
+    top (as the truth's positions give it); width: lateral extent of its shadow on the pleura.
     """
 
     kind: str
@@ -85,7 +92,7 @@ class MaskAnalysis:
     bline_count: np.ndarray  # (T,) int
     regions: list[tuple[BLineRegion, ...]]
     positions: list[tuple[float, ...]]  # one per counted B-line, in position_unit
-    columns: list[tuple[float, ...]]  # the same B-lines as image columns (lungus.sim.truth positions)
+    columns: list[tuple[float, ...]]  # the same B-lines as image columns (FrameTruth.positions)
     blas: list[float | None]  # percent
     confluent_share: np.ndarray  # (T,) 0..1
     intercostal_extent: np.ndarray  # (T,) lateral extent of the intercostal space, in position_unit
@@ -279,7 +286,8 @@ def _occupancy(runs: _Runs, n_frames: int, width: int, grid: _LateralGrid) -> di
 
 
 class _TruthBins:
-    """lungus.sim.truth's lateral bins (pixel centres), and which rows hit every bin they span."""
+    """The truth rules' lateral bins (bline_rules.LateralCoordinate, of pixel centres), and which
+    rows hit every bin they span."""
 
     def __init__(self, lateral: LateralCoordinate, shape: tuple[int, int]) -> None:
         self.bins = np.ascontiguousarray(np.broadcast_to(lateral.bins, shape))
@@ -366,7 +374,7 @@ def _components(masks: np.ndarray, runs: _Runs, class_id: int, grid: _LateralGri
     np.minimum.at(order, label, stacked_row * width + r_start)
     frame = np.zeros(n, dtype=np.intp)
     frame[label] = r_frame
-    window = r_row <= top[label] + 3  # lungus.sim.truth takes the columns of the top four rows
+    window = r_row <= top[label] + 3  # the truth's columns are those of the top four rows
     w_label, w_start, w_end = label[window], r_start[window], r_end[window]
     length = w_end - w_start + 1
     col_sum = np.bincount(w_label, weights=(w_start + w_end) * length // 2, minlength=n)
@@ -398,18 +406,18 @@ def _components(masks: np.ndarray, runs: _Runs, class_id: int, grid: _LateralGri
 def _clip_instances(
     masks: np.ndarray, runs: _Runs, lateral: LateralCoordinate, grid: _LateralGrid
 ) -> list[list[tuple[BLineInstance, float, float]]]:
-    """Per frame, the B-line instances :func:`lungus.sim.truth.frame_instances` finds, with the
-    lateral extent (low, high) of each region's pixel centres.
+    """Per frame, the B-line instances (left to right), with the lateral extent (low, high) of
+    each region's pixel centres: found for all frames at once (one labelling call per class,
+    statistics from row runs), counted by the rules of lungus.data.bline_rules.
 
-    The rules are lungus.sim.truth's; this computes them for all frames at once (one
-    labelling call per class, statistics from row runs), and a test checks that the
-    instances are identical frame by frame."""
+    Regions left to right by the column of their top; a discrete region before a confluent
+    one at the same column, then the one whose first pixel comes first."""
     n_frames, height, width = masks.shape
     found: list[list[tuple]] = [[] for _ in range(n_frames)]
     discrete = _components(masks, runs, B_LINE, grid)
     for index, frame in enumerate(discrete.frame):
         centre = float(discrete.centre[index])
-        instance = BLineInstance("discrete", 1, centre, 0.0, (centre,))
+        instance = discrete_instance(centre)
         extent = (float(discrete.lateral_low[index]), float(discrete.lateral_high[index]))
         found[frame].append((centre, 0, int(discrete.order[index]), instance, extent))
 
@@ -427,23 +435,16 @@ def _clip_instances(
         )
         for index, frame in enumerate(confluent.frame):
             share = int(region_bins[index]) / max(int(space_bins[frame]), 1)
-            count = max(2, int(round(10 * share)))  # lungus.sim.truth's confluent rule
             first, last = float(confluent.first[index]), float(confluent.last[index])
             centre = float(confluent.centre[index])
-            step = (last - first) / count
-            positions = tuple(first + step * (i + 0.5) for i in range(count))
-            instance = BLineInstance("confluent", count, centre, float(share), positions)
+            instance = confluent_instance(first, last, centre, share)
             extent = (float(confluent.lateral_low[index]), float(confluent.lateral_high[index]))
             found[frame].append((centre, 1, int(confluent.order[index]), instance, extent))
     return [[(item[3], *item[4]) for item in sorted(items, key=lambda item: item[:3])] for items in found]
 
 
-def analyse_masks(masks: np.ndarray, fan: FanGeometry | None = None) -> MaskAnalysis:
-    """B-line measures of (T, H, W) (or (H, W)) class masks, ids of lungus.data.schemes.
-
-    ``fan`` gives the lateral coordinate (angle about the apex for sectors) and limits the
-    analysis to the fan; without it the lateral coordinate is the image column.
-    """
+def _class_masks(masks: np.ndarray) -> np.ndarray:
+    """(T, H, W) uint8 class ids from (T, H, W) or (H, W) integer masks; ValueError otherwise."""
     masks = np.asarray(masks)
     if masks.ndim == 2:
         masks = masks[None]
@@ -455,6 +456,39 @@ def analyse_masks(masks: np.ndarray, fan: FanGeometry | None = None) -> MaskAnal
         if masks.size and (masks.min() < 0 or masks.max() > 255):
             raise ValueError("masks must hold class ids 0..255")
         masks = masks.astype(np.uint8)
+    return masks
+
+
+def clip_instances(masks: np.ndarray, fan: FanGeometry | None = None) -> list[list[BLineInstance]]:
+    """The B-line instances of every frame of (T, H, W) (or (H, W)) class masks, left to right.
+
+    ``fan`` gives the lateral coordinate of the confluent share (angle about the apex for
+    sectors); pixels outside it count too (:func:`analyse_masks` clears them first).
+    """
+    masks = _class_masks(masks)
+    shape = masks.shape[1:]
+    grid = _LateralGrid(shape, fan)
+    found = _clip_instances(masks, _row_runs(masks), LateralCoordinate(shape, fan), grid)
+    return [[instance for instance, _, _ in frame] for frame in found]
+
+
+def masks_truth(masks: np.ndarray, fan: FanGeometry | None = None) -> list[FrameTruth]:
+    """Per-frame truth (count, discrete, confluent regions and share, positions) of class masks."""
+    return [frame_truth(instances) for instances in clip_instances(masks, fan)]
+
+
+def count_blines(mask: np.ndarray, fan: FanGeometry | None = None) -> int:
+    """B-line count of one (H, W) class mask by the rules of lungus.data.bline_rules."""
+    return masks_truth(mask, fan)[0].bline_count
+
+
+def analyse_masks(masks: np.ndarray, fan: FanGeometry | None = None) -> MaskAnalysis:
+    """B-line measures of (T, H, W) (or (H, W)) class masks, ids of lungus.data.schemes.
+
+    ``fan`` gives the lateral coordinate (angle about the apex for sectors) and limits the
+    analysis to the fan; without it the lateral coordinate is the image column.
+    """
+    masks = _class_masks(masks)
     shape = masks.shape[1:]
     if fan is not None:
         if fan.mask.shape != shape:

@@ -7,7 +7,9 @@ workers. Evaluation sets hand out whole prepared clips.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -15,12 +17,29 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from lungus.data.augment import AugmentConfig, augment_clip
 from lungus.data.manifest import Manifest
 from lungus.data.preprocess import ClipCache, PreparedClip, Preprocessing
 from lungus.errors import LungUSError
 
 # (frames uint8 (T, H, W), masks uint8 (T, H, W) or None, fan mask (H, W), rng) -> (frames, masks)
 Augment = Callable[[np.ndarray, "np.ndarray | None", np.ndarray, np.random.Generator], tuple[np.ndarray, Any]]
+
+
+@dataclass(frozen=True)
+class TrainingInput:
+    """How the training sets are made, in typed pieces (lungus.train.setup builds it from a TrainConfig).
+
+    ``frames``: frames per training window (segmenter: frames drawn per clip per epoch);
+    ``seed``: of the windows, frames and augmentation drawn each epoch; ``augment``: the ranges of the
+    random changes (lungus.data.augment), None for none.
+    """
+
+    preprocessing: Preprocessing
+    cache: ClipCache
+    frames: int
+    seed: int
+    augment: AugmentConfig | None
 
 
 def sample_window(n_frames: int, window: int, rng: np.random.Generator) -> np.ndarray:
@@ -200,24 +219,9 @@ class FrameMaskSet(_EpochSeeded, Dataset):
                 "mask": torch.from_numpy(np.ascontiguousarray(mask[0]).astype(np.int64))}
 
 
-def _cache_for(config) -> ClipCache:
-    return ClipCache(config.cache_folder)
-
-
-def _augmenter(config) -> Augment | None:
-    """``config.augment``: False, True (the default ranges) or a mapping of AugmentConfig overrides."""
-    if not config.augment:
-        return None
-    import functools
-
-    from lungus.data.augment import AugmentConfig, augment_clip
-
-    settings = config.augment if isinstance(config.augment, dict) else None
-    try:
-        ranges = AugmentConfig.from_settings(settings)
-    except (TypeError, ValueError) as error:
-        raise LungUSError(f"training config: augment: {error}") from None
-    return functools.partial(augment_clip, config=ranges)
+def _augmenter(ranges: AugmentConfig | None) -> Augment | None:
+    """The per-clip augmentation with these ranges; None: none."""
+    return None if ranges is None else functools.partial(augment_clip, config=ranges)
 
 
 def readable_clips(manifest: Manifest, rows: Sequence[int], preprocessing: Preprocessing, cache: ClipCache,
@@ -231,16 +235,15 @@ def readable_clips(manifest: Manifest, rows: Sequence[int], preprocessing: Prepr
     return clips
 
 
-def classification_sets(manifest: Manifest, targets: np.ndarray, train_rows, val_rows, test_rows, config,
-                        log: Callable[[str], None] = print):
-    preprocessing = config.preprocessing()
-    cache = _cache_for(config)
+def classification_sets(manifest: Manifest, targets: np.ndarray, train_rows, val_rows, test_rows,
+                        inputs: TrainingInput, log: Callable[[str], None] = print):
+    """(training ClipWindowSet, validation and held-out ClipEvalSets or None)."""
 
     def make(rows, what):
-        clips = readable_clips(manifest, rows, preprocessing, cache, log, what)
+        clips = readable_clips(manifest, rows, inputs.preprocessing, inputs.cache, log, what)
         return clips, targets[clips.rows]
 
-    train = ClipWindowSet(*make(train_rows, "training"), config.frames, config.seed, _augmenter(config))
+    train = ClipWindowSet(*make(train_rows, "training"), inputs.frames, inputs.seed, _augmenter(inputs.augment))
     val = ClipEvalSet(*make(val_rows, "validation")) if val_rows else None
     test = ClipEvalSet(*make(test_rows, "held-out")) if test_rows else None
     return train, val, test
@@ -303,18 +306,17 @@ def segmentation_label_classes(label_source: str) -> tuple[int, ...] | None:
     return ANNOTATION_CLASSES if parse_annotation_source(label_source) is not None else None
 
 
-def segmentation_sets(manifest: Manifest, label_source: str, train_rows, val_rows, test_rows, config,
-                      log: Callable[[str], None] = print):
-    """(training FrameMaskSet, validation and held-out MaskEvalSets or None); ``config.frames``
+def segmentation_sets(manifest: Manifest, label_source: str, train_rows, val_rows, test_rows,
+                      inputs: TrainingInput, log: Callable[[str], None] = print):
+    """(training FrameMaskSet, validation and held-out MaskEvalSets or None); ``inputs.frames``
     is the number of frames drawn per clip per epoch."""
-    preprocessing = config.preprocessing()
-    cache = _cache_for(config)
-    mask_source = segmentation_mask_source(manifest, label_source, cache)
+    mask_source = segmentation_mask_source(manifest, label_source, inputs.cache)
 
     def make(rows, what):
-        return readable_clips(manifest, rows, preprocessing, cache, log, what, **mask_source)
+        return readable_clips(manifest, rows, inputs.preprocessing, inputs.cache, log, what, **mask_source)
 
-    train = FrameMaskSet(make(train_rows, "training"), config.seed, _augmenter(config), frames_per_clip=config.frames)
+    train = FrameMaskSet(make(train_rows, "training"), inputs.seed, _augmenter(inputs.augment),
+                         frames_per_clip=inputs.frames)
     val = MaskEvalSet(make(val_rows, "validation")) if val_rows else None
     test = MaskEvalSet(make(test_rows, "held-out")) if test_rows else None
     return train, val, test

@@ -191,8 +191,8 @@ def overlay_montage_figure(path: Path, predictions: Sequence[dict[str, Any]], n_
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
+    from lungus.data.mask_colours import colour_mask
     from lungus.evaluate.figures import _save
-    from lungus.sim.preview import colour_mask
 
     chosen = _montage_choice(predictions, n_clips)
     height = 2.9 * len(chosen) + 0.9  # inches: rows, then the title and legend bands

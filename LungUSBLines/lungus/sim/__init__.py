@@ -10,8 +10,10 @@
 
     write_dataset("sim_set", n_clips=60, n_patients=15, seed=0)   # `lungus simulate`
 
-The label and counting rules are in :mod:`lungus.sim.truth`. Names are imported on
-first use, so ``import lungus.sim.raters`` stays light.
+The truth is measured from the rendered masks by the rules every mask follows
+(:mod:`lungus.data.bline_rules`, :mod:`lungus.data.blines`); the preview's colours
+come from :mod:`lungus.data.mask_colours`. Names are imported on first use, so
+``import lungus.sim.raters`` stays light.
 """
 
 from __future__ import annotations
@@ -27,18 +29,10 @@ _EXPORTS = {
     "PatientTraits": "lungus.sim.traits",
     "sample_patient_traits": "lungus.sim.traits",
     "ZONES": "lungus.sim.traits",
-    "FrameTruth": "lungus.sim.truth",
-    "BLineInstance": "lungus.sim.truth",
-    "clip_labels": "lungus.sim.truth",
-    "count_blines": "lungus.sim.truth",
-    "frame_instances": "lungus.sim.truth",
-    "masks_truth": "lungus.sim.truth",
-    "LateralCoordinate": "lungus.sim.truth",
     "write_dataset": "lungus.sim.dataset",
     "read_masks": "lungus.sim.dataset",
     "CLIP_FORMATS": "lungus.sim.dataset",
     "contact_sheet": "lungus.sim.preview",
-    "colour_mask": "lungus.sim.preview",
 }
 
 __getattr__, __dir__, __all__ = lazy_exports(__name__, _EXPORTS)

@@ -23,6 +23,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -30,6 +31,7 @@ from lungus.atomic import atomic_write_text
 from lungus.errors import LungUSError
 from lungus.io.clip import Clip
 from lungus.sim.generator import (
+    PlannedClip,
     SimulatedClip,
     SimulationConfig,
     patient_traits,
@@ -38,10 +40,23 @@ from lungus.sim.generator import (
 )
 from lungus.sim.geometry import ProbeGeometry
 
+if TYPE_CHECKING:
+    from lungus.sim.raters import RaterConfig, RaterResult
+
 #: --format value -> clip file suffix.
 CLIP_FORMATS = {"mp4": ".mp4", "seq.nrrd": ".seq.nrrd", "dicom": ".dcm"}
 MASK_SUFFIX = ".seq.nrrd"
 PREVIEW_CLIPS = 12
+FRAME_COLUMNS = [
+    "clip",
+    "frame",
+    "time_s",
+    "bline_count",
+    "discrete_blines",
+    "confluent_regions",
+    "confluent_share",
+    "positions",
+]
 
 
 @dataclass
@@ -149,6 +164,16 @@ def _frame_rows(sim: SimulatedClip, clip_path: str) -> list[list[object]]:
     ]
 
 
+@dataclass
+class _WrittenClips:
+    """What writing the clips gave: one manifest row and frames.csv rows per clip."""
+
+    rows: list[dict[str, object]] = field(default_factory=list)
+    frame_rows: list[list[object]] = field(default_factory=list)
+    preview_items: list[tuple[np.ndarray, np.ndarray, str]] = field(default_factory=list)
+    n_frames: int = 0
+
+
 def write_dataset(
     folder: str | os.PathLike,
     n_clips: int,
@@ -158,7 +183,7 @@ def write_dataset(
     clip_format: str = "mp4",
     preview: bool = False,
     overwrite: bool = False,
-    rater_config=None,
+    rater_config: RaterConfig | None = None,
     progress: Callable[[int, int, str], None] | None = None,
 ) -> DatasetSummary:
     """Simulate ``n_clips`` clips of ``n_patients`` patients into ``folder``.
@@ -166,17 +191,30 @@ def write_dataset(
     The crowd and expert columns come from lungus.sim.raters.simulate_raters run on the
     truth_bline3 labels. ``progress(done, total, clip_name)`` is called after each clip.
     """
-    from lungus.data.csvfile import write_csv_table
     from lungus.data.manifest import Manifest
-    from lungus.data.opinions import Opinions
-    from lungus.io import write_clip
-    from lungus.sim.raters import simulate_raters
 
     config = config or SimulationConfig()
     if clip_format not in CLIP_FORMATS:
         raise ValueError(f"clip_format must be one of {', '.join(CLIP_FORMATS)}, got {clip_format!r}")
     plan = plan_collection(n_clips, n_patients, seed)
     out = Path(folder)
+    manifest_path = out / "manifest.csv"
+    previous = _prepare_folder(out, overwrite)
+    written = _write_clips(out, plan, config, seed, CLIP_FORMATS[clip_format], preview, progress)
+    raters = _add_rater_columns(written.rows, seed, rater_config)
+    files = {"manifest": manifest_path, **_write_tables(out, written, raters, plan, seed)}
+    # The manifest goes last: its presence means the set is complete.
+    Manifest.from_rows(manifest_path, written.rows).save()
+    _remove_stale_files(out, previous, written.rows)
+    label_counts = _label_counts(written.rows)
+    return DatasetSummary(
+        out, manifest_path, len(written.rows), n_patients, written.n_frames, label_counts, files
+    )
+
+
+def _prepare_folder(out: Path, overwrite: bool) -> set[Path]:
+    """Check ``out`` may take a set, make clips/ and masks/, and return the files of the
+    set it held before (when overwriting), for :func:`_remove_stale_files`."""
     manifest_path = out / "manifest.csv"
     if out.exists() and not out.is_dir():
         raise LungUSError("exists and is not a folder; choose a new output folder", out)
@@ -185,12 +223,22 @@ def write_dataset(
     previous = _previous_set_files(out) if manifest_path.exists() else set()
     (out / "clips").mkdir(parents=True, exist_ok=True)
     (out / "masks").mkdir(parents=True, exist_ok=True)
+    return previous
 
-    suffix = CLIP_FORMATS[clip_format]
-    rows: list[dict[str, object]] = []
-    frame_rows: list[list[object]] = []
-    preview_items = []
-    n_frames = 0
+
+def _write_clips(
+    out: Path,
+    plan: list[PlannedClip],
+    config: SimulationConfig,
+    seed: int,
+    suffix: str,
+    preview: bool,
+    progress: Callable[[int, int, str], None] | None,
+) -> _WrittenClips:
+    """Simulate and write every planned clip: the clip, its fan JSON and its masks."""
+    from lungus.io import write_clip
+
+    written = _WrittenClips()
     for planned in plan:
         sim = simulate_planned(planned, config, seed)
         clip_rel = f"clips/{sim.name}{suffix}"
@@ -198,29 +246,41 @@ def write_dataset(
         write_clip(sim.clip, out / clip_rel)
         atomic_write_text(out / "clips" / f"{sim.name}.json", json.dumps(fan_json(sim.geometry), indent=1))
         _write_masks(sim, out / mask_rel)
-        counts = sim.counts
-        rows.append(
-            {
-                "clip": clip_rel,
-                "patient": sim.patient,
-                "zone": sim.zone,
-                **{f"truth_{scheme}": label for scheme, label in sim.labels.items()},
-                "mask": mask_rel,
-                "probe": sim.probe,
-                "n_frames": sim.clip.n_frames,
-                "fps": f"{sim.clip.fps:g}",
-                "sim_state": sim.state,
-                "sim_max_blines": int(counts.max()) if counts.size else 0,
-                "sim_mean_blines": round(float(counts.mean()), 3) if counts.size else 0.0,
-                "sim_consolidation_mm": round(sim.consolidation_mm, 1),
-            }
-        )
-        frame_rows.extend(_frame_rows(sim, clip_rel))
-        n_frames += sim.clip.n_frames
-        if preview and len(preview_items) < PREVIEW_CLIPS:
-            preview_items.append(_preview_item(sim))
+        written.rows.append(_manifest_row(sim, clip_rel, mask_rel))
+        written.frame_rows.extend(_frame_rows(sim, clip_rel))
+        written.n_frames += sim.clip.n_frames
+        if preview and len(written.preview_items) < PREVIEW_CLIPS:
+            written.preview_items.append(_preview_item(sim))
         if progress is not None:
-            progress(len(rows), len(plan), sim.name)
+            progress(len(written.rows), len(plan), sim.name)
+    return written
+
+
+def _manifest_row(sim: SimulatedClip, clip_rel: str, mask_rel: str) -> dict[str, object]:
+    """A clip's manifest row: its files, truth labels and simulator facts (raters come later)."""
+    counts = sim.counts
+    return {
+        "clip": clip_rel,
+        "patient": sim.patient,
+        "zone": sim.zone,
+        **{f"truth_{scheme}": label for scheme, label in sim.labels.items()},
+        "mask": mask_rel,
+        "probe": sim.probe,
+        "n_frames": sim.clip.n_frames,
+        "fps": f"{sim.clip.fps:g}",
+        "sim_state": sim.state,
+        "sim_max_blines": int(counts.max()) if counts.size else 0,
+        "sim_mean_blines": round(float(counts.mean()), 3) if counts.size else 0.0,
+        "sim_consolidation_mm": round(sim.consolidation_mm, 1),
+    }
+
+
+def _add_rater_columns(
+    rows: list[dict[str, object]], seed: int, rater_config: RaterConfig | None
+) -> RaterResult:
+    """Simulate crowd and expert readers of each clip's truth_bline3 label and add their
+    columns to ``rows``; the raters also give opinions.csv."""
+    from lungus.sim.raters import simulate_raters
 
     raters = simulate_raters(
         [row["truth_bline3"] for row in rows], [row["patient"] for row in rows], seed, rater_config
@@ -228,36 +288,34 @@ def write_dataset(
     for column, values in raters.manifest_columns().items():
         for row, value in zip(rows, values):
             row[column] = value
+    return raters
 
-    files = {"manifest": manifest_path}
-    clip_names = [str(row["clip"]) for row in rows]
+
+def _write_tables(
+    out: Path, written: _WrittenClips, raters: RaterResult, plan: list[PlannedClip], seed: int
+) -> dict[str, Path]:
+    """opinions.csv, frames.csv, patients.csv and the optional preview.png (not the manifest)."""
+    from lungus.data.csvfile import write_csv_table
+    from lungus.data.opinions import Opinions
+
+    files = {}
+    clip_names = [str(row["clip"]) for row in written.rows]
     files["opinions"] = Opinions.from_rows(raters.opinion_rows(clip_names)).save(out / "opinions.csv")
-    files["frames"] = write_csv_table(
-        out / "frames.csv",
-        [
-            "clip",
-            "frame",
-            "time_s",
-            "bline_count",
-            "discrete_blines",
-            "confluent_regions",
-            "confluent_share",
-            "positions",
-        ],
-        frame_rows,
-    )
+    files["frames"] = write_csv_table(out / "frames.csv", FRAME_COLUMNS, written.frame_rows)
     patient_rows = [patient_traits(seed, p).to_dict() for p in sorted({c.patient_index for c in plan})]
     files["patients"] = write_csv_table(
         out / "patients.csv", list(patient_rows[0]), [list(r.values()) for r in patient_rows]
     )
-    if preview_items:
+    if written.preview_items:
         from lungus.sim.preview import contact_sheet, write_png
 
-        files["preview"] = write_png(contact_sheet(preview_items), out / "preview.png")
-    # The manifest goes last: its presence means the set is complete.
-    Manifest.from_rows(manifest_path, rows).save()
-    # An overwritten set's clips that the new set does not have would linger in
-    # clips/ and masks/ and confuse folder-based tools: remove them.
+        files["preview"] = write_png(contact_sheet(written.preview_items), out / "preview.png")
+    return files
+
+
+def _remove_stale_files(out: Path, previous: set[Path], rows: list[dict[str, object]]) -> None:
+    """An overwritten set's clips that the new set does not have would linger in
+    clips/ and masks/ and confuse folder-based tools: remove them."""
     written = {(out / str(row[column])).resolve() for row in rows for column in ("clip", "mask")}
     written |= {
         (out / "clips" / f"{Path(str(row['clip'])).name.split('.')[0]}.json").resolve() for row in rows
@@ -265,11 +323,14 @@ def write_dataset(
     for stale in previous - written:
         stale.unlink(missing_ok=True)
 
+
+def _label_counts(rows: list[dict[str, object]]) -> dict[str, dict[str, int]]:
+    """Clips per truth label, per scheme."""
     label_counts: dict[str, dict[str, int]] = {}
     for scheme in ("bline2", "bline3", "lus4"):
         values = [str(row[f"truth_{scheme}"]) for row in rows]
         label_counts[scheme] = {v: values.count(v) for v in sorted(set(values))}
-    return DatasetSummary(out, manifest_path, len(rows), n_patients, n_frames, label_counts, files)
+    return label_counts
 
 
 def _preview_item(sim: SimulatedClip) -> tuple[np.ndarray, np.ndarray, str]:

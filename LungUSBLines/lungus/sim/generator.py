@@ -14,13 +14,14 @@ from typing import Any
 
 import numpy as np
 
+from lungus.data.bline_rules import FrameTruth, clip_labels
+from lungus.data.blines import masks_truth
 from lungus.io.clip import Clip
 from lungus.sim.annotate import annotation_overlay
 from lungus.sim.geometry import PROBES, ProbeGeometry, make_probe
 from lungus.sim.render import ClipRenderer
 from lungus.sim.scene import ClipScene, sample_scene
 from lungus.sim.traits import ZONES, PatientTraits, sample_patient_traits
-from lungus.sim.truth import FrameTruth, clip_labels, masks_truth
 
 PROBE_CHOICES = (*PROBES, "mixed")
 

@@ -10,21 +10,9 @@ import cv2
 import numpy as np
 
 from lungus.atomic import atomic_path
-from lungus.data.schemes import SEG_CLASSES
+from lungus.data.mask_colours import colour_mask, coloured_classes
 
 _CAPTION = 14
-
-
-def colour_mask(frame: np.ndarray, mask: np.ndarray, alpha: float = 0.45) -> np.ndarray:
-    """(H, W, 3) RGB: the grey frame with each class painted in its SEG_CLASSES colour."""
-    rgb = np.repeat(frame[..., None], 3, axis=2).astype(np.float32)
-    for seg_class in SEG_CLASSES:
-        if seg_class.rgb is None:
-            continue
-        where = mask == seg_class.id
-        if where.any():
-            rgb[where] = (1 - alpha) * rgb[where] + alpha * np.asarray(seg_class.rgb, np.float32)
-    return np.clip(rgb, 0, 255).astype(np.uint8)
 
 
 def _fit(image: np.ndarray, tile: int) -> np.ndarray:
@@ -68,9 +56,7 @@ def contact_sheet(
         sheet[y : y + cell_h, x + cell_w - 1] = 40  # separator
     x = 6
     y = rows * cell_h + 4
-    for seg_class in SEG_CLASSES:
-        if seg_class.rgb is None:
-            continue
+    for seg_class in coloured_classes():
         cv2.rectangle(sheet, (x, y), (x + 11, y + 11), seg_class.rgb, -1)
         _text(sheet, seg_class.name, (x + 15, y + 10))
         x += 24 + 7 * len(seg_class.name)

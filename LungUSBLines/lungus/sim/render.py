@@ -19,6 +19,7 @@ with nearest-neighbour sampling, so they register with the image exactly.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
@@ -104,151 +105,263 @@ class SpeckleField:
         return self._pool[:, :, c : c + cols]
 
 
+@dataclass(frozen=True)
+class _BeamGrid:
+    """Beam-space coordinates of a scene: depth z (samples) down, scan line x across."""
+
+    samples: int
+    lines: int
+    z: np.ndarray  # (D, 1)
+    x: np.ndarray  # (1, L)
+    pleura: np.ndarray  # (1, L) depth of the pleural line
+    below: np.ndarray  # (D, L) distance under the pleural line, samples
+
+    @classmethod
+    def of(cls, scene: ClipScene) -> _BeamGrid:
+        samples, lines = scene.probe.beam_shape
+        z = np.arange(samples, dtype=np.float64)[:, None]
+        x = np.arange(lines, dtype=np.float64)[None, :]
+        pleura = scene.pleura.astype(np.float64)[None, :]
+        return cls(samples, lines, z, x, pleura, z - pleura)
+
+    @property
+    def shape(self) -> tuple[int, int]:
+        return self.samples, self.lines
+
+
+@dataclass(frozen=True)
+class _RibShadows:
+    shadow: np.ndarray  # (1, L) lateral shadow profile, 1 under a rib
+    top: np.ndarray  # (1, L) depth where the shadow starts (inf where no rib)
+    surface: np.ndarray  # (D, L) the bright arched rib surface
+    gain: np.ndarray  # (D, L) the shadow's attenuation (1 outside it)
+
+
+@dataclass(frozen=True)
+class _Consolidation:
+    region: np.ndarray  # (D, L) bool: consolidated lung
+    bottom: np.ndarray  # (1, L) its deep border (-inf where there is none)
+    column: np.ndarray  # (1, L) bool: lines crossing it
+
+
+def _rib_shadows(scene: ClipScene, grid: _BeamGrid) -> _RibShadows:
+    """Rib shadows and rib surfaces: a bright arched surface, total shadow below it
+    (with a soft onset just under the surface and soft lateral edges)."""
+    z, x, pleura = grid.z, grid.x, grid.pleura
+    shadow = np.zeros((1, grid.lines))
+    rib_top = np.full((1, grid.lines), np.inf)
+    rib_surface = np.zeros(grid.shape)
+    shadow_full = np.zeros(grid.shape)
+    for rib in scene.ribs:
+        u = (x - rib.center) / rib.half_width
+        side = 1.0 / (1.0 + np.exp((np.abs(x - rib.center) - rib.half_width) / rib.edge))
+        top = rib.top + 0.35 * (pleura.mean() - rib.top) * u**2
+        shadow = np.maximum(shadow, side)
+        rib_top = np.where(side >= 0.5, np.minimum(rib_top, top), rib_top)
+        rib_surface = np.maximum(rib_surface, side * _band(z - top, 1.6) * (z <= top + 3))
+        shadow_full = np.maximum(shadow_full, side * np.clip((z - top) / 2.0, 0.0, 1.0))
+    shadow_gain = 1.0 - (1.0 - _db(_RIB_SHADOW_DB)) * shadow_full
+    return _RibShadows(shadow, rib_top, rib_surface, shadow_gain)
+
+
+def _consolidation(scene: ClipScene, grid: _BeamGrid, rng: np.random.Generator) -> _Consolidation:
+    """Consolidation: tissue-like region under the pleura with a shredded deep border."""
+    consolidated = np.zeros(grid.shape, dtype=bool)
+    bottom = np.full((1, grid.lines), -np.inf)
+    if scene.consolidation is not None:
+        c = scene.consolidation
+        u = (grid.x - c.center) / c.half_width
+        shred = 1.0 + 0.22 * smooth_noise(rng, grid.lines, correlation=6.0)[None, :]
+        height = c.depth * np.sqrt(np.clip(1.0 - u**2, 0.0, 1.0)) * np.clip(shred, 0.4, 1.6)
+        height = np.where(np.abs(u) < 1.0, height, 0.0)
+        bottom = np.where(height > 0.5, grid.pleura + scene.pleura_sigma * 2 + height, -np.inf)
+        consolidated = (grid.below > 0) & (grid.z < bottom)
+    return _Consolidation(consolidated, bottom, np.isfinite(bottom))
+
+
+def _chest_wall_power(
+    scene: ClipScene, grid: _BeamGrid, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """Chest wall: skin, subcutaneous fat with septa, muscle with fibrillar texture and fascias.
+
+    Returns its echo power (zero under the pleura) and the fibrillar structure (unit std),
+    which a consolidation reuses."""
+    D, L = grid.shape
+    z, x = grid.z, grid.x
+    wall = grid.pleura - 1.5 * scene.pleura_sigma
+    fat_top = scene.skin_samples + 0.8 * smooth_noise(rng, L, L / 8)[None, :]
+    fat_bottom = fat_top + scene.fat_fraction * (wall - fat_top) * (
+        1 + 0.08 * smooth_noise(rng, L, L / 5)[None, :]
+    )
+    structure = cv2.GaussianBlur(
+        rng.standard_normal((D, L)).astype(np.float32), (0, 0), sigmaX=9.0, sigmaY=0.9
+    )
+    structure = structure / (structure.std() + 1e-6)
+    layer_db = np.where(z < fat_top, 3.0, np.where(z < fat_bottom, -7.0, 0.0))
+    texture_db = np.where(z < fat_bottom, 2.0, 4.0) * structure
+    fascia = 7.0 * _band(z - fat_bottom, 0.9) + 4.0 * _band(z - (wall - 0.25 * (wall - fat_bottom)), 0.8)
+    fascia *= np.exp(0.4 * smooth_noise(rng, L, 6.0))[None, :]
+    septa = np.zeros((D, L))
+    for _ in range(int(rng.integers(1, 4))):
+        depth = fat_top + rng.uniform(0.2, 0.8) * (fat_bottom - fat_top)
+        septa = np.maximum(
+            septa, _band(z - depth - 0.02 * (x - L / 2) * rng.normal(), 0.7) * rng.uniform(4, 8)
+        )
+    septa *= (z > fat_top) & (z < fat_bottom)
+    streaks = _muscle_streaks(grid, fat_bottom, wall, rng)
+    tissue_db = layer_db + texture_db + fascia + septa + streaks
+    return _db(tissue_db) * (grid.below < 0), structure
+
+
+def _muscle_streaks(
+    grid: _BeamGrid, fat_bottom: np.ndarray, wall: np.ndarray, rng: np.random.Generator
+) -> np.ndarray:
+    """Short bright streaks in the muscle (fibre bundles, fascia fragments), in dB."""
+    D, L = grid.shape
+    streaks = np.zeros((D, L), dtype=np.float32)
+    n_streaks = int(rng.integers(4, 12))
+    rows = rng.uniform(fat_bottom.min(), max(float(wall.min()) - 1, float(fat_bottom.min()) + 1), n_streaks)
+    streaks[rows.astype(int).clip(0, D - 1), rng.integers(0, L, n_streaks)] = 1.0
+    streaks = cv2.GaussianBlur(streaks, (0, 0), sigmaX=float(rng.uniform(5, 10)), sigmaY=0.8)
+    streaks *= rng.uniform(5.0, 9.0) / (streaks.max() + 1e-9)
+    return streaks
+
+
+def _lung_haze_power(
+    scene: ClipScene,
+    grid: _BeamGrid,
+    lung_span: float,
+    consolidation: _Consolidation,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Aerated lung: a reverberation haze that fades with depth."""
+    haze_db = scene.haze_db - scene.haze_decay_db * np.clip(grid.below / lung_span, 0, None)
+    haze_db = haze_db + 1.5 * smooth_noise(rng, grid.lines, grid.lines / 10)[None, :]
+    return _db(haze_db) * (grid.below >= 0) * ~consolidation.region
+
+
+def _consolidation_power(
+    scene: ClipScene,
+    grid: _BeamGrid,
+    consolidation: _Consolidation,
+    structure: np.ndarray,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Consolidated lung: echoes like tissue (hepatisation), air bronchograms, bright deep border."""
+    if scene.consolidation is None:
+        return np.zeros(grid.shape)
+    consolidated = consolidation.region
+    cons_db = 0.0 + 3.0 * structure
+    blobs = np.zeros(grid.shape, dtype=np.float32)
+    rows, cols = np.nonzero(consolidated)
+    if rows.size:
+        pick = rng.choice(rows.size, size=min(rows.size, int(rng.integers(3, 12))), replace=False)
+        blobs[rows[pick], cols[pick]] = 1.0
+        blobs = cv2.GaussianBlur(blobs, (0, 0), sigmaX=1.8, sigmaY=0.9)
+        blobs /= blobs.max() + 1e-9
+    cons_power = _db(cons_db) * consolidated + _db(12.0) * blobs * consolidated
+    border = _band(grid.z - consolidation.bottom, 1.3) * consolidation.column
+    return cons_power + _db(6.0) * border
+
+
+def _pleura_power(
+    scene: ClipScene, grid: _BeamGrid, consolidation: _Consolidation, rng: np.random.Generator
+) -> tuple[np.ndarray, np.ndarray]:
+    """The pleural line: bright, granular, fragmented when diseased; weaker over a consolidation.
+
+    Returns its power and its lateral texture (the A-lines repeat it)."""
+    along = np.exp(scene.pleura_texture * smooth_noise(rng, grid.lines, 2.5))[None, :]
+    pleura_gain = _db(scene.pleura_db) * along * np.where(consolidation.column, _db(-5.0), 1.0)
+    return pleura_gain * _band(grid.below, scene.pleura_sigma), along
+
+
+def _a_lines(
+    scene: ClipScene, grid: _BeamGrid, lung_span: float, consolidation: _Consolidation, along: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
+    """A-lines: copies of the pleural line at multiples of its depth, fading per reverberation.
+
+    Returns their power and the band masked as A-line (where one stands out of the haze)."""
+    z, pleura = grid.z, grid.pleura
+    a_power = np.zeros(grid.shape)
+    a_band = np.zeros(grid.shape, dtype=bool)
+    k = 2
+    while k * float(pleura.mean()) < grid.samples - 2:
+        # Each reverberation stands out of the local haze a little less.
+        contrast_db = scene.a_line_db - scene.a_line_decay_db * (k - 2)
+        sigma = scene.pleura_sigma * (1.0 + 0.25 * (k - 1))
+        centre = k * pleura
+        haze_there = scene.haze_db - scene.haze_decay_db * (centre - pleura) / lung_span
+        a_power += _db(haze_there + contrast_db) * along * _band(z - centre, sigma)
+        visible = contrast_db >= A_LINE_MIN_CONTRAST_DB
+        a_band |= (np.abs(z - centre) <= _HALF_MAX * sigma) & visible
+        k += 1
+    a_power *= ~consolidation.column
+    a_band &= ~consolidation.column
+    return a_power, a_band
+
+
+def _bline_region(
+    scene: ClipScene, grid: _BeamGrid, lung_span: float, consolidation: _Consolidation
+) -> tuple[np.ndarray, np.ndarray]:
+    """Where B-lines can show: under the pleural line (and under any consolidation), and their
+    fading with depth there."""
+    z = grid.z
+    bline_start = np.where(
+        consolidation.column, consolidation.bottom + 1.0, grid.pleura + _HALF_MAX * scene.pleura_sigma + 0.5
+    )
+    bline_region = z > bline_start
+    return bline_region, bline_region * _db(-6.0 * np.clip((z - bline_start) / lung_span, 0, 1))
+
+
+def _display_gain_db(scene: ClipScene, grid: _BeamGrid) -> np.ndarray:
+    """Display gain: TGC, residual attenuation, weaker edge lines; all static in dB."""
+    L = grid.lines
+    lateral_db = -2.5 * np.abs((grid.x - (L - 1) / 2) / ((L - 1) / 2)) ** 4
+    return scene.tgc_db[:, None] - scene.attenuation_db * (grid.z / grid.samples) + lateral_db
+
+
 class ClipRenderer:
     """Precomputes a scene's static maps; :meth:`frame` renders one time point."""
 
     def __init__(self, scene: ClipScene, rng: np.random.Generator) -> None:
         self.scene = scene
         self.rng = rng
-        probe = scene.probe
-        self.samples, self.lines = probe.beam_shape
-        D, L = self.samples, self.lines
-        z = np.arange(D, dtype=np.float64)[:, None]
-        x = np.arange(L, dtype=np.float64)[None, :]
-        pleura = scene.pleura.astype(np.float64)[None, :]
-        below = z - pleura  # distance under the pleural line, samples
-        depth_frac = z / D
+        grid = _BeamGrid.of(scene)
+        self.samples, self.lines = grid.shape
+        # The steps draw from rng in this order; keep it, or every simulated set changes.
+        ribs = _rib_shadows(scene, grid)
+        consolidation = _consolidation(scene, grid, rng)
+        tissue_power, structure = _chest_wall_power(scene, grid, rng)
+        lung_span = max(grid.samples - float(grid.pleura.mean()), 1.0)
+        lung_power = _lung_haze_power(scene, grid, lung_span, consolidation, rng)
+        cons_power = _consolidation_power(scene, grid, consolidation, structure, rng)
+        pleura_power, along = _pleura_power(scene, grid, consolidation, rng)
+        a_power, a_band = _a_lines(scene, grid, lung_span, consolidation, along)
+        bline_region, bline_depth_gain = _bline_region(scene, grid, lung_span, consolidation)
+        gain_db = _display_gain_db(scene, grid)
+        gain = _db(gain_db) * ribs.gain
 
-        # Rib shadows and rib surfaces: a bright arched surface, total shadow below it
-        # (with a soft onset just under the surface and soft lateral edges).
-        shadow = np.zeros((1, L))  # lateral shadow profile, 1 under the rib
-        rib_top = np.full((1, L), np.inf)
-        rib_surface = np.zeros((D, L))
-        shadow_full = np.zeros((D, L))
-        for rib in scene.ribs:
-            u = (x - rib.center) / rib.half_width
-            side = 1.0 / (1.0 + np.exp((np.abs(x - rib.center) - rib.half_width) / rib.edge))
-            top = rib.top + 0.35 * (pleura.mean() - rib.top) * u**2
-            shadow = np.maximum(shadow, side)
-            rib_top = np.where(side >= 0.5, np.minimum(rib_top, top), rib_top)
-            rib_surface = np.maximum(rib_surface, side * _band(z - top, 1.6) * (z <= top + 3))
-            shadow_full = np.maximum(shadow_full, side * np.clip((z - top) / 2.0, 0.0, 1.0))
-        shadow_top = rib_top
-        shadow_gain = 1.0 - (1.0 - _db(_RIB_SHADOW_DB)) * shadow_full
-
-        # Consolidation: tissue-like region under the pleura with a shredded deep border.
-        consolidated = np.zeros((D, L), dtype=bool)
-        consolidation_bottom = np.full((1, L), -np.inf)
-        if scene.consolidation is not None:
-            c = scene.consolidation
-            u = (x - c.center) / c.half_width
-            shred = 1.0 + 0.22 * smooth_noise(rng, L, correlation=6.0)[None, :]
-            height = c.depth * np.sqrt(np.clip(1.0 - u**2, 0.0, 1.0)) * np.clip(shred, 0.4, 1.6)
-            height = np.where(np.abs(u) < 1.0, height, 0.0)
-            consolidation_bottom = np.where(height > 0.5, pleura + scene.pleura_sigma * 2 + height, -np.inf)
-            consolidated = (below > 0) & (z < consolidation_bottom)
-        cons_column = np.isfinite(consolidation_bottom)
-
-        # Chest wall: skin, subcutaneous fat with septa, muscle with fibrillar texture and fascias.
-        wall = pleura - 1.5 * scene.pleura_sigma
-        fat_top = scene.skin_samples + 0.8 * smooth_noise(rng, L, L / 8)[None, :]
-        fat_bottom = fat_top + scene.fat_fraction * (wall - fat_top) * (
-            1 + 0.08 * smooth_noise(rng, L, L / 5)[None, :]
-        )
-        structure = cv2.GaussianBlur(
-            rng.standard_normal((D, L)).astype(np.float32), (0, 0), sigmaX=9.0, sigmaY=0.9
-        )
-        structure = structure / (structure.std() + 1e-6)
-        layer_db = np.where(z < fat_top, 3.0, np.where(z < fat_bottom, -7.0, 0.0))
-        texture_db = np.where(z < fat_bottom, 2.0, 4.0) * structure
-        fascia = 7.0 * _band(z - fat_bottom, 0.9) + 4.0 * _band(z - (wall - 0.25 * (wall - fat_bottom)), 0.8)
-        fascia *= np.exp(0.4 * smooth_noise(rng, L, 6.0))[None, :]
-        septa = np.zeros((D, L))
-        for _ in range(int(rng.integers(1, 4))):
-            depth = fat_top + rng.uniform(0.2, 0.8) * (fat_bottom - fat_top)
-            septa = np.maximum(
-                septa, _band(z - depth - 0.02 * (x - L / 2) * rng.normal(), 0.7) * rng.uniform(4, 8)
-            )
-        septa *= (z > fat_top) & (z < fat_bottom)
-        # Short bright streaks in the muscle (fibre bundles, fascia fragments).
-        streaks = np.zeros((D, L), dtype=np.float32)
-        n_streaks = int(rng.integers(4, 12))
-        rows = rng.uniform(
-            fat_bottom.min(), max(float(wall.min()) - 1, float(fat_bottom.min()) + 1), n_streaks
-        )
-        streaks[rows.astype(int).clip(0, D - 1), rng.integers(0, L, n_streaks)] = 1.0
-        streaks = cv2.GaussianBlur(streaks, (0, 0), sigmaX=float(rng.uniform(5, 10)), sigmaY=0.8)
-        streaks *= rng.uniform(5.0, 9.0) / (streaks.max() + 1e-9)
-        tissue_db = layer_db + texture_db + fascia + septa + streaks
-        tissue_power = _db(tissue_db) * (below < 0)
-
-        # Aerated lung: a reverberation haze that fades with depth.
-        lung_span = max(D - float(pleura.mean()), 1.0)
-        haze_db = scene.haze_db - scene.haze_decay_db * np.clip(below / lung_span, 0, None)
-        haze_db = haze_db + 1.5 * smooth_noise(rng, L, L / 10)[None, :]
-        lung_power = _db(haze_db) * (below >= 0) * ~consolidated
-
-        # Consolidated lung: echoes like tissue (hepatisation), air bronchograms, bright deep border.
-        cons_power = np.zeros((D, L))
-        if scene.consolidation is not None:
-            cons_db = 0.0 + 3.0 * structure
-            blobs = np.zeros((D, L), dtype=np.float32)
-            rows, cols = np.nonzero(consolidated)
-            if rows.size:
-                pick = rng.choice(rows.size, size=min(rows.size, int(rng.integers(3, 12))), replace=False)
-                blobs[rows[pick], cols[pick]] = 1.0
-                blobs = cv2.GaussianBlur(blobs, (0, 0), sigmaX=1.8, sigmaY=0.9)
-                blobs /= blobs.max() + 1e-9
-            cons_power = _db(cons_db) * consolidated + _db(12.0) * blobs * consolidated
-            border = _band(z - consolidation_bottom, 1.3) * cons_column
-            cons_power = cons_power + _db(6.0) * border
-
-        # The pleural line: bright, granular, fragmented when diseased; weaker over a consolidation.
-        along = np.exp(scene.pleura_texture * smooth_noise(rng, L, 2.5))[None, :]
-        pleura_gain = _db(scene.pleura_db) * along * np.where(cons_column, _db(-5.0), 1.0)
-        pleura_power = pleura_gain * _band(below, scene.pleura_sigma)
-
-        # A-lines: copies of the pleural line at multiples of its depth, fading per reverberation.
-        a_power = np.zeros((D, L))
-        a_band = np.zeros((D, L), dtype=bool)
-        k = 2
-        while k * float(pleura.mean()) < D - 2:
-            # Each reverberation stands out of the local haze a little less.
-            contrast_db = scene.a_line_db - scene.a_line_decay_db * (k - 2)
-            sigma = scene.pleura_sigma * (1.0 + 0.25 * (k - 1))
-            centre = k * pleura
-            haze_there = scene.haze_db - scene.haze_decay_db * (centre - pleura) / lung_span
-            a_power += _db(haze_there + contrast_db) * along * _band(z - centre, sigma)
-            visible = contrast_db >= A_LINE_MIN_CONTRAST_DB
-            a_band |= (np.abs(z - centre) <= _HALF_MAX * sigma) & visible
-            k += 1
-        a_power *= ~cons_column
-        a_band &= ~cons_column
-
-        # Where B-lines can show: under the pleural line (and under any consolidation).
-        bline_start = np.where(
-            cons_column, consolidation_bottom + 1.0, pleura + _HALF_MAX * scene.pleura_sigma + 0.5
-        )
-        bline_region = z > bline_start
-        bline_depth_gain = bline_region * _db(-6.0 * np.clip((z - bline_start) / lung_span, 0, 1))
-
-        # Display gain: TGC, residual attenuation, weaker edge lines; all static in dB.
-        lateral_db = -2.5 * np.abs((x - (L - 1) / 2) / ((L - 1) / 2)) ** 4
-        gain_db = scene.tgc_db[:, None] - scene.attenuation_db * depth_frac + lateral_db
-        gain = _db(gain_db) * shadow_gain
-
-        rib_power = _db(15.0) * rib_surface
+        rib_power = _db(15.0) * ribs.surface
         static = (tissue_power + lung_power + cons_power + pleura_power + rib_power) * gain
         self.static_power = static.astype(np.float32)
         self.a_power = (a_power * gain).astype(np.float32)
         self.bline_power = (bline_depth_gain * gain).astype(np.float32)
         self.noise_power = (_db(_NOISE_FLOOR_DB) * _db(gain_db)).astype(np.float32)
+        self._init_speckle((grid.below < 0) | consolidation.region)
+        self._init_mask_maps(grid, ribs, a_band, bline_region)
+        # Confluent ridges (merged B-lines of different strength), sliding with the lung.
+        self.ridge = np.clip(1.0 + 0.3 * smooth_noise(rng, grid.lines + 2 * self.pad, 2.5), 0.5, 1.6)
+        self.x = np.arange(grid.lines, dtype=np.float64)
+        self.display_scale = np.float32(255.0 / scene.dynamic_range_db * 10.0)
+        self.display_offset = np.float32(-(_BOTTOM_DB - scene.gain_db) * 255.0 / scene.dynamic_range_db)
+        self.converter = ScanConverter(scene.probe, float(np.median(scene.pleura)))
 
-        # Which speckle each pixel shows: frozen tissue speckle above the pleura and in a
-        # consolidation, sliding lung speckle below.
-        tissue_region = (below < 0) | consolidated
+    def _init_speckle(self, tissue_region: np.ndarray) -> None:
+        """Which speckle each pixel shows: frozen tissue speckle above the pleura and in a
+        consolidation (``tissue_region``), sliding lung speckle below."""
+        scene, D, L = self.scene, self.samples, self.lines
         lung_fresh = scene.lung_decorrelation
-        self.speckle = SpeckleField(rng, scene.speckle_lateral, scene.speckle_axial)
+        self.speckle = SpeckleField(self.rng, scene.speckle_lateral, scene.speckle_axial)
         self.pad = int(math.ceil(float(np.max(np.abs(scene.sliding))) if scene.n_frames else 0.0)) + 2
         tissue_field = self.speckle.draw((D, L))
         self.tissue_static = tissue_field * (tissue_region * math.sqrt(1 - _TISSUE_DECORRELATION**2)).astype(
@@ -261,22 +374,18 @@ class ClipRenderer:
         self.coef_fresh = np.where(tissue_region, _TISSUE_DECORRELATION, lung_fresh).astype(np.float32)
         self.fresh = self.speckle.crop((D, L)).copy()
 
-        # Static parts of the masks.
-        base = np.full((D, L), BACKGROUND, dtype=np.uint8)
-        in_shadow = (shadow >= 0.5) & (z >= shadow_top)
-        base[np.broadcast_to(in_shadow, (D, L))] = RIB_SHADOW
-        pleura_band = (np.abs(below) <= _HALF_MAX * scene.pleura_sigma) & (shadow < 0.5)
+    def _init_mask_maps(
+        self, grid: _BeamGrid, ribs: _RibShadows, a_band: np.ndarray, bline_region: np.ndarray
+    ) -> None:
+        """Static parts of the masks: rib shadow, pleural line, where A- and B-lines are labelled."""
+        base = np.full(grid.shape, BACKGROUND, dtype=np.uint8)
+        in_shadow = (ribs.shadow >= 0.5) & (grid.z >= ribs.top)
+        base[np.broadcast_to(in_shadow, grid.shape)] = RIB_SHADOW
+        pleura_band = (np.abs(grid.below) <= _HALF_MAX * self.scene.pleura_sigma) & (ribs.shadow < 0.5)
         base[pleura_band] = PLEURA
         self.base_labels = base
-        self.a_band = a_band & (shadow < 0.5)
-        self.bline_region = bline_region & (shadow < 0.5)
-
-        # Confluent ridges (merged B-lines of different strength), sliding with the lung.
-        self.ridge = np.clip(1.0 + 0.3 * smooth_noise(rng, L + 2 * self.pad, 2.5), 0.5, 1.6)
-        self.x = np.arange(L, dtype=np.float64)
-        self.display_scale = np.float32(255.0 / scene.dynamic_range_db * 10.0)
-        self.display_offset = np.float32(-(_BOTTOM_DB - scene.gain_db) * 255.0 / scene.dynamic_range_db)
-        self.converter = ScanConverter(probe, float(np.median(scene.pleura)))
+        self.a_band = a_band & (ribs.shadow < 0.5)
+        self.bline_region = bline_region & (ribs.shadow < 0.5)
 
     def _artefact_profiles(self, t: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """B-line echo gain per line, A-line obliteration per line, and the class per line."""

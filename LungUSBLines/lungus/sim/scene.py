@@ -6,7 +6,7 @@ samples (depth, row) and scan lines (lateral, column); echo levels are in dB rel
 to ordinary soft tissue.
 
 Designed states (the clip's truth labels are *measured* from the rendered masks by the
-rules in :mod:`lungus.sim.truth`, so a design and its labels cannot disagree):
+rules in :mod:`lungus.data.bline_rules`, so a design and its labels cannot disagree):
 
 0. aerated lung: pleural line with sliding, A-lines, no B-lines;
 1. 1-5 discrete B-lines that come and go, weaker A-lines, mildly irregular pleura;
@@ -174,6 +174,18 @@ def _place(
     return placed
 
 
+@dataclass(frozen=True)
+class _ArtefactRoom:
+    """Where artefacts may go: kept clear of the rib shadows even at full sliding."""
+
+    low: float  # intercostal range narrowed by the margin
+    high: float
+    margin: float  # the largest sliding plus 3 lines
+    intercostal_width: float
+    slide_max: float
+    gap: float = 3.0  # lines kept clear between two artefacts
+
+
 def sample_scene(
     traits: PatientTraits,
     probe: ProbeGeometry,
@@ -185,14 +197,49 @@ def sample_scene(
     annotations: bool = True,
 ) -> ClipScene:
     """Draw everything one clip shows. ``state`` (0..3) forces the designed state."""
-    samples, lines = probe.beam_shape
-    mm = probe.mm_per_sample
     if state is None:
         state = latent_state(traits, zone, rng)
-    time_s = np.arange(n_frames) / fps
+    # The steps draw from rng in this order; keep it, or every simulated set changes.
+    pleura_mean, pleura, pleura_sigma = _pleural_line(traits, probe, state, rng)
+    ribs = _ribs(traits, probe, pleura_mean, rng)
+    resp, sliding = _breathing(traits, probe, state, n_frames, fps, pleura_mean, rng)
+    room = _artefact_room(ribs, probe.beam_shape[1], sliding)
+    confluent, consolidation, taken = [], None, []
+    if state in (2, 3):
+        confluent, consolidation, taken = _confluence_or_consolidation(
+            probe, state, n_frames, fps, pleura_mean, room, rng
+        )
+    blines = _discrete_blines(traits, probe, state, n_frames, fps, room, taken, rng)
+    a_line_db = {0: 10.0, 1: 7.5, 2: 5.0, 3: 3.5}[state] + rng.uniform(-1.5, 1.5)
+    tgc = _tgc_curve(probe.beam_shape[0], rng)
+    return ClipScene(
+        probe=probe,
+        zone=zone,
+        state=int(state),
+        n_frames=n_frames,
+        fps=float(fps),
+        pleura=pleura.astype(np.float32),
+        pleura_sigma=float(pleura_sigma),
+        ribs=ribs,
+        blines=blines,
+        confluent=confluent,
+        consolidation=consolidation,
+        a_line_db=float(a_line_db),
+        resp=resp,
+        sliding=sliding,
+        tgc_db=tgc,
+        annotations=annotations,
+        **_echo_settings(traits, probe, state, rng),
+    )
 
-    # Pleural line: at the chest-wall depth, gently curved and irregular; thicker and
-    # more fragmented when diseased.
+
+def _pleural_line(
+    traits: PatientTraits, probe: ProbeGeometry, state: int, rng: np.random.Generator
+) -> tuple[float, np.ndarray, float]:
+    """Pleural line: at the chest-wall depth, gently curved and irregular; thicker and
+    more fragmented when diseased. Returns its mean depth, its depth per line and its sigma."""
+    samples, lines = probe.beam_shape
+    mm = probe.mm_per_sample
     pleura_mean = min(traits.chest_wall_mm / mm, 0.45 * samples)
     roughness = (0.4 + 0.6 * state) / mm * 0.5
     pleura = (
@@ -201,8 +248,15 @@ def sample_scene(
         + roughness * smooth_noise(rng, lines, correlation=lines / rng.uniform(6, 14))
     )
     pleura_sigma = max(1.0, rng.uniform(0.6, 0.9) * (1.0 + 0.25 * state) / mm)
+    return pleura_mean, pleura, pleura_sigma
 
-    # Ribs: usually one at each side ("bat sign"); sometimes one or none.
+
+def _ribs(
+    traits: PatientTraits, probe: ProbeGeometry, pleura_mean: float, rng: np.random.Generator
+) -> tuple[Rib, ...]:
+    """Ribs: usually one at each side ("bat sign"); sometimes one or none."""
+    lines = probe.beam_shape[1]
+    mm = probe.mm_per_sample
     ribs = []
     n_ribs = int(rng.choice([0, 1, 2], p=[0.12, 0.23, 0.65]))
     sides = [0, 1] if n_ribs == 2 else list(rng.choice([0, 1], size=n_ribs, replace=False))
@@ -214,121 +268,183 @@ def sample_scene(
         center = offset if side == 0 else (lines - 1) - offset
         top = pleura_mean - rng.uniform(3.0, 7.0) / mm
         ribs.append(Rib(center=float(center), half_width=float(half), top=float(max(top, 2.0)), edge=1.5))
-    ribs_t = tuple(ribs)
-    low, high = _intercostal_range(ribs_t, lines)
+    return tuple(ribs)
 
-    # Breathing and sliding, in phase.
+
+def _breathing(
+    traits: PatientTraits,
+    probe: ProbeGeometry,
+    state: int,
+    n_frames: int,
+    fps: float,
+    pleura_mean: float,
+    rng: np.random.Generator,
+) -> tuple[np.ndarray, np.ndarray]:
+    """Breathing and sliding, in phase: (T,) downward displacement (samples) and lateral
+    sliding (lines); the lung slides less when diseased."""
+    time_s = np.arange(n_frames) / fps
     phase = rng.uniform(0, 2 * math.pi)
     rate = traits.resp_rate_hz * rng.uniform(0.9, 1.1)
     wave = np.sin(2 * math.pi * rate * time_s + phase)
-    resp = (traits.resp_amplitude_mm / mm * wave).astype(np.float32)
+    resp = (traits.resp_amplitude_mm / probe.mm_per_sample * wave).astype(np.float32)
     slide_amp = traits.sliding_mm * (1.0 - 0.25 * state) / probe.mm_per_line(pleura_mean)
-    sliding = (slide_amp * wave).astype(np.float32)
-    slide_max = float(np.max(np.abs(sliding))) if n_frames else 0.0
+    return resp, (slide_amp * wave).astype(np.float32)
 
-    # Artefacts are kept clear of the rib shadows even at full sliding.
+
+def _artefact_room(ribs: tuple[Rib, ...], lines: int, sliding: np.ndarray) -> _ArtefactRoom:
+    low, high = _intercostal_range(ribs, lines)
+    slide_max = float(np.max(np.abs(sliding))) if sliding.size else 0.0
     margin = slide_max + 3.0
-    art_low, art_high = low + margin, high - margin
-    inter_width = max(high - low, 1.0)
+    return _ArtefactRoom(low + margin, high - margin, margin, max(high - low, 1.0), slide_max)
 
-    blines: list[BLineSpec] = []
+
+def _confluence_or_consolidation(
+    probe: ProbeGeometry,
+    state: int,
+    n_frames: int,
+    fps: float,
+    pleura_mean: float,
+    room: _ArtefactRoom,
+    rng: np.random.Generator,
+) -> tuple[list[ConfluentSpec], ConsolidationSpec | None, list[tuple[float, float]]]:
+    """States 2 and 3: a confluent area, a consolidation, or both (smaller in state 2).
+
+    Returns them and the lateral intervals they take (discrete B-lines keep clear of them)."""
+    kind = rng.choice(
+        ["confluent", "consolidation", "both"], p=[0.5, 0.2, 0.3] if state == 2 else [0.55, 0.15, 0.3]
+    )
     confluent: list[ConfluentSpec] = []
     consolidation: ConsolidationSpec | None = None
     taken: list[tuple[float, float]] = []
-    bline_half = lambda: float(max(2.0, lines * rng.uniform(0.014, 0.032)))  # noqa: E731
-    gap = 3.0
+    if kind in ("confluent", "both"):
+        confluent = _confluent_area(state, n_frames, fps, room, taken, rng)
+    if kind in ("consolidation", "both"):
+        consolidation = _consolidation(probe, state, pleura_mean, room, taken, kind == "both", rng)
+    return confluent, consolidation, taken
 
-    if state == 2 or state == 3:
-        kind = rng.choice(
-            ["confluent", "consolidation", "both"], p=[0.5, 0.2, 0.3] if state == 2 else [0.55, 0.15, 0.3]
-        )
-        if kind in ("confluent", "both"):
-            share = rng.uniform(0.26, 0.45) if state == 2 else rng.uniform(0.62, 0.95)
-            half = 0.5 * share * inter_width
-            placed = _place(rng, [half], art_low - margin + 1.0, art_high + margin - 1.0, taken, gap)
-            for center, h in placed:
-                duty = 1.0 if rng.random() < 0.7 else rng.uniform(0.8, 0.95)
-                confluent.append(
-                    ConfluentSpec(
-                        center=center,
-                        half_width=h,
-                        gain_db=float(rng.uniform(7.0, 11.0)),
-                        visibility=visibility_track(rng, n_frames, duty, fps),
-                        breathing=float(rng.uniform(0.0, 0.05)),
-                    )
-                )
-                taken.append((center - h - slide_max, center + h + slide_max))
-        if kind in ("consolidation", "both"):
-            if state == 2:
-                depth_mm = rng.uniform(4.0, 10.0)
-                half = rng.uniform(0.08, 0.16) * inter_width
-            else:
-                depth_mm = rng.uniform(15.0, 35.0)
-                half = rng.uniform(0.18, 0.32) * inter_width
-            depth = min(depth_mm / mm, 0.45 * (samples - pleura_mean))
-            placed = _place(rng, [half], art_low, art_high, taken, gap)
-            if not placed and kind == "both":
-                placed = _place(rng, [half], art_low, art_high, [], gap)  # may sit inside the white lung
-            if placed:
-                center, h = placed[0]
-                consolidation = ConsolidationSpec(
-                    center=center, half_width=h, depth=float(depth), depth_mm=float(depth * mm)
-                )
-                taken.append((center - h, center + h))
-        n_discrete = int(rng.integers(0, 3))
-    elif state == 1:
-        n_discrete = int(min(5, 1 + rng.poisson(0.8 + 2.0 * traits.severity)))
-    else:
-        n_discrete = 0
 
-    if n_discrete:
-        halves = [bline_half() for _ in range(n_discrete)]
-        placed = _place(
-            rng, halves, art_low, art_high, [(s - slide_max, e + slide_max) for s, e in taken], gap + 2 * 0
-        )
-        for i, (center, h) in enumerate(placed):
-            # The first B-line of a discrete clip is there most of the time; the others come and go.
-            duty = rng.uniform(0.8, 1.0) if i == 0 else rng.uniform(0.3, 1.0)
-            blines.append(
-                BLineSpec(
-                    center=center,
-                    half_width=h,
-                    gain_db=float(rng.uniform(9.0, 14.0)),
-                    visibility=visibility_track(rng, n_frames, duty, fps),
-                )
+def _confluent_area(
+    state: int,
+    n_frames: int,
+    fps: float,
+    room: _ArtefactRoom,
+    taken: list[tuple[float, float]],
+    rng: np.random.Generator,
+) -> list[ConfluentSpec]:
+    """Confluent B-lines over 26-45 % (state 2) or 62-95 % (state 3) of the intercostal space;
+    adds the interval they sweep while sliding to ``taken``."""
+    share = rng.uniform(0.26, 0.45) if state == 2 else rng.uniform(0.62, 0.95)
+    half = 0.5 * share * room.intercostal_width
+    placed = _place(rng, [half], room.low - room.margin + 1.0, room.high + room.margin - 1.0, taken, room.gap)
+    confluent = []
+    for center, h in placed:
+        duty = 1.0 if rng.random() < 0.7 else rng.uniform(0.8, 0.95)
+        confluent.append(
+            ConfluentSpec(
+                center=center,
+                half_width=h,
+                gain_db=float(rng.uniform(7.0, 11.0)),
+                visibility=visibility_track(rng, n_frames, duty, fps),
+                breathing=float(rng.uniform(0.0, 0.05)),
             )
+        )
+        taken.append((center - h - room.slide_max, center + h + room.slide_max))
+    return confluent
 
-    a_line_db = {0: 10.0, 1: 7.5, 2: 5.0, 3: 3.5}[state] + rng.uniform(-1.5, 1.5)
+
+def _consolidation(
+    probe: ProbeGeometry,
+    state: int,
+    pleura_mean: float,
+    room: _ArtefactRoom,
+    taken: list[tuple[float, float]],
+    beside_confluence: bool,
+    rng: np.random.Generator,
+) -> ConsolidationSpec | None:
+    """A small (state 2) or large (state 3) sub-pleural consolidation; adds its interval to
+    ``taken``. Beside a confluent area it may sit inside it when it does not fit next to it."""
+    samples, mm = probe.beam_shape[0], probe.mm_per_sample
+    if state == 2:
+        depth_mm = rng.uniform(4.0, 10.0)
+        half = rng.uniform(0.08, 0.16) * room.intercostal_width
+    else:
+        depth_mm = rng.uniform(15.0, 35.0)
+        half = rng.uniform(0.18, 0.32) * room.intercostal_width
+    depth = min(depth_mm / mm, 0.45 * (samples - pleura_mean))
+    placed = _place(rng, [half], room.low, room.high, taken, room.gap)
+    if not placed and beside_confluence:
+        placed = _place(rng, [half], room.low, room.high, [], room.gap)  # may sit inside the white lung
+    if not placed:
+        return None
+    center, h = placed[0]
+    taken.append((center - h, center + h))
+    return ConsolidationSpec(center=center, half_width=h, depth=float(depth), depth_mm=float(depth * mm))
+
+
+def _discrete_count(traits: PatientTraits, state: int, rng: np.random.Generator) -> int:
+    """Discrete B-lines of a clip: 0-2 beside confluence or consolidation, 1-5 in state 1."""
+    if state in (2, 3):
+        return int(rng.integers(0, 3))
+    if state == 1:
+        return int(min(5, 1 + rng.poisson(0.8 + 2.0 * traits.severity)))
+    return 0
+
+
+def _discrete_blines(
+    traits: PatientTraits,
+    probe: ProbeGeometry,
+    state: int,
+    n_frames: int,
+    fps: float,
+    room: _ArtefactRoom,
+    taken: list[tuple[float, float]],
+    rng: np.random.Generator,
+) -> list[BLineSpec]:
+    """Discrete B-lines clear of ``taken`` (widened by the sliding); the first of a discrete
+    clip is there most of the time, the others come and go."""
+    n_discrete = _discrete_count(traits, state, rng)
+    if not n_discrete:
+        return []
+    lines = probe.beam_shape[1]
+    halves = [float(max(2.0, lines * rng.uniform(0.014, 0.032))) for _ in range(n_discrete)]
+    clear_of = [(s - room.slide_max, e + room.slide_max) for s, e in taken]
+    placed = _place(rng, halves, room.low, room.high, clear_of, room.gap)
+    blines = []
+    for i, (center, h) in enumerate(placed):
+        duty = rng.uniform(0.8, 1.0) if i == 0 else rng.uniform(0.3, 1.0)
+        blines.append(
+            BLineSpec(
+                center=center,
+                half_width=h,
+                gain_db=float(rng.uniform(9.0, 14.0)),
+                visibility=visibility_track(rng, n_frames, duty, fps),
+            )
+        )
+    return blines
+
+
+def _tgc_curve(samples: int, rng: np.random.Generator) -> np.ndarray:
+    """(samples,) depth gain curve in dB: four random knots, interpolated."""
     tgc_knots = rng.normal(0.0, 1.5, size=4)
-    tgc = np.interp(np.linspace(0, 1, samples), np.linspace(0, 1, 4), tgc_knots).astype(np.float32)
-    return ClipScene(
-        probe=probe,
-        zone=zone,
-        state=int(state),
-        n_frames=n_frames,
-        fps=float(fps),
-        pleura=pleura.astype(np.float32),
-        pleura_sigma=float(pleura_sigma),
-        pleura_db=float(rng.uniform(12.0, 15.0) - 1.0 * state),
-        pleura_texture=float(min(1.0, rng.uniform(0.15, 0.35) + 0.2 * state)),
-        skin_samples=float(max(1.5, rng.uniform(1.2, 2.4) / mm)),
-        fat_fraction=traits.fat_fraction,
-        ribs=ribs_t,
-        blines=blines,
-        confluent=confluent,
-        consolidation=consolidation,
-        a_line_db=float(a_line_db),
-        a_line_decay_db=float(rng.uniform(2.0, 3.5)),
-        haze_db=float(rng.uniform(-6.0, -2.0)),
-        haze_decay_db=float(rng.uniform(8.0, 14.0)),
-        speckle_lateral=traits.speckle_lateral,
-        speckle_axial=float(rng.uniform(0.45, 0.6)),
-        lung_decorrelation=float(rng.uniform(0.35, 0.6) * (1.0 - 0.5 * state / 3)),
-        resp=resp,
-        sliding=sliding,
-        gain_db=traits.gain_db + float(rng.normal(0.0, 1.0)),
-        dynamic_range_db=traits.dynamic_range_db,
-        tgc_db=tgc,
-        attenuation_db=float(rng.uniform(2.0, 8.0)),
-        annotations=annotations,
-    )
+    return np.interp(np.linspace(0, 1, samples), np.linspace(0, 1, 4), tgc_knots).astype(np.float32)
+
+
+def _echo_settings(
+    traits: PatientTraits, probe: ProbeGeometry, state: int, rng: np.random.Generator
+) -> dict[str, float]:
+    """Echo levels, speckle and display settings of a clip (ClipScene fields), drawn in this order."""
+    mm = probe.mm_per_sample
+    settings = {"pleura_db": float(rng.uniform(12.0, 15.0) - 1.0 * state)}
+    settings["pleura_texture"] = float(min(1.0, rng.uniform(0.15, 0.35) + 0.2 * state))
+    settings["skin_samples"] = float(max(1.5, rng.uniform(1.2, 2.4) / mm))
+    settings["fat_fraction"] = traits.fat_fraction
+    settings["a_line_decay_db"] = float(rng.uniform(2.0, 3.5))
+    settings["haze_db"] = float(rng.uniform(-6.0, -2.0))
+    settings["haze_decay_db"] = float(rng.uniform(8.0, 14.0))
+    settings["speckle_lateral"] = traits.speckle_lateral
+    settings["speckle_axial"] = float(rng.uniform(0.45, 0.6))
+    settings["lung_decorrelation"] = float(rng.uniform(0.35, 0.6) * (1.0 - 0.5 * state / 3))
+    settings["gain_db"] = traits.gain_db + float(rng.normal(0.0, 1.0))
+    settings["dynamic_range_db"] = traits.dynamic_range_db
+    settings["attenuation_db"] = float(rng.uniform(2.0, 8.0))
+    return settings

@@ -1,9 +1,16 @@
-"""Training configuration: one validated dataclass, from defaults, a YAML file and the command line."""
+"""Training configuration: one validated dataclass, from defaults, a YAML file and the command line.
+
+Every setting is a field of :class:`TrainConfig` whose metadata holds its help and its checks
+(:func:`setting`). The `lungus train` options (lungus.commands.train) and the Slicer panel's
+request (LungUSTrainLib.training) are made from these fields, so help, checks and spellings
+live here once. This module imports no torch: Slicer's Python loads it before PyTorch is installed.
+"""
 
 from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -14,6 +21,61 @@ from lungus.errors import LungUSError
 TASKS = (*LABEL_SCHEMES, "seg")
 SCHEDULES = ("onecycle", "cosine")
 AGGREGATIONS = ("max", "mean")
+LAYOUTS = ("cartesian", "polar")  # as lungus.data.preprocess.LAYOUTS, which imports cv2
+DEVICES = ("auto", "cpu", "cuda", "mps")  # or cuda:N
+
+# A value -> what is wrong with it ("must be ..."), or None. Checked only when the value is not None.
+Check = Callable[[Any], "str | None"]
+
+
+def setting(default: Any = dataclasses.MISSING, *, help: str, choices: tuple[str, ...] | None = None,
+            minimum: float | None = None, check: Check | None = None, default_text: str | None = None,
+            factory: Callable[[], Any] | None = None, **option: Any) -> Any:
+    """A TrainConfig field with its help, its allowed values and how the command line spells it.
+
+    ``default_text`` says what the default means where the value alone does not (None settings);
+    ``option`` holds argparse keywords for `lungus train` (flag, metavar, nargs, action).
+    """
+    metadata = {"help": help, "choices": choices, "minimum": minimum, "check": check,
+                "default_text": default_text, "option": option}
+    if factory is not None:
+        return field(default_factory=factory, metadata=metadata)
+    return field(default=default, metadata=metadata)
+
+
+def _size_problem(size: Any) -> str | None:
+    height, width = _pair(size)
+    return None if min(height, width) >= 32 else f"must be at least 32x32, got {height}x{width}"
+
+
+def _lr_problem(lr: float) -> str | None:
+    return None if 0 < lr < 10 else f"must be in (0, 10), got {lr}"
+
+
+def _fraction_problem(fraction: float) -> str | None:
+    return None if 0 <= fraction < 1 else f"must be in [0, 1), got {fraction}"
+
+
+def _positive_problem(value: float) -> str | None:
+    return None if value > 0 else f"must be > 0, got {value}"
+
+
+def _device_problem(device: str) -> str | None:
+    if device in DEVICES or str(device).startswith("cuda:"):
+        return None
+    return f"{device!r} is not auto, cpu, cuda, cuda:N or mps"
+
+
+def _sector_problem(sector: Any) -> str | None:
+    if len(sector) == 5:
+        return None
+    return "is (apex_row, apex_col, half_angle_deg, inner, outer) as fractions"
+
+
+def _augment_problem(augment: Any) -> str | None:
+    if isinstance(augment, (bool, dict)):
+        return None
+    return "must be true, false or a mapping of augmentation settings"
 
 
 @dataclass
@@ -30,51 +92,76 @@ class TrainConfig:
     ``split_seed`` (None: ``seed``) draws the patient split alone, so seed ensemble members share it.
     """
 
-    manifest: str
-    out: str
-    task: str = "bline2"
-    model: str = "frame_cnn"
-    model_args: dict[str, Any] = field(default_factory=dict)
-    label_source: str | None = None  # None: the task's own column, else truth_<task>
-    pretrained: bool = False
-    init: str | None = None
+    manifest: str = setting(help="manifest CSV")
+    out: str = setting(help="run folder")
+    task: str = setting("bline2", help="what to train: a clip classifier of a label scheme, or a frame "
+                        "segmenter (seg)", choices=TASKS)
+    model: str = setting("frame_cnn", help="registry name (see `lungus train --list-models`)")
+    model_args: dict[str, Any] = setting(factory=dict, help="architecture argument, e.g. width=16 (repeatable)",
+                                         default_text="the architecture's own", flag="--model-arg",
+                                         action="append", metavar="NAME=VALUE")
+    label_source: str | None = setting(
+        None, help="crowd-soft | crowd-majority | crowd-ds | expert:NAME | expert-majority | truth | "
+        "bline2/bline3/lus4 (a plain column)", default_text="the task's column, else truth")
+    pretrained: bool = setting(False, help="start from torchvision's weights (needs internet or a filled "
+                               "TORCH_HOME)")
+    init: str | None = setting(None, help="start from a local weights file (model file or state_dict)",
+                               default_text="random weights")
     # input
-    size: tuple[int, int] = (96, 96)
-    frames: int = 16
-    target_fps: float | None = None
-    fan_crop: bool = True
-    layout: str = "cartesian"  # "polar": unwrap sector fans about the probe apex (lungus.data.transforms)
-    fallback_sector: tuple[float, float, float, float, float] | None = None  # polar: for undetected fans
-    augment: bool | dict[str, Any] = True  # or overrides of lungus.data.augment.AugmentConfig
-    eval_aggregation: str = "max"
-    eval_stride: int | None = None  # frames between evaluation windows; None: frames // 2
-    eval_flip: bool = False  # also score each window mirrored left-right and average (test-time augmentation)
-    cache_dir: str | None = None  # None: RUN/../.lungus-cache beside the run
+    size: tuple[int, int] = setting((96, 96), help="input size N or HxW after fan crop, e.g. 96 or 128x160",
+                                    check=_size_problem, default_text="96x96", metavar="N|HxW")
+    frames: int = setting(16, help="frames per training window (segmenter: frames drawn per clip per epoch)",
+                          minimum=1)
+    target_fps: float | None = setting(None, help="resample clips to this frame rate", check=_positive_problem,
+                                       default_text="the clip's own rate")
+    fan_crop: bool = setting(True, help="crop each clip to its ultrasound fan before resizing")
+    layout: str = setting("cartesian", help="polar: unwrap sector fans about the probe apex "
+                          "(lungus.data.transforms)", choices=LAYOUTS)
+    fallback_sector: tuple[float, float, float, float, float] | None = setting(
+        None, help="polar: the sector of clips whose fan is not detected, as fractions of the frame",
+        check=_sector_problem, default_text="cartesian letterbox", nargs=5, type=float,
+        metavar=("APEX_ROW", "APEX_COL", "HALF_ANGLE", "INNER", "OUTER"))
+    augment: bool | dict[str, Any] = setting(
+        True, help="random gain, contrast, speckle, rotation, flip, shift and time reversal per training clip "
+        "(YAML: a mapping overrides lungus.data.augment.AugmentConfig ranges)", check=_augment_problem)
+    eval_aggregation: str = setting("max", help="how window scores become a clip score", choices=AGGREGATIONS)
+    eval_stride: int | None = setting(None, help="frames between evaluation windows",
+                                      default_text="frames // 2")
+    eval_flip: bool = setting(False, help="also score each window mirrored left-right and average "
+                              "(test-time augmentation)")
+    cache_dir: str | None = setting(None, help="where prepared clips are cached",
+                                    default_text=".lungus-cache beside the run folder")
     # optimisation
-    epochs: int = 30
-    batch_size: int = 8
-    lr: float = 3e-3
-    weight_decay: float = 1e-2
-    schedule: str = "onecycle"
-    grad_clip: float = 1.0
-    class_weights: bool = True
-    label_smoothing: float = 0.0
-    sord_alpha: float = 2.0
-    dice_weight: float = 1.0
-    patience: int | None = None  # epochs without validation improvement before stopping
+    epochs: int = setting(30, help="passes over the training clips", minimum=1)
+    batch_size: int = setting(8, help="clips (segmenter: frames) per optimisation step", minimum=1)
+    lr: float = setting(3e-3, help="learning rate (onecycle: its peak)", check=_lr_problem)
+    weight_decay: float = setting(1e-2, help="AdamW weight decay")
+    schedule: str = setting("onecycle", help="learning-rate schedule", choices=SCHEDULES)
+    grad_clip: float = setting(1.0, help="largest gradient norm (0: no clipping)")
+    class_weights: bool = setting(True, help="weight the loss by inverse class frequency")
+    label_smoothing: float = setting(0.0, help="cross-entropy label smoothing")
+    sord_alpha: float = setting(2.0, help="ordinal tasks: sharpness of the soft ordinal (SORD) targets")
+    dice_weight: float = setting(1.0, help="segmenter: weight of the Dice term beside cross-entropy")
+    patience: int | None = setting(None, help="stop after this many epochs without validation improvement",
+                                   default_text="never stop early")
     # validation
-    fold: int | None = None
-    folds: int = 1
-    val_fraction: float = 0.2
-    seeds: int = 1
+    fold: int | None = setting(None, help="use this fold of the manifest's fold column for validation",
+                               default_text="val-fraction of the patients")
+    folds: int = setting(1, help="K-fold cross-validation by patient: K runs, pooled out-of-fold metrics, and "
+                         "RUN/model.pt = the K fold models as one ensemble", minimum=1)
+    val_fraction: float = setting(0.2, help="share of patients held out for validation when there is no --fold "
+                                  "(0: none)", check=_fraction_problem)
+    seeds: int = setting(1, help="train N models from seeds SEED, SEED+1, ... on the same split and write their "
+                         "average as RUN/model.pt (under --folds: in every fold)", minimum=1)
     # runtime
-    seed: int = 0
-    split_seed: int | None = None
-    device: str = "auto"
-    workers: int = 0
-    amp: bool = True  # bf16 autocast on CUDA; ignored on CPU
-    channels_last: bool = False  # convolution weights channels-last: faster on CPU and GPU
-    threads: int | None = None  # torch CPU threads per process
+    seed: int = setting(0, help="seed of weights, sampling and augmentation")
+    split_seed: int | None = setting(None, help="seed of the patient split alone", default_text="--seed")
+    device: str = setting("auto", help="auto | cpu | cuda | cuda:N | mps", check=_device_problem)
+    workers: int = setting(0, help="DataLoader worker processes")
+    amp: bool = setting(True, help="bf16 autocast on CUDA; ignored on CPU")
+    channels_last: bool = setting(False, help="convolution weights channels-last: faster on CPU and GPU")
+    threads: int | None = setting(None, help="torch CPU threads per process", minimum=1,
+                                  default_text="torch's choice")
 
     def __post_init__(self) -> None:
         self.size = _pair(self.size)
@@ -84,43 +171,33 @@ class TrainConfig:
         def fail(message: str) -> None:
             raise LungUSError(f"training config: {message}")
 
-        if self.task not in TASKS:
-            fail(f"task {self.task!r} is not one of {', '.join(TASKS)}")
-        if self.schedule not in SCHEDULES:
-            fail(f"schedule {self.schedule!r} is not one of {', '.join(SCHEDULES)}")
-        if self.layout not in ("cartesian", "polar"):
-            fail(f"layout {self.layout!r} is not cartesian or polar")
+        for item in dataclasses.fields(self):
+            problem = setting_problem(item.name, getattr(self, item.name))
+            if problem:
+                fail(problem)
         if self.fallback_sector is not None:
-            if len(self.fallback_sector) != 5:
-                fail("fallback_sector is (apex_row, apex_col, half_angle_deg, inner, outer) as fractions")
             self.fallback_sector = tuple(float(v) for v in self.fallback_sector)
-        if not isinstance(self.augment, (bool, dict)):
-            fail("augment must be true, false or a mapping of augmentation settings")
-        if self.eval_aggregation not in AGGREGATIONS:
-            fail(f"eval_aggregation {self.eval_aggregation!r} is not one of {', '.join(AGGREGATIONS)}")
-        for name in ("epochs", "batch_size", "frames", "folds", "seeds"):
-            if int(getattr(self, name)) < 1:
-                fail(f"{name} must be >= 1, got {getattr(self, name)}")
-        if min(self.size) < 32:
-            fail(f"size must be at least 32x32, got {self.size[0]}x{self.size[1]}")
-        if not 0 < self.lr < 10:
-            fail(f"lr must be in (0, 10), got {self.lr}")
-        if not 0 <= self.val_fraction < 1:
-            fail(f"val_fraction must be in [0, 1), got {self.val_fraction}")
-        if self.target_fps is not None and self.target_fps <= 0:
-            fail(f"target_fps must be > 0, got {self.target_fps}")
         if self.seeds > 1 and self.task == "seg":
             fail("seeds > 1 averages clip classifiers; train a segmenter with seeds: 1")
         if self.pretrained and self.init:
             fail("pass either pretrained or init, not both")
-        if self.device not in ("auto", "cpu", "cuda", "mps") and not self.device.startswith("cuda:"):
-            fail(f"device {self.device!r} is not auto, cpu, cuda, cuda:N or mps")
 
     def preprocessing(self):
         """The Preprocessing every clip of this run goes through (and its model card records)."""
         from lungus.data.preprocess import Preprocessing
 
         return Preprocessing(self.size, self.target_fps, self.fan_crop, self.layout, self.fallback_sector)
+
+    def augmentation(self):
+        """The AugmentConfig of training clips (lungus.data.augment), or None: no augmentation."""
+        if not self.augment:
+            return None
+        from lungus.data.augment import AugmentConfig
+
+        try:
+            return AugmentConfig.from_settings(self.augment if isinstance(self.augment, dict) else None)
+        except (TypeError, ValueError) as error:
+            raise LungUSError(f"training config: augment: {error}") from None
 
     def card_preprocessing(self, normalisation: dict[str, float]) -> dict[str, Any]:
         """The model card's ``preprocessing``: how to turn a clip into this model's input."""
@@ -192,6 +269,73 @@ class TrainConfig:
             if not values.get(required):
                 raise LungUSError(f"training config: {required} is required (--{required} or a {required}: key)")
         return cls(**values)
+
+
+def setting_field(name: str) -> dataclasses.Field:
+    """TrainConfig's field ``name`` (its type, default and metadata)."""
+    for item in dataclasses.fields(TrainConfig):
+        if item.name == name:
+            return item
+    raise KeyError(name)
+
+
+def setting_problem(name: str, value: Any) -> str | None:
+    """What is wrong with ``value`` for setting ``name`` ("seeds must be >= 1, got 0"), or None."""
+    if value is None:
+        return None
+    metadata = setting_field(name).metadata
+    choices, minimum, check = metadata["choices"], metadata["minimum"], metadata["check"]
+    if choices is not None and value not in choices:
+        return f"{name} {value!r} is not one of {', '.join(choices)}"
+    if minimum is not None:
+        try:
+            below = float(value) < minimum
+        except (TypeError, ValueError):
+            return f"{name} must be a number, got {value!r}"
+        if below:
+            return f"{name} must be >= {minimum}, got {value}"
+    problem = check(value) if check is not None else None
+    return f"{name} {problem}" if problem else None
+
+
+def default_text(item: dataclasses.Field) -> str:
+    """The default of a setting as `lungus train --help` shows it."""
+    if item.metadata["default_text"] is not None:
+        return item.metadata["default_text"]
+    if item.default is dataclasses.MISSING:
+        return "required, here or in --config"
+    if isinstance(item.default, bool):
+        return "on" if item.default else "off"
+    return str(item.default)
+
+
+def option_flag(item: dataclasses.Field) -> str:
+    """How `lungus train` spells setting ``item``: --batch-size for batch_size (a few have their own)."""
+    return item.metadata["option"].get("flag", "--" + item.name.replace("_", "-"))
+
+
+def option_arguments(settings: dict[str, Any]) -> list[str]:
+    """`lungus train` arguments that set ``settings`` (TrainConfig names; None: not given)."""
+    arguments: list[str] = []
+    for name, value in settings.items():
+        if value is None:
+            continue
+        flag = option_flag(setting_field(name))
+        if isinstance(value, bool):
+            arguments.append(flag if value else "--no-" + flag[2:])
+        elif name == "model_args":
+            for key, item in value.items():
+                arguments += [flag, f"{key}={item}"]
+        elif isinstance(value, dict):
+            raise LungUSError(f"{name} settings are a mapping: put them in a --config YAML file")
+        elif name == "size":
+            height, width = _pair(value)
+            arguments += [flag, f"{height}x{width}"]
+        elif isinstance(value, (tuple, list)):
+            arguments += [flag, *map(str, value)]
+        else:
+            arguments += [flag, str(value)]
+    return arguments
 
 
 def read_yaml_config(path: str | os.PathLike) -> dict[str, Any]:

@@ -13,7 +13,14 @@ import torch
 from torch import nn
 
 from lungus.data.manifest import Manifest
+from lungus.data.preprocess import ClipCache
 from lungus.data.schemes import SEG_CLASSES, scheme_classes
+from lungus.data.training_sets import (
+    TrainingInput,
+    classification_sets,
+    segmentation_label_classes,
+    segmentation_sets,
+)
 from lungus.errors import LungUSError
 from lungus.models.model_file import ModelCard, save_model_file
 from lungus.models.registry import available_models, build_model, get_spec
@@ -131,6 +138,12 @@ def classification_task(config: TrainConfig, class_names: tuple[str, ...],
                               normalisation=normalisation, flip=config.eval_flip)
 
 
+def training_input(config: TrainConfig) -> TrainingInput:
+    """The pieces of ``config`` the training sets are made with: preprocessing, cache, windows, augmentation."""
+    return TrainingInput(preprocessing=config.preprocessing(), cache=ClipCache(config.cache_folder),
+                         frames=config.frames, seed=config.seed, augment=config.augmentation())
+
+
 def prepare_run(config: TrainConfig, *, test_rows: list[int] | None = None,
                 log: Callable[[str], None] = print) -> PreparedRun:
     manifest = Manifest.load(config.manifest)
@@ -144,8 +157,6 @@ def prepare_run(config: TrainConfig, *, test_rows: list[int] | None = None,
     label_source = config.label_source or default_label_source(manifest, config.task)
 
     if config.task == "seg":
-        from lungus.data.training_sets import segmentation_label_classes, segmentation_sets
-
         class_names = tuple(c.name for c in SEG_CLASSES)
         label_classes = segmentation_label_classes(label_source)
         task = SegmentationTask(class_names, normalisation=normalisation, label_classes=label_classes)
@@ -153,13 +164,11 @@ def prepare_run(config: TrainConfig, *, test_rows: list[int] | None = None,
         hard = np.zeros(len(manifest), dtype=np.int64)
         train_rows, val_rows = split_rows(manifest, rows, hard, config)
         train_set, val_set, test_set = segmentation_sets(manifest, label_source, train_rows, val_rows, test_rows,
-                                                         config, log)
+                                                         training_input(config), log)
         criterion = DiceCELoss(len(class_names), dice_weight=config.dice_weight, label_classes=label_classes)
         summary = {"clips": len(train_rows), "patients": _count_patients(manifest, train_rows),
                    "frames": int(getattr(train_set, "n_frames", len(train_set)))}
     else:
-        from lungus.data.training_sets import classification_sets
-
         class_names = scheme_classes(config.task)
         labels = manifest.labels(label_source, config.task)
         rows = [r for r in range(len(manifest)) if labels.hard[r] >= 0 and r not in excluded]
@@ -169,7 +178,7 @@ def prepare_run(config: TrainConfig, *, test_rows: list[int] | None = None,
         # Validation and test clips are scored against hard labels of the same source.
         targets = labels.soft.astype(np.float32)
         train_set, val_set, test_set = classification_sets(manifest, targets, train_rows, val_rows, test_rows,
-                                                           config, log)
+                                                           training_input(config), log)
         train_rows = train_set.clips.rows
         task = classification_task(config, class_names, normalisation)
         weights = balanced_class_weights(torch.from_numpy(train_set.targets)) if config.class_weights else None

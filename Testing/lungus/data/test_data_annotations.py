@@ -299,3 +299,10 @@ def test_raters_beside_a_clip_fuse_and_score_like_the_module(tmp_path):
     assert analysis.blas[2] == pytest.approx(tom.pleura_percentage[2], abs=1.0)
     assert analysis.bline_count.tolist() == [0, 0, 1, 0]
     assert analysis.blas[3] == 0.0 and analysis.blas[0] is None
+
+
+def test_a_huge_frame_number_without_the_clips_length_is_refused_before_allocating(tmp_path):
+    """With no n_frames the masks run to the last annotated frame: frame 10**9 would ask for terabytes."""
+    path = write_annotation(tmp_path, [standard_frame(number=10**9)])
+    with pytest.raises(LungUSError, match=r"masks for 1000000001 frames of .* would exceed the .*-voxel limit"):
+        annotation_masks(read_annotation(path))

@@ -10,7 +10,6 @@ from lungus.data.schemes import B_LINE, CONFLUENT, PLEURA, RIB_SHADOW
 from lungus.io.clip import FanGeometry
 from lungus.io.fan import rectangle_mask, sector_mask
 from lungus.sim import SimulationConfig, simulate_clip
-from lungus.sim.truth import LateralCoordinate, frame_instances
 
 SHAPE = (256, 256)
 APEX = (-40.0, 128.0)
@@ -134,43 +133,6 @@ def test_counts_agree_with_simulator_truth(probe, state):
     assert analysis.bline_count.tolist() == [f.bline_count for f in sim.frames]
     assert analysis.columns == [f.positions for f in sim.frames]
     assert analysis.bline_count.sum() > 0
-
-
-@pytest.mark.parametrize("fan", [SECTOR, LINEAR, None], ids=["sector", "linear", "no-fan"])
-def test_instances_match_the_truth_rules_frame_by_frame(fan):
-    # Random blobs of every class, touching and overlapping, some confluent.
-    rng = np.random.default_rng(3)
-    masks = np.zeros((12, 96, 128), dtype=np.uint8)
-    for frame in masks:
-        frame[20:24, 5:120] = PLEURA
-        for _ in range(rng.integers(0, 7)):
-            r0, c0 = rng.integers(10, 80), rng.integers(0, 120)
-            frame[r0 : r0 + rng.integers(2, 60), c0 : c0 + rng.integers(1, 30)] = rng.choice(
-                [B_LINE, CONFLUENT, PLEURA]
-            )
-    small_fan = None
-    if fan is not None:
-        shape = masks.shape[1:]
-        small_fan = FanGeometry(
-            sector_mask(shape, (-30.0, 64.0), (-40.0, 40.0), (40.0, 160.0))
-            if fan.kind == "sector"
-            else rectangle_mask(shape, (0, 0, 96, 128)),
-            fan.kind,
-            apex=(-30.0, 64.0) if fan.kind == "sector" else None,
-            angles_deg=(-40.0, 40.0) if fan.kind == "sector" else None,
-            radii=(40.0, 160.0) if fan.kind == "sector" else None,
-        )
-        masks = masks * small_fan.mask.astype(np.uint8)
-    analysis = analyse_masks(masks, small_fan)
-    lateral = LateralCoordinate(masks.shape[1:], small_fan)
-    for t, mask in enumerate(masks):
-        expected = frame_instances(mask, lateral)
-        assert analysis.bline_count[t] == sum(i.count for i in expected)
-        assert analysis.columns[t] == tuple(p for i in expected for p in i.positions)
-        assert [(r.kind, r.count, r.column) for r in analysis.regions[t]] == [
-            (i.kind, i.count, i.column) for i in expected
-        ]
-    assert any(r.kind == "confluent" for regions in analysis.regions for r in regions)
 
 
 def test_bad_masks_are_rejected():

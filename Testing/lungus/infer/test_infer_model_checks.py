@@ -211,3 +211,15 @@ def test_onnx_loop_that_never_ends_is_stopped_at_the_limit(tmp_path, tiny_clip_p
     while model_calls_running() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not model_calls_running()
+
+
+def test_analyse_stops_a_model_call_at_its_model_call_timeout(tmp_path, tiny_clip_paths):
+    """`lungus analyse` (Slicer's background job) takes the same limit as infer: one line, exit 2, no results file."""
+    model, out = looping_torchscript(tmp_path / "loop.ts"), tmp_path / "clip.npz"
+    command = [sys.executable, "-m", "lungus", "analyse", str(tiny_clip_paths[0]), "--model", str(model),
+               "--out", str(out), "--device", "cpu", "--model-call-timeout", "2"]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path), "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(command, capture_output=True, text=True, timeout=240, env=env)
+    assert done.returncode == 2, done.stderr
+    assert "the model did not return within 2 s" in done.stderr and "Traceback" not in done.stderr
+    assert len(done.stderr.strip().splitlines()) == 1 and not out.exists()

@@ -100,6 +100,22 @@ def test_pt_from_before_digests_loads_with_a_warning_naming_it(tmp_path, model):
     assert loaded.card.weights_sha256 == ""
 
 
+def test_the_cli_prints_an_unverified_model_warning_as_one_line(tmp_path, model, capsys):
+    from lungus.cli import main
+
+    path = save_model_file(tmp_path / "old.pt", model, small_card())
+    payload = torch.load(path, weights_only=True)
+    del payload["card"]["weights_sha256"]
+    torch.save(payload, path)
+    assert main(["export", "--model", str(path), "--format", "torchscript", "--out", str(tmp_path / "m.ts")]) == 0
+    stderr = capsys.readouterr().err
+    assert stderr.startswith(f"warning: {path}: this model file records no weights digest")
+    # One line per warning (the file is loaded to export it and again to check the export): no
+    # "UnverifiedModelWarning" prefix and no Python source line under it.
+    assert all(line.startswith(f"warning: {path}: ") for line in stderr.strip().splitlines())
+    assert "UnverifiedModelWarning" not in stderr
+
+
 def test_torchscript_with_flipped_constant_bytes_is_refused(tmp_path, model):
     original = export_torchscript(model, small_card(), tmp_path / "m.ts")
     tampered = Path(shutil.copy(original, tmp_path / "tampered.ts"))

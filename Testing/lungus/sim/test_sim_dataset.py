@@ -7,12 +7,12 @@ import csv
 import numpy as np
 import pytest
 
+from lungus.data.blines import masks_truth
 from lungus.data.manifest import Manifest
 from lungus.errors import LungUSError
 from lungus.io import read_clip
 from lungus.sim.dataset import read_masks, write_dataset
 from lungus.sim.generator import SimulationConfig
-from lungus.sim.truth import masks_truth
 
 CONFIG = SimulationConfig(n_frames=4, height=64, width=64)
 N_CLIPS, N_PATIENTS = 6, 2

@@ -98,10 +98,11 @@ def test_seg_training_learns_and_writes_a_segmenter(tiny_collection, tmp_path):
 def test_frames_per_clip_are_stratified_and_replayable(tiny_collection, tmp_path):
     from lungus.data.manifest import Manifest
     from lungus.data.training_sets import segmentation_sets
+    from lungus.train.setup import training_input
 
     config = TrainConfig(manifest=str(tiny_collection), out=str(tmp_path / "run"), frames=2, **TINY_SEG)
     manifest = Manifest.load(tiny_collection)
-    train, _, _ = segmentation_sets(manifest, "truth", [0, 1, 2], [], [], config, log=lambda _m: None)
+    train, _, _ = segmentation_sets(manifest, "truth", [0, 1, 2], [], [], training_input(config), log=lambda _m: None)
     assert len(train) == 6
 
     def picks(dataset, epoch):

@@ -1,11 +1,12 @@
-"""Ground truth from class masks: B-line instances and counts per frame, labels per clip.
+"""The B-line rules for class masks: what a frame counts, and which labels a clip gets.
 
-Everything here works on an image-space mask (class ids of lungus.data.schemes), so the
-same rules apply to simulator truth and to a segmenter's predicted masks.
+One definition for every mask (class ids of lungus.data.schemes): the simulator's truth, masks
+drawn from annotations, a segmenter's predictions. The regions are found by
+:func:`lungus.data.blines.clip_instances`; this module holds the rules applied to them.
 
 **B-line count of a frame** (Volpicelli's semi-quantitative rule for confluence):
 
-- every connected region of class B-line (3) counts 1;
+- every connected (8-neighbour) region of class B-line (3) counts 1;
 - every connected region of class confluent B-line (4) counts
   ``max(2, round(10 * share))``, where ``share`` is the fraction of the visible
   intercostal pleura it covers: the lateral extent of the region over the lateral
@@ -35,10 +36,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
-import cv2
 import numpy as np
 
-from lungus.data.schemes import B_LINE, BLINE3_TO_BLINE2, CONFLUENT, PLEURA
+from lungus.data.schemes import BLINE3_TO_BLINE2
 from lungus.io.clip import FanGeometry
 
 CONFLUENT_FRAME_SHARE = 0.3
@@ -98,45 +98,22 @@ class LateralCoordinate:
         self.n_bins = int(self.bins.max()) + 1
 
 
-def _top_columns(labels: np.ndarray, label: int, top: int) -> tuple[float, float, float]:
-    """(first, last, centre) column of a region's top rows (within 3 rows of its top)."""
-    rows = labels[top : top + 4]
-    cols = np.nonzero(rows == label)[1]
-    return float(cols.min()), float(cols.max()), float(cols.mean())
+def discrete_instance(column: float) -> BLineInstance:
+    """A discrete B-line region whose top centres on ``column``: it counts 1."""
+    return BLineInstance("discrete", 1, column, 0.0, (column,))
 
 
-def _occupied_bins(bins: np.ndarray, where: np.ndarray, n_bins: int) -> int:
-    return int(np.count_nonzero(np.bincount(bins[where], minlength=n_bins)))
+def confluent_instance(first: float, last: float, column: float, share: float) -> BLineInstance:
+    """A confluent region over columns ``first``..``last`` of its top covering ``share`` of the
+    intercostal space: it counts ``max(2, round(10 * share))`` B-lines, spread evenly across its top."""
+    count = max(2, int(round(10 * share)))
+    step = (last - first) / count
+    positions = tuple(first + step * (i + 0.5) for i in range(count))
+    return BLineInstance("confluent", count, column, float(share), positions)
 
 
-def frame_instances(mask: np.ndarray, lateral: LateralCoordinate) -> list[BLineInstance]:
-    """The B-line instances of one (H, W) class mask, left to right."""
-    instances: list[BLineInstance] = []
-    space_bins = 0
-    for kind, class_id in (("discrete", B_LINE), ("confluent", CONFLUENT)):
-        region = (mask == class_id).view(np.uint8)
-        if not region.any():
-            continue
-        n, labels, stats, _ = cv2.connectedComponentsWithStats(region, connectivity=8)
-        for label in range(1, n):
-            first, last, centre = _top_columns(labels, label, int(stats[label, cv2.CC_STAT_TOP]))
-            if kind == "discrete":
-                instances.append(BLineInstance(kind, 1, centre, 0.0, (centre,)))
-                continue
-            if not space_bins:
-                space = (mask == PLEURA) | (mask == B_LINE) | (mask == CONFLUENT)
-                space_bins = _occupied_bins(lateral.bins, space, lateral.n_bins)
-            share = _occupied_bins(lateral.bins, labels == label, lateral.n_bins) / max(space_bins, 1)
-            count = max(2, int(round(10 * share)))
-            step = (last - first) / count
-            positions = tuple(first + step * (i + 0.5) for i in range(count))
-            instances.append(BLineInstance(kind, count, centre, float(share), positions))
-    instances.sort(key=lambda inst: inst.column)
-    return instances
-
-
-def frame_truth(mask: np.ndarray, lateral: LateralCoordinate) -> FrameTruth:
-    instances = frame_instances(mask, lateral)
+def frame_truth(instances: Sequence[BLineInstance]) -> FrameTruth:
+    """The truth of one frame from its B-line instances (left to right)."""
     confluent = [i for i in instances if i.kind == "confluent"]
     return FrameTruth(
         bline_count=sum(i.count for i in instances),
@@ -145,17 +122,6 @@ def frame_truth(mask: np.ndarray, lateral: LateralCoordinate) -> FrameTruth:
         confluent_share=float(min(1.0, sum(i.share for i in confluent))),
         positions=tuple(p for i in instances for p in i.positions),
     )
-
-
-def count_blines(mask: np.ndarray, fan: FanGeometry | None = None) -> int:
-    """B-line count of one (H, W) class mask by the rule in this module's docstring."""
-    return frame_truth(mask, LateralCoordinate(mask.shape, fan)).bline_count
-
-
-def masks_truth(masks: np.ndarray, fan: FanGeometry | None = None) -> list[FrameTruth]:
-    """Per-frame truth of a (T, H, W) mask sequence."""
-    lateral = LateralCoordinate(masks.shape[1:], fan)
-    return [frame_truth(mask, lateral) for mask in masks]
 
 
 def clip_labels(frames: Sequence[FrameTruth], consolidation_mm: float = 0.0) -> dict[str, str]:
