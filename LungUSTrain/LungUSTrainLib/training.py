@@ -195,7 +195,7 @@ def _span(values: list[Any]) -> str:
 
 def read_training_result(run: str | os.PathLike) -> TrainingResult:
     """The result of a finished run (its folder, or the model file)."""
-    from lungus.models.model_file import read_card
+    from lungus.models.model_files import read_card
 
     path = Path(run)
     if path.is_dir():

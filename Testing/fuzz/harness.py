@@ -435,8 +435,7 @@ def _read(family: str, path: Path) -> None:
 
         read_annotation(path)
     elif family == "model":
-        from lungus.models.export import load_for_inference
-        from lungus.models.model_file import read_card
+        from lungus.models.model_files import load_for_inference, read_card
 
         read_card(path)
         load_for_inference(path)

@@ -32,7 +32,7 @@ def load_predictions(run: Path, manifest: Path | None, labels: str | None, out: 
         from lungus.evaluate.model_eval import evaluate_model
 
         evaluation = evaluate_model(model, manifest, out / name, labels=labels, device=device, n_boot=0)
-        from lungus.models.model_file import read_card
+        from lungus.models.model_files import read_card
 
         return evaluation.predictions, read_card(model).class_names
     if run.is_dir() and not (run / "predictions.csv").is_file():

@@ -43,11 +43,11 @@ def check_input(card, seed: int = 0) -> torch.Tensor:
 def check_export(model_path: str | os.PathLike, exported: str | os.PathLike) -> float:
     """Max |logit difference| between a model file and its exported file on a random input;
     LungUSError when the export loads differently or disagrees beyond TOLERANCE."""
-    from lungus.infer.runners import load_any
     from lungus.models.model_file import load_model_file
+    from lungus.models.model_files import open_model
 
     loaded = load_model_file(model_path)
-    model, card, source = load_any(exported, torch.device("cpu"))
+    model, card, source = open_model(exported)
     # A model file saved before digests existed has none; its export records one (of the same weights).
     source_card = {**loaded.card.to_dict(), "weights_sha256": loaded.card.weights_sha256 or card.weights_sha256}
     if card.to_dict() != source_card:

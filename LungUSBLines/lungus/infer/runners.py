@@ -9,12 +9,10 @@ windows for classifiers, its label classes and post-processing for segmenters
 
 from __future__ import annotations
 
-import hashlib
 import io
 import os
 import warnings
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +23,7 @@ from lungus.errors import Cancelled, LungUSError
 from lungus.explanations import EVERY_MODEL_EXPLANATIONS, EXPLAIN_OUTPUTS
 from lungus.model_calls import DEFAULT_MODEL_CALL_TIMEOUT_S, ModelCallLimit
 from lungus.models.model_file import ModelCard
+from lungus.models.model_files import file_kind, open_model
 from lungus.models.outputs import check_model_output, expected_logits_shape
 from lungus.models.registry import CLASSIFIER, SEGMENTER
 from lungus.predict.card import predictor_from_card
@@ -39,65 +38,6 @@ Cancel = Callable[[], bool]
 
 def never_cancelled() -> bool:
     return False
-
-
-@dataclass(frozen=True)
-class ModelSource:
-    """Where a model came from: the file, its kind (model, torchscript, onnx) and a short id.
-
-    ``id`` is ``<name>:<sha256 prefix>`` (name: the card's name, else the file's stem), so a
-    results table says which weights produced each row.
-    """
-
-    path: Path
-    kind: str
-    sha256: str
-    name: str
-
-    @property
-    def id(self) -> str:
-        return f"{self.name}:{self.sha256[:8]}"
-
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "path": str(self.path), "kind": self.kind, "sha256": self.sha256}
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def _onnx_providers(device: torch.device) -> list[str]:
-    import onnxruntime
-
-    available = onnxruntime.get_available_providers()
-    if device.type == "cuda" and "CUDAExecutionProvider" in available:
-        return ["CUDAExecutionProvider", "CPUExecutionProvider"]
-    return ["CPUExecutionProvider"]
-
-
-def load_any(path: str | os.PathLike, device: torch.device, threads: int | None = None):
-    """(model, card, ModelSource) for a lungus model file, TorchScript or ONNX file (by content)."""
-    from lungus.models.export import load_onnx, load_torchscript
-    from lungus.models.model_file import file_kind, load_model_file
-
-    path = Path(path)
-    kind = file_kind(path)
-    if kind == "model":
-        loaded = load_model_file(path)
-        model = loaded.model.to(device).eval()
-    elif kind == "torchscript":
-        loaded = load_torchscript(path, map_location=device)
-        model = loaded.model
-    else:
-        loaded = load_onnx(path, threads=threads, providers=_onnx_providers(device))
-        model = loaded
-    card = loaded.card
-    source = ModelSource(path=path, kind=kind, sha256=file_sha256(path), name=card.name or path.stem)
-    return model, card, source
 
 
 def _expect_kind(card: ModelCard, kind: str, path: Path, option: str) -> None:
@@ -125,7 +65,7 @@ class ClassifierRunner:
         threads: int | None = None,
         call_timeout_s: float | None = DEFAULT_MODEL_CALL_TIMEOUT_S,
     ) -> None:
-        self.model, self.card, self.source = load_any(path, device, threads)
+        self.model, self.card, self.source = open_model(path, device, threads)
         _expect_kind(self.card, CLASSIFIER, Path(path), "--model")
         self.call = ModelCallLimit(self.source.path, call_timeout_s, getattr(self.model, "stop", None))
         self.device = device
@@ -233,7 +173,7 @@ def explanation_methods(path: str | os.PathLike) -> tuple[str, ...]:
     supports: Grad-CAM, then those of EXPLAIN_OUTPUTS whose map the model's ``explain()`` gives
     (the model is built and run once on a blank window to see). Exported TorchScript or ONNX
     files and segmenters support none. LungUSError for a file that is not a model."""
-    from lungus.models.model_file import file_kind, load_model_file
+    from lungus.models.model_file import load_model_file
 
     if file_kind(path) != "model":
         return ()
@@ -272,7 +212,7 @@ class SegmenterRunner:
     ) -> None:
         if runtime not in RUNTIMES:
             raise LungUSError(f"runtime {runtime!r} is not one of {', '.join(RUNTIMES)}")
-        self.model, self.card, self.source = load_any(path, device, threads)
+        self.model, self.card, self.source = open_model(path, device, threads)
         _expect_kind(self.card, SEGMENTER, Path(path), "--segmenter")
         self.device = device
         self.normalisation = self.card.preprocessing["normalisation"]

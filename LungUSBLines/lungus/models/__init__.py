@@ -1,5 +1,8 @@
 """Clip classifiers and frame segmenters by name, model files with cards, and export.
 
+Architectures register themselves where they are defined (``register_model``); any model file
+(``.pt``, TorchScript, ONNX) opens through ``open_model`` (``lungus.models.model_files``).
+
 >>> from lungus.models import build_model, available_models
 >>> model = build_model("frame_cnn", num_classes=2, width=16)
 
@@ -8,14 +11,17 @@ segmenters take (B, 1, H, W) frames and return logits (B, 6, H, W). Normalisatio
 ``(uint8 / 255 - mean) / std`` with mean/std from the model card (``normalise_frames``).
 """
 
+# isort: off
+# Importing the architecture modules registers their models (``registry.register_model``), in the
+# order the registry lists them: video ResNets, frame classifiers, segmenters, ensembles.
+from lungus.models import video_resnet, frame_cnn, cnn_lstm, unet, ensemble  # noqa: F401
+# isort: on
 from lungus.models.base import Segmenter, VideoClassifier
 from lungus.models.explain import grad_cam
 from lungus.models.export import (
-    InferenceModel,
     OnnxModel,
     export_onnx,
     export_torchscript,
-    load_for_inference,
     load_onnx,
     load_torchscript,
     read_onnx_card,
@@ -27,11 +33,19 @@ from lungus.models.model_file import (
     LoadedModel,
     ModelCard,
     load_model_file,
-    read_card,
     save_model_file,
     software_versions,
     task_class_names,
     utc_now,
+)
+from lungus.models.model_files import (
+    InferenceModel,
+    ModelSource,
+    OpenedModel,
+    file_kind,
+    load_for_inference,
+    open_model,
+    read_card,
 )
 from lungus.models.preprocessing import IMAGENET_GRAY, KINETICS_GRAY, normalise_frames
 from lungus.models.registry import (
@@ -46,6 +60,7 @@ from lungus.models.registry import (
     describe_model,
     get_spec,
     parse_arch_args,
+    register_model,
 )
 from lungus.models.weights import InitReport, load_init_weights, load_pretrained
 
@@ -61,8 +76,10 @@ __all__ = [
     "InitReport",
     "LoadedModel",
     "ModelCard",
+    "ModelSource",
     "ModelSpec",
     "OnnxModel",
+    "OpenedModel",
     "Segmenter",
     "VideoClassifier",
     "architecture",
@@ -72,6 +89,7 @@ __all__ = [
     "describe_model",
     "export_onnx",
     "export_torchscript",
+    "file_kind",
     "get_spec",
     "grad_cam",
     "load_init_weights",
@@ -81,8 +99,10 @@ __all__ = [
     "load_pretrained",
     "load_torchscript",
     "normalise_frames",
+    "open_model",
     "parse_arch_args",
     "read_card",
+    "register_model",
     "read_onnx_card",
     "read_torchscript_card",
     "save_model_file",

@@ -15,10 +15,34 @@ from torch import Tensor, nn
 from torch.nn.utils.rnn import pack_padded_sequence, pad_packed_sequence
 
 from lungus.models.base import VideoClassifier, check_video_input, frame_mask_or_none
-from lungus.models.frame_encoder import build_frame_encoder
+from lungus.models.frame_encoder import (
+    build_frame_encoder,
+    encoder_torchvision_weights,
+    frame_encoder_args,
+    frame_encoder_check,
+)
 from lungus.models.layers import AdditiveAttentionPool
+from lungus.models.registry import CLASSIFIER, Arg, register_model
+from lungus.models.weights import TORCHVISION_WEIGHTS, TorchvisionWeights
 
 
+@register_model(
+    "cnn_lstm",
+    kind=CLASSIFIER,
+    summary="2-D CNN per frame + spatial attention + BiLSTM + temporal attention (Kerdegari 2021)",
+    args=frame_encoder_args(16)
+    + (
+        Arg("hidden", 64, "LSTM hidden size per direction", int, minimum=1, maximum=4096),
+        Arg("lstm_layers", 1, "stacked BiLSTM layers", int, minimum=1, maximum=4),
+        Arg(
+            "attention_hidden", 64, "hidden size of the temporal attention network", int, minimum=1, maximum=4096
+        ),
+        Arg("dropout", 0.2, "dropout before the classifier", float, minimum=0.0, maximum=1.0),
+    ),
+    recommended_input={"size": [96, 96], "frames": 16},
+    pretrained_weights=lambda args: TORCHVISION_WEIGHTS.get(args["backbone"]),
+    cross_check=lambda args: frame_encoder_check(args, 16),
+)
 class CNNLSTM(VideoClassifier):
     def __init__(
         self,
@@ -77,3 +101,6 @@ class CNNLSTM(VideoClassifier):
 
     def gradcam_layer(self) -> nn.Module:
         return self.encoder.cam_layer()
+
+    def torchvision_weights(self) -> TorchvisionWeights | None:
+        return encoder_torchvision_weights(self.encoder)

@@ -25,6 +25,15 @@ from torch import Tensor, nn
 
 from lungus.errors import LungUSError
 from lungus.models.base import VideoClassifier
+from lungus.models.model_file import ModelCard, load_model_file, save_model_file
+from lungus.models.registry import (
+    CLASSIFIER,
+    Arg,
+    architecture,
+    build_from_architecture,
+    get_spec,
+    register_model,
+)
 
 ENSEMBLE = "ensemble"
 # Card fields the members must share: they say what the ensemble predicts and how to feed it.
@@ -76,13 +85,11 @@ class ClipEnsemble(VideoClassifier):
 
 
 def ensemble_card(member_cards: Sequence[Any], *, name: str = "", validation_metrics: dict | None = None,
-                  extra: dict | None = None, paths: Sequence[os.PathLike | str] = ()) -> Any:
+                  extra: dict | None = None, paths: Sequence[os.PathLike | str] = ()) -> ModelCard:
     """The card of an ensemble of models with these cards (a LungUSError naming the odd one out
     when they differ in task, classes or preprocessing)."""
-    from lungus.models.model_file import ModelCard
-
     first = member_cards[0]
-    if first.kind != "classifier":
+    if first.kind != CLASSIFIER:
         raise LungUSError("only clip classifiers can be ensembled", paths[0] if paths else None)
     for index, card in enumerate(member_cards[1:], start=1):
         for field in SHARED_CARD_FIELDS:
@@ -109,8 +116,6 @@ def ensemble_card(member_cards: Sequence[Any], *, name: str = "", validation_met
 def write_ensemble_file(path: os.PathLike | str, member_paths: Sequence[os.PathLike | str], *, name: str = "",
                         validation_metrics: dict | None = None, extra: dict | None = None) -> Path:
     """Write one model file averaging the classifiers in ``member_paths`` (written atomically)."""
-    from lungus.models.model_file import load_model_file, save_model_file
-
     if len(member_paths) < 2:
         raise LungUSError(f"an ensemble needs at least 2 model files, got {len(member_paths)}", path)
     loaded = [load_model_file(p) for p in member_paths]
@@ -124,24 +129,28 @@ def write_ensemble_file(path: os.PathLike | str, member_paths: Sequence[os.PathL
     return save_model_file(path, model, card)
 
 
-def build_ensemble(num_classes: int, members: list[dict[str, Any]]) -> ClipEnsemble:
-    """The registry's factory: an untrained ensemble of these member architectures."""
-    from lungus.models.registry import build_from_architecture
-
-    return ClipEnsemble([build_from_architecture(member, num_classes) for member in members])
-
-
 def check_members(members: Any) -> str | None:
     """Why ``members`` is not a list of at least two classifier architectures, or None."""
-    from lungus.models.registry import architecture, get_spec
-
     if not isinstance(members, list) or not 2 <= len(members) <= MAX_MEMBERS:
         return f"members must list 2 to {MAX_MEMBERS} classifier architectures"
     for member in members:
         if not isinstance(member, dict) or not isinstance(member.get("name"), str):
             return f"member {member!r} is not an architecture {{'name': str, 'args': dict}}"
-        if member["name"] == ENSEMBLE or get_spec(member["name"]).kind != "classifier":
+        if member["name"] == ENSEMBLE or get_spec(member["name"]).kind != CLASSIFIER:
             return f"member {member['name']!r} is not a clip classifier"
         architecture(member["name"], **member.get("args", {}))
     return None
 
+
+@register_model(
+    ENSEMBLE,
+    kind=CLASSIFIER,
+    summary="trained clip classifiers with their probabilities averaged (lungus ensemble, or the "
+    "fold models of lungus train --folds)",
+    args=(Arg("members", [], "the members' architectures ({'name', 'args'} each)", list),),
+    cross_check=lambda args: check_members(args["members"]),
+    trainable=False,
+)
+def build_ensemble(num_classes: int, members: list[dict[str, Any]]) -> ClipEnsemble:
+    """The registry's factory: an untrained ensemble of these member architectures."""
+    return ClipEnsemble([build_from_architecture(member, num_classes) for member in members])

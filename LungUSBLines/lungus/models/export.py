@@ -17,7 +17,7 @@ import json
 import os
 import warnings
 import zipfile
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -40,7 +40,6 @@ from lungus.models.model_file import (
     weights_digest,
     write_atomically,
 )
-from lungus.models.outputs import check_model_output, expected_logits_shape
 from lungus.models.registry import CLASSIFIER
 
 CARD_EXTRA_FILE = "card.json"
@@ -287,59 +286,3 @@ def load_onnx(
     except Exception as error:
         raise LungUSError(f"ONNX Runtime cannot load it ({type(error).__name__})", path=path) from None
     return OnnxModel(session=session, card=card, path=Path(path), run_options=onnxruntime.RunOptions())
-
-
-@dataclass
-class InferenceModel:
-    """A model file of any kind, ready to run: ``model(x)`` -> logits as a CPU float tensor.
-
-    ``kind`` is ``model`` (a ``.pt`` model file; ``module`` is the eager model, for
-    ``explain`` and Grad-CAM), ``torchscript`` or ``onnx`` (ONNX Runtime). Its logits are checked
-    like the inference runners' (``lungus.models.outputs``).
-    """
-
-    kind: str
-    card: ModelCard
-    path: Path
-    runner: Callable[[torch.Tensor], torch.Tensor]
-    module: nn.Module | None = None
-
-    def __call__(self, x: torch.Tensor) -> torch.Tensor:
-        """The logits, checked: finite and shaped as the card says (else a LungUSError)."""
-        return check_model_output(self.runner(x), expected_logits_shape(self.card, x.shape), self.card, self.path, "logits")
-
-
-def _torch_runner(module: nn.Module, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
-    def run(x: torch.Tensor) -> torch.Tensor:
-        with torch.inference_mode():
-            return module(x.to(device)).float().cpu()
-
-    return run
-
-
-def load_for_inference(
-    path: os.PathLike | str, *, device: str | torch.device = "cpu", threads: int | None = None
-) -> InferenceModel:
-    """Load a lungus model file, TorchScript export or ONNX export (told apart by content).
-
-    ONNX files run in ONNX Runtime (CUDA when ``device`` is a GPU and onnxruntime has it);
-    ``threads`` limits ONNX Runtime's threads (torch uses ``torch.set_num_threads``).
-    """
-    from lungus.models.model_file import file_kind, load_model_file
-
-    path = Path(path)
-    kind = file_kind(path)
-    device = torch.device(device)
-    if kind == "onnx":
-        import onnxruntime
-
-        providers = ["CPUExecutionProvider"]
-        if device.type == "cuda" and "CUDAExecutionProvider" in onnxruntime.get_available_providers():
-            providers.insert(0, "CUDAExecutionProvider")
-        session = load_onnx(path, threads=threads, providers=providers)
-        return InferenceModel(kind, session.card, path, lambda x: torch.from_numpy(session(x)))
-    loaded = load_model_file(path, map_location=device) if kind == "model" else load_torchscript(path, device)
-    module = loaded.model.to(device)
-    return InferenceModel(
-        kind, loaded.card, path, _torch_runner(module, device), module if kind == "model" else None
-    )

@@ -13,8 +13,15 @@ import torch
 from torch import Tensor, nn
 
 from lungus.models.base import VideoClassifier, check_video_input, frame_mask_or_none
-from lungus.models.frame_encoder import build_frame_encoder
+from lungus.models.frame_encoder import (
+    build_frame_encoder,
+    encoder_torchvision_weights,
+    frame_encoder_args,
+    frame_encoder_check,
+)
 from lungus.models.layers import GatedAttentionPool, masked_mean
+from lungus.models.registry import CLASSIFIER, Arg, register_model
+from lungus.models.weights import TORCHVISION_WEIGHTS, TorchvisionWeights
 
 POOLINGS = ("attention", "mean", "max")
 
@@ -47,6 +54,51 @@ class TemporalContext(nn.Module):
         return embeddings + context.transpose(1, 2)
 
 
+def _check_args(args: dict) -> str | None:
+    return (
+        frame_encoder_check(args, 16)
+        or (
+            "temporal_kernel must be 0 or odd"
+            if args["temporal_kernel"] % 2 == 0 and args["temporal_kernel"]
+            else None
+        )
+        or (
+            "context needs backbone=simple or plain (torchvision backbones take one channel)"
+            if args["context"] and args["backbone"] not in ("simple", "plain")
+            else None
+        )
+    )
+
+
+@register_model(
+    "frame_cnn",
+    kind=CLASSIFIER,
+    summary="2-D CNN per frame + gated attention-MIL pooling over frames (Ilse 2018); the fast CPU default",
+    args=frame_encoder_args(16)
+    + (
+        Arg(
+            "pooling",
+            "attention",
+            "how frame embeddings become the clip's: gated attention, mean or max",
+            str,
+            choices=POOLINGS,
+        ),
+        Arg("attention_hidden", 64, "hidden size of the attention network", int, minimum=1, maximum=4096),
+        Arg(
+            "temporal_kernel",
+            0,
+            "0 = frames independent; odd k >= 3 adds a residual temporal conv of size k",
+            int,
+            minimum=0,
+            maximum=15,
+        ),
+        Arg("dropout", 0.2, "dropout before the classifier", float, minimum=0.0, maximum=1.0),
+        Arg("context", False, "add (frame - window mean) and window std as input channels", bool),
+    ),
+    recommended_input={"size": [96, 96], "frames": 16},
+    pretrained_weights=lambda args: TORCHVISION_WEIGHTS.get(args["backbone"]),
+    cross_check=_check_args,
+)
 class FrameCNN(VideoClassifier):
     def __init__(
         self,
@@ -135,3 +187,6 @@ class FrameCNN(VideoClassifier):
 
     def gradcam_layer(self) -> nn.Module:
         return self.encoder.cam_layer()
+
+    def torchvision_weights(self) -> TorchvisionWeights | None:
+        return encoder_torchvision_weights(self.encoder)

@@ -14,6 +14,8 @@ from torch import Tensor, nn
 from torchvision.models.resnet import BasicBlock as BasicBlock2d
 
 from lungus.models.layers import ConvNormAct, norm_2d
+from lungus.models.registry import Arg
+from lungus.models.weights import TORCHVISION_WEIGHTS, TorchvisionWeights
 
 BACKBONES = ("simple", "plain", "resnet18", "resnet34", "mobilenet_v3_small")
 TORCHVISION_BACKBONES = BACKBONES[2:]
@@ -144,3 +146,54 @@ def build_frame_encoder(backbone: str, width: int, blocks: int, norm: str, in_ch
     if in_channels != 1:
         raise ValueError(f"the {backbone} backbone takes one input channel; use backbone=simple or plain")
     return TorchvisionFrameEncoder(backbone)
+
+
+def encoder_torchvision_weights(encoder: nn.Module, prefix: str = "encoder.body.") -> TorchvisionWeights | None:
+    """The ImageNet weights of a clip classifier's torchvision frame encoder (at ``prefix`` in its
+    state_dict), for its ``torchvision_weights()``; None for the simple and plain encoders."""
+    if not isinstance(encoder, TorchvisionFrameEncoder):
+        return None
+    return TORCHVISION_WEIGHTS[encoder.backbone], lambda key: (
+        encoder.torchvision_key(key[len(prefix) :]) if key.startswith(prefix) else None
+    )
+
+
+def frame_encoder_args(default_width: int) -> tuple[Arg, ...]:
+    """The registry arguments of a model built on ``build_frame_encoder``."""
+    return (
+        Arg(
+            "width",
+            default_width,
+            "base channels of the simple frame encoder (8-32; output 8*width)",
+            int,
+            minimum=4,
+            maximum=256,
+        ),
+        Arg("blocks", 1, "residual blocks per stage of the simple frame encoder", int, minimum=1, maximum=4),
+        Arg(
+            "norm",
+            "batch",
+            "normalisation in the simple frame encoder",
+            str,
+            choices=("batch", "group", "none"),
+        ),
+        Arg(
+            "backbone",
+            "simple",
+            "frame encoder; torchvision backbones allow --pretrained (ImageNet)",
+            str,
+            choices=BACKBONES,
+        ),
+    )
+
+
+def frame_encoder_check(args: dict, default_width: int) -> str | None:
+    """Why these frame-encoder arguments do not go together, or None."""
+    if args["backbone"] not in ("simple", "plain") and (
+        args["width"] != default_width or args["blocks"] != 1 or args["norm"] != "batch"
+    ):
+        return (
+            f"width, blocks and norm apply to the simple and plain backbones only; leave them at their defaults "
+            f"with backbone={args['backbone']}"
+        )
+    return None

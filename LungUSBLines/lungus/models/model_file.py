@@ -15,7 +15,6 @@ import pickle
 import platform
 import re
 import warnings
-import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
@@ -26,7 +25,7 @@ from torch import Tensor, nn
 
 from lungus.atomic import atomic_path
 from lungus.data.schemes import LABEL_SCHEMES, SEG_CLASSES
-from lungus.errors import LungUSError, error_detail
+from lungus.errors import LungUSError
 from lungus.models.preprocessing import check_normalisation
 from lungus.models.registry import CLASSIFIER, SEGMENTER, architecture, build_from_architecture, get_spec
 
@@ -449,34 +448,3 @@ def load_model_file(path: os.PathLike | str, map_location: Any = "cpu") -> Loade
         )
     model.load_state_dict(state)
     return LoadedModel(model=model.eval(), card=card, path=path)
-
-
-def file_kind(path: os.PathLike | str) -> str:
-    """``model`` (torch.save dict), ``torchscript`` or ``onnx``, by content; LungUSError if none."""
-    path = Path(path)
-    if not path.is_file():
-        raise LungUSError("no such file", path=path)
-    if zipfile.is_zipfile(path):
-        try:
-            with zipfile.ZipFile(path) as archive:
-                names = archive.namelist()
-        except (zipfile.BadZipFile, UnicodeDecodeError, OSError, ValueError) as error:
-            # is_zipfile only finds the end record; a damaged directory or entry name fails here.
-            raise LungUSError(f"damaged model file: its zip directory cannot be read ({error_detail(error)})", path=path) from None
-        if any(name.endswith("/constants.pkl") or "/code/" in name for name in names):
-            return "torchscript"
-        if any(name.endswith("/data.pkl") for name in names):
-            return "model"
-    elif path.suffix.lower() == ".onnx":
-        return "onnx"
-    raise LungUSError("not a lungus model, TorchScript or ONNX file", path=path)
-
-
-def read_card(path: os.PathLike | str) -> ModelCard:
-    """The card of a model file, an exported TorchScript file or an exported ONNX file."""
-    kind = file_kind(path)
-    if kind == "model":
-        return read_model_file_card(path)
-    from lungus.models import export
-
-    return export.read_torchscript_card(path) if kind == "torchscript" else export.read_onnx_card(path)

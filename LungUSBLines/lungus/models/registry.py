@@ -1,5 +1,8 @@
 """Models by name: ``build_model("frame_cnn", 2, width=16)``.
 
+Architectures register themselves where they are defined, with the ``register_model``
+decorator (as torchvision's ``register_model``); this module imports none of them.
+
 Each registry entry documents its input contract and its architecture arguments; arguments
 are validated (and coerced from strings, for ``--model-arg width=16`` style command lines)
 with errors that say what to do. A model file records ``{"name", "args"}`` as returned by
@@ -19,7 +22,7 @@ from torch import nn
 
 from lungus.errors import LungUSError
 from lungus.models.preprocessing import IMAGENET_GRAY, KINETICS_GRAY
-from lungus.models.weights import TORCHVISION_WEIGHTS
+from lungus.models.weights import load_init_weights, load_pretrained
 
 CLASSIFIER = "classifier"
 SEGMENTER = "segmenter"
@@ -145,274 +148,52 @@ class ModelSpec:
         return "\n".join(lines)
 
 
-# ----------------------------------------------------------------------------------------------
-# Factories
+#: Every model lungus builds, by name, in registration order (filled by ``register_model``).
+MODEL_REGISTRY: dict[str, ModelSpec] = {}
 
 
-def _video_resnet(variant: str) -> Callable[..., nn.Module]:
-    def build(num_classes: int, width: int, dropout: float) -> nn.Module:
-        from lungus.models.video_resnet import VideoResNet
+def register_model(
+    name: str,
+    *,
+    kind: str,
+    summary: str,
+    args: tuple[Arg, ...] = (),
+    recommended_input: dict | None = None,
+    pretrained_weights: Callable[[dict], str | None] | None = None,
+    cross_check: Callable[[dict], str | None] | None = None,
+    trainable: bool = True,
+) -> Callable[[Callable[..., nn.Module]], Callable[..., nn.Module]]:
+    """Register the decorated factory (``factory(num_classes, **args) -> nn.Module``) under ``name``.
 
-        return VideoResNet(num_classes, variant=variant, width=width, dropout=dropout)
+    Used where an architecture is defined, as torchvision's ``register_model``; importing
+    :mod:`lungus.models` imports those modules, so the registry itself imports none of them.
+    The input contract follows ``kind`` (VIDEO_INPUT for classifiers, IMAGE_INPUT for segmenters).
+    """
+    if kind not in (CLASSIFIER, SEGMENTER):
+        raise ValueError(f"model {name!r}: kind must be {CLASSIFIER!r} or {SEGMENTER!r}, got {kind!r}")
 
-    return build
-
-
-def _frame_cnn(num_classes: int, **args: Any) -> nn.Module:
-    from lungus.models.frame_cnn import FrameCNN
-
-    return FrameCNN(num_classes, **args)
-
-
-def _cnn_lstm(num_classes: int, **args: Any) -> nn.Module:
-    from lungus.models.cnn_lstm import CNNLSTM
-
-    return CNNLSTM(num_classes, **args)
-
-
-def _ensemble(num_classes: int, **args: Any) -> nn.Module:
-    from lungus.models.ensemble import build_ensemble
-
-    return build_ensemble(num_classes, **args)
-
-
-def _check_ensemble(args: dict[str, Any]) -> str | None:
-    from lungus.models.ensemble import check_members
-
-    return check_members(args["members"])
-
-
-def _unet_small(num_classes: int, **args: Any) -> nn.Module:
-    from lungus.models.unet import UNetSmall
-
-    return UNetSmall(num_classes, **args)
-
-
-def _unet_resnet(num_classes: int, **args: Any) -> nn.Module:
-    from lungus.models.unet import UNetResNet
-
-    return UNetResNet(num_classes, **args)
-
-
-BACKBONE_CHOICES = ("simple", "plain", "resnet18", "resnet34", "mobilenet_v3_small")  # see frame_encoder.BACKBONES
-
-
-def _frame_encoder_args(default_width: int) -> tuple[Arg, ...]:
-    return (
-        Arg(
-            "width",
-            default_width,
-            "base channels of the simple frame encoder (8-32; output 8*width)",
-            int,
-            minimum=4,
-            maximum=256,
-        ),
-        Arg("blocks", 1, "residual blocks per stage of the simple frame encoder", int, minimum=1, maximum=4),
-        Arg(
-            "norm",
-            "batch",
-            "normalisation in the simple frame encoder",
-            str,
-            choices=("batch", "group", "none"),
-        ),
-        Arg(
-            "backbone",
-            "simple",
-            "frame encoder; torchvision backbones allow --pretrained (ImageNet)",
-            str,
-            choices=BACKBONE_CHOICES,
-        ),
-    )
-
-
-def _frame_encoder_check(args: dict[str, Any], default_width: int) -> str | None:
-    if args["backbone"] not in ("simple", "plain") and (
-        args["width"] != default_width or args["blocks"] != 1 or args["norm"] != "batch"
-    ):
-        return (
-            f"width, blocks and norm apply to the simple and plain backbones only; leave them at their defaults "
-            f"with backbone={args['backbone']}"
+    def register(factory: Callable[..., nn.Module]) -> Callable[..., nn.Module]:
+        if name in MODEL_REGISTRY:
+            owner = MODEL_REGISTRY[name].factory
+            raise ValueError(
+                f"a model named {name!r} is already registered (by {owner.__module__}.{owner.__qualname__}); "
+                "register yours under another name"
+            )
+        MODEL_REGISTRY[name] = ModelSpec(
+            name=name,
+            kind=kind,
+            summary=summary,
+            input_contract=VIDEO_INPUT if kind == CLASSIFIER else IMAGE_INPUT,
+            args=tuple(args),
+            factory=factory,
+            recommended_input=dict(recommended_input or {}),
+            pretrained_weights=pretrained_weights,
+            cross_check=cross_check,
+            trainable=trainable,
         )
-    return None
+        return factory
 
-
-def _video_resnet_spec(name: str, variant: str, summary: str) -> ModelSpec:
-    return ModelSpec(
-        name=name,
-        kind=CLASSIFIER,
-        summary=summary,
-        input_contract=VIDEO_INPUT,
-        args=(
-            Arg(
-                "width",
-                64,
-                "base channels (64 = torchvision's and its pretrained weights; 8-16 for a tiny CPU "
-                "variant); stages have width, 2x, 4x, 8x",
-                int,
-                minimum=4,
-                maximum=128,
-            ),
-            Arg("dropout", 0.0, "dropout before the classifier", float, minimum=0.0, maximum=1.0),
-        ),
-        factory=_video_resnet(variant),
-        recommended_input={"size": [112, 112], "frames": 16},
-        pretrained_weights=lambda args: TORCHVISION_WEIGHTS[variant] if args["width"] == 64 else None,
-    )
-
-
-MODEL_REGISTRY: dict[str, ModelSpec] = {
-    spec.name: spec
-    for spec in (
-        _video_resnet_spec(
-            "r2plus1d_18",
-            "r2plus1d",
-            "R(2+1)D-18 video ResNet (torchvision design, 1-channel stem); Lucassen 2023's best B-line model",
-        ),
-        _video_resnet_spec(
-            "r3d_18",
-            "r3d",
-            "R3D-18 video ResNet (torchvision design, 1-channel stem); 3x3x3 convolutions",
-        ),
-        ModelSpec(
-            name="frame_cnn",
-            kind=CLASSIFIER,
-            summary="2-D CNN per frame + gated attention-MIL pooling over frames (Ilse 2018); the fast CPU default",
-            input_contract=VIDEO_INPUT,
-            args=_frame_encoder_args(16)
-            + (
-                Arg(
-                    "pooling",
-                    "attention",
-                    "how frame embeddings become the clip's: gated attention, mean or max",
-                    str,
-                    choices=("attention", "mean", "max"),
-                ),
-                Arg("attention_hidden", 64, "hidden size of the attention network", int, minimum=1, maximum=4096),
-                Arg(
-                    "temporal_kernel",
-                    0,
-                    "0 = frames independent; odd k >= 3 adds a residual temporal conv of size k",
-                    int,
-                    minimum=0,
-                    maximum=15,
-                ),
-                Arg("dropout", 0.2, "dropout before the classifier", float, minimum=0.0, maximum=1.0),
-                Arg("context", False, "add (frame - window mean) and window std as input channels", bool),
-            ),
-            factory=_frame_cnn,
-            recommended_input={"size": [96, 96], "frames": 16},
-            pretrained_weights=lambda args: TORCHVISION_WEIGHTS.get(args["backbone"]),
-            cross_check=lambda args: (
-                _frame_encoder_check(args, 16)
-                or (
-                    "temporal_kernel must be 0 or odd"
-                    if args["temporal_kernel"] % 2 == 0 and args["temporal_kernel"]
-                    else None
-                )
-                or (
-                    "context needs backbone=simple or plain (torchvision backbones take one channel)"
-                    if args["context"] and args["backbone"] not in ("simple", "plain")
-                    else None
-                )
-            ),
-        ),
-        ModelSpec(
-            name="cnn_lstm",
-            kind=CLASSIFIER,
-            summary="2-D CNN per frame + spatial attention + BiLSTM + temporal attention (Kerdegari 2021)",
-            input_contract=VIDEO_INPUT,
-            args=_frame_encoder_args(16)
-            + (
-                Arg("hidden", 64, "LSTM hidden size per direction", int, minimum=1, maximum=4096),
-                Arg("lstm_layers", 1, "stacked BiLSTM layers", int, minimum=1, maximum=4),
-                Arg(
-                    "attention_hidden",
-                    64,
-                    "hidden size of the temporal attention network",
-                    int,
-                    minimum=1,
-                    maximum=4096,
-                ),
-                Arg("dropout", 0.2, "dropout before the classifier", float, minimum=0.0, maximum=1.0),
-            ),
-            factory=_cnn_lstm,
-            recommended_input={"size": [96, 96], "frames": 16},
-            pretrained_weights=lambda args: TORCHVISION_WEIGHTS.get(args["backbone"]),
-            cross_check=lambda args: _frame_encoder_check(args, 16),
-        ),
-        ModelSpec(
-            name="unet_small",
-            kind=SEGMENTER,
-            summary="compact U-Net (max-pool down, bilinear up, BN): the real-time CPU segmenter",
-            input_contract=IMAGE_INPUT,
-            args=(
-                Arg("width", 8, "channels at full resolution, doubling per level", int, minimum=2, maximum=256),
-                Arg(
-                    "levels",
-                    4,
-                    "resolutions (3-6); the input is halved levels-1 times",
-                    int,
-                    minimum=2,
-                    maximum=6,
-                ),
-                Arg("separable", False, "depthwise-separable 3x3 convolutions instead of plain", bool),
-                Arg(
-                    "norm",
-                    "batch",
-                    "normalisation after each convolution",
-                    str,
-                    choices=("batch", "group", "none"),
-                ),
-                Arg("dropout", 0.0, "channel dropout before the classifier", float, minimum=0.0, maximum=1.0),
-                Arg(
-                    "input_stride",
-                    1,
-                    "2: a stride-2 stem runs the U-Net at half resolution, logits upsampled (~4x faster)",
-                    int,
-                    choices=(1, 2),
-                ),
-            ),
-            factory=_unet_small,
-            recommended_input={"size": [256, 256]},
-        ),
-        ModelSpec(
-            name="unet_resnet",
-            kind=SEGMENTER,
-            summary="U-Net with a torchvision ResNet-18/34 encoder (ImageNet weights with --pretrained)",
-            input_contract=IMAGE_INPUT,
-            args=(
-                Arg(
-                    "encoder", "resnet18", "torchvision ResNet encoder", str, choices=("resnet18", "resnet34")
-                ),
-                Arg(
-                    "decoder_width",
-                    16,
-                    "decoder channels at full resolution (x16 at the deepest level)",
-                    int,
-                    minimum=2,
-                    maximum=256,
-                ),
-                Arg("norm", "batch", "normalisation in the decoder", str, choices=("batch", "group", "none")),
-                Arg("dropout", 0.0, "channel dropout before the classifier", float, minimum=0.0, maximum=1.0),
-            ),
-            factory=_unet_resnet,
-            recommended_input={"size": [256, 256]},
-            pretrained_weights=lambda args: TORCHVISION_WEIGHTS[args["encoder"]],
-        ),
-        ModelSpec(
-            name="ensemble",
-            kind=CLASSIFIER,
-            summary="trained clip classifiers with their probabilities averaged (lungus ensemble, or the "
-            "fold models of lungus train --folds)",
-            input_contract=VIDEO_INPUT,
-            args=(Arg("members", [], "the members' architectures ({'name', 'args'} each)", list),),
-            factory=_ensemble,
-            recommended_input={},
-            cross_check=_check_ensemble,
-            trainable=False,
-        ),
-    )
-}
+    return register
 
 
 def available_models(kind: str | None = None) -> list[str]:
@@ -487,12 +268,8 @@ def build_model(
     model = spec.factory(num_classes, **args)
     model.architecture_json = json.dumps({"name": name, "args": args}, sort_keys=True)
     if pretrained:
-        from lungus.models.weights import load_pretrained
-
         load_pretrained(model)
     elif init is not None:
-        from lungus.models.weights import load_init_weights
-
         load_init_weights(model, init)
     return model
 

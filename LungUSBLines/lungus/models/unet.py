@@ -14,6 +14,8 @@ from torch import Tensor, nn
 
 from lungus.models.base import Segmenter, check_image_input
 from lungus.models.layers import ConvNormAct
+from lungus.models.registry import SEGMENTER, Arg, register_model
+from lungus.models.weights import TORCHVISION_WEIGHTS, TorchvisionWeights
 
 RESNET_ENCODERS = ("resnet18", "resnet34")
 
@@ -33,6 +35,26 @@ def _up_and_merge(x: Tensor, skip: Tensor) -> Tensor:
     return torch.cat([x, skip], dim=1)
 
 
+@register_model(
+    "unet_small",
+    kind=SEGMENTER,
+    summary="compact U-Net (max-pool down, bilinear up, BN): the real-time CPU segmenter",
+    args=(
+        Arg("width", 8, "channels at full resolution, doubling per level", int, minimum=2, maximum=256),
+        Arg("levels", 4, "resolutions (3-6); the input is halved levels-1 times", int, minimum=2, maximum=6),
+        Arg("separable", False, "depthwise-separable 3x3 convolutions instead of plain", bool),
+        Arg("norm", "batch", "normalisation after each convolution", str, choices=("batch", "group", "none")),
+        Arg("dropout", 0.0, "channel dropout before the classifier", float, minimum=0.0, maximum=1.0),
+        Arg(
+            "input_stride",
+            1,
+            "2: a stride-2 stem runs the U-Net at half resolution, logits upsampled (~4x faster)",
+            int,
+            choices=(1, 2),
+        ),
+    ),
+    recommended_input={"size": [256, 256]},
+)
 class UNetSmall(Segmenter):
     """A compact U-Net: ``levels`` resolutions, ``width`` channels at the top, doubling per level,
     max-pool down, bilinear up, two 3x3 conv-norm-ReLU per level (optionally depthwise-separable).
@@ -93,6 +115,26 @@ class UNetSmall(Segmenter):
         return logits
 
 
+@register_model(
+    "unet_resnet",
+    kind=SEGMENTER,
+    summary="U-Net with a torchvision ResNet-18/34 encoder (ImageNet weights with --pretrained)",
+    args=(
+        Arg("encoder", "resnet18", "torchvision ResNet encoder", str, choices=RESNET_ENCODERS),
+        Arg(
+            "decoder_width",
+            16,
+            "decoder channels at full resolution (x16 at the deepest level)",
+            int,
+            minimum=2,
+            maximum=256,
+        ),
+        Arg("norm", "batch", "normalisation in the decoder", str, choices=("batch", "group", "none")),
+        Arg("dropout", 0.0, "channel dropout before the classifier", float, minimum=0.0, maximum=1.0),
+    ),
+    recommended_input={"size": [256, 256]},
+    pretrained_weights=lambda args: TORCHVISION_WEIGHTS[args["encoder"]],
+)
 class UNetResNet(Segmenter):
     """U-Net with a torchvision ResNet-18/34 encoder (one-channel stem) and a light decoder.
 
@@ -144,3 +186,9 @@ class UNetResNet(Segmenter):
             y = block(_up_and_merge(y, skips[index]))
         y = F.interpolate(y, size=[x.shape[-2], x.shape[-1]], mode="bilinear", align_corners=False)
         return self.head(self.dropout(self.final(y)))
+
+    def torchvision_weights(self) -> TorchvisionWeights:
+        """ImageNet weights for the encoder."""
+        return TORCHVISION_WEIGHTS[self.encoder_name], lambda key: (
+            key[len("encoder.") :] if key.startswith("encoder.") else None
+        )

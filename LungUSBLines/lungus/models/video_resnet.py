@@ -13,6 +13,8 @@ from torchvision.models.video.resnet import BasicBlock, Conv2Plus1D, Conv3DSimpl
 
 from lungus.models.base import VideoClassifier, check_video_input, frame_mask_or_none
 from lungus.models.layers import resize_time
+from lungus.models.registry import CLASSIFIER, Arg, register_model
+from lungus.models.weights import TORCHVISION_WEIGHTS, TorchvisionWeights
 
 VARIANTS = ("r3d", "r2plus1d")
 
@@ -125,3 +127,51 @@ class VideoResNet(VideoClassifier):
 
     def gradcam_layer(self) -> nn.Module:
         return self.layer4
+
+    def torchvision_weights(self) -> TorchvisionWeights:
+        """Kinetics-400 weights for all but the classifier (they fit at width 64)."""
+        return TORCHVISION_WEIGHTS[self.variant], lambda key: None if key.startswith("fc.") else key
+
+
+_ARGS = (
+    Arg(
+        "width",
+        64,
+        "base channels (64 = torchvision's and its pretrained weights; 8-16 for a tiny CPU "
+        "variant); stages have width, 2x, 4x, 8x",
+        int,
+        minimum=4,
+        maximum=128,
+    ),
+    Arg("dropout", 0.0, "dropout before the classifier", float, minimum=0.0, maximum=1.0),
+)
+_INPUT = {"size": [112, 112], "frames": 16}
+
+
+def _kinetics_weights(variant: str):
+    """The registry's ``pretrained_weights``: torchvision's Kinetics-400 weights fit width 64 only."""
+    return lambda args: TORCHVISION_WEIGHTS[variant] if args["width"] == 64 else None
+
+
+@register_model(
+    "r2plus1d_18",
+    kind=CLASSIFIER,
+    summary="R(2+1)D-18 video ResNet (torchvision design, 1-channel stem); Lucassen 2023's best B-line model",
+    args=_ARGS,
+    recommended_input=_INPUT,
+    pretrained_weights=_kinetics_weights("r2plus1d"),
+)
+def r2plus1d_18(num_classes: int, width: int, dropout: float) -> VideoResNet:
+    return VideoResNet(num_classes, variant="r2plus1d", width=width, dropout=dropout)
+
+
+@register_model(
+    "r3d_18",
+    kind=CLASSIFIER,
+    summary="R3D-18 video ResNet (torchvision design, 1-channel stem); 3x3x3 convolutions",
+    args=_ARGS,
+    recommended_input=_INPUT,
+    pretrained_weights=_kinetics_weights("r3d"),
+)
+def r3d_18(num_classes: int, width: int, dropout: float) -> VideoResNet:
+    return VideoResNet(num_classes, variant="r3d", width=width, dropout=dropout)

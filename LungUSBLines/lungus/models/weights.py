@@ -16,11 +16,6 @@ import torch
 from torch import Tensor, nn
 
 from lungus.errors import LungUSError
-from lungus.models.cnn_lstm import CNNLSTM
-from lungus.models.frame_cnn import FrameCNN
-from lungus.models.frame_encoder import TorchvisionFrameEncoder
-from lungus.models.unet import UNetResNet
-from lungus.models.video_resnet import VideoResNet
 
 TORCHVISION_WEIGHTS = {
     "r2plus1d": "R2Plus1D_18_Weights.KINETICS400_V1",
@@ -29,6 +24,10 @@ TORCHVISION_WEIGHTS = {
     "resnet34": "ResNet34_Weights.IMAGENET1K_V1",
     "mobilenet_v3_small": "MobileNet_V3_Small_Weights.IMAGENET1K_V1",
 }
+
+#: What a model with a torchvision part says about it: the weights enum (``Class.MEMBER``) and a
+#: map from its state_dict keys to torchvision's (None for keys of its own, such as the head).
+TorchvisionWeights = tuple[str, Callable[[str], str | None]]
 
 
 @dataclass
@@ -43,28 +42,23 @@ class InitReport:
         return f"initialised {len(self.loaded)} of {len(self.loaded) + len(self.kept)} tensors from {self.source}"
 
 
+def _torchvision_weights(model: nn.Module) -> TorchvisionWeights | None:
+    # Each architecture knows its own torchvision part (its ``torchvision_weights()`` method), so
+    # this module needs none of them: the models import it, not the other way round.
+    describe = getattr(model, "torchvision_weights", None)
+    return describe() if callable(describe) else None
+
+
 def torchvision_key_map(model: nn.Module) -> Callable[[str], str | None] | None:
     """Our state_dict key -> torchvision's key for the same tensor, for models with a torchvision part."""
-    if isinstance(model, VideoResNet):
-        return lambda key: None if key.startswith("fc.") else key
-    if isinstance(model, (FrameCNN, CNNLSTM)) and isinstance(model.encoder, TorchvisionFrameEncoder):
-        encoder = model.encoder
-        prefix = "encoder.body."
-        return lambda key: encoder.torchvision_key(key[len(prefix) :]) if key.startswith(prefix) else None
-    if isinstance(model, UNetResNet):
-        return lambda key: key[len("encoder.") :] if key.startswith("encoder.") else None
-    return None
+    found = _torchvision_weights(model)
+    return found[1] if found is not None else None
 
 
 def torchvision_weights_name(model: nn.Module) -> str | None:
     """The torchvision weights enum (``Class.MEMBER``) that ``--pretrained`` loads into this model."""
-    if isinstance(model, VideoResNet):
-        return TORCHVISION_WEIGHTS[model.variant]
-    if isinstance(model, (FrameCNN, CNNLSTM)) and isinstance(model.encoder, TorchvisionFrameEncoder):
-        return TORCHVISION_WEIGHTS[model.encoder.backbone]
-    if isinstance(model, UNetResNet):
-        return TORCHVISION_WEIGHTS[model.encoder_name]
-    return None
+    found = _torchvision_weights(model)
+    return found[0] if found is not None else None
 
 
 def _adapt(value: Tensor, target: Tensor) -> Tensor | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import onnx
 import pytest
 import torch
@@ -14,9 +16,11 @@ from lungus.models import (
     build_model,
     export_onnx,
     export_torchscript,
+    file_kind,
     load_for_inference,
     load_onnx,
     load_torchscript,
+    open_model,
     read_card,
     save_model_file,
     task_class_names,
@@ -187,3 +191,18 @@ def test_load_for_inference_runs_every_kind_of_file_alike(tmp_path, classifier, 
         assert runnable.kind == kind and runnable.card == card
         assert torch.allclose(runnable(x), expected, atol=1e-4), kind
     assert load_for_inference(paths["model"]).module is not None  # explanations need the eager model
+
+
+def test_open_model_opens_every_kind_of_file_with_its_card_and_source(tmp_path, classifier, onnx_classifier):
+    model, card = classifier
+    paths = {
+        "model": save_model_file(tmp_path / "m.pt", model, card),
+        "torchscript": export_torchscript(model, card, tmp_path / "m.ts"),
+        "onnx": onnx_classifier,
+    }
+    for kind, path in paths.items():
+        opened = open_model(path, "cpu", threads=1)
+        assert file_kind(path) == opened.source.kind == kind
+        assert opened.card == card == read_card(path)
+        assert opened.source.sha256 == hashlib.sha256(path.read_bytes()).hexdigest()
+        assert opened.source.id == f"{card.name}:{opened.source.sha256[:8]}"

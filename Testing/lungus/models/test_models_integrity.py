@@ -142,7 +142,7 @@ def test_a_model_file_whose_zip_directory_is_damaged_is_refused_in_one_line(tmp_
     # Found by the fuzz harness: zipfile.is_zipfile accepts the file (its end record is intact),
     # then reading the damaged central directory raised BadZipFile out of read_card.
     from lungus.infer.recipes import random_model_file
-    from lungus.models.model_file import read_card
+    from lungus.models.model_files import read_card
 
     path = random_model_file(tmp_path / "m.pt", "bline2", "frame_cnn", size=32, frames=4, model_args={"width": 4})
     data = bytearray(path.read_bytes())

@@ -226,3 +226,39 @@ def test_spec_normalisation_follows_the_pretraining_data():
     spec = get_spec("r3d_18")
     assert spec.normalisation(True, spec.check_args({})) == KINETICS_GRAY
     assert spec.normalisation(False, spec.check_args({})) == IMAGENET_GRAY
+
+
+@pytest.fixture
+def scratch_registry(monkeypatch):
+    """The registry, restored after the test (registering is global, as torchvision's)."""
+    from lungus.models import registry
+
+    monkeypatch.setattr(registry, "MODEL_REGISTRY", dict(registry.MODEL_REGISTRY))
+    return registry
+
+
+def test_a_registered_model_is_built_by_name_and_listed_in_the_unknown_name_error(scratch_registry):
+    @scratch_registry.register_model(
+        "tiny_probe",
+        kind=CLASSIFIER,
+        summary="a linear probe on the clip mean",
+        args=(scratch_registry.Arg("scale", 1.0, "input scale", float, minimum=0.0),),
+    )
+    def tiny_probe(num_classes: int, scale: float) -> torch.nn.Module:
+        return torch.nn.Linear(1, num_classes)
+
+    assert isinstance(build_model("tiny_probe", 3, scale="2"), torch.nn.Linear)
+    assert "tiny_probe" in available_models(CLASSIFIER)
+    with pytest.raises(LungUSError) as error:
+        build_model("resnet50", 2)
+    for name in scratch_registry.MODEL_REGISTRY:
+        assert name in str(error.value)
+    assert str(error.value).startswith("unknown model 'resnet50'; choose one of ")
+
+
+def test_registering_a_taken_name_is_refused(scratch_registry):
+    before = scratch_registry.MODEL_REGISTRY["frame_cnn"]
+    refusal = "'frame_cnn' is already registered .*FrameCNN.*register yours under another name"
+    with pytest.raises(ValueError, match=refusal):
+        scratch_registry.register_model("frame_cnn", kind=CLASSIFIER, summary="another")(torch.nn.Identity)
+    assert scratch_registry.MODEL_REGISTRY["frame_cnn"] is before
