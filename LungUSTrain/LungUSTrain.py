@@ -365,7 +365,8 @@ class LungUSTrainLogic(ScriptedLoadableModuleLogic):
         return LungUSTrainParameterNode(super().getParameterNode())
 
     def exportSequences(self, sequenceNodes, folder, suffix=".seq.nrrd", progressCallback=None):
-        """Write each sequence as <folder>/<name><suffix>; returns one ExportResult per sequence."""
+        """Write each sequence as <folder>/<name><suffix>; returns one ExportResult per sequence.
+        ``progressCallback(done, total, name)`` hears of each sequence written."""
         from LungUSTrainLib.export import export_sequences
 
         results = export_sequences(sequenceNodes, folder, suffix, progress=progressCallback)

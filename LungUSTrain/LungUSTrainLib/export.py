@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 import re
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from lungus.errors import LungUSError
+from lungus.progress import Progress
 from LungUSBLinesLib.sequences import sequence_to_clip
 
 # Suffix -> what the user sees. "" is a folder of numbered PNG frames.
@@ -49,11 +50,12 @@ def export_sequences(
     folder: str | os.PathLike,
     suffix: str = ".seq.nrrd",
     *,
-    progress: Callable[[float], None] | None = None,
+    progress: Progress | None = None,
 ) -> list[ExportResult]:
     """Export each sequence to ``folder``/<its name><suffix>, going on past any that fails.
 
     Names that collide get a numbered suffix. A failure is recorded in its ExportResult.
+    ``progress(done, total, name)`` hears of each sequence done (lungus.progress).
     """
     if suffix not in EXPORT_FORMATS:
         raise LungUSError(
@@ -79,5 +81,5 @@ def export_sequences(
         except LungUSError as error:
             results.append(ExportResult(sequence.GetName(), None, str(error)))
         if progress is not None:
-            progress((i + 1) / len(sequences))
+            progress(i + 1, len(sequences), sequence.GetName())
     return results

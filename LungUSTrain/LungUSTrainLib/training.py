@@ -16,13 +16,13 @@ from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
 from typing import Any
 
-from lungus.data.schemes import LABEL_SCHEMES
+from lungus.data.tasks import CLASSIFICATION_TASKS
 from lungus.errors import LungUSError
 from lungus.progress_lines import ProgressLine
 from lungus.train.config import option_arguments, setting_field, setting_problem
 from LungUSBLinesLib.processes import EngineProcess, JobProgress, Launcher, engine_command
 
-TASKS = tuple(LABEL_SCHEMES)  # clip classifiers; segmenters need masks the panel does not export
+TASKS = CLASSIFICATION_TASKS  # segmenters need masks the panel does not export
 MODEL_FILE = "model.pt"
 # Metrics shown from a card, in this order, when present.
 _SHOWN_METRICS = (

@@ -10,13 +10,14 @@ DIR/manifest.csv (DESIGN.md 3) and checks the manifest with lungus.data.manifest
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from lungus.data.schemes import LABEL_SCHEMES, normalise_label
 from lungus.errors import LungUSError
+from lungus.progress import Progress
 from LungUSTrainLib.export import ExportResult, export_sequences
 
 PATIENT_ATTRIBUTE = "LungUS.Patient"
@@ -150,7 +151,7 @@ def export_training_set(
     scheme: str,
     *,
     suffix: str = ".seq.nrrd",
-    progress: Callable[[float], None] | None = None,
+    progress: Progress | None = None,
 ) -> TrainingSet:
     """Write each sequence to ``folder``/clips/ and ``folder``/manifest.csv (columns clip,
     patient[, zone], ``scheme``) with clip paths relative to it.

@@ -12,6 +12,7 @@ import numpy as np
 from lungus.data.label_sources import available_sources, labels_of
 from lungus.data.manifest import Manifest
 from lungus.data.preprocess import ClipCache, Preprocessing
+from lungus.data.tasks import SEG_TASK
 from lungus.errors import LungUSError
 
 
@@ -26,7 +27,7 @@ class Evaluation:
 def default_eval_labels(manifest: Manifest, task: str) -> str:
     """Truth when the manifest has it (simulated data), else the task's own column."""
     available = available_sources(manifest)
-    if task == "seg":
+    if task == SEG_TASK:
         return "truth"
     for source in ("truth", task) + (("bline3",) if task == "bline2" else ()):
         if source in available:
@@ -55,7 +56,7 @@ def evaluate_model(model_path: str | Path, manifest_path: str | Path, out: str |
     torch_device = resolve_device(device)
     model.to(torch_device)
     manifest = Manifest.load(manifest_path)
-    if by and card.task == "seg":
+    if by and card.task == SEG_TASK:
         raise LungUSError("--by breaks down clip-classifier metrics; this is a segmenter", model_path)
     for column in by:
         manifest.column(column)  # before any clip is read
@@ -66,7 +67,7 @@ def evaluate_model(model_path: str | Path, manifest_path: str | Path, out: str |
     out = Path(out)
     skipped: list[tuple[str, str]] = []
 
-    if card.task == "seg":
+    if card.task == SEG_TASK:
         from lungus.data.label_images import read_label_masks
         from lungus.evaluate.seg_report import write_segmentation_report
         from lungus.evaluate.summaries import segmentation_summary

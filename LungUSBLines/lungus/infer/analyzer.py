@@ -38,9 +38,8 @@ from lungus.infer.runners import (
 from lungus.io.clip import Clip
 from lungus.model_calls import DEFAULT_MODEL_CALL_TIMEOUT_S
 from lungus.predict.windows import aggregate_windows, clip_windows, window_starts
+from lungus.progress import Progress
 
-#: progress(done, total, what): ``done`` of ``total`` steps finished, ``what`` says which.
-Progress = Callable[[int, int, str], None]
 CancelFlag = threading.Event | Callable[[], bool] | None
 ClipSource = str | os.PathLike | Clip | np.ndarray
 

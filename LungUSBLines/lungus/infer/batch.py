@@ -42,6 +42,7 @@ from lungus.errors import LungUSError, os_problem
 from lungus.folder_lock import exclusive_folder
 from lungus.infer.journal import CLIPS_CSV, Journal, latest_records, read_journal, write_tables
 from lungus.infer.results import clip_columns
+from lungus.progress import Progress
 
 RUN_JSON = "run.json"
 #: Held while a run writes into the folder (lungus.folder_lock).
@@ -340,7 +341,7 @@ def run_batch(
     analyzer,
     request: BatchRequest,
     *,
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: Progress | None = None,
     cancel=None,
     progress_bar: bool = False,
     log: Callable[[str], None] | None = None,

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 
+from lungus.data.tasks import SEG_TASK
 from lungus.models.model_file import ModelCard, save_model_file, task_class_names
 from lungus.models.registry import architecture, build_model, get_spec
 
@@ -53,7 +54,7 @@ def recipe_card(
 
 def _task_extra(task: str, preprocessing: dict[str, Any]) -> dict[str, Any]:
     """What training records beside a segmenter's card (its default post-processing)."""
-    if task != "seg":
+    if task != SEG_TASK:
         return {}
     from lungus.predict.segmenter import FrameSegmenter
 

@@ -25,13 +25,13 @@ from torch import Tensor, nn
 
 from lungus.atomic import atomic_path
 from lungus.data.schemes import LABEL_SCHEMES, SEG_CLASSES
+from lungus.data.tasks import SEG_TASK, TASKS
 from lungus.errors import LungUSError
 from lungus.models.preprocessing import check_normalisation
 from lungus.models.registry import CLASSIFIER, SEGMENTER, architecture, build_from_architecture, get_spec
 
 FORMAT_VERSION = 1
 SUPPORTED_FORMAT_VERSIONS = (1,)
-SEG_TASK = "seg"
 SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 # Input sizes a card may ask for, checked before any input is allocated: frames are resized to
 # ``size`` and windows of ``frames`` of them batched, so an absurd card would otherwise ask for
@@ -39,7 +39,6 @@ SHA256_HEX = re.compile(r"[0-9a-f]{64}")
 MAX_FRAME_SIDE = 2048
 MAX_WINDOW_FRAMES = 256
 MAX_WINDOW_PIXELS = 1 << 25  # frames x height x width: 128 MB of float32 per window
-TASKS = (*LABEL_SCHEMES, SEG_TASK)
 # The label sources lungus train writes; others are allowed (a card describes, it does not restrict).
 KNOWN_LABEL_SOURCES = (
     "crowd-soft",

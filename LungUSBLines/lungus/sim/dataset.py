@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -30,6 +29,7 @@ import numpy as np
 from lungus.atomic import atomic_write_text
 from lungus.errors import LungUSError
 from lungus.io.clip import Clip
+from lungus.progress import Progress
 from lungus.sim.generator import (
     PlannedClip,
     SimulatedClip,
@@ -184,7 +184,7 @@ def write_dataset(
     preview: bool = False,
     overwrite: bool = False,
     rater_config: RaterConfig | None = None,
-    progress: Callable[[int, int, str], None] | None = None,
+    progress: Progress | None = None,
 ) -> DatasetSummary:
     """Simulate ``n_clips`` clips of ``n_patients`` patients into ``folder``.
 
@@ -233,7 +233,7 @@ def _write_clips(
     seed: int,
     suffix: str,
     preview: bool,
-    progress: Callable[[int, int, str], None] | None,
+    progress: Progress | None,
 ) -> _WrittenClips:
     """Simulate and write every planned clip: the clip, its fan JSON and its masks."""
     from lungus.io import write_clip
