@@ -23,7 +23,7 @@ from slicer.util import VTKObservationMixin
 
 from LungUSBLines import ParameterNodePanelMixin, fillComboBox
 from LungUSBLinesLib import dependencies, panel
-from LungUSTrainLib.export import EXPORT_FORMATS
+from LungUSTrainLib.sequence_export import EXPORT_FORMATS
 
 
 def _number(name):
@@ -367,7 +367,7 @@ class LungUSTrainLogic(ScriptedLoadableModuleLogic):
     def exportSequences(self, sequenceNodes, folder, suffix=".seq.nrrd", progressCallback=None):
         """Write each sequence as <folder>/<name><suffix>; returns one ExportResult per sequence.
         ``progressCallback(done, total, name)`` hears of each sequence written."""
-        from LungUSTrainLib.export import export_sequences
+        from LungUSTrainLib.sequence_export import export_sequences
 
         results = export_sequences(sequenceNodes, folder, suffix, progress=progressCallback)
         for result in results:
@@ -484,7 +484,7 @@ class LungUSTrainTest(ScriptedLoadableModuleTest):
     def test_LabeledClipsBecomeATrainingSet(self):
         import numpy as np
 
-        from lungus.data.manifest import Manifest
+        from lungus.data.manifests.manifest import Manifest
         from LungUSBLinesLib.sequences import frames_to_sequence
 
         self.delayDisplay("Label two clips and export them with a manifest")

@@ -322,7 +322,7 @@ def tiny_collection(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def tiny_clip_paths(tiny_collection) -> list[Path]:
     """The 16 mp4 clips (64x64, 8 frames at 25 fps) of ``tiny_collection``, in manifest order."""
-    from lungus.data.manifest import Manifest
+    from lungus.data.manifests.manifest import Manifest
 
     return Manifest.load(tiny_collection).clip_paths()
 

@@ -3,7 +3,7 @@
 A labelmap imported into a segmentation takes its segment names and colours from
 its colour table; Slicer's default table would name label 1 "jake". Every mask the
 project shows in Slicer goes through :func:`segmentation_color_table`, so the ids,
-names and colours are those of ``lungus.data.schemes.SEG_CLASSES`` (README, "Segmentation classes").
+names and colours are those of ``lungus.data.labels.schemes.SEG_CLASSES`` (README, "Segmentation classes").
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import slicer
 
-from lungus.data.schemes import SEG_CLASSES
+from lungus.data.labels.schemes import SEG_CLASSES
 from lungus.errors import LungUSError
 
 SEGMENTATION_COLOR_TABLE_NAME = "LungUS segmentation classes"

@@ -12,15 +12,15 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from lungus.data.tasks import CLASSIFICATION_TASKS
-from lungus.data.tasks import DEFAULT_TASK as ENGINE_DEFAULT_TASK
+from lungus.data.labels.tasks import CLASSIFICATION_TASKS
+from lungus.data.labels.tasks import DEFAULT_TASK as ENGINE_DEFAULT_TASK
 from lungus.device import DEFAULT_DEVICE as ENGINE_DEFAULT_DEVICE
 from lungus.device import DEVICE_NAMES
 from lungus.errors import LungUSError
 from lungus.explanations import EXPLAIN_METHODS
 
 # (title shown, value stored) pairs. The values are the engine's own names (lungus.device,
-# lungus.explanations, lungus.data.tasks); the panels only give them titles.
+# lungus.explanations, lungus.data.labels.tasks); the panels only give them titles.
 _DEVICE_TITLES = {
     "auto": "Automatic (GPU if available)",
     "cpu": "CPU",

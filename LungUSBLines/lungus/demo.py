@@ -70,9 +70,9 @@ def run_demo(out: str | Path, config: DemoConfig | None = None, *, log: Callable
     import numpy as np
     import torch
 
-    from lungus.data.label_sources import labels_of
-    from lungus.data.manifest import Manifest
-    from lungus.data.split import assign_folds
+    from lungus.data.manifests.label_sources import labels_of
+    from lungus.data.manifests.manifest import Manifest
+    from lungus.data.manifests.split import assign_folds
     from lungus.evaluate.compare_runs import compare_runs
     from lungus.evaluate.model_eval import evaluate_model
     from lungus.evaluate.report import write_json
@@ -162,8 +162,8 @@ def _headline(metrics: dict[str, Any]) -> dict[str, Any]:
 
 def _label_agreement(manifest_path: Path, config: DemoConfig, out: Path) -> dict[str, Any]:
     """Crowd consensus and each expert against truth (accuracy of bline3 labels)."""
-    from lungus.data.label_sources import labels_of
-    from lungus.data.manifest import Manifest
+    from lungus.data.manifests.label_sources import labels_of
+    from lungus.data.manifests.manifest import Manifest
 
     manifest = Manifest.load(manifest_path)
     truth = labels_of(manifest, "truth", "bline3").hard

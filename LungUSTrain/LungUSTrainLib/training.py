@@ -16,7 +16,7 @@ from dataclasses import dataclass, field, make_dataclass
 from pathlib import Path
 from typing import Any
 
-from lungus.data.tasks import CLASSIFICATION_TASKS
+from lungus.data.labels.tasks import CLASSIFICATION_TASKS
 from lungus.errors import LungUSError
 from lungus.progress_lines import ProgressLine
 from lungus.train.config import option_arguments, setting_field, setting_problem

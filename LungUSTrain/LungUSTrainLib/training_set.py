@@ -4,7 +4,7 @@ The user gives each sequence a patient (required: validation splits by patient),
 zone, and a label in the task's scheme (bline2 absent/present, bline3 none/discrete/confluent,
 lus4 0-3). These are kept as attributes of the sequence node, so they are saved with the scene
 and the panel's table shows them again. :func:`export_training_set` writes the clips and
-DIR/manifest.csv (DESIGN.md 3) and checks the manifest with lungus.data.manifest.
+DIR/manifest.csv (DESIGN.md 3) and checks the manifest with lungus.data.manifests.manifest.
 """
 
 from __future__ import annotations
@@ -15,10 +15,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lungus.data.schemes import LABEL_SCHEMES, normalise_label
+from lungus.data.labels.schemes import LABEL_SCHEMES, normalise_label
 from lungus.errors import LungUSError
 from lungus.progress import Progress
-from LungUSTrainLib.export import ExportResult, export_sequences
+from LungUSTrainLib.sequence_export import ExportResult, export_sequences
 
 PATIENT_ATTRIBUTE = "LungUS.Patient"
 ZONE_ATTRIBUTE = "LungUS.Zone"
@@ -126,7 +126,7 @@ class TrainingSet:
 
     manifest: Path
     exported: list[ExportResult]
-    issues: list[Any] = field(default_factory=list)  # lungus.data.manifest.ManifestIssue
+    issues: list[Any] = field(default_factory=list)  # lungus.data.manifests.manifest.ManifestIssue
 
     @property
     def failed(self) -> list[ExportResult]:
@@ -159,7 +159,7 @@ def export_training_set(
     A sequence that cannot be exported is left out (its error is in the result); if none is
     left, or the manifest has errors, LungUSError. ``folder`` must not already hold a manifest.
     """
-    from lungus.data.manifest import Manifest
+    from lungus.data.manifests.manifest import Manifest
 
     entries = check_entries(entries, scheme)
     folder = Path(folder).expanduser()

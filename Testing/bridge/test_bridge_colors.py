@@ -7,7 +7,7 @@ import pytest
 
 slicer = pytest.importorskip("slicer", reason="slicer-core is not installed")
 
-from lungus.data.schemes import SEG_CLASSES  # noqa: E402
+from lungus.data.labels.schemes import SEG_CLASSES  # noqa: E402
 from lungus.errors import LungUSError  # noqa: E402
 from LungUSBLinesLib import colors, sequences  # noqa: E402
 

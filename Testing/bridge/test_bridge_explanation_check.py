@@ -27,8 +27,8 @@ def model_files(tmp_path_factory):
     is not a model."""
     pytest.importorskip("torch")
     from lungus.infer.recipes import random_model_file
-    from lungus.models.export import export_torchscript
     from lungus.models.model_file import load_model_file
+    from lungus.models.torchscript_onnx import export_torchscript
 
     folder = tmp_path_factory.mktemp("models")
     frame = {"size": 32, "frames": 4}

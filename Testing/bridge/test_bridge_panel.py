@@ -62,7 +62,7 @@ def test_the_analyzer_accepts_exactly_the_engines_explanation_methods():
 
 
 def test_task_choices_are_the_engines_classification_tasks_in_its_order():
-    from lungus.data.tasks import CLASSIFICATION_TASKS, DEFAULT_TASK
+    from lungus.data.labels.tasks import CLASSIFICATION_TASKS, DEFAULT_TASK
 
     assert panel.choice_values(panel.TASK_CHOICES) == CLASSIFICATION_TASKS and panel.DEFAULT_TASK == DEFAULT_TASK
 
@@ -126,7 +126,7 @@ def test_train_numbers_match_the_spin_boxes_of_the_train_panel():
 
 
 def test_the_default_export_format_is_one_the_train_panel_offers():
-    from LungUSTrainLib.export import EXPORT_FORMATS
+    from LungUSTrainLib.sequence_export import EXPORT_FORMATS
 
     assert panel.DEFAULT_EXPORT_FORMAT in EXPORT_FORMATS
 

@@ -20,7 +20,7 @@ slicer = pytest.importorskip("slicer", reason="slicer-core is not installed")
 
 from scipy import ndimage  # noqa: E402
 
-from lungus.data.schemes import SEG_CLASSES  # noqa: E402
+from lungus.data.labels.schemes import SEG_CLASSES  # noqa: E402
 from lungus.io import Clip, read_clip, write_clip  # noqa: E402
 from LungUSBLinesLib import results, views  # noqa: E402
 from LungUSBLinesLib.analysis import AnalyzerCache  # noqa: E402

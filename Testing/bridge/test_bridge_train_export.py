@@ -10,7 +10,7 @@ slicer = pytest.importorskip("slicer", reason="slicer-core is not installed")
 from lungus.errors import LungUSError  # noqa: E402
 from lungus.io import read_clip  # noqa: E402
 from LungUSBLinesLib import sequences  # noqa: E402
-from LungUSTrainLib import export  # noqa: E402
+from LungUSTrainLib import sequence_export as export  # noqa: E402
 
 
 @pytest.mark.parametrize("suffix", [s for s in export.EXPORT_FORMATS if s != ".mp4"])

@@ -6,7 +6,7 @@ import pytest
 
 slicer = pytest.importorskip("slicer", reason="slicer-core is not installed")
 
-from lungus.data.manifest import Manifest  # noqa: E402
+from lungus.data.manifests.manifest import Manifest  # noqa: E402
 from LungUSBLinesLib import sequences  # noqa: E402
 from LungUSBLinesLib.panel import new_output_folder  # noqa: E402
 from LungUSTrainLib import training_set  # noqa: E402

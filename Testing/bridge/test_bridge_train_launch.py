@@ -10,7 +10,7 @@ import pytest
 slicer = pytest.importorskip("slicer", reason="slicer-core is not installed")
 
 from lungus.cli import main as lungus_main  # noqa: E402
-from lungus.data.manifest import Manifest  # noqa: E402
+from lungus.data.manifests.manifest import Manifest  # noqa: E402
 from lungus.errors import LungUSError  # noqa: E402
 from lungus.io import read_clip  # noqa: E402
 from LungUSBLinesLib import sequences  # noqa: E402

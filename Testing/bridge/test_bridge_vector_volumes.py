@@ -17,7 +17,7 @@ from lungus.io import read_clip  # noqa: E402
 from LungUSBLinesLib.analysis import AnalyzerCache, analyse_sequence  # noqa: E402
 from LungUSBLinesLib.analysis_job import AnalysisJob, AnalysisRequest  # noqa: E402
 from LungUSBLinesLib.sequences import sequence_fps, sequence_spacing_mm, sequence_to_clip  # noqa: E402
-from LungUSTrainLib.export import export_sequence  # noqa: E402
+from LungUSTrainLib.sequence_export import export_sequence  # noqa: E402
 from LungUSTrainLib.training_set import LabeledSequence, clip_sequences, export_training_set  # noqa: E402
 
 FRAME_TIME_MS = 50.0  # 20 fps

@@ -11,7 +11,7 @@ import torch
 from sklearn.metrics import roc_auc_score
 
 from lungus.cli import main
-from lungus.data.manifest import Manifest
+from lungus.data.manifests.manifest import Manifest
 
 torch.set_num_threads(1)
 

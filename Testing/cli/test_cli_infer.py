@@ -14,7 +14,7 @@ import pytest
 import torch
 
 from lungus.cli import main
-from lungus.data.manifest import Manifest
+from lungus.data.manifests.manifest import Manifest
 
 torch.set_num_threads(1)
 CORRUPT = {

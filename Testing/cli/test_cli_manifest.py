@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 
 from lungus.cli import main
-from lungus.data.manifest import Manifest
-from lungus.data.opinions import Opinions
+from lungus.data.labels.opinions import Opinions
+from lungus.data.manifests.manifest import Manifest
 from lungus.sim.raters import simulate_raters
 
 N_CLIPS, CLIPS_PER_PATIENT = 48, 4

@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 from lungus.cli import main
-from lungus.data.manifest import Manifest
+from lungus.data.manifests.manifest import Manifest
 
 TINY = ["--task", "seg", "--model", "unet_small", "--model-arg", "width=4", "--model-arg", "levels=3",
         "--size", "32", "--frames", "2", "--epochs", "2", "--batch-size", "8", "--threads", "1", "--seed", "1"]

@@ -371,8 +371,8 @@ def _table_seeds(folder: Path) -> list[Seed]:
 
 def _model_seeds(folder: Path) -> list[Seed]:
     from lungus.infer.recipes import random_model_file
-    from lungus.models.export import export_onnx, export_torchscript
     from lungus.models.model_file import load_model_file
+    from lungus.models.torchscript_onnx import export_onnx, export_torchscript
 
     case = folder / "model"
     case.mkdir(parents=True)
@@ -423,15 +423,15 @@ FAMILIES = ("array", "nrrd", "video", "dicom", "frames", "annotation", "manifest
 def _read(family: str, path: Path) -> None:
     """Call the entry point a family is fuzzing; return normally only if it accepted the input."""
     if family == "manifest":
-        from lungus.data.manifest import Manifest
+        from lungus.data.manifests.manifest import Manifest
 
         Manifest.load(path)
     elif family == "opinions":
-        from lungus.data.opinions import Opinions
+        from lungus.data.labels.opinions import Opinions
 
         Opinions.load(path)
     elif family == "annotation":
-        from lungus.data.annotations import read_annotation
+        from lungus.data.labels.annotations import read_annotation
 
         read_annotation(path)
     elif family == "model":
@@ -465,10 +465,10 @@ def worker_main() -> None:
     """Read one request per line on stdin, answer one JSON line on the saved stdout."""
     import resource
 
-    import lungus.data.annotations  # noqa: F401  (imports before the address-space limit)
-    import lungus.data.manifest  # noqa: F401
+    import lungus.data.labels.annotations  # noqa: F401  (imports before the address-space limit)
+    import lungus.data.manifests.manifest  # noqa: F401
     import lungus.io.reader  # noqa: F401
-    import lungus.models.export  # noqa: F401
+    import lungus.models.torchscript_onnx  # noqa: F401
 
     replies = os.fdopen(os.dup(1), "w")
     os.dup2(2, 1)  # anything a library prints goes to stderr, not into the replies

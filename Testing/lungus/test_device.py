@@ -36,7 +36,7 @@ def test_the_shared_definitions_import_without_torch():
     # requests' checks): the names must not pull torch in.
     code = (
         "import sys\nsys.modules['torch'] = sys.modules['torchvision'] = None\n"
-        "import lungus.device, lungus.errors, lungus.explanations, lungus.progress, lungus.data.tasks\n"
+        "import lungus.device, lungus.errors, lungus.explanations, lungus.progress, lungus.data.labels.tasks\n"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr[-2000:]

@@ -6,7 +6,7 @@ forward pass only (input already normalised, logits out), at batch 1 (a live pro
 frame) and batch 32 (a stored clip):
 
 - ``eager``: PyTorch, ``torch.inference_mode``;
-- ``torchscript``: the scripted, frozen export (lungus.models.export);
+- ``torchscript``: the scripted, frozen export (lungus.models.torchscript_onnx);
 - ``onnxruntime``: ONNX Runtime's CPU provider on the model converted as ``lungus infer``
   converts it (lungus.infer.runners.onnx_session);
 - ``cuda-fp32`` / ``cuda-fp16`` / ``cuda-bf16``: eager on the GPU when there is one, with
@@ -56,7 +56,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def _segmenter(args: argparse.Namespace):
     """(model in eval mode, its card) for the benchmark."""
-    from lungus.data.schemes import SEG_CLASSES
+    from lungus.data.labels.schemes import SEG_CLASSES
     from lungus.errors import LungUSError
     from lungus.models.model_file import ModelCard, load_model_file
     from lungus.models.registry import build_model, get_spec
@@ -88,7 +88,7 @@ def _runners(args: argparse.Namespace, model, card, folder: str):
 
     import torch
 
-    from lungus.models.export import export_onnx, export_torchscript, load_onnx, load_torchscript
+    from lungus.models.torchscript_onnx import export_onnx, export_torchscript, load_onnx, load_torchscript
 
     def torch_runner(module, device="cpu", dtype=None):
         def make(batch: int):

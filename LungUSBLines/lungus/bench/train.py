@@ -54,8 +54,8 @@ def _timed_steps(config, device, channels_last: bool, steps: int, repeat: int):
     import torch
 
     from lungus.bench import measure
-    from lungus.data.schemes import scheme_classes
-    from lungus.data.tasks import is_ordinal
+    from lungus.data.labels.schemes import scheme_classes
+    from lungus.data.labels.tasks import is_ordinal
     from lungus.models.registry import build_model, get_spec
     from lungus.train.loop import build_optimizer, to_channels_last, train_one_epoch
     from lungus.train.losses import ClipLoss

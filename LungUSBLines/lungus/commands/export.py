@@ -41,7 +41,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from lungus.infer.export import check_export, export_model
+    from lungus.infer.model_export import check_export, export_model
 
     out = Path(args.out) if args.out else Path(args.model).with_suffix(SUFFIXES[args.format])
     path = export_model(args.model, args.format, out)

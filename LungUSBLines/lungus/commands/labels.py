@@ -46,15 +46,15 @@ def run(args: argparse.Namespace) -> int:
     from pathlib import Path
 
     from lungus.atomic import atomic_write_text
-    from lungus.data.agreement import build_labels_report, format_report
-    from lungus.data.manifest import Manifest
+    from lungus.data.manifests.agreement import build_labels_report, format_report
+    from lungus.data.manifests.manifest import Manifest
 
     manifest = Manifest.load(args.manifest)
     panel = [name.strip() for name in args.panel.split(",") if name.strip()] if args.panel else None
     report, sources = build_labels_report(manifest, args.opinions, args.scheme, panel)
     text = json.dumps(report, indent=2)
     if args.out:
-        from lungus.data.label_figures import report_figures
+        from lungus.data.manifests.label_figures import report_figures
 
         out = Path(args.out)
         atomic_write_text(out / "labels.json", text + "\n")

@@ -23,7 +23,7 @@ def check_confined(args: argparse.Namespace, manifests: Iterable[str | os.PathLi
     leads outside the manifest's folder; nothing without it."""
     if not getattr(args, "confine_paths", False):
         return
-    from lungus.data.manifest import Manifest
+    from lungus.data.manifests.manifest import Manifest
 
     for manifest in manifests:
         if manifest is not None:

@@ -38,9 +38,9 @@ def run(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from lungus.data.manifest import Manifest
-    from lungus.data.schemes import scheme_classes
-    from lungus.data.split import split_manifest
+    from lungus.data.labels.schemes import scheme_classes
+    from lungus.data.manifests.manifest import Manifest
+    from lungus.data.manifests.split import split_manifest
     from lungus.errors import LungUSError
 
     if args.folds < 2:

@@ -45,8 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import json
 
-    from lungus.data.label_sources import load_opinions
-    from lungus.data.manifest import Manifest
+    from lungus.data.manifests.label_sources import load_opinions
+    from lungus.data.manifests.manifest import Manifest
 
     manifest = Manifest.load(args.manifest, confine_paths=args.confine_paths)
     opinions = None if args.no_opinions else load_opinions(manifest, args.opinions)

@@ -9,10 +9,10 @@ from typing import Any
 
 import numpy as np
 
-from lungus.data.label_sources import available_sources, labels_of
-from lungus.data.manifest import Manifest
-from lungus.data.preprocess import ClipCache, Preprocessing
-from lungus.data.tasks import SEG_TASK
+from lungus.data.labels.tasks import SEG_TASK
+from lungus.data.manifests.label_sources import available_sources, labels_of
+from lungus.data.manifests.manifest import Manifest
+from lungus.data.pipeline.clip_preparation import ClipCache, Preprocessing
 from lungus.errors import LungUSError
 
 
@@ -42,7 +42,7 @@ def evaluate_model(model_path: str | Path, manifest_path: str | Path, out: str |
     """Score ``model_path`` on every labelled clip of a manifest; write DIR/metrics.json,
     predictions.csv and figures, and for a classifier the metrics by each manifest column in
     ``by`` (DIR/by_<column>.csv and .png). Unreadable clips are skipped and listed in metrics.json."""
-    from lungus.data.training_sets import ClipEvalSet, MaskEvalSet, readable_clips
+    from lungus.data.pipeline.training_sets import ClipEvalSet, MaskEvalSet, readable_clips
     from lungus.device import resolve_device
     from lungus.evaluate.report import write_classification_report, write_json
     from lungus.evaluate.subgroups import write_subgroups
@@ -68,7 +68,7 @@ def evaluate_model(model_path: str | Path, manifest_path: str | Path, out: str |
     skipped: list[tuple[str, str]] = []
 
     if card.task == SEG_TASK:
-        from lungus.data.label_images import read_label_masks
+        from lungus.data.labels.label_images import read_label_masks
         from lungus.evaluate.seg_report import write_segmentation_report
         from lungus.evaluate.summaries import segmentation_summary
         from lungus.predict.eval_sets import segment_eval_set

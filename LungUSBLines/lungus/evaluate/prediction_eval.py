@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from lungus.data.label_sources import labels_of
-from lungus.data.manifest import Manifest
-from lungus.data.schemes import LABEL_SCHEMES
-from lungus.data.tasks import is_ordinal
+from lungus.data.labels.schemes import LABEL_SCHEMES
+from lungus.data.labels.tasks import is_ordinal
+from lungus.data.manifests.label_sources import labels_of
+from lungus.data.manifests.manifest import Manifest
 from lungus.errors import LungUSError
 from lungus.evaluate.model_eval import Evaluation
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.optimize import linear_sum_assignment
 
-from lungus.data.schemes import SEG_CLASSES
+from lungus.data.labels.schemes import SEG_CLASSES
 from lungus.evaluate.bootstrap import patient_bootstrap_indices, percentile_ci
 
 

@@ -4,7 +4,7 @@
   ``loc_f1``, each with a ``_ci`` (95 %, patient bootstrap), ``n_clips``, ``n_patients``.
   Localisation F1 matches predicted and true B-line positions one to one within a tolerance
   of ``loc_f1_tolerance_share`` (5 %) of the fan's lateral span
-  (lungus.data.blines.POSITION_TOLERANCE_SHARE): about 3.5 degrees for a 70-degree sector,
+  (lungus.data.labels.blines.POSITION_TOLERANCE_SHARE): about 3.5 degrees for a 70-degree sector,
   12.8 pixels for a 256-pixel-wide linear image.
 - ``predictions.csv``: one row per clip: Dice and IoU of the B-line class, count error,
   localisation F1, and the clip's B-line summary (count, frames with B-lines, BLAS) as
@@ -17,7 +17,7 @@
 
 ``predictions`` are those of :func:`lungus.predict.eval_sets.segment_eval_set`: dicts with
 ``clip``, ``patient``, ``predicted`` and ``truth`` (uint8 (T, H, W) class ids),
-``predicted_analysis`` and ``true_analysis`` (lungus.data.blines.MaskAnalysis), and optionally
+``predicted_analysis`` and ``true_analysis`` (lungus.data.labels.blines.MaskAnalysis), and optionally
 ``frames`` (the clip frame of each scored frame) and ``images`` ({frame: uint8 (H, W)}).
 """
 
@@ -32,8 +32,8 @@ from typing import Any
 import numpy as np
 
 from lungus.atomic import atomic_write_text
-from lungus.data.blines import POSITION_TOLERANCE_SHARE
-from lungus.data.schemes import B_LINE, CONFLUENT, SEG_CLASSES
+from lungus.data.labels.blines import POSITION_TOLERANCE_SHARE
+from lungus.data.labels.schemes import B_LINE, CONFLUENT, SEG_CLASSES
 from lungus.evaluate.report import write_json
 from lungus.evaluate.seg_metrics import (
     SegmentationTally,
@@ -191,7 +191,7 @@ def overlay_montage_figure(path: Path, predictions: Sequence[dict[str, Any]], n_
     import matplotlib.pyplot as plt
     from matplotlib.patches import Patch
 
-    from lungus.data.mask_colours import colour_mask
+    from lungus.data.labels.mask_colours import colour_mask
     from lungus.evaluate.figures import _save
 
     chosen = _montage_choice(predictions, n_clips)

@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from lungus.atomic import atomic_write_text
-from lungus.data.manifest import Manifest
+from lungus.data.manifests.manifest import Manifest
 from lungus.errors import LungUSError
 from lungus.evaluate.metrics import binary_auc, classification_metrics
 

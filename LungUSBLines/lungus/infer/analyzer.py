@@ -5,12 +5,12 @@
 >>> result = analyzer.analyse("scan.mp4")        # a path, a Clip, or frames (T, H, W) uint8
 >>> result.pred, result.probabilities, result.p_blines, result.bline_count
 
-Every clip is prepared exactly as the model card says (lungus.data.preprocess.prepare_clip:
+Every clip is prepared exactly as the model card says (lungus.data.pipeline.clip_preparation.prepare_clip:
 fan crop, letterbox, frame rate). Classifiers score sliding windows and aggregate them as in
 evaluation (lungus.predict.windows: clip_windows, aggregate_windows); per-frame B-line evidence
 comes from the model's own frame logits (``explain()``), mapped back to the original frames.
 Segmenter masks give B-line counts, positions and the B-line artefact score
-(lungus.data.blines.analyse_masks) in the model's input space, as evaluation measures them.
+(lungus.data.labels.blines.analyse_masks) in the model's input space, as evaluation measures them.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from lungus.data.preprocess import PreparedClip, Preprocessing, prepare_clip
+from lungus.data.pipeline.clip_preparation import PreparedClip, Preprocessing, prepare_clip
 from lungus.errors import LungUSError
 from lungus.explanations import EXPLAIN_METHODS
 from lungus.infer.results import ClipAnalysis, Explanation, SegmentationOutput
@@ -270,7 +270,7 @@ class Analyzer:
     def _segment(
         self, loaded: LoadedClip, result: ClipAnalysis, cancel: Callable[[], bool], step: Callable[[], None]
     ) -> np.ndarray:
-        from lungus.data.blines import analyse_masks
+        from lungus.data.labels.blines import analyse_masks
 
         runner = self.segmenter
         prepared = loaded.prepared[Preprocessing.from_card(runner.card.preprocessing)]

@@ -102,7 +102,7 @@ def collect_inputs(inputs: Sequence[str | os.PathLike]) -> list[InferenceInput]:
     A clip reached twice (same file) is listed once. A missing input is a LungUSError; a
     listed file that is no readable clip is not (it fails, with its reason, when analysed).
     """
-    from lungus.data.manifest import Manifest
+    from lungus.data.manifests.manifest import Manifest
     from lungus.io.formats import find_clips
 
     if not inputs:

@@ -103,7 +103,7 @@ def _curve_strip(analysis: ClipAnalysis, width: int, height: int) -> np.ndarray:
 
 def overlay_frames(clip: Clip, analysis: ClipAnalysis) -> np.ndarray:
     """uint8 RGB (T, H' + strip, W', 3): the segmentation overlay video of a clip (enlarged when small)."""
-    from lungus.data.mask_colours import colour_mask
+    from lungus.data.labels.mask_colours import colour_mask
 
     masks = None
     if analysis.segmentation is not None:
@@ -171,7 +171,7 @@ def explanation_frames(clip: Clip, analysis: ClipAnalysis) -> np.ndarray:
 def explanation_sheet(clip: Clip, analysis: ClipAnalysis, frame: int | None = None) -> np.ndarray:
     """uint8 RGB: ``frame`` (default: the top frame) as seen, with its heat map, and with the
     segmentation when there is one, side by side with captions."""
-    from lungus.data.mask_colours import colour_mask
+    from lungus.data.labels.mask_colours import colour_mask
     from lungus.infer.results import nearest
 
     explanation = analysis.explanation

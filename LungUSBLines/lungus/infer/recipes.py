@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from lungus.data.tasks import SEG_TASK
+from lungus.data.labels.tasks import SEG_TASK
 from lungus.models.model_file import ModelCard, save_model_file, task_class_names
 from lungus.models.registry import architecture, build_model, get_spec
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from lungus.atomic import atomic_path
-from lungus.data.preprocess import Placement
+from lungus.data.pipeline.clip_preparation import Placement
 from lungus.errors import LungUSError
 
 #: clips.csv: these columns, with ``p_<class>`` for each classifier class after ``pred``.
@@ -56,7 +56,7 @@ class SegmentationOutput:
     source_frames: np.ndarray  # (F,) original frame each mask belongs to
     placement: Placement
     fan_mask: np.ndarray  # (h, w) bool, model space
-    analysis: Any  # lungus.data.blines.MaskAnalysis
+    analysis: Any  # lungus.data.labels.blines.MaskAnalysis
 
     def original_masks(self, n_frames: int) -> np.ndarray:
         """uint8 (n_frames, H, W) masks in the original frame geometry; frames the segmenter
@@ -323,7 +323,7 @@ def write_analysis_file(analysis: ClipAnalysis, path: str | os.PathLike) -> Path
 def read_analysis_file(path: str | os.PathLike) -> ClipAnalysis:
     """The ClipAnalysis :func:`write_analysis_file` wrote to ``path``; LungUSError naming the
     file for anything else."""
-    from lungus.data.blines import BLineRegion, MaskAnalysis
+    from lungus.data.labels.blines import BLineRegion, MaskAnalysis
 
     source = Path(path)
     if not source.is_file():

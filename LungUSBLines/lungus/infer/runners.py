@@ -275,7 +275,7 @@ def onnx_session(model: torch.nn.Module, card: ModelCard, threads: int | None):
     torch.export one that ``lungus export`` uses for files (which must stay loadable without
     the model's Python code); the result is checked against the model before it is used.
     """
-    from lungus.models.export import INPUT_NAME, OUTPUT_NAME, OnnxModel
+    from lungus.models.torchscript_onnx import INPUT_NAME, OUTPUT_NAME, OnnxModel
 
     try:
         import onnxruntime

@@ -18,15 +18,6 @@ from lungus.models import video_resnet, frame_cnn, cnn_lstm, unet, ensemble  # n
 # isort: on
 from lungus.models.base import Segmenter, VideoClassifier
 from lungus.models.explain import grad_cam
-from lungus.models.export import (
-    OnnxModel,
-    export_onnx,
-    export_torchscript,
-    load_onnx,
-    load_torchscript,
-    read_onnx_card,
-    read_torchscript_card,
-)
 from lungus.models.model_file import (
     FORMAT_VERSION,
     TASKS,
@@ -47,7 +38,7 @@ from lungus.models.model_files import (
     open_model,
     read_card,
 )
-from lungus.models.preprocessing import IMAGENET_GRAY, KINETICS_GRAY, normalise_frames
+from lungus.models.normalisation import IMAGENET_GRAY, KINETICS_GRAY, normalise_frames
 from lungus.models.registry import (
     CLASSIFIER,
     MODEL_REGISTRY,
@@ -61,6 +52,15 @@ from lungus.models.registry import (
     get_spec,
     parse_arch_args,
     register_model,
+)
+from lungus.models.torchscript_onnx import (
+    OnnxModel,
+    export_onnx,
+    export_torchscript,
+    load_onnx,
+    load_torchscript,
+    read_onnx_card,
+    read_torchscript_card,
 )
 from lungus.models.weights import InitReport, load_init_weights, load_pretrained
 

@@ -24,10 +24,10 @@ import torch
 from torch import Tensor, nn
 
 from lungus.atomic import atomic_path
-from lungus.data.schemes import LABEL_SCHEMES, SEG_CLASSES
-from lungus.data.tasks import SEG_TASK, TASKS
+from lungus.data.labels.schemes import LABEL_SCHEMES, SEG_CLASSES
+from lungus.data.labels.tasks import SEG_TASK, TASKS
 from lungus.errors import LungUSError
-from lungus.models.preprocessing import check_normalisation
+from lungus.models.normalisation import check_normalisation
 from lungus.models.registry import CLASSIFIER, SEGMENTER, architecture, build_from_architecture, get_spec
 
 FORMAT_VERSION = 1

@@ -21,9 +21,9 @@ import torch
 from torch import nn
 
 from lungus.errors import LungUSError, error_detail
-from lungus.models.export import load_onnx, load_torchscript, read_onnx_card, read_torchscript_card
 from lungus.models.model_file import ModelCard, load_model_file, read_model_file_card
 from lungus.models.outputs import check_model_output, expected_logits_shape
+from lungus.models.torchscript_onnx import load_onnx, load_torchscript, read_onnx_card, read_torchscript_card
 
 #: The kinds of model file, as ``file_kind`` names them.
 MODEL, TORCHSCRIPT, ONNX = "model", "torchscript", "onnx"

@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from lungus.errors import LungUSError
-from lungus.models.preprocessing import IMAGENET_GRAY, KINETICS_GRAY
+from lungus.models.normalisation import IMAGENET_GRAY, KINETICS_GRAY
 from lungus.models.weights import load_init_weights, load_pretrained
 
 CLASSIFIER = "classifier"

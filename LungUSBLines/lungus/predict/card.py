@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from lungus.data.tasks import is_ordinal
+from lungus.data.labels.tasks import is_ordinal
 
 if TYPE_CHECKING:
     from lungus.predict.classifier import ClipClassifier

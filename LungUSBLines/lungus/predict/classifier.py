@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from lungus.models.preprocessing import normalise_frames
+from lungus.models.normalisation import normalise_frames
 from lungus.predict.windows import aggregate_windows, clip_windows
 
 

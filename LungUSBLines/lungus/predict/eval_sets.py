@@ -1,7 +1,7 @@
 """Per-clip predictions over an evaluation set: what validation in training and `lungus
 evaluate` both score.
 
-Evaluation sets (lungus.data.training_sets.ClipEvalSet, MaskEvalSet) expose whole clips:
+Evaluation sets (lungus.data.pipeline.training_sets.ClipEvalSet, MaskEvalSet) expose whole clips:
 ``clip_frames(i)`` (uint8 (T, H, W)), ``names`` and ``patients``; a classifier's also
 ``targets``, a segmenter's ``clip_masks(i)`` and ``clip_fan(i)``.
 """
@@ -40,8 +40,8 @@ def segment_eval_set(segmenter: FrameSegmenter, model: nn.Module, dataset: Any, 
     """One prediction per clip ``indices`` with labelled frames (mask value 255 marks a frame no
     rater annotated; a clip nobody annotated has nothing to score and is left out): predicted
     and true masks of those frames, their B-line analyses, and the few frame images a report draws."""
-    from lungus.data.annotation_labels import IGNORE_INDEX, labelled_frames
-    from lungus.data.blines import analyse_masks
+    from lungus.data.labels.annotation_labels import IGNORE_INDEX, labelled_frames
+    from lungus.data.labels.blines import analyse_masks
 
     predictions = []
     for i in indices:

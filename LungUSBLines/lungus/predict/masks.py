@@ -52,7 +52,7 @@ def drop_small_blines(masks: np.ndarray, fan_mask: np.ndarray | None, min_share:
     under ``min_share`` of the fan's area set to background."""
     import cv2
 
-    from lungus.data.schemes import B_LINE, BACKGROUND, CONFLUENT
+    from lungus.data.labels.schemes import B_LINE, BACKGROUND, CONFLUENT
 
     if min_share <= 0:
         return masks

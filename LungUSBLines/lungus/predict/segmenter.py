@@ -9,7 +9,7 @@ import numpy as np
 import torch
 from torch import Tensor, nn
 
-from lungus.models.preprocessing import normalise_frames
+from lungus.models.normalisation import normalise_frames
 from lungus.predict.masks import CONFLUENT_LOGIT_OFFSET, MIN_BLINE_SHARE, drop_small_blines, masks_from_logits
 
 
@@ -30,7 +30,7 @@ class FrameSegmenter:
     def __init__(self, class_names: Sequence[str], *, normalisation: dict[str, float], eval_batch: int = 16,
                  label_classes: Sequence[int] | None = None, min_bline_share: float = MIN_BLINE_SHARE,
                  logit_offsets: Sequence[float] | None = None) -> None:
-        from lungus.data.schemes import CONFLUENT
+        from lungus.data.labels.schemes import CONFLUENT
 
         if not 0 <= min_bline_share < 1:
             raise ValueError(f"min_bline_share must be in [0, 1), got {min_bline_share}")

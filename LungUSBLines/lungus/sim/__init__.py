@@ -4,15 +4,15 @@
 
     sim = simulate_clip(SimulationConfig(n_frames=32), seed=3, state=1)
     sim.clip          # lungus.io.Clip (frames, fps, spacing_mm, fan)
-    sim.masks         # (T, H, W) uint8 class ids (lungus.data.schemes)
+    sim.masks         # (T, H, W) uint8 class ids (lungus.data.labels.schemes)
     sim.frames        # per-frame truth: bline_count, discrete, confluent_share, positions
     sim.labels        # {"bline2": ..., "bline3": ..., "lus4": ...}
 
     write_dataset("sim_set", n_clips=60, n_patients=15, seed=0)   # `lungus simulate`
 
 The truth is measured from the rendered masks by the rules every mask follows
-(:mod:`lungus.data.bline_rules`, :mod:`lungus.data.blines`); the preview's colours
-come from :mod:`lungus.data.mask_colours`. Names are imported on first use, so
+(:mod:`lungus.data.labels.bline_rules`, :mod:`lungus.data.labels.blines`); the preview's colours
+come from :mod:`lungus.data.labels.mask_colours`. Names are imported on first use, so
 ``import lungus.sim.raters`` stays light.
 """
 

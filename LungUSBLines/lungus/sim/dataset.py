@@ -11,7 +11,7 @@ Layout of the output folder (paths in the CSVs are relative to it)::
     patients.csv      each patient's traits
     clips/<name>.<ext>   the clip (mp4, seq.nrrd or dcm) and <name>.json, its fan in
                       the SlicerUltrasound AnonymizeUltrasound schema (read_clip uses it)
-    masks/<name>.seq.nrrd  uint8 class ids (lungus.data.schemes), one frame per clip
+    masks/<name>.seq.nrrd  uint8 class ids (lungus.data.labels.schemes), one frame per clip
                       frame, gzip-compressed; read back with :func:`read_masks`
     preview.png       optional contact sheet
 """
@@ -191,7 +191,7 @@ def write_dataset(
     The crowd and expert columns come from lungus.sim.raters.simulate_raters run on the
     truth_bline3 labels. ``progress(done, total, clip_name)`` is called after each clip.
     """
-    from lungus.data.manifest import Manifest
+    from lungus.data.manifests.manifest import Manifest
 
     config = config or SimulationConfig()
     if clip_format not in CLIP_FORMATS:
@@ -296,7 +296,7 @@ def _write_tables(
 ) -> dict[str, Path]:
     """opinions.csv, frames.csv, patients.csv and the optional preview.png (not the manifest)."""
     from lungus.data.csvfile import write_csv_table
-    from lungus.data.opinions import Opinions
+    from lungus.data.labels.opinions import Opinions
 
     files = {}
     clip_names = [str(row["clip"]) for row in written.rows]

@@ -14,8 +14,8 @@ from typing import Any
 
 import numpy as np
 
-from lungus.data.bline_rules import FrameTruth, clip_labels
-from lungus.data.blines import masks_truth
+from lungus.data.labels.bline_rules import FrameTruth, clip_labels
+from lungus.data.labels.blines import masks_truth
 from lungus.io.clip import Clip
 from lungus.sim.annotate import annotation_overlay
 from lungus.sim.geometry import PROBES, ProbeGeometry, make_probe
@@ -65,7 +65,7 @@ class SimulationConfig:
 class SimulatedClip:
     """A simulated clip with its ground truth.
 
-    masks: (T, H, W) uint8 class ids (lungus.data.schemes); frames: per-frame truth;
+    masks: (T, H, W) uint8 class ids (lungus.data.labels.schemes); frames: per-frame truth;
     labels: truth per scheme (bline2, bline3, lus4); state: the designed state 0..3.
     """
 

@@ -10,7 +10,7 @@ import cv2
 import numpy as np
 
 from lungus.atomic import atomic_path
-from lungus.data.mask_colours import colour_mask, coloured_classes
+from lungus.data.labels.mask_colours import colour_mask, coloured_classes
 
 _CAPTION = 14
 

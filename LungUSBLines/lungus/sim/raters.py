@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from lungus.data.schemes import CROWD_COLUMNS, LABEL_SCHEMES, normalise_label
+from lungus.data.labels.schemes import CROWD_COLUMNS, LABEL_SCHEMES, normalise_label
 
 CLASSES: tuple[str, ...] = LABEL_SCHEMES["bline3"]
 N_CLASSES = len(CLASSES)

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from lungus.data.schemes import A_LINE, B_LINE, BACKGROUND, CONFLUENT, PLEURA, RIB_SHADOW
+from lungus.data.labels.schemes import A_LINE, B_LINE, BACKGROUND, CONFLUENT, PLEURA, RIB_SHADOW
 from lungus.sim.geometry import ScanConverter
 from lungus.sim.scene import ClipScene, smooth_noise
 

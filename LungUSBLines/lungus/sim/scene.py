@@ -6,7 +6,7 @@ samples (depth, row) and scan lines (lateral, column); echo levels are in dB rel
 to ordinary soft tissue.
 
 Designed states (the clip's truth labels are *measured* from the rendered masks by the
-rules in :mod:`lungus.data.bline_rules`, so a design and its labels cannot disagree):
+rules in :mod:`lungus.data.labels.bline_rules`, so a design and its labels cannot disagree):
 
 0. aerated lung: pleural line with sliding, A-lines, no B-lines;
 1. 1-5 discrete B-lines that come and go, weaker A-lines, mildly irregular pleura;

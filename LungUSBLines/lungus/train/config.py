@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lungus.data.layouts import LAYOUTS
-from lungus.data.tasks import DEFAULT_TASK, SEG_TASK, TASKS
+from lungus.data.labels.tasks import DEFAULT_TASK, SEG_TASK, TASKS
+from lungus.data.pipeline.layouts import LAYOUTS
 from lungus.device import DEFAULT_DEVICE, DEVICE_HELP, device_problem
 from lungus.errors import LungUSError
 
@@ -114,14 +114,14 @@ class TrainConfig:
                                        default_text="the clip's own rate")
     fan_crop: bool = setting(True, help="crop each clip to its ultrasound fan before resizing")
     layout: str = setting("cartesian", help="polar: unwrap sector fans about the probe apex "
-                          "(lungus.data.transforms)", choices=LAYOUTS)
+                          "(lungus.data.pipeline.transforms)", choices=LAYOUTS)
     fallback_sector: tuple[float, float, float, float, float] | None = setting(
         None, help="polar: the sector of clips whose fan is not detected, as fractions of the frame",
         check=_sector_problem, default_text="cartesian letterbox", nargs=5, type=float,
         metavar=("APEX_ROW", "APEX_COL", "HALF_ANGLE", "INNER", "OUTER"))
     augment: bool | dict[str, Any] = setting(
         True, help="random gain, contrast, speckle, rotation, flip, shift and time reversal per training clip "
-        "(YAML: a mapping overrides lungus.data.augment.AugmentConfig ranges)", check=_augment_problem)
+        "(YAML: a mapping overrides lungus.data.pipeline.augment.AugmentConfig ranges)", check=_augment_problem)
     eval_aggregation: str = setting("max", help="how window scores become a clip score", choices=AGGREGATIONS)
     eval_stride: int | None = setting(None, help="frames between evaluation windows",
                                       default_text="frames // 2")
@@ -182,15 +182,15 @@ class TrainConfig:
 
     def preprocessing(self):
         """The Preprocessing every clip of this run goes through (and its model card records)."""
-        from lungus.data.preprocess import Preprocessing
+        from lungus.data.pipeline.clip_preparation import Preprocessing
 
         return Preprocessing(self.size, self.target_fps, self.fan_crop, self.layout, self.fallback_sector)
 
     def augmentation(self):
-        """The AugmentConfig of training clips (lungus.data.augment), or None: no augmentation."""
+        """The AugmentConfig of training clips (lungus.data.pipeline.augment), or None: no augmentation."""
         if not self.augment:
             return None
-        from lungus.data.augment import AugmentConfig
+        from lungus.data.pipeline.augment import AugmentConfig
 
         try:
             return AugmentConfig.from_settings(self.augment if isinstance(self.augment, dict) else None)

@@ -17,10 +17,10 @@ from typing import Any
 import numpy as np
 
 from lungus.atomic import atomic_write_text
-from lungus.data.label_sources import labels_of
-from lungus.data.manifest import Manifest
-from lungus.data.schemes import scheme_classes
-from lungus.data.tasks import SEG_TASK, is_ordinal
+from lungus.data.labels.schemes import scheme_classes
+from lungus.data.labels.tasks import SEG_TASK, is_ordinal
+from lungus.data.manifests.label_sources import labels_of
+from lungus.data.manifests.manifest import Manifest
 from lungus.errors import LungUSError
 from lungus.evaluate.report import read_predictions, write_classification_report, write_json
 from lungus.progress import Progress, part_progress
@@ -52,7 +52,7 @@ class CrossValidationResult:
 def fold_assignment(manifest: Manifest, config: TrainConfig) -> list[int | None]:
     """The manifest's fold column when it has exactly ``config.folds`` folds, else a fresh
     patient-level stratified assignment (deterministic per split seed)."""
-    from lungus.data.split import assign_folds
+    from lungus.data.manifests.split import assign_folds
     from lungus.train.setup import default_label_source
 
     folds = manifest.folds()

@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from lungus.data.annotation_labels import IGNORE_INDEX
+from lungus.data.labels.annotation_labels import IGNORE_INDEX
 
 
 def sord_targets(labels: Tensor, n_classes: int, alpha: float = 2.0) -> Tensor:

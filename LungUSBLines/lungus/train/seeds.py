@@ -67,7 +67,7 @@ def fit_seeds(config: TrainConfig, *, progress: Progress | None = None,
                 member.run_dir / CHECKPOINT_NAME).is_file(), test_rows=test_rows, context=context)
             epochs_run = max(epochs_run, result.epochs_run)
             if context.is_main and result.test is not None:
-                from lungus.data.schemes import scheme_classes
+                from lungus.data.labels.schemes import scheme_classes
                 from lungus.evaluate.report import write_classification_report
 
                 # Each member's own score on the held-out clips: how far single seeds spread.

@@ -12,12 +12,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from lungus.data.label_sources import available_sources, labels_of
-from lungus.data.manifest import Manifest
-from lungus.data.preprocess import ClipCache
-from lungus.data.schemes import SEG_CLASSES, scheme_classes
-from lungus.data.tasks import SEG_TASK, is_ordinal
-from lungus.data.training_sets import (
+from lungus.data.labels.schemes import SEG_CLASSES, scheme_classes
+from lungus.data.labels.tasks import SEG_TASK, is_ordinal
+from lungus.data.manifests.label_sources import available_sources, labels_of
+from lungus.data.manifests.manifest import Manifest
+from lungus.data.pipeline.clip_preparation import ClipCache
+from lungus.data.pipeline.training_sets import (
     TrainingInput,
     classification_sets,
     segmentation_label_classes,
@@ -119,7 +119,7 @@ def split_rows(manifest: Manifest, rows: list[int], hard: np.ndarray, config: Tr
         return [r for r in rows if folds[r] != config.fold], val
     if config.val_fraction == 0:
         return rows, []
-    from lungus.data.split import assign_folds
+    from lungus.data.manifests.split import assign_folds
 
     all_patients = manifest.patients
     patients = [all_patients[r] for r in rows]

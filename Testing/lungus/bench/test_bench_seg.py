@@ -40,7 +40,7 @@ def test_bench_seg_onnxruntime_and_default_threads(capsys):
 
 
 def test_bench_seg_times_a_trained_model_file(capsys, tmp_path):
-    from lungus.data.schemes import SEG_CLASSES
+    from lungus.data.labels.schemes import SEG_CLASSES
     from lungus.models.model_file import ModelCard, save_model_file
     from lungus.models.registry import build_model
     from lungus.train.setup import json_architecture

@@ -1,4 +1,4 @@
-"""lungus.data.agreement: comparisons, strict majority, the Duggan-style report."""
+"""lungus.data.manifests.agreement: comparisons, strict majority, the Duggan-style report."""
 
 from __future__ import annotations
 
@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 from sklearn.metrics import cohen_kappa_score
 
-from lungus.data.agreement import compare, labels_report, strict_majority
-from lungus.data.manifest import Manifest
+from lungus.data.manifests.agreement import compare, labels_report, strict_majority
+from lungus.data.manifests.manifest import Manifest
 from lungus.errors import LungUSError
 
 

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lungus.data.annotations import (
+from lungus.data.labels.annotations import (
     AnnotationMaskConfig,
     annotation_masks,
     clip_annotation_masks,
@@ -24,9 +24,9 @@ from lungus.data.annotations import (
     ijk_to_lps_matrix,
     read_annotation,
 )
-from lungus.data.blines import analyse_masks
-from lungus.data.fusion import fuse_masks
-from lungus.data.schemes import B_LINE, PLEURA
+from lungus.data.labels.blines import analyse_masks
+from lungus.data.labels.fusion import fuse_masks
+from lungus.data.labels.schemes import B_LINE, PLEURA
 from lungus.errors import LungUSError
 
 SHAPE = (256, 256)

@@ -1,6 +1,6 @@
 import numpy as np
 
-from lungus.data.augment import AugmentConfig, augment_clip
+from lungus.data.pipeline.augment import AugmentConfig, augment_clip
 
 
 def _clip():

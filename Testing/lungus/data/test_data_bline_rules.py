@@ -1,20 +1,20 @@
-"""The B-line rules every mask follows: counting per frame (lungus.data.blines) and clip labels
-(lungus.data.bline_rules)."""
+"""The B-line rules every mask follows: counting per frame (lungus.data.labels.blines) and clip labels
+(lungus.data.labels.bline_rules)."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
 
-from lungus.data.bline_rules import (
+from lungus.data.labels.bline_rules import (
     FrameTruth,
     clip_labels,
     confluent_instance,
     discrete_instance,
     frame_truth,
 )
-from lungus.data.blines import clip_instances, count_blines, masks_truth
-from lungus.data.schemes import B_LINE, CONFLUENT, PLEURA
+from lungus.data.labels.blines import clip_instances, count_blines, masks_truth
+from lungus.data.labels.schemes import B_LINE, CONFLUENT, PLEURA
 from lungus.io.clip import FanGeometry
 from lungus.io.fan import sector_mask
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lungus.data.blines import analyse_masks
-from lungus.data.schemes import B_LINE, CONFLUENT, PLEURA, RIB_SHADOW
+from lungus.data.labels.blines import analyse_masks
+from lungus.data.labels.schemes import B_LINE, CONFLUENT, PLEURA, RIB_SHADOW
 from lungus.io.clip import FanGeometry
 from lungus.io.fan import rectangle_mask, sector_mask
 from lungus.sim import SimulationConfig, simulate_clip

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lungus.data.crowd import dawid_skene, majority_vote, soft_labels
+from lungus.data.labels.crowd import dawid_skene, majority_vote, soft_labels
 from lungus.sim.raters import RaterConfig, simulate_raters
 
 CLASSES = ("none", "discrete", "confluent")

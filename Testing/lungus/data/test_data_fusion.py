@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lungus.data.fusion import StapleConfig, fuse_masks
-from lungus.data.schemes import A_LINE, B_LINE, CONFLUENT, PLEURA, RIB_SHADOW
+from lungus.data.labels.fusion import StapleConfig, fuse_masks
+from lungus.data.labels.schemes import A_LINE, B_LINE, CONFLUENT, PLEURA, RIB_SHADOW
 
 
 @pytest.fixture(scope="module")

@@ -12,9 +12,9 @@ from pathlib import Path
 import pytest
 
 import lungus
-from lungus.data.annotations import read_annotation
-from lungus.data.label_sources import crowd_counts
-from lungus.data.manifest import Manifest
+from lungus.data.labels.annotations import read_annotation
+from lungus.data.manifests.label_sources import crowd_counts
+from lungus.data.manifests.manifest import Manifest
 from lungus.errors import LungUSError
 
 ENGINE = Path(lungus.__file__).resolve().parents[1]  # the engine under test, for the CLI run
@@ -109,7 +109,7 @@ def test_a_manifest_that_is_a_fifo_is_refused_at_once(tmp_path):
 @pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="FIFOs are POSIX")
 def test_an_annotation_file_that_is_a_fifo_is_refused_at_once(tmp_path):
     os.mkfifo(tmp_path / "clip.ann.json")
-    code = "import sys; from lungus.data.annotations import read_annotation; read_annotation(sys.argv[1])"
+    code = "import sys; from lungus.data.labels.annotations import read_annotation; read_annotation(sys.argv[1])"
     environment = dict(os.environ, PYTHONPATH=os.fspath(ENGINE))
     result = subprocess.run(  # in a child process: reading a FIFO blocks
         [sys.executable, "-c", code, os.fspath(tmp_path / "clip.ann.json")],

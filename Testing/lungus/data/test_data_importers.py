@@ -7,9 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lungus.data.importers import import_covid_blues, main
-from lungus.data.label_sources import labels_of
-from lungus.data.manifest import Manifest
+from lungus.data.manifests.importers import import_covid_blues, main
+from lungus.data.manifests.label_sources import labels_of
+from lungus.data.manifests.manifest import Manifest
 from lungus.errors import LungUSError
 
 REAL_FOLDER = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "covid-blues-dev"

@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lungus.data.label_images import read_label_masks, segment_class
-from lungus.data.schemes import A_LINE, B_LINE, CONFLUENT, PLEURA, RIB_SHADOW, SEG_CLASSES
+from lungus.data.labels.label_images import read_label_masks, segment_class
+from lungus.data.labels.schemes import A_LINE, B_LINE, CONFLUENT, PLEURA, RIB_SHADOW, SEG_CLASSES
 from lungus.errors import LungUSError
 from lungus.io import Clip, write_clip
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lungus.data.label_sources import available_sources, crowd_opinion_counts, labels_of
-from lungus.data.manifest import Manifest
-from lungus.data.opinions import Opinions
+from lungus.data.labels.opinions import Opinions
+from lungus.data.manifests.label_sources import available_sources, crowd_opinion_counts, labels_of
+from lungus.data.manifests.manifest import Manifest
 from lungus.errors import LungUSError
 
 LABELLED = """\

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lungus.data.manifest import Manifest
+from lungus.data.manifests.manifest import Manifest
 from lungus.errors import LungUSError
 
 LABELLED = """\

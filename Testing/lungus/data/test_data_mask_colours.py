@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 
-from lungus.data.mask_colours import colour_mask, coloured_classes
-from lungus.data.schemes import B_LINE, SEG_CLASSES
+from lungus.data.labels.mask_colours import colour_mask, coloured_classes
+from lungus.data.labels.schemes import B_LINE, SEG_CLASSES
 
 
 def test_colour_mask_paints_each_class_in_its_colour_and_leaves_background_grey():

@@ -2,7 +2,7 @@ import cv2
 import numpy as np
 import pytest
 
-from lungus.data.preprocess import ClipCache, Preprocessing, frame_indices, prepare_clip
+from lungus.data.pipeline.clip_preparation import ClipCache, Preprocessing, frame_indices, prepare_clip
 from lungus.io import sector_mask, write_clip
 from lungus.io.clip import Clip, FanGeometry
 

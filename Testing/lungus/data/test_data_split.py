@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lungus.data.manifest import Manifest
-from lungus.data.split import assign_folds, default_stratify_source, split_manifest
+from lungus.data.manifests.manifest import Manifest
+from lungus.data.manifests.split import assign_folds, default_stratify_source, split_manifest
 from lungus.errors import LungUSError
 
 

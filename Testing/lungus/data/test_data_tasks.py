@@ -1,9 +1,16 @@
-"""lungus.data.tasks: the task names, defined once."""
+"""lungus.data.labels.tasks: the task names, defined once."""
 
 from __future__ import annotations
 
-from lungus.data.schemes import LABEL_SCHEMES
-from lungus.data.tasks import CLASSIFICATION_TASKS, DEFAULT_TASK, ORDINAL_TASKS, SEG_TASK, TASKS, is_ordinal
+from lungus.data.labels.schemes import LABEL_SCHEMES
+from lungus.data.labels.tasks import (
+    CLASSIFICATION_TASKS,
+    DEFAULT_TASK,
+    ORDINAL_TASKS,
+    SEG_TASK,
+    TASKS,
+    is_ordinal,
+)
 
 
 def test_a_classification_task_is_named_by_its_label_scheme():

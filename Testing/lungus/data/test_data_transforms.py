@@ -1,4 +1,4 @@
-"""Fan unwrapping (lungus.data.transforms): radial lines become columns, the fan mask is kept."""
+"""Fan unwrapping (lungus.data.pipeline.transforms): radial lines become columns, the fan mask is kept."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from lungus.data.transforms import (
+from lungus.data.pipeline.transforms import (
     LUMIFY_CROPPED_SECTOR,
     is_unwrappable,
     relative_sector,

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from lungus.data.manifest import Manifest
-from lungus.data.opinions import Opinions
+from lungus.data.labels.opinions import Opinions
+from lungus.data.manifests.manifest import Manifest
 
 CLIPS = tuple(f"clips/{name}.npy" for name in "abcdef")
 GOOD = """\

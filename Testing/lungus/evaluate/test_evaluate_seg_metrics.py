@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from lungus.data.schemes import B_LINE, PLEURA
+from lungus.data.labels.schemes import B_LINE, PLEURA
 from lungus.evaluate.seg_metrics import match_positions, segmentation_metrics, tally_clip
 
 

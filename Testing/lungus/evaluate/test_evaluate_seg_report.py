@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from lungus.data.blines import analyse_masks
-from lungus.data.schemes import B_LINE, PLEURA
+from lungus.data.labels.blines import analyse_masks
+from lungus.data.labels.schemes import B_LINE, PLEURA
 from lungus.evaluate.seg_report import write_segmentation_report
 from lungus.evaluate.summaries import segmentation_summary
 

@@ -5,7 +5,7 @@ import pytest
 from PIL import Image
 from sklearn.metrics import roc_auc_score
 
-from lungus.data.manifest import Manifest
+from lungus.data.manifests.manifest import Manifest
 from lungus.errors import LungUSError
 from lungus.evaluate.subgroups import BLANK, prediction_rows, subgroup_metrics, write_subgroups
 

@@ -8,8 +8,8 @@ import numpy as np
 import pytest
 import torch
 
-from lungus.data.blines import analyse_masks
-from lungus.data.preprocess import Preprocessing, prepare_clip
+from lungus.data.labels.blines import analyse_masks
+from lungus.data.pipeline.clip_preparation import Preprocessing, prepare_clip
 from lungus.errors import LungUSError
 from lungus.infer import Analyzer, Cancelled
 from lungus.io import read_clip

@@ -8,12 +8,12 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from lungus.data.preprocess import Preprocessing, prepare_clip
+from lungus.data.pipeline.clip_preparation import Preprocessing, prepare_clip
 from lungus.infer import Analyzer
 from lungus.infer.recipes import recipe_card
 from lungus.io.clip import Clip, FanGeometry
 from lungus.models import build_model, save_model_file
-from lungus.models.preprocessing import normalise_frames
+from lungus.models.normalisation import normalise_frames
 
 HEIGHT, WIDTH, FRAMES = (
     60,

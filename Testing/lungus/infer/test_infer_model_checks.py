@@ -29,8 +29,8 @@ from lungus.infer import Analyzer
 from lungus.infer.recipes import recipe_card
 from lungus.model_calls import ModelCallLimit
 from lungus.models import export_torchscript, load_model_file, save_model_file
-from lungus.models.export import CARD_EXTRA_FILE, CONTENT_DIGEST, torchscript_digest
 from lungus.models.model_file import FORMAT_VERSION
+from lungus.models.torchscript_onnx import CARD_EXTRA_FILE, CONTENT_DIGEST, torchscript_digest
 
 NON_FINITE = "the model gave NaN or infinite logits"
 
@@ -163,7 +163,7 @@ def looping_onnx(path: Path) -> Path:
     import onnx
     from onnx import TensorProto, helper
 
-    from lungus.models.export import (
+    from lungus.models.torchscript_onnx import (
         INPUT_NAME,
         ONNX_CARD_KEY,
         ONNX_DIGEST_KEY,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lungus.data.schemes import SEG_CLASSES
+from lungus.data.labels.schemes import SEG_CLASSES
 from lungus.infer import Analyzer
 from lungus.infer.overlays import MAX_DISPLAY_WIDTH, explanation_sheet, overlay_frames
 from lungus.io import read_clip

@@ -2,7 +2,7 @@
 
 import dataclasses
 
-from lungus.data.schemes import B_LINE, BACKGROUND, CONFLUENT, PLEURA
+from lungus.data.labels.schemes import B_LINE, BACKGROUND, CONFLUENT, PLEURA
 from lungus.models.model_file import load_model_file
 from lungus.predict.card import predictor_from_card
 from lungus.predict.masks import CONFLUENT_LOGIT_OFFSET, MIN_BLINE_SHARE

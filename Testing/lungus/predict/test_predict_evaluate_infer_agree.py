@@ -9,8 +9,8 @@ import numpy as np
 import pytest
 import torch
 
-from lungus.data.manifest import Manifest
-from lungus.data.schemes import A_LINE, B_LINE, BACKGROUND, PLEURA
+from lungus.data.labels.schemes import A_LINE, B_LINE, BACKGROUND, PLEURA
+from lungus.data.manifests.manifest import Manifest
 from lungus.evaluate.model_eval import evaluate_model
 from lungus.infer import Analyzer
 from lungus.models.model_file import load_model_file, save_model_file

@@ -3,7 +3,7 @@
 import numpy as np
 import torch
 
-from lungus.data.schemes import B_LINE, CONFLUENT, PLEURA, SEG_CLASSES
+from lungus.data.labels.schemes import B_LINE, CONFLUENT, PLEURA, SEG_CLASSES
 from lungus.predict.masks import class_argmax, drop_small_blines
 from lungus.predict.segmenter import FrameSegmenter
 

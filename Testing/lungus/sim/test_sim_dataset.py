@@ -7,8 +7,8 @@ import csv
 import numpy as np
 import pytest
 
-from lungus.data.blines import masks_truth
-from lungus.data.manifest import Manifest
+from lungus.data.labels.blines import masks_truth
+from lungus.data.manifests.manifest import Manifest
 from lungus.errors import LungUSError
 from lungus.io import read_clip
 from lungus.sim.dataset import read_masks, write_dataset

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lungus.data.schemes import PLEURA
+from lungus.data.labels.schemes import PLEURA
 from lungus.sim.generator import (
     SimulationConfig,
     patient_traits,

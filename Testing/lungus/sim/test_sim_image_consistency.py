@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lungus.data.schemes import A_LINE, B_LINE, BACKGROUND, CONFLUENT, PLEURA, RIB_SHADOW
+from lungus.data.labels.schemes import A_LINE, B_LINE, BACKGROUND, CONFLUENT, PLEURA, RIB_SHADOW
 
 
 def _row_band_contrast(sim, target: int, reference, min_pixels: int = 8) -> list[float]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from lungus.data.schemes import CROWD_COLUMNS
+from lungus.data.labels.schemes import CROWD_COLUMNS
 from lungus.sim.raters import ExpertSpec, RaterConfig, simulate_raters
 
 CLASSES = ("none", "discrete", "confluent")

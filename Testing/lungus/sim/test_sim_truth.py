@@ -6,7 +6,7 @@ import cv2
 import numpy as np
 import pytest
 
-from lungus.data.schemes import B_LINE, CONFLUENT
+from lungus.data.labels.schemes import B_LINE, CONFLUENT
 
 
 def test_rendered_counts_match_the_mask_instances(make_clip):

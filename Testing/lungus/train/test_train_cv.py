@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from lungus.data.manifest import Manifest
+from lungus.data.manifests.manifest import Manifest
 from lungus.errors import LungUSError
 from lungus.models.model_file import load_model_file
 from lungus.train.config import TrainConfig

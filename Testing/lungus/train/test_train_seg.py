@@ -14,8 +14,8 @@ import numpy as np
 import pytest
 import torch
 
-from lungus.data.annotation_labels import IGNORE_INDEX, annotation_mask_file, parse_annotation_source
-from lungus.data.schemes import B_LINE, CONFLUENT, PLEURA, SEG_CLASSES
+from lungus.data.labels.annotation_labels import IGNORE_INDEX, annotation_mask_file, parse_annotation_source
+from lungus.data.labels.schemes import B_LINE, CONFLUENT, PLEURA, SEG_CLASSES
 from lungus.errors import LungUSError
 from lungus.io import write_clip
 from lungus.io.clip import Clip
@@ -91,8 +91,8 @@ def test_seg_training_learns_and_writes_a_segmenter(tiny_collection, tmp_path):
 
 
 def test_frames_per_clip_are_stratified_and_replayable(tiny_collection, tmp_path):
-    from lungus.data.manifest import Manifest
-    from lungus.data.training_sets import segmentation_sets
+    from lungus.data.manifests.manifest import Manifest
+    from lungus.data.pipeline.training_sets import segmentation_sets
     from lungus.train.setup import training_input
 
     config = TrainConfig(manifest=str(tiny_collection), out=str(tmp_path / "run"), frames=2, **TINY_SEG)

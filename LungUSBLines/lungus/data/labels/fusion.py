@@ -30,7 +30,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lungus.data.schemes import SEG_CLASSES
+from lungus.data.labels.schemes import SEG_CLASSES
 
 FUSION_METHODS = ("majority", "staple")
 _MAX_DENSE_CODES = 1 << 24  # bincount over codes up to this many; np.unique beyond

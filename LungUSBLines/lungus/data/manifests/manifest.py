@@ -15,9 +15,9 @@ Columns (paths are relative to the CSV's own folder):
 Other columns are kept as they are. Line numbers in messages count the header as
 line 1, as a text editor does.
 
-This module is the table: rows, paths, columns, folds, and (lungus.data.validation) the
+This module is the table: rows, paths, columns, folds, and (lungus.data.manifests.validation) the
 checks of the CSV. The labels its columns give (crowd, experts, truth, soft labels) come from
-lungus.data.label_sources.
+lungus.data.manifests.label_sources.
 """
 
 from __future__ import annotations
@@ -30,8 +30,8 @@ from pathlib import Path
 import numpy as np
 
 from lungus.data.csvfile import read_csv_table, write_csv_table
-from lungus.data.opinions import Opinions, clip_key
-from lungus.data.schemes import CROWD_COLUMNS, LABEL_SCHEMES
+from lungus.data.labels.opinions import Opinions, clip_key
+from lungus.data.labels.schemes import CROWD_COLUMNS, LABEL_SCHEMES
 from lungus.errors import LungUSError
 
 REQUIRED_COLUMNS = ("clip", "patient")
@@ -272,8 +272,8 @@ class Manifest:
 
     # ---- validation ----------------------------------------------------------------------------------
     def validate(self, check_files: bool = True, opinions: Opinions | None = None) -> list[ManifestIssue]:
-        """Every problem found, errors and warnings, in file order. See :mod:`lungus.data.validation`."""
-        from lungus.data.validation import validate_manifest
+        """Every problem found, errors and warnings, in file order. See :mod:`lungus.data.manifests.validation`."""
+        from lungus.data.manifests.validation import validate_manifest
 
         return validate_manifest(self, check_files=check_files, opinions=opinions)
 

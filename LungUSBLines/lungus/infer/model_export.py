@@ -1,6 +1,6 @@
 """Export a model file for deployment, and check the export against it (behind `lungus export`).
 
-The writing is lungus.models.export's (the card embedded); this adds the round trip: load the
+The writing is lungus.models.torchscript_onnx's (the card embedded); this adds the round trip: load the
 exported file as the engine would and compare its logits with the model file's.
 """
 
@@ -21,8 +21,8 @@ TOLERANCE = 1e-3
 
 def export_model(model_path: str | os.PathLike, fmt: str, out: str | os.PathLike) -> Path:
     """Write ``model_path`` as TorchScript or ONNX to ``out`` with its card; returns ``out``."""
-    from lungus.models.export import export_onnx, export_torchscript
     from lungus.models.model_file import load_model_file
+    from lungus.models.torchscript_onnx import export_onnx, export_torchscript
 
     if fmt not in FORMATS:
         raise LungUSError(f"unknown export format {fmt!r}; use {' or '.join(FORMATS)}")

@@ -9,9 +9,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from lungus.data.label_sources import label_columns, labels_of
-from lungus.data.manifest import EXPERT_PREFIX, SCHEME_COLUMNS, TRUTH_PREFIX, Manifest
-from lungus.data.opinions import Opinions
+from lungus.data.labels.opinions import Opinions
+from lungus.data.manifests.label_sources import label_columns, labels_of
+from lungus.data.manifests.manifest import EXPERT_PREFIX, SCHEME_COLUMNS, TRUTH_PREFIX, Manifest
 from lungus.errors import LungUSError
 
 # Schemes to stratify by, in order of preference: the crowd's scheme, then the finest.

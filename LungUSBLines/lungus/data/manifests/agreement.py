@@ -27,11 +27,16 @@ import warnings
 
 import numpy as np
 
-from lungus.data.crowd import majority_vote
-from lungus.data.label_sources import crowd_opinion_counts, fit_dawid_skene, labels_of, load_opinions
-from lungus.data.manifest import TRUTH_PREFIX, Manifest
-from lungus.data.opinions import Opinions
-from lungus.data.schemes import scheme_classes
+from lungus.data.labels.crowd import majority_vote
+from lungus.data.labels.opinions import Opinions
+from lungus.data.labels.schemes import scheme_classes
+from lungus.data.manifests.label_sources import (
+    crowd_opinion_counts,
+    fit_dawid_skene,
+    labels_of,
+    load_opinions,
+)
+from lungus.data.manifests.manifest import TRUTH_PREFIX, Manifest
 from lungus.errors import LungUSError
 
 

@@ -23,9 +23,11 @@ from collections import defaultdict
 
 import numpy as np
 
-from lungus.data.crowd import majority_vote
-from lungus.data.label_sources import crowd_counts, infer_column_scheme
-from lungus.data.manifest import (
+from lungus.data.labels.crowd import majority_vote
+from lungus.data.labels.opinions import Opinions, clip_key
+from lungus.data.labels.schemes import CROWD_COLUMNS, LABEL_SCHEMES, normalise_label, scheme_classes
+from lungus.data.manifests.label_sources import crowd_counts, infer_column_scheme
+from lungus.data.manifests.manifest import (
     EXPERT_PREFIX,
     REQUIRED_COLUMNS,
     SCHEME_COLUMNS,
@@ -34,8 +36,6 @@ from lungus.data.manifest import (
     ManifestIssue,
     parse_int,
 )
-from lungus.data.opinions import Opinions, clip_key
-from lungus.data.schemes import CROWD_COLUMNS, LABEL_SCHEMES, normalise_label, scheme_classes
 
 ERROR, WARNING = "error", "warning"
 

@@ -1,4 +1,4 @@
-"""Class masks drawn in their colours (the ``rgb`` of lungus.data.schemes.SEG_CLASSES).
+"""Class masks drawn in their colours (the ``rgb`` of lungus.data.labels.schemes.SEG_CLASSES).
 
 One look for every mask a user sees: the simulator's preview, inference overlays and the
 segmentation report.
@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from lungus.data.schemes import SEG_CLASSES, SegClass
+from lungus.data.labels.schemes import SEG_CLASSES, SegClass
 
 
 def coloured_classes() -> tuple[SegClass, ...]:

@@ -1,5 +1,5 @@
 """The labels a manifest gives: from its scheme, expert and truth columns, the crowd's opinion
-counts or a per-rater opinions file (lungus.data.manifest holds the table itself).
+counts or a per-rater opinions file (lungus.data.manifests.manifest holds the table itself).
 
 Sources (:func:`labels_of`): ``crowd-soft``, ``crowd-majority``, ``crowd-ds`` (needs long-format
 opinions), ``expert:NAME``, ``expert-majority``, ``truth`` and the plain scheme columns
@@ -16,22 +16,22 @@ from pathlib import Path
 
 import numpy as np
 
-from lungus.data.crowd import DawidSkeneResult, dawid_skene, majority_vote, soft_labels
-from lungus.data.manifest import (
+from lungus.data.labels.crowd import DawidSkeneResult, dawid_skene, majority_vote, soft_labels
+from lungus.data.labels.opinions import DEFAULT_OPINIONS_NAME, EncodedOpinions, Opinions
+from lungus.data.labels.schemes import (
+    BLINE3_TO_BLINE2,
+    CROWD_COLUMNS,
+    LABEL_SCHEMES,
+    normalise_label,
+    scheme_classes,
+)
+from lungus.data.manifests.manifest import (
     EXPERT_PREFIX,
     MAX_OPINION_COUNT,
     SCHEME_COLUMNS,
     TRUTH_PREFIX,
     Manifest,
     parse_int,
-)
-from lungus.data.opinions import DEFAULT_OPINIONS_NAME, EncodedOpinions, Opinions
-from lungus.data.schemes import (
-    BLINE3_TO_BLINE2,
-    CROWD_COLUMNS,
-    LABEL_SCHEMES,
-    normalise_label,
-    scheme_classes,
 )
 from lungus.errors import LungUSError
 

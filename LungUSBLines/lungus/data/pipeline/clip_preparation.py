@@ -18,7 +18,7 @@ import cv2
 import numpy as np
 
 from lungus.atomic import atomic_path
-from lungus.data.layouts import LAYOUTS
+from lungus.data.pipeline.layouts import LAYOUTS
 from lungus.io.clip import Clip, FanGeometry
 from lungus.io.fan import crop_to_fan
 
@@ -31,7 +31,7 @@ class Preprocessing:
     """How clips become model input. ``target_fps`` None keeps every frame.
 
     ``layout="polar"`` unwraps sector fans onto a (depth, angle) grid of ``size`` about the
-    probe apex, so radial B-lines become columns (lungus.data.transforms.unwrap_fan); a
+    probe apex, so radial B-lines become columns (lungus.data.pipeline.transforms.unwrap_fan); a
     clip whose fan is not a detected sector uses ``fallback_sector`` (relative geometry,
     see transforms.relative_sector) if given, else the cartesian letterbox.
     """
@@ -82,7 +82,7 @@ class Placement:
     def to_original(self, image: np.ndarray, interpolation: int = cv2.INTER_NEAREST) -> np.ndarray:
         """An (H, W) output-space image placed back into an original-size frame (zeros elsewhere)."""
         if self.sector is not None:
-            from lungus.data.transforms import rewrap_fan
+            from lungus.data.pipeline.transforms import rewrap_fan
 
             mode = "nearest" if interpolation == cv2.INTER_NEAREST else "linear"
             return rewrap_fan(image, self.sector_fan(), mode)
@@ -168,7 +168,7 @@ def prepare_clip(clip: Clip, preprocessing: Preprocessing, masks: np.ndarray | N
 def _prepare_polar(clip: Clip, preprocessing: Preprocessing, masks: np.ndarray | None, keep: np.ndarray,
                    fps: float | None) -> PreparedClip | None:
     """The fan unwrapped onto a (depth, angle) grid, or None when there is no sector to unwrap."""
-    from lungus.data.transforms import is_unwrappable, relative_sector, unwrap_fan
+    from lungus.data.pipeline.transforms import is_unwrappable, relative_sector, unwrap_fan
 
     fan = clip.fan
     if not is_unwrappable(fan) and preprocessing.fallback_sector is not None:

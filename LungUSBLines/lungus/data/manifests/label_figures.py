@@ -31,7 +31,7 @@ def confusion_grid(
 ) -> Path:
     """One confusion matrix per source (rows = reference, columns = source), counts written in the cells.
 
-    panels: panel title -> a comparison dict of lungus.data.agreement.compare.
+    panels: panel title -> a comparison dict of lungus.data.manifests.agreement.compare.
     Colour is the row-normalised share, so panels with different n compare.
     """
     plt = _pyplot()
@@ -105,7 +105,7 @@ def kappa_matrix(path: Path, names: list[str], kappa: np.ndarray, title: str) ->
 
 def report_figures(report: dict, sources: dict[str, np.ndarray], out_dir: Path) -> list[Path]:
     """All PNGs of a labels report: confusion_vs_truth, confusion_vs_panel, agreement_kappa."""
-    from lungus.data.agreement import compare
+    from lungus.data.manifests.agreement import compare
 
     out_dir = Path(out_dir)
     classes = report["classes"]

@@ -1,13 +1,13 @@
 """What a lungus model can be trained to do: the task names, defined once for the engine,
 the command line and the Slicer panels (torch-free, so Slicer imports it before PyTorch is in).
 
-A classification task is named by its label scheme (lungus.data.schemes) and predicts that
+A classification task is named by its label scheme (lungus.data.labels.schemes) and predicts that
 scheme's classes for a clip; ``seg`` segments frames into the SEG_CLASSES.
 """
 
 from __future__ import annotations
 
-from lungus.data.schemes import LABEL_SCHEMES
+from lungus.data.labels.schemes import LABEL_SCHEMES
 
 SEG_TASK = "seg"
 CLASSIFICATION_TASKS: tuple[str, ...] = tuple(LABEL_SCHEMES)

@@ -3,8 +3,8 @@
 Label sources (``lungus train --task seg --label-source ...``):
 
 - ``annotations``: every rater's lines beside the clip, drawn as the module draws its
-  overlay (lungus.data.annotations) and fused pixel by pixel by majority vote
-  (lungus.data.fusion); one rater's file is used as it is;
+  overlay (lungus.data.labels.annotations) and fused pixel by pixel by majority vote
+  (lungus.data.labels.fusion); one rater's file is used as it is;
 - ``annotations-staple``: the same, fused by STAPLE;
 - ``annotations:RATER``: only that rater's lines.
 
@@ -29,7 +29,7 @@ from pathlib import Path
 import numpy as np
 
 from lungus.atomic import atomic_path
-from lungus.data.schemes import B_LINE, BACKGROUND, PLEURA
+from lungus.data.labels.schemes import B_LINE, BACKGROUND, PLEURA
 from lungus.errors import LungUSError
 
 #: Mask value of an unlabelled pixel (here: every pixel of a frame no rater annotated).
@@ -73,7 +73,7 @@ def annotation_labels(by_rater: dict, method: str = "majority", rater: str | Non
 
     ``rater`` picks one rater; otherwise several raters are fused with ``method``.
     """
-    from lungus.data.fusion import fuse_masks
+    from lungus.data.labels.fusion import fuse_masks
 
     if rater is not None:
         if rater not in by_rater:
@@ -103,7 +103,7 @@ def annotation_mask_file(clip_path: str | os.PathLike, folder: str | os.PathLike
                          method: str = "majority") -> Path:
     """A ``.npy`` of the clip's annotation labels (see :func:`annotation_labels`), written to
     ``folder`` unless an up-to-date one is there. LungUSError when the clip has no annotations."""
-    from lungus.data.annotations import clip_annotation_masks, find_annotations
+    from lungus.data.labels.annotations import clip_annotation_masks, find_annotations
     from lungus.io.reader import read_clip
 
     clip_path = Path(clip_path)

@@ -16,7 +16,7 @@ from pathlib import Path
 import numpy as np
 
 from lungus.data.csvfile import read_csv_table, write_csv_table
-from lungus.data.schemes import normalise_label, scheme_classes
+from lungus.data.labels.schemes import normalise_label, scheme_classes
 from lungus.errors import LungUSError
 
 OPINION_COLUMNS = ("clip", "rater", "label")

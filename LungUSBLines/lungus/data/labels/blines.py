@@ -3,7 +3,7 @@
 Works the same on predicted masks (inference, evaluation) and on truth (the simulator's
 masks, masks drawn from annotations). Everything outside the fan is ignored.
 
-**Counts** follow the rules of :mod:`lungus.data.bline_rules` (the simulator's truth is
+**Counts** follow the rules of :mod:`lungus.data.labels.bline_rules` (the simulator's truth is
 :func:`masks_truth`, so a simulated clip's counts here equal its truth): each connected
 (8-neighbour) B-line region counts 1, each confluent region ``max(2, round(10 x share))``.
 The instances are found for all frames at once (one labelling call per class, statistics
@@ -46,7 +46,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from lungus.data.bline_rules import (
+from lungus.data.labels.bline_rules import (
     BLineInstance,
     FrameTruth,
     LateralCoordinate,
@@ -54,7 +54,7 @@ from lungus.data.bline_rules import (
     discrete_instance,
     frame_truth,
 )
-from lungus.data.schemes import B_LINE, CONFLUENT, PLEURA
+from lungus.data.labels.schemes import B_LINE, CONFLUENT, PLEURA
 from lungus.io.clip import FanGeometry
 
 POSITION_TOLERANCE_SHARE = 0.05
@@ -408,7 +408,7 @@ def _clip_instances(
 ) -> list[list[tuple[BLineInstance, float, float]]]:
     """Per frame, the B-line instances (left to right), with the lateral extent (low, high) of
     each region's pixel centres: found for all frames at once (one labelling call per class,
-    statistics from row runs), counted by the rules of lungus.data.bline_rules.
+    statistics from row runs), counted by the rules of lungus.data.labels.bline_rules.
 
     Regions left to right by the column of their top; a discrete region before a confluent
     one at the same column, then the one whose first pixel comes first."""
@@ -478,12 +478,12 @@ def masks_truth(masks: np.ndarray, fan: FanGeometry | None = None) -> list[Frame
 
 
 def count_blines(mask: np.ndarray, fan: FanGeometry | None = None) -> int:
-    """B-line count of one (H, W) class mask by the rules of lungus.data.bline_rules."""
+    """B-line count of one (H, W) class mask by the rules of lungus.data.labels.bline_rules."""
     return masks_truth(mask, fan)[0].bline_count
 
 
 def analyse_masks(masks: np.ndarray, fan: FanGeometry | None = None) -> MaskAnalysis:
-    """B-line measures of (T, H, W) (or (H, W)) class masks, ids of lungus.data.schemes.
+    """B-line measures of (T, H, W) (or (H, W)) class masks, ids of lungus.data.labels.schemes.
 
     ``fan`` gives the lateral coordinate (angle about the apex for sectors) and limits the
     analysis to the fan; without it the lateral coordinate is the image column.

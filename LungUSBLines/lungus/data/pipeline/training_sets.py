@@ -17,9 +17,9 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from lungus.data.augment import AugmentConfig, augment_clip
-from lungus.data.manifest import Manifest
-from lungus.data.preprocess import ClipCache, PreparedClip, Preprocessing
+from lungus.data.manifests.manifest import Manifest
+from lungus.data.pipeline.augment import AugmentConfig, augment_clip
+from lungus.data.pipeline.clip_preparation import ClipCache, PreparedClip, Preprocessing
 from lungus.errors import LungUSError
 
 # (frames uint8 (T, H, W), masks uint8 (T, H, W) or None, fan mask (H, W), rng) -> (frames, masks)
@@ -32,7 +32,7 @@ class TrainingInput:
 
     ``frames``: frames per training window (segmenter: frames drawn per clip per epoch);
     ``seed``: of the windows, frames and augmentation drawn each epoch; ``augment``: the ranges of the
-    random changes (lungus.data.augment), None for none.
+    random changes (lungus.data.pipeline.augment), None for none.
     """
 
     preprocessing: Preprocessing
@@ -181,7 +181,7 @@ class FrameMaskSet(_EpochSeeded, Dataset):
 
     def __init__(self, clips: ManifestClips, seed: int, augment: Augment | None = None,
                  frames_per_clip: int | None = None) -> None:
-        from lungus.data.annotation_labels import labelled_frames
+        from lungus.data.labels.annotation_labels import labelled_frames
 
         if frames_per_clip is not None and frames_per_clip < 1:
             raise ValueError(f"frames_per_clip must be >= 1 or None, got {frames_per_clip}")
@@ -271,16 +271,16 @@ def segmentation_mask_source(manifest: Manifest, label_source: str, cache: ClipC
     """ManifestClips keyword arguments that give each clip its class masks from ``label_source``:
 
     - ``truth`` or ``labelmaps``: the manifest's ``mask`` column (simulator truth, label images:
-      png, nrrd, .seq.nrrd, .seg.nrrd; lungus.data.label_images);
+      png, nrrd, .seq.nrrd, .seg.nrrd; lungus.data.labels.label_images);
     - ``annotations``, ``annotations-staple``, ``annotations:RATER``: AnnotateUltrasound files
-      beside each clip (lungus.data.annotation_labels).
+      beside each clip (lungus.data.labels.annotation_labels).
     """
-    from lungus.data.annotation_labels import (
+    from lungus.data.labels.annotation_labels import (
         annotation_mask_file,
         parse_annotation_source,
         read_annotation_mask_file,
     )
-    from lungus.data.label_images import read_label_masks
+    from lungus.data.labels.label_images import read_label_masks
 
     annotation = parse_annotation_source(label_source)
     if annotation is not None:
@@ -301,7 +301,7 @@ def segmentation_mask_source(manifest: Manifest, label_source: str, cache: ClipC
 
 def segmentation_label_classes(label_source: str) -> tuple[int, ...] | None:
     """The classes ``label_source``'s masks can show; None: every class."""
-    from lungus.data.annotation_labels import ANNOTATION_CLASSES, parse_annotation_source
+    from lungus.data.labels.annotation_labels import ANNOTATION_CLASSES, parse_annotation_source
 
     return ANNOTATION_CLASSES if parse_annotation_source(label_source) is not None else None
 

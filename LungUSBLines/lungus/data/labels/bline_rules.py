@@ -1,8 +1,8 @@
 """The B-line rules for class masks: what a frame counts, and which labels a clip gets.
 
-One definition for every mask (class ids of lungus.data.schemes): the simulator's truth, masks
+One definition for every mask (class ids of lungus.data.labels.schemes): the simulator's truth, masks
 drawn from annotations, a segmenter's predictions. The regions are found by
-:func:`lungus.data.blines.clip_instances`; this module holds the rules applied to them.
+:func:`lungus.data.labels.blines.clip_instances`; this module holds the rules applied to them.
 
 **B-line count of a frame** (Volpicelli's semi-quantitative rule for confluence):
 
@@ -38,7 +38,7 @@ from dataclasses import asdict, dataclass, field
 
 import numpy as np
 
-from lungus.data.schemes import BLINE3_TO_BLINE2
+from lungus.data.labels.schemes import BLINE3_TO_BLINE2
 from lungus.io.clip import FanGeometry
 
 CONFLUENT_FRAME_SHARE = 0.3

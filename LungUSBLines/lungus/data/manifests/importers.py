@@ -4,7 +4,7 @@ COVID-BLUES (Wiedemann et al., IEEE JBHI 2025; CC BY-NC-ND 4.0, cite the paper):
 with ``severity.csv`` (``video_file, Severity Score, A-lines, B-lines, comments``) and
 ``lus_videos/patient_<ID>_<zone>[_<n>].<ext>``::
 
-    python -m lungus.data.importers covid-blues path/to/covid-blues manifests/covid_blues.csv
+    python -m lungus.data.manifests.importers covid-blues path/to/covid-blues manifests/covid_blues.csv
 
 writes a manifest (DESIGN.md section 3) with ``clip`` (relative to the manifest's own
 folder, so ``../`` where the data lives elsewhere), ``patient``, ``zone``, ``bline2``
@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from lungus.data.csvfile import read_csv_table
-from lungus.data.schemes import normalise_label
+from lungus.data.labels.schemes import normalise_label
 from lungus.errors import LungUSError
 
 COVID_BLUES_NAME = re.compile(r"^(?P<patient>patient_\d+)_(?P<zone>[LR]\d+)(?:_\d+)?$", re.IGNORECASE)
@@ -53,7 +53,7 @@ def import_covid_blues(folder: str | os.PathLike, out_csv: str | os.PathLike) ->
     Rows whose video file is missing are left out and listed in ``ImportResult.missing``;
     a label that is not yes/no or 0-3 raises LungUSError naming the line.
     """
-    from lungus.data.manifest import Manifest
+    from lungus.data.manifests.manifest import Manifest
 
     folder = Path(folder)
     labels_path = folder / "severity.csv"
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     import argparse
 
     parser = argparse.ArgumentParser(
-        prog="python -m lungus.data.importers", description="Write a lungus manifest for a public LUS dataset."
+        prog="python -m lungus.data.manifests.importers", description="Write a lungus manifest for a public LUS dataset."
     )
     parser.add_argument("dataset", choices=sorted(IMPORTERS), help="which dataset layout the folder has")
     parser.add_argument("folder", help="the dataset's folder")

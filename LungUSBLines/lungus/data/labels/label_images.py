@@ -1,6 +1,6 @@
 """Class masks from label image files: PNG (one, or a folder with one per frame), NRRD, .seq.nrrd, .seg.nrrd.
 
-``read_label_masks(path)`` returns (T, H, W) uint8 ids of ``lungus.data.schemes.SEG_CLASSES``:
+``read_label_masks(path)`` returns (T, H, W) uint8 ids of ``lungus.data.labels.schemes.SEG_CLASSES``:
 0 background, 1 pleural line, 2 A-line, 3 B-line, 4 confluent B-line, 5 rib shadow.
 
 - **PNG** (also BMP, TIFF): grey or palette images hold the class ids themselves; colour
@@ -46,7 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
-from lungus.data.schemes import (
+from lungus.data.labels.schemes import (
     A_LINE,
     B_LINE,
     BACKGROUND,
@@ -116,7 +116,7 @@ def _colour_labels(rgb: np.ndarray, path: Path) -> np.ndarray:
     if unknown:
         shown = ", ".join(f"#{code:06x}" for code in unknown[:3]) + (" ..." if len(unknown) > 3 else "")
         raise LungUSError(
-            f"colours {shown} are not segmentation class colours (lungus.data.schemes.SEG_CLASSES); "
+            f"colours {shown} are not segmentation class colours (lungus.data.labels.schemes.SEG_CLASSES); "
             "save class ids as a grey or palette PNG",
             path,
         )

@@ -69,7 +69,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from lungus.data.schemes import B_LINE, PLEURA
+from lungus.data.labels.schemes import B_LINE, PLEURA
 from lungus.errors import LungUSError, error_detail
 from lungus.io.clip import FanGeometry
 from lungus.io.fan import read_fan_sidecar
@@ -565,7 +565,7 @@ def annotation_masks(
     elif len(raters) > 1:
         raise LungUSError(
             f"holds lines by {len(raters)} raters ({', '.join(raters)}); choose one with rater= "
-            "or fuse their masks (lungus.data.fusion)",
+            "or fuse their masks (lungus.data.labels.fusion)",
             path,
         )
     last = max(annotation.frames, default=-1)
@@ -618,7 +618,7 @@ def clip_annotation_masks(
     """Every rater's masks for a clip, from the AnnotateUltrasound files beside it: ``{rater: masks}``.
 
     A merged file holding several raters' lines gives one entry per rater. Fuse them with
-    ``lungus.data.fusion.fuse_masks([m.masks ...], annotated=[m.annotated ...])``.
+    ``lungus.data.labels.fusion.fuse_masks([m.masks ...], annotated=[m.annotated ...])``.
     """
     result: dict[str, AnnotationMasks] = {}
     for file_rater, path in find_annotations(clip_path).items():
