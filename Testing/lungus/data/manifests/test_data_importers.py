@@ -12,7 +12,7 @@ from lungus.data.manifests.label_sources import labels_of
 from lungus.data.manifests.manifest import Manifest
 from lungus.errors import LungUSError
 
-REAL_FOLDER = Path(__file__).resolve().parents[3].parent / "shared" / "data" / "covid-blues-dev"
+REAL_FOLDER = Path(__file__).resolve().parents[4].parent / "shared" / "data" / "covid-blues-dev"
 HEADER = "video_file,Severity Score,A-lines,B-lines,comments\n"
 
 

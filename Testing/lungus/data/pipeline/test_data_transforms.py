@@ -18,7 +18,7 @@ from lungus.data.pipeline.transforms import (
 from lungus.io.clip import FanGeometry
 from lungus.io.fan import sector_mask
 
-REAL_CLIP = Path(__file__).resolve().parents[4] / "shared/data/covid-blues-dev/lus_videos/patient_9_L1.mp4"
+REAL_CLIP = Path(__file__).resolve().parents[5] / "shared/data/covid-blues-dev/lus_videos/patient_9_L1.mp4"
 APEX, ANGLES, RADII, SHAPE = (-40.0, 80.0), (-30.0, 30.0), (50.0, 160.0), (120, 160)
 
 
