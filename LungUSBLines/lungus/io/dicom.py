@@ -12,6 +12,7 @@ import contextlib
 import datetime
 import importlib
 import importlib.metadata
+import importlib.util
 import logging
 import math
 import warnings
@@ -173,12 +174,34 @@ def _pixel_function(name: str):
     return getattr(importlib.import_module(module), name)
 
 
-def _whole_clip_pixels(path: Path, ds, photometric: str) -> np.ndarray:
+JPEG_BASELINE = "1.2.840.10008.1.2.4.50"
+
+
+def _decoding_options(transfer_syntax: Any) -> dict[str, str]:
+    """Decoder options: JPEG Baseline through Pillow only.
+
+    pydicom tries its plugins in turn, and when Pillow refuses a damaged baseline frame it hands
+    the frame to pylibjpeg, whose libjpeg loops forever on some of them (found by fuzzing) and
+    cannot be stopped from Python. Pillow reads every 8-bit baseline frame a scanner writes and
+    is bundled with Slicer; what it refuses is damaged, and is refused here in one line.
+    """
+    if str(transfer_syntax) == JPEG_BASELINE and importlib.util.find_spec("PIL"):
+        return {"decoding_plugin": "pillow"}
+    return {}
+
+
+def _whole_clip_pixels(path: Path, ds, photometric: str, options: dict[str, str]) -> np.ndarray:
     """Every frame at once, colour as RGB."""
     if PYDICOM_MAJOR >= 3:
-        return _pixel_function("pixel_array")(path)
-    # pydicom 2.4 (Slicer 5.10) decodes through the dataset and leaves YCbCr as it is.
-    data = ds.pixel_array
+        return _pixel_function("pixel_array")(path, **options)
+    # pydicom 2.4 (Slicer 5.10) decodes through the dataset and leaves YCbCr as it is; its
+    # handlers fall back from Pillow to pylibjpeg as pydicom 3's plugins do, so call Pillow's alone.
+    if options.get("decoding_plugin") == "pillow":
+        from pydicom.pixel_data_handlers import pillow_handler
+
+        data = _pixel_function("reshape_pixel_array")(ds, pillow_handler.get_pixeldata(ds))
+    else:
+        data = ds.pixel_array
     if photometric.startswith("YBR"):
         data = _pixel_function("convert_color_space")(data, "YBR_FULL", "RGB")
     return data
@@ -188,6 +211,7 @@ def _decode_pixels(path: Path, ds, n_frames: int, bits_allocated: int, photometr
     rescaled = False
     transfer_syntax = getattr(getattr(ds, "file_meta", None), "TransferSyntaxUID", None)
     compressed = bool(getattr(transfer_syntax, "is_compressed", False))
+    options = _decoding_options(transfer_syntax)
     # Deep or palette pixels need the whole clip for one consistent intensity scale;
     # pydicom 3.0's iter_pixels mis-sizes native (uncompressed) YBR_FULL_422 frames, and
     # pydicom 2.4 has no frame-by-frame decoding.
@@ -200,13 +224,13 @@ def _decode_pixels(path: Path, ds, n_frames: int, bits_allocated: int, photometr
     try:
         if not whole_clip:
             accumulator = FrameAccumulator(path, max_voxels, expected_frames=n_frames)
-            for frame in _pixel_function("iter_pixels")(path):
+            for frame in _pixel_function("iter_pixels")(path, **options):
                 if photometric == "MONOCHROME1":
                     frame = 255 - frame
                 accumulator.add(frame)
             grey, rgb = accumulator.finish()
         else:
-            data = _whole_clip_pixels(path, ds, photometric)
+            data = _whole_clip_pixels(path, ds, photometric, options)
             if photometric == "PALETTE COLOR":
                 data = _pixel_function("apply_color_lut")(data, ds)
             elif "WindowCenter" in ds or "VOILUTSequence" in ds:

@@ -370,3 +370,27 @@ def test_an_unreadable_frame_folder_is_reported_as_unreadable(tmp_path, small_fr
             read_clip(folder, fan=False)
     finally:
         folder.chmod(0o755)
+
+
+def test_a_damaged_jpeg_baseline_frame_is_refused_not_decoded_forever(tmp_path):
+    """Fuzz finding (dicom #5839, seed 0): two bytes changed in one frame of a JPEG DICOM. Pillow
+    refuses the frame; pydicom then handed it to pylibjpeg, whose libjpeg looped forever."""
+    import pydicom
+    import pydicom.encaps
+
+    frames = np.random.default_rng(0).integers(0, 255, size=(4, 48, 64), dtype=np.uint8)
+    path = write_clip(Clip(frames=frames, fps=20.0), tmp_path / "scan.dcm", compression="jpeg")
+    data = path.read_bytes()
+    pixel_data = pydicom.dcmread(path).PixelData
+    if hasattr(pydicom.encaps, "generate_frames"):  # pydicom 3
+        fragment = list(pydicom.encaps.generate_frames(pixel_data, number_of_frames=4))[2]
+    else:  # pydicom 2.4 (Slicer 5.10)
+        fragment = list(pydicom.encaps.generate_pixel_data_frame(pixel_data, 4))[2]
+    damaged = bytearray(fragment)
+    damaged[95], damaged[97] = 0x00, 0x80
+    assert data.count(fragment) == 1
+    path.write_bytes(data.replace(fragment, bytes(damaged)))
+    code = "import sys; from lungus.io import read_clip; read_clip(sys.argv[1], fan=False)"
+    result = run_python(code, os.fspath(path), timeout=120)  # TimeoutExpired here is the bug
+    assert result.returncode == 1 and b"LungUSError" in result.stderr
+    assert b"cannot decode the DICOM pixel data" in result.stderr
