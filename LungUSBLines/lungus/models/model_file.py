@@ -26,7 +26,7 @@ from torch import Tensor, nn
 from lungus.atomic import atomic_path
 from lungus.data.labels.schemes import LABEL_SCHEMES, SEG_CLASSES
 from lungus.data.labels.tasks import SEG_TASK, TASKS
-from lungus.errors import LungUSError
+from lungus.errors import LungUSError, error_detail
 from lungus.models.normalisation import check_normalisation
 from lungus.models.registry import CLASSIFIER, SEGMENTER, architecture, build_from_architecture, get_spec
 
@@ -178,7 +178,7 @@ class ModelCard:
         if self.task not in TASKS:
             raise ValueError(f"card task {self.task!r} is not one of {', '.join(TASKS)}")
         expected = task_class_names(self.task)
-        if list(self.class_names) != expected:
+        if not isinstance(self.class_names, (list, tuple)) or list(self.class_names) != expected:
             raise ValueError(
                 f"card class_names {self.class_names!r} must be the {self.task} classes {expected!r}"
             )
@@ -320,6 +320,8 @@ def as_card(card: CardLike, path: os.PathLike | str | None = None) -> ModelCard:
         return ModelCard.from_dict(card)
     except ValueError as error:
         raise LungUSError(str(error), path=path) from None
+    except TypeError as error:  # a field of the wrong JSON type that no check above foresaw
+        raise LungUSError(f"card field of the wrong type ({error_detail(error)})", path=path) from None
 
 
 def unwrap(model: nn.Module) -> nn.Module:

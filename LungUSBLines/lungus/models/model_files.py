@@ -34,15 +34,18 @@ def file_kind(path: os.PathLike | str) -> str:
     path = Path(path)
     if not path.is_file():
         raise LungUSError("no such file", path=path)
-    if zipfile.is_zipfile(path):
-        try:
+    try:
+        # is_zipfile only finds the end record (and raises for some damaged ones, e.g. a zip64
+        # record that claims several disks); a damaged directory or entry name fails in namelist.
+        names = None
+        if zipfile.is_zipfile(path):
             with zipfile.ZipFile(path) as archive:
                 names = archive.namelist()
-        except (zipfile.BadZipFile, UnicodeDecodeError, OSError, ValueError) as error:
-            # is_zipfile only finds the end record; a damaged directory or entry name fails here.
-            raise LungUSError(
-                f"damaged model file: its zip directory cannot be read ({error_detail(error)})", path=path
-            ) from None
+    except (zipfile.BadZipFile, UnicodeDecodeError, OSError, ValueError) as error:
+        raise LungUSError(
+            f"damaged model file: its zip directory cannot be read ({error_detail(error)})", path=path
+        ) from None
+    if names is not None:
         if any(name.endswith("/constants.pkl") or "/code/" in name for name in names):
             return TORCHSCRIPT
         if any(name.endswith("/data.pkl") for name in names):

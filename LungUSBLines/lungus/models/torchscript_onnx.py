@@ -52,6 +52,8 @@ CONTENT_DIGEST = "content_sha256"
 # TorchScript archive entries the content digest leaves out: the card (which holds the digest)
 # and the id torch.save draws at random for every save.
 _UNDIGESTED_ENTRIES = ("extra/", ".data/serialization_id")
+#: A card with its metrics is a few kilobytes; far more is not a card (and is not read into memory).
+MAX_CARD_BYTES = 1 << 20
 INPUT_NAME = "frames"
 OUTPUT_NAME = "logits"
 
@@ -135,20 +137,38 @@ def load_torchscript(path: os.PathLike | str, map_location: Any = "cpu") -> Load
     path = Path(path)
     if not path.is_file():
         raise LungUSError("no such TorchScript file", path=path)
-    extra = {CARD_EXTRA_FILE: ""}
+    # The card and the digest of everything else are checked from the zip before torch parses a
+    # byte: torch.jit.load of a damaged archive can crash the process (found by fuzzing), and code
+    # that is not the code exported should not be deserialised at all.
     try:
         content_digest = torchscript_digest(path)
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            module = torch.jit.load(str(path), map_location=map_location, _extra_files=extra)
+        card_text = _embedded_card_text(path)
     except Exception as error:
         raise LungUSError(f"not a loadable TorchScript file ({type(error).__name__})", path=path) from None
-    if not extra[CARD_EXTRA_FILE]:
+    if not card_text:
         raise LungUSError(
             "TorchScript file has no embedded lungus card (card.json); export it with lungus", path=path
         )
-    card = _card_from_payload(_json(extra[CARD_EXTRA_FILE], path), path, content_digest)
+    card = _card_from_payload(_json(card_text, path), path, content_digest)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            module = torch.jit.load(str(path), map_location=map_location)
+    except Exception as error:
+        raise LungUSError(f"not a loadable TorchScript file ({type(error).__name__})", path=path) from None
     return LoadedModel(model=module.eval(), card=card, path=path)
+
+
+def _embedded_card_text(path: Path) -> str:
+    """The ``extra/card.json`` entry of a TorchScript archive as text ("" when there is none)."""
+    with zipfile.ZipFile(path) as zipped:
+        names = [name for name in zipped.namelist() if name.partition("/")[2] == f"extra/{CARD_EXTRA_FILE}"]
+        if len(names) != 1:
+            return ""
+        info = zipped.getinfo(names[0])
+        if info.file_size > MAX_CARD_BYTES:
+            raise LungUSError(f"the embedded card is {info.file_size:,} bytes, more than a card can be", path)
+        return zipped.read(names[0]).decode("utf-8")
 
 
 def read_torchscript_card(path: os.PathLike | str) -> ModelCard:

@@ -152,3 +152,52 @@ def test_a_model_file_whose_zip_directory_is_damaged_is_refused_in_one_line(tmp_
     with pytest.raises(LungUSError, match=r"damaged model file: its zip directory cannot be read") as caught:
         read_card(path)
     assert "\n" not in str(caught.value)
+
+
+def rewrite_entry(path: Path, suffix: str, data: bytes) -> None:
+    """Replace the zip entry whose name ends with ``suffix`` (correct CRCs: only the content changes)."""
+    with zipfile.ZipFile(path) as archive:
+        items = [(info, archive.read(info)) for info in archive.infolist()]
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as archive:
+        for info, content in items:
+            archive.writestr(info, data if info.filename.endswith(suffix) else content)
+
+
+def test_torchscript_code_that_is_not_the_exported_code_is_refused_before_torch_parses_it(tmp_path, model):
+    """Fuzz finding (model #277): torch.jit.load of a damaged archive crashed the process. The
+    digest is now checked from the zip first, so torch never sees code the export did not write."""
+    path = export_torchscript(model, small_card(), tmp_path / "m.ts")
+    with zipfile.ZipFile(path) as archive:
+        code = next(name for name in archive.namelist() if name.endswith(".py") and "/code/" in name)
+    rewrite_entry(path, code, b"def forward(self, x):\n    return \x00\x00 garbage\n")
+    with pytest.raises(LungUSError, match=rf"m\.ts: {REFUSED}"):
+        load_torchscript(path)
+
+
+def test_an_export_whose_card_has_a_wrongly_typed_field_is_refused_in_one_line(tmp_path, model):
+    """Fuzz finding (model #3694): class_names -1 in an embedded card escaped as a TypeError."""
+    import json
+
+    from lungus.models.torchscript_onnx import CARD_EXTRA_FILE
+
+    path = export_torchscript(model, small_card(), tmp_path / "m.ts")
+    with zipfile.ZipFile(path) as archive:
+        name = next(name for name in archive.namelist() if name.endswith(f"extra/{CARD_EXTRA_FILE}"))
+        payload = json.loads(archive.read(name))
+    payload["card"]["class_names"] = -1
+    rewrite_entry(path, name, json.dumps(payload).encode())
+    with pytest.raises(LungUSError, match=r"m\.ts: card class_names -1 must be the bline2 classes"):
+        read_card(path)
+
+
+def test_a_zip_end_record_that_claims_several_disks_is_refused_in_one_line(tmp_path, model):
+    """Fuzz finding (model #3267): zipfile.is_zipfile itself raised BadZipFile for such a file."""
+    import struct
+
+    path = save_model_file(tmp_path / "m.pt", model, small_card())
+    data = path.read_bytes()
+    end = data.rindex(b"PK\x05\x06")  # the end-of-central-directory record
+    locator = struct.pack("<4sLQL", b"PK\x06\x07", 0, 0, 2)  # a zip64 locator: 2 disks
+    path.write_bytes(data[:end] + locator + data[end:])
+    with pytest.raises(LungUSError, match=r"m\.pt: damaged model file: its zip directory cannot be read"):
+        read_card(path)
