@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from lungus.data.labels.schemes import LABEL_SCHEMES, normalise_label
+from lungus.data.manifests.validation import validate_manifest
 from lungus.errors import LungUSError
 from lungus.progress import Progress
 from LungUSTrainLib.sequence_export import ExportResult, export_sequences
@@ -184,7 +185,7 @@ def export_training_set(
     if not rows:
         raise LungUSError(f"no clip could be exported (first error: {exported[0].error})", folder)
     manifest = Manifest.from_rows(manifest_path, rows)
-    issues = manifest.validate(check_files=True)
+    issues = validate_manifest(manifest, check_files=True)
     errors = [issue for issue in issues if issue.severity == "error"]
     if errors:
         raise LungUSError(f"the manifest is not valid: {errors[0].format(manifest_path)}")

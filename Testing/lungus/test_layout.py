@@ -30,7 +30,7 @@ ENGINE = Path(__file__).resolve().parents[2] / "LungUSBLines" / "lungus"
 LAYERS: tuple[frozenset[str], ...] = (
     # the foundation: errors, then the helpers every layer may use, then those built on atomic
     frozenset({"errors"}),
-    frozenset({"lungus", "atomic", "lazy", "device", "model_calls", "progress_lines"}),
+    frozenset({"lungus", "atomic", "lazy", "device", "model_calls", "progress", "progress_lines", "explanations"}),
     frozenset({"folder_lock", "job_control"}),
     frozenset({"io"}),         # clips in and out: readers, writers, the fan, de-identification
     frozenset({"data"}),       # manifest, labels and crowd logic, label rules, the training input pipeline
@@ -238,3 +238,20 @@ def test_lazy_exports_count_as_imports(tmp_path):
     known = {"lungus.io", "lungus.io.tools", "lungus.io.video", "lungus.lazy"}
     assert sorted(item.imported for item in imports_of("lungus.io", init, known)) == [
         "lungus.io.tools", "lungus.io.video", "lungus.lazy"]
+
+
+#: Inside ``data``, bottom up (docs/architecture.md#engine-layers): a CSV reader, the label rules,
+#: the manifest and its label sources, then the training input pipeline.
+DATA_LAYERS = ("csvfile", "labels", "manifests", "pipeline")
+
+
+def data_rank(module: str) -> int:
+    return DATA_LAYERS.index(module.split(".")[2])
+
+
+def test_the_data_packages_are_one_way(graph):
+    inside = [item for item in graph if layer_name(item.importer) == layer_name(item.imported) == "data"
+              and item.importer.count(".") >= 2 and item.imported.count(".") >= 2]
+    assert {item.importer.split(".")[2] for item in inside} <= set(DATA_LAYERS)
+    upward = [str(item) for item in inside if data_rank(item.imported) > data_rank(item.importer)]
+    assert upward == [], "a lower data package imports a higher one:\n" + "\n".join(upward)

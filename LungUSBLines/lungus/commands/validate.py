@@ -47,10 +47,11 @@ def run(args: argparse.Namespace) -> int:
 
     from lungus.data.manifests.label_sources import load_opinions
     from lungus.data.manifests.manifest import Manifest
+    from lungus.data.manifests.validation import validate_manifest
 
     manifest = Manifest.load(args.manifest, confine_paths=args.confine_paths)
     opinions = None if args.no_opinions else load_opinions(manifest, args.opinions)
-    issues = manifest.validate(check_files=not args.no_files, opinions=opinions)
+    issues = validate_manifest(manifest, check_files=not args.no_files, opinions=opinions)
     errors = sum(issue.severity == "error" for issue in issues)
     warnings = len(issues) - errors
     valid = errors == 0 and not (args.strict and warnings)

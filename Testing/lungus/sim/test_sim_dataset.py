@@ -9,6 +9,7 @@ import pytest
 
 from lungus.data.labels.blines import masks_truth
 from lungus.data.manifests.manifest import Manifest
+from lungus.data.manifests.validation import validate_manifest
 from lungus.errors import LungUSError
 from lungus.io import read_clip
 from lungus.sim.dataset import read_masks, write_dataset
@@ -43,7 +44,7 @@ def test_manifest_has_the_contract_columns(dataset):
 
 def test_manifest_validates_without_errors(dataset):
     manifest = Manifest.load(dataset.manifest)
-    errors = [issue for issue in manifest.validate() if issue.severity == "error"]
+    errors = [issue for issue in validate_manifest(manifest) if issue.severity == "error"]
     assert errors == []
     assert len(manifest.rows) == N_CLIPS
 

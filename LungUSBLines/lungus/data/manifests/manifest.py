@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from lungus.data.csvfile import read_csv_table, write_csv_table
-from lungus.data.labels.opinions import Opinions, clip_key
+from lungus.data.labels.opinions import clip_key
 from lungus.data.labels.schemes import CROWD_COLUMNS, LABEL_SCHEMES
 from lungus.errors import LungUSError
 
@@ -270,12 +270,6 @@ class Manifest:
     def has_crowd_counts(self) -> bool:
         return all(name in self.columns for name in CROWD_COLUMNS)
 
-    # ---- validation ----------------------------------------------------------------------------------
-    def validate(self, check_files: bool = True, opinions: Opinions | None = None) -> list[ManifestIssue]:
-        """Every problem found, errors and warnings, in file order. See :mod:`lungus.data.manifests.validation`."""
-        from lungus.data.manifests.validation import validate_manifest
-
-        return validate_manifest(self, check_files=check_files, opinions=opinions)
 
 
 __all__ = [

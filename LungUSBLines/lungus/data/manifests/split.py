@@ -12,6 +12,7 @@ import numpy as np
 from lungus.data.labels.opinions import Opinions
 from lungus.data.manifests.label_sources import label_columns, labels_of
 from lungus.data.manifests.manifest import EXPERT_PREFIX, SCHEME_COLUMNS, TRUTH_PREFIX, Manifest
+from lungus.data.manifests.validation import validate_manifest
 from lungus.errors import LungUSError
 
 # Schemes to stratify by, in order of preference: the crowd's scheme, then the finest.
@@ -102,7 +103,7 @@ def split_manifest(
     manifest.require_columns("clip", "patient")
     structural = [
         issue
-        for issue in manifest.validate(check_files=False)
+        for issue in validate_manifest(manifest, check_files=False)
         if issue.severity == "error" and issue.column != "fold"
     ]
     if structural:

@@ -10,6 +10,7 @@ import pytest
 from lungus.data.manifests.importers import import_covid_blues, main
 from lungus.data.manifests.label_sources import labels_of
 from lungus.data.manifests.manifest import Manifest
+from lungus.data.manifests.validation import validate_manifest
 from lungus.errors import LungUSError
 
 REAL_FOLDER = Path(__file__).resolve().parents[4].parent / "shared" / "data" / "covid-blues-dev"
@@ -60,7 +61,7 @@ def test_clip_paths_are_relative_to_the_manifest_folder(fake_blues, tmp_path):
 
 def test_the_manifest_validates_and_gives_labels(fake_blues, tmp_path):
     manifest = Manifest.load(import_covid_blues(fake_blues(ROWS), tmp_path / "blues.csv").manifest)
-    assert [issue for issue in manifest.validate() if issue.severity == "error"] == []
+    assert [issue for issue in validate_manifest(manifest) if issue.severity == "error"] == []
     assert labels_of(manifest, "bline2", "bline2").hard.tolist() == [1, 0, 1]
     assert labels_of(manifest, "lus4", "lus4").hard.tolist() == [0, 2, 3]
 

@@ -7,6 +7,7 @@ import pytest
 
 from lungus.data.manifests.manifest import Manifest
 from lungus.data.manifests.split import assign_folds, default_stratify_source, split_manifest
+from lungus.data.manifests.validation import validate_manifest
 from lungus.errors import LungUSError
 
 
@@ -60,12 +61,12 @@ def test_split_manifest_overwrites_a_leaky_fold_column(write_manifest):
     manifest = Manifest.load(write_manifest(text))
     assert any(
         issue.column == "fold" and "leakage" in issue.message
-        for issue in manifest.validate(check_files=False)
+        for issue in validate_manifest(manifest, check_files=False)
     )
     split = split_manifest(manifest, 3, seed=0)
     assert (split.source, split.scheme) == ("bline3", "bline3")
     assert manifest.column("fold") == [str(f) for f in split.folds]
-    assert not [i for i in manifest.validate(check_files=False) if i.column == "fold"]
+    assert not [i for i in validate_manifest(manifest, check_files=False) if i.column == "fold"]
 
 
 def test_split_manifest_refuses_a_structurally_broken_manifest(write_manifest):

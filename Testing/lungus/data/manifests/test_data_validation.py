@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from lungus.data.labels.opinions import Opinions
 from lungus.data.manifests.manifest import Manifest
+from lungus.data.manifests.validation import validate_manifest
 
 CLIPS = tuple(f"clips/{name}.npy" for name in "abcdef")
 GOOD = """\
@@ -19,7 +20,7 @@ GOOD = """\
 
 def _issues(path, **kwargs):
     manifest = Manifest.load(path)
-    return manifest.validate(**kwargs)
+    return validate_manifest(manifest, **kwargs)
 
 
 def _errors(path, **kwargs):
