@@ -3,7 +3,7 @@
 A labelmap imported into a segmentation takes its segment names and colours from
 its colour table; Slicer's default table would name label 1 "jake". Every mask the
 project shows in Slicer goes through :func:`segmentation_color_table`, so the ids,
-names and colours are those of ``lungus.data.labels.schemes.SEG_CLASSES`` (README, "Segmentation classes").
+names and colours are those of ``lungus.data.labels.schemes.SEG_CLASSES`` (docs/architecture.md#segmentation-classes).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ The user gives each sequence a patient (required: validation splits by patient),
 zone, and a label in the task's scheme (bline2 absent/present, bline3 none/discrete/confluent,
 lus4 0-3). These are kept as attributes of the sequence node, so they are saved with the scene
 and the panel's table shows them again. :func:`export_training_set` writes the clips and
-DIR/manifest.csv (DESIGN.md 3) and checks the manifest with lungus.data.manifests.manifest.
+DIR/manifest.csv (docs/architecture.md#manifest) and checks the manifest with lungus.data.manifests.manifest.
 """
 
 from __future__ import annotations

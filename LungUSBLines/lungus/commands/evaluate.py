@@ -11,7 +11,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "evaluate",
         help="score a model on a labelled manifest (metrics with patient-bootstrap CIs, figures)",
-        description="Writes DIR/metrics.json (the README's metric keys, each with a 95% patient-bootstrap _ci), "
+        description="Writes DIR/metrics.json (the metric keys of docs/architecture.md#evaluation-outputs, each with a 95% patient-bootstrap _ci), "
         "DIR/predictions.csv and figures (ROC, confusion, reliability; for segmenters a pixel confusion "
         "matrix and an overlay montage).",
     )

@@ -7,7 +7,7 @@ import argparse
 from lungus.commands.manifest_paths import add_confine_paths_argument
 
 DESCRIPTION = """\
-Check a manifest CSV (DESIGN.md section 3): required columns, clip files (relative
+Check a manifest CSV (docs/architecture.md#manifest): required columns, clip files (relative
 to the manifest's folder), duplicated clips, label values, crowd counts, folds
 (a patient in two folds is leakage), and empty classes. Each problem is printed
 as FILE:LINE: SEVERITY: column COLUMN: MESSAGE (the header is line 1).

@@ -1,4 +1,4 @@
-"""Clip-classification metrics (DESIGN.md section 3 keys) with patient-bootstrap CIs.
+"""Clip-classification metrics (keys: docs/architecture.md#evaluation-outputs) with patient-bootstrap CIs.
 
 A CI needs every metric on ~1000 resamples. scikit-learn's metric functions spend
 2-9 ms per call on input validation, which makes one metrics.json take ~20 s, so the

@@ -1,4 +1,4 @@
-"""Segmentation metrics (DESIGN.md keys dice_<class>, iou_<class>, count_mae, loc_f1) with CIs.
+"""Segmentation metrics (docs/architecture.md#evaluation-outputs keys dice_<class>, iou_<class>, count_mae, loc_f1) with CIs.
 
 Each clip is reduced to a SegmentationTally of sums (overlaps, pixel confusion, count errors,
 localisation matches). Every metric is a ratio of sums, so a patient-bootstrap replicate is

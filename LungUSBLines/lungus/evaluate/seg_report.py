@@ -1,6 +1,6 @@
 """Writing a segmenter's evaluation: metrics.json, per-clip and per-frame CSVs, and figures.
 
-- ``metrics.json``: DESIGN.md keys ``dice_<class>``, ``iou_<class>``, ``count_mae`` and
+- ``metrics.json``: the keys of docs/architecture.md#evaluation-outputs: ``dice_<class>``, ``iou_<class>``, ``count_mae`` and
   ``loc_f1``, each with a ``_ci`` (95 %, patient bootstrap), ``n_clips``, ``n_patients``.
   Localisation F1 matches predicted and true B-line positions one to one within a tolerance
   of ``loc_f1_tolerance_share`` (5 %) of the fan's lateral span
@@ -11,7 +11,7 @@
   predicted and as true (``true_`` columns).
 - ``frames.csv``: one row per scored frame: predicted and true B-line count and BLAS.
 - ``pixel_confusion.png``: the pixel confusion matrix, each true class's row normalised.
-- ``overlay_montage.png``: frames beside their true and predicted masks in the DESIGN.md
+- ``overlay_montage.png``: frames beside their true and predicted masks in the colours of docs/architecture.md#segmentation-classes
   colours: the clips with the most B-lines (at their frame with the most), then the clips
   whose counts are furthest off (at their worst frame).
 

@@ -8,7 +8,7 @@ One engine serves `lungus infer`, the Slicer modules and cluster batch jobs:
     result = analyzer.analyse("scan.mp4", progress=print, cancel=stop_event)
     result.pred, result.probabilities        # the clip's class and distribution
     result.p_blines, result.bline_count      # per original frame (result.frames)
-    result.clip_record()                     # its clips.csv row (DESIGN.md section 3)
+    result.clip_record()                     # its clips.csv row (docs/architecture.md#inference-outputs)
 
     run_batch(analyzer, BatchRequest(["clips/"], "results/"))   # clips.csv, clips.jsonl, frames.csv
 

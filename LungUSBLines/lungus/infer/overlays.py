@@ -1,7 +1,7 @@
 """Pictures of inference results: segmentation overlays with the per-frame score, explanation
 heat maps, and the mask sequence Slicer loads beside the clip.
 
-- ``overlay_frames``: each original frame with the predicted classes in the DESIGN.md colours
+- ``overlay_frames``: each original frame with the predicted classes in the colours of docs/architecture.md#segmentation-classes
   (lungus.sim.preview.colour_mask), the frame's B-line evidence, count and BLAS written on it,
   and a strip below showing the clip's B-line evidence curve with a cursor at the frame;
 - ``explanation_frames``: each analysed frame with the classifier's map (Grad-CAM, CAM or

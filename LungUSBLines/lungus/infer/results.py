@@ -1,4 +1,4 @@
-"""What inference says about one clip, and its rows in clips.csv / frames.csv (DESIGN.md section 3)."""
+"""What inference says about one clip, and its rows in clips.csv / frames.csv (docs/architecture.md#inference-outputs)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Clip and FanGeometry data contracts (DESIGN.md section 3)."""
+"""The Clip and FanGeometry data contracts (docs/architecture.md#clip)."""
 
 from __future__ import annotations
 

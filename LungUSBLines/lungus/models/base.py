@@ -54,7 +54,7 @@ class VideoClassifier(nn.Module):
 
 class Segmenter(nn.Module):
     """A frame segmenter: (B, 1, H, W) normalised grayscale -> logits (B, K, H, W), K = 6 by default
-    (the DESIGN.md class ids: background, pleural line, A-line, B-line, confluent B-line, rib shadow)."""
+    (the class ids of docs/architecture.md#segmentation-classes: background, pleural line, A-line, B-line, confluent B-line, rib shadow)."""
 
 
 def frame_mask_or_none(frame_mask: Tensor | None, batch: int, frames: int) -> Tensor | None:

@@ -1,4 +1,4 @@
-"""Model files (DESIGN.md section 3): one ``.pt`` holding a plain dict that
+"""Model files (docs/architecture.md#model-file): one ``.pt`` holding a plain dict that
 ``torch.load(weights_only=True)`` reads: ``{"format_version", "state_dict", "card"}``.
 
 The card says what the model does and how to feed it; the model is rebuilt from the
@@ -134,7 +134,7 @@ def _jsonable(name: str, value: Any) -> Any:
 
 @dataclass
 class ModelCard:
-    """What a model does and how to feed it (DESIGN.md section 3).
+    """What a model does and how to feed it (docs/architecture.md#model-card).
 
     - ``task``: ``bline2``, ``bline3``, ``lus4`` (clip classifiers) or ``seg`` (frame segmenter);
     - ``class_names``: output order; must be the task's classes;
@@ -144,7 +144,7 @@ class ModelCard:
     - ``label_source``: where the labels came from: crowd-soft, crowd-majority, crowd-ds, expert:NAME,
       expert-majority, truth, a manifest label column (bline2 ...), annotations[-staple|:NAME];
     - ``training_data``: e.g. ``{"clips": 120, "patients": 30, "class_counts": {...}}``;
-    - ``validation_metrics``: DESIGN.md metric keys;
+    - ``validation_metrics``: the metric keys of docs/architecture.md#evaluation-outputs;
     - ``software`` and ``created`` (UTC ISO 8601): filled by ``stamped()``;
     - ``name``: a short id for result tables (optional); ``extra``: anything else JSON-able;
     - ``weights_sha256``: ``weights_digest`` of the weights, filled by ``save_model_file`` and

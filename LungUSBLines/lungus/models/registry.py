@@ -39,7 +39,7 @@ VIDEO_INPUT = (
 )
 IMAGE_INPUT = (
     "x: float32 (B, 1, H, W) grayscale frames normalised as (uint8 / 255 - mean) / std; "
-    "any H, W >= 32. forward(x) -> logits (B, num_classes, H, W); num_classes 6 = DESIGN.md class ids."
+    "any H, W >= 32. forward(x) -> logits (B, num_classes, H, W); num_classes 6 = the class ids of docs/architecture.md#segmentation-classes."
 )
 
 

@@ -1,4 +1,4 @@
-"""Export to TorchScript and ONNX, each file carrying the model card (DESIGN.md section 3).
+"""Export to TorchScript and ONNX, each file carrying the model card (docs/architecture.md#model-file-formats).
 
 - TorchScript (``.ts``): scripted (so any T, H, W and batch work), frozen for inference;
   the card is the ``card.json`` extra file, as SlicerIGT aigt embeds its config.json.

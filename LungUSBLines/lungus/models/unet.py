@@ -1,4 +1,4 @@
-"""The U-Net family for frame-level multi-class segmentation (DESIGN.md class ids).
+"""The U-Net family for frame-level multi-class segmentation (docs/architecture.md#segmentation-classes).
 
 ``UNetSmall`` is the real-time CPU default; ``UNetResNet`` puts a torchvision ResNet encoder
 (ImageNet-initialisable) under the same decoder design. Both take any frame size: every

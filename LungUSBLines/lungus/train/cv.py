@@ -136,7 +136,7 @@ def _write_fold_ensemble(run_dir: Path, config: TrainConfig, metrics: dict[str, 
     nnU-Net does). Its card carries the pooled out-of-fold metrics, the estimate for one fold
     model on unseen patients. On simulated data it matched a model trained on all patients when
     the folds trained on all theirs (val_fraction 0), and fell behind with an inner validation
-    split (README, "Results", "Ensembles")."""
+    split (docs/simulated-results.md#ensembles)."""
     from lungus.models.ensemble import write_ensemble_file
     from lungus.train.loop import MODEL_NAME
     from lungus.train.seeds import member_paths

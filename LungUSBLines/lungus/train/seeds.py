@@ -5,7 +5,7 @@ dropout), never the patient split: every member is trained with the same validat
 patients (and, under cross-validation, the same held-out fold), so the ensemble is scored
 on patients none of its members saw. On 177 real clips single runs differ by a few AUC
 points from seed to seed; averaging them narrows that spread, though on COVID-BLUES two
-or three seeds per fold left the pooled AUC where one seed had it (README, "Real clips").
+or three seeds per fold left the pooled AUC where one seed had it (docs/real-clips.md#cv).
 
 RUN/seed{s}/ holds member s (trained from ``seed + s``, a complete run folder of its own);
 RUN/model.pt is their average (:mod:`lungus.models.ensemble`), with the ensemble's own

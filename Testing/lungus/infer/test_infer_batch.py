@@ -25,7 +25,7 @@ from lungus.infer.batch import (
 )
 from lungus.infer.journal import read_journal
 
-DESIGN_CLIP_COLUMNS = [
+DOCUMENTED_CLIP_COLUMNS = [
     "clip",
     "n_frames",
     "fps",
@@ -43,7 +43,7 @@ DESIGN_CLIP_COLUMNS = [
     "segmenter",
     "error",
 ]
-DESIGN_FRAME_COLUMNS = ["clip", "frame", "time_s", "p_blines", "bline_count", "blas"]
+DOCUMENTED_FRAME_COLUMNS = ["clip", "frame", "time_s", "p_blines", "bline_count", "blas"]
 
 
 @pytest.fixture(scope="module")
@@ -72,9 +72,9 @@ def corrupt_clips(folder, good_clip):
 def test_outputs_have_exactly_the_design_columns(analyzer, clip_folder, tmp_path):
     run_batch(analyzer, BatchRequest([clip_folder], tmp_path / "out"))
     with open(tmp_path / "out" / "clips.csv", encoding="utf-8") as handle:
-        assert next(csv.reader(handle)) == DESIGN_CLIP_COLUMNS
+        assert next(csv.reader(handle)) == DOCUMENTED_CLIP_COLUMNS
     with open(tmp_path / "out" / "frames.csv", encoding="utf-8") as handle:
-        assert next(csv.reader(handle)) == DESIGN_FRAME_COLUMNS
+        assert next(csv.reader(handle)) == DOCUMENTED_FRAME_COLUMNS
     rows = read_rows(tmp_path / "out" / "clips.csv")
     frames = read_rows(tmp_path / "out" / "frames.csv")
     assert len(rows) == 6 and all(row["error"] == "" for row in rows)

@@ -1,4 +1,4 @@
-"""Overlay pictures: sizes, colours of the DESIGN.md classes, the score strip."""
+"""Overlay pictures: sizes, colours of the segmentation classes, the score strip."""
 
 from __future__ import annotations
 

@@ -35,7 +35,7 @@ on the pleura).
 Per clip: the maximum and mean count, the number of frames with B-lines, the maximum and
 mean BLAS (over frames that show an intercostal space), and the top frame (most B-lines,
 then highest BLAS, then earliest; None when no frame has B-lines): the clips.csv and
-frames.csv fields of DESIGN.md section 3.
+frames.csv fields of docs/architecture.md#inference-outputs.
 """
 
 from __future__ import annotations
@@ -132,7 +132,7 @@ class MaskAnalysis:
         return int(order[0])
 
     def clip_summary(self) -> dict[str, float | int | None]:
-        """The B-line columns of clips.csv (DESIGN.md section 3)."""
+        """The B-line columns of clips.csv (docs/architecture.md#inference-outputs)."""
         return {
             "bline_count_max": self.bline_count_max,
             "bline_count_mean": round(self.bline_count_mean, 4),

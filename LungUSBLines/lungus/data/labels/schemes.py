@@ -1,4 +1,4 @@
-"""Label schemes and segmentation classes shared by every part (DESIGN.md section 3)."""
+"""Label schemes and segmentation classes shared by every part (docs/architecture.md#labels, #segmentation-classes)."""
 
 from __future__ import annotations
 

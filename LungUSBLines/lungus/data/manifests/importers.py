@@ -6,7 +6,7 @@ with ``severity.csv`` (``video_file, Severity Score, A-lines, B-lines, comments`
 
     python -m lungus.data.manifests.importers covid-blues path/to/covid-blues manifests/covid_blues.csv
 
-writes a manifest (DESIGN.md section 3) with ``clip`` (relative to the manifest's own
+writes a manifest (docs/architecture.md#manifest) with ``clip`` (relative to the manifest's own
 folder, so ``../`` where the data lives elsewhere), ``patient``, ``zone``, ``bline2``
 (B-lines yes/no -> present/absent) and ``lus4`` (the severity score 0-3), and the
 ``alines`` yes/no as an extra column. The free-text comments are not copied.

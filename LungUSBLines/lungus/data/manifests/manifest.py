@@ -1,4 +1,4 @@
-"""The manifest: a CSV listing clips, patients and labels (DESIGN.md section 3).
+"""The manifest: a CSV listing clips, patients and labels (docs/architecture.md#manifest).
 
 Columns (paths are relative to the CSV's own folder):
 
@@ -10,7 +10,7 @@ Columns (paths are relative to the CSV's own folder):
 - ``expert_<name>``: one expert's labels (any scheme; the values say which);
 - ``truth_<scheme>``: simulator ground truth;
 - ``fold``: integer >= 0;
-- ``mask`` (optional): per-frame segmentation mask file (class ids of DESIGN.md).
+- ``mask`` (optional): per-frame segmentation mask file (class ids of docs/architecture.md#segmentation-classes).
 
 Other columns are kept as they are. Line numbers in messages count the header as
 line 1, as a text editor does.
