@@ -8,15 +8,30 @@ DONE and TOTAL count the command's own units: clips for `lungus infer`; epochs o
 and seeds for `lungus train`, where DONE has two decimals inside an epoch. WHAT says, for
 people, what was just done. Programs read these lines (Slicer's LungUSInference and LungUSTrain
 modules); people keep reading the log lines and, in a terminal, the progress bar.
+
+For people, long steps (evaluation, bootstrap, comparison, validation) show a progress bar on
+stderr (:func:`progress_bar`, :func:`track`): tqdm's in a terminal; into a file or a pipe one
+plain line per update, at most one per 5 %, instead of a bar redrawn with carriage returns.
+Either appears only once a step has run for ``delay`` seconds, so quick steps stay silent.
 """
 
 from __future__ import annotations
 
 import argparse
 import re
+import sys
+import time
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from typing import Any, Protocol, TextIO, TypeVar
 
 PREFIX = "progress"
+#: Seconds a step runs before its bar appears (tqdm's ``delay``).
+BAR_DELAY_S = 2.0
+#: In a file, a new line once the work has gone on by this share of the whole.
+FILE_LINE_STEP = 0.05
+
+T = TypeVar("T")
 _LINE = re.compile(rf"^{PREFIX} (\d+(?:\.\d+)?)/(\d+(?:\.\d+)?)(?: (.*))?$")
 
 
@@ -61,3 +76,75 @@ def print_progress(done: float, total: float, what: str) -> None:
 
 def _number(value: float) -> str:
     return f"{value:.2f}".rstrip("0").rstrip(".")
+
+
+class ProgressBar(Protocol):
+    """What a step's progress bar offers: tqdm's ``update`` and ``close``."""
+
+    def update(self, n: float = 1) -> Any: ...
+
+    def close(self) -> None: ...
+
+
+class LineProgress:
+    """A progress bar for a file or a pipe: ``WHAT: DONE/TOTAL UNIT (PCT%)`` lines, one per update
+    but at most one per :data:`FILE_LINE_STEP` of the total, the first after ``delay`` seconds;
+    a closing line says where it stopped."""
+
+    def __init__(self, total: int, desc: str, unit: str, file: TextIO, delay: float) -> None:
+        self.total, self.desc, self.unit, self.file = total, desc, unit, file
+        self.done = 0.0
+        self._shown_at: float | None = None  # the DONE of the last line written
+        self._start = time.monotonic()
+        self._delay = delay
+
+    def update(self, n: float = 1) -> None:
+        self.done += n
+        if time.monotonic() - self._start < self._delay:
+            return
+        if self._shown_at is None or self.total <= 0 or (self.done - self._shown_at) / self.total >= FILE_LINE_STEP:
+            self._write()
+
+    def close(self) -> None:
+        if self._shown_at is not None and self._shown_at != self.done:
+            self._write()
+
+    def _write(self) -> None:
+        percent = f" ({100 * self.done / self.total:.0f}%)" if self.total > 0 else ""
+        self.file.write(f"{self.desc}: {_number(self.done)}/{self.total} {self.unit}{percent}\n")
+        self.file.flush()
+        self._shown_at = self.done
+
+
+def progress_bar(total: int, desc: str, unit: str = "clip", file: TextIO | None = None,
+                 delay: float | None = None) -> ProgressBar:
+    """A progress bar on ``file`` (default stderr): tqdm's in a terminal, else :class:`LineProgress`;
+    ``delay`` defaults to :data:`BAR_DELAY_S`."""
+    file = file if file is not None else sys.stderr
+    delay = BAR_DELAY_S if delay is None else delay
+    if _is_terminal(file):
+        from tqdm import tqdm
+
+        return tqdm(total=total, desc=desc, unit=unit, file=file, leave=False, dynamic_ncols=True, delay=delay)
+    return LineProgress(total, desc, unit, file, delay)
+
+
+def track(items: Iterable[T], desc: str, unit: str = "clip", total: int | None = None,
+          file: TextIO | None = None, delay: float | None = None) -> Iterator[T]:
+    """``items`` one by one, with a :func:`progress_bar` counting them (``total``: default ``len(items)``)."""
+    if total is None:
+        total = len(items)  # type: ignore[arg-type]
+    bar = progress_bar(total, desc, unit, file, delay)
+    try:
+        for item in items:
+            yield item
+            bar.update(1)
+    finally:
+        bar.close()
+
+
+def _is_terminal(file: TextIO) -> bool:
+    try:
+        return file.isatty()
+    except (AttributeError, ValueError):  # a closed or file-like object without a descriptor
+        return False

@@ -91,3 +91,17 @@ def test_the_table_is_never_overwritten_by_its_own_scoring(evaluated, tiny_colle
                  "--out", str(out), "--labels", "expert:noisy"]) == 2
     assert "would be overwritten" in capsys.readouterr().err
     assert (out / "predictions.csv").read_bytes() == before
+
+
+def test_progress_into_a_file_is_lines_per_clip_and_replicate(tiny_models, tiny_collection, tmp_path, capfd,
+                                                              monkeypatch):
+    import lungus.progress_lines
+
+    monkeypatch.setattr(lungus.progress_lines, "BAR_DELAY_S", 0.0)  # the tiny run is quicker than the delay
+    assert main(["evaluate", "--model", str(tiny_models["classifier"]), "--manifest", str(tiny_collection),
+                 "--out", str(tmp_path / "out"), "--n-boot", "40", "--device", "cpu"]) == 0
+    err = capfd.readouterr().err  # stderr is a file here, not a terminal
+    n_clips = len(Manifest.load(tiny_collection))
+    assert "\r" not in err
+    assert f"evaluate: {n_clips}/{n_clips} clip (100%)" in err.splitlines()
+    assert "bootstrap: 40/40 replicate (100%)" in err.splitlines()

@@ -2,23 +2,30 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import numpy as np
 
+from lungus.progress_lines import track
 
-def patient_bootstrap_indices(patients: Sequence[object], n_boot: int, seed: int = 0) -> list[np.ndarray]:
-    """Clip-index arrays, one per bootstrap replicate, drawing whole patients with replacement."""
+
+def patient_bootstrap_indices(patients: Sequence[object], n_boot: int, seed: int = 0) -> Iterator[np.ndarray]:
+    """Clip-index arrays, one per bootstrap replicate, drawing whole patients with replacement.
+
+    They are drawn as the caller asks for them, under a progress bar (the replicates are most
+    of an evaluation's time; see lungus.progress_lines)."""
     if n_boot < 1:
         raise ValueError(f"n_boot must be >= 1, got {n_boot}")
     patient_ids, clip_patient = np.unique(np.asarray([str(p) for p in patients]), return_inverse=True)
     clips_of = [np.flatnonzero(clip_patient == k) for k in range(len(patient_ids))]
     rng = np.random.default_rng(seed)
-    replicates = []
-    for _ in range(n_boot):
-        drawn = rng.integers(0, len(patient_ids), size=len(patient_ids))
-        replicates.append(np.concatenate([clips_of[k] for k in drawn]))
-    return replicates
+
+    def replicates() -> Iterator[np.ndarray]:
+        for _ in range(n_boot):
+            drawn = rng.integers(0, len(patient_ids), size=len(patient_ids))
+            yield np.concatenate([clips_of[k] for k in drawn])
+
+    return track(replicates(), "bootstrap", "replicate", total=n_boot)
 
 
 def percentile_ci(values: Sequence[float], level: float = 0.95) -> list[float] | None:

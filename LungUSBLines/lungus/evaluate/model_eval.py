@@ -14,6 +14,7 @@ from lungus.data.manifests.label_sources import available_sources, labels_of
 from lungus.data.manifests.manifest import Manifest
 from lungus.data.pipeline.clip_preparation import ClipCache, Preprocessing
 from lungus.errors import LungUSError
+from lungus.progress_lines import track
 
 
 @dataclass
@@ -76,7 +77,8 @@ def evaluate_model(model_path: str | Path, manifest_path: str | Path, out: str |
         rows = list(range(len(manifest)))
         clips = readable_clips(manifest, rows, preprocessing, cache, log, "evaluation", mask_column="mask",
                                read_masks=read_label_masks)
-        predictions = segment_eval_set(predictor, model, MaskEvalSet(clips), torch_device, range(len(clips)))
+        predictions = segment_eval_set(predictor, model, MaskEvalSet(clips), torch_device,
+                                       track(range(len(clips)), "evaluate"))
         metrics, predictions = segmentation_summary(predictions, n_boot)
         metrics["labels"] = source
         files = write_segmentation_report(out, predictions, metrics)
@@ -92,7 +94,7 @@ def evaluate_model(model_path: str | Path, manifest_path: str | Path, out: str |
         # Metrics are against hard reference labels, even for a soft source.
         targets = np.eye(len(card.class_names), dtype=np.float32)[label_set.hard[clips.rows]]
         predictions = classify_eval_set(predictor, model, ClipEvalSet(clips, targets), torch_device,
-                                        range(len(clips)))
+                                        track(range(len(clips)), "evaluate"))
         metrics, predictions = classification_summary(predictions, ordinal=predictor.ordinal, n_boot=n_boot)
         metrics["labels"] = source
         metrics["model"] = card.name or Path(model_path).parent.name

@@ -155,6 +155,10 @@ def evaluate(model, task, dataset, device, context: DistributedContext, n_boot: 
     """Each rank predicts its share of the clips; rank 0's summary is everyone's."""
     model.eval()
     indices = list(range(context.rank, len(dataset), context.world_size))
+    if context.is_main:  # a segmenter's validation takes a while after each epoch's batches
+        from lungus.progress_lines import track
+
+        indices = track(indices, "validate")
     mine = task.evaluate(unwrap(model), dataset, device, indices).predictions
     return task.summarise(gather_objects(mine, context), n_boot=n_boot)
 
