@@ -133,7 +133,8 @@ def run_demo(out: str | Path, config: DemoConfig | None = None, *, log: Callable
         evaluation = evaluate_model(out / name / "model.pt", test_manifest, out / "eval" / name, labels="truth",
                                     cache_dir=out / ".cache", log=log)
         metrics[name] = evaluation.metrics
-    comparison = compare_runs(out / "eval" / "crowd", out / "eval" / "expert", manifest=None, out=out / "compare")
+    comparison = compare_runs(out / "eval" / "crowd", out / "eval" / "expert", manifest=None, out=out / "compare",
+                              names=("crowd-trained", f"expert-trained ({config.expert})"))
     agreement = _label_agreement(summary.manifest, config, out / "labels")
     result = {
         "crowd": _headline(metrics["crowd"]),

@@ -78,3 +78,13 @@ def test_models_of_different_tasks_are_refused(two_classifiers, tiny_models, tin
                  str(tiny_collection), "--out", str(tmp_path), "--device", "cpu"])
     assert code == 2
     assert "predict different classes" in capsys.readouterr().err
+
+
+def test_the_figure_and_the_line_name_the_runs(compared, tmp_path, capsys):
+    out, result = compared
+    assert (result["name_a"], result["name_b"]) == ("tiny-cls", "tiny-other")  # the model cards' names
+    assert main(["compare", str(out / "a"), str(out / "b"), "--out", str(tmp_path), "--n-boot", "50",
+                 "--names", "crowd-trained", "expert-trained"]) == 0
+    assert "AUC A (crowd-trained) " in capsys.readouterr().out
+    saved = json.loads((tmp_path / "comparison.json").read_text())
+    assert (saved["name_a"], saved["name_b"]) == ("crowd-trained", "expert-trained")

@@ -40,8 +40,38 @@ def load_predictions(run: Path, manifest: Path | None, labels: str | None, out: 
     return read_prediction_table(run)
 
 
+def run_name(run: Path) -> str:
+    """What to call a run in a figure: its model card's name, the model an evaluation folder
+    scored (metrics.json ``model``), else the folder's (or the model file's) name."""
+    import json
+
+    run = Path(run)
+    model = _model_file(run)
+    if model is not None:
+        from lungus.models.model_file import read_card
+
+        try:
+            name = read_card(model).name
+        except LungUSError:
+            name = ""
+        if name:
+            return name
+    metrics = run / "metrics.json"
+    if run.is_dir() and metrics.is_file():
+        try:
+            name = json.loads(metrics.read_text(encoding="utf-8")).get("model")
+        except (OSError, ValueError, AttributeError):
+            name = None
+        if isinstance(name, str) and name:
+            return name
+    return run.stem if run.is_file() else run.name
+
+
 def compare_runs(run_a: Path, run_b: Path, *, manifest: Path | None, out: Path, labels: str | None = None,
-                 n_boot: int = 2000, device: str = "auto") -> dict[str, Any]:
+                 n_boot: int = 2000, device: str = "auto", names: tuple[str, str] | None = None) -> dict[str, Any]:
+    """Score (or read) both runs' per-clip predictions on their common clips and write
+    OUT/comparison.json and, for a binary task, OUT/roc_compare.png with a curve per run,
+    named by ``names`` (default :func:`run_name` of each)."""
     from lungus.evaluate.compare import paired_auc_comparison
     from lungus.evaluate.figures import roc_figure
     from lungus.evaluate.report import write_json
@@ -61,9 +91,12 @@ def compare_runs(run_a: Path, run_b: Path, *, manifest: Path | None, out: Path, 
     prob_a = np.asarray([p["probabilities"] for p in common])
     prob_b = np.asarray([by_clip[p["clip"]]["probabilities"] for p in common])
     result = paired_auc_comparison(y, prob_a, prob_b, [p["patient"] for p in common], n_boot=n_boot)
-    result.update({"run_a": str(run_a), "run_b": str(run_b)})
+    name_a, name_b = names or (run_name(run_a), run_name(run_b))
+    if name_a == name_b:  # two runs of one name would share a legend entry
+        name_a, name_b = f"A: {name_a}", f"B: {name_b}"
+    result.update({"run_a": str(run_a), "run_b": str(run_b), "name_a": name_a, "name_b": name_b})
     out.mkdir(parents=True, exist_ok=True)
     write_json(out / "comparison.json", result)
     if prob_a.shape[1] == 2 and len(np.unique(y)) > 1:
-        roc_figure(out / "roc_compare.png", y, prob_a, classes_a, curves={"B": prob_b})
+        roc_figure(out / "roc_compare.png", y, prob_a, classes_a, curves={name_b: prob_b}, name=name_a)
     return result

@@ -30,22 +30,32 @@ def roc_figure(
     probabilities: np.ndarray,
     class_names: Sequence[str],
     curves: dict[str, np.ndarray] | None = None,
+    name: str = "model",
 ) -> Path:
-    """ROC curves: class 1 for a binary task, one-vs-rest per class otherwise.
-
-    ``curves`` adds other models' probabilities (same clips) to one binary plot.
-    """
+    """ROC curves: class 1 for a binary task, one-vs-rest per class otherwise (see :func:`draw_roc`)."""
     figure, axes = plt.subplots(figsize=(4.5, 4.5))
-    if probabilities.shape[1] == 2:
-        for label, p in {"model": probabilities, **(curves or {})}.items():
+    draw_roc(axes, y_true, probabilities, class_names, curves, name)
+    return _save(figure, path)
+
+
+def draw_roc(axes: plt.Axes, y_true: np.ndarray, probabilities: np.ndarray, class_names: Sequence[str],
+             curves: dict[str, np.ndarray] | None = None, name: str = "model") -> None:
+    """ROC curves on ``axes``. ``curves`` adds other models' probabilities (same clips) to one
+    binary plot, each under its key in the legend, as ``probabilities`` is under ``name``."""
+    binary = probabilities.shape[1] == 2
+    if binary:
+        for label, p in {name: probabilities, **(curves or {})}.items():
             RocCurveDisplay.from_predictions(y_true, p[:, 1], name=label, ax=axes)
     else:
-        for k, name in enumerate(class_names):
+        for k, class_name in enumerate(class_names):
             if 0 < (y_true == k).sum() < y_true.size:
-                RocCurveDisplay.from_predictions(y_true == k, probabilities[:, k], name=f"{name} vs rest", ax=axes)
+                RocCurveDisplay.from_predictions(y_true == k, probabilities[:, k], name=f"{class_name} vs rest",
+                                                 ax=axes)
     axes.plot([0, 1], [0, 1], color="0.7", linestyle="--", linewidth=1)
-    axes.set_title("ROC")
-    return _save(figure, path)
+    # scikit-learn's own labels end in "(Positive label: 1)"; say what the rates are of.
+    axes.set_xlabel("False positive rate (1 - specificity)")
+    axes.set_ylabel("True positive rate (sensitivity)")
+    axes.set_title(f"ROC: {class_names[1]} vs {class_names[0]}" if binary else "ROC, each class vs the rest")
 
 
 def confusion_figure(path: Path, y_true: np.ndarray, y_pred: np.ndarray, class_names: Sequence[str],
