@@ -1,9 +1,11 @@
 """Pictures of inference results: segmentation overlays with the per-frame score, explanation
 heat maps, and the mask sequence Slicer loads beside the clip.
 
-- ``overlay_frames``: each original frame with the predicted classes in the colours of docs/architecture.md#segmentation-classes
-  (lungus.sim.preview.colour_mask), the frame's B-line evidence, count and BLAS written on it,
-  and a strip below showing the clip's B-line evidence curve with a cursor at the frame;
+- ``overlay_frames``: each original frame with the predicted classes in the colours of
+  docs/architecture.md#segmentation-classes (lungus.data.labels.mask_colours.colour_mask), the
+  frame's B-line evidence, count and BLAS written in a band above it (not on the mask colours),
+  and a strip below showing the clip's B-line evidence curve and counts with a cursor at the
+  frame, and a legend under the strip;
 - ``explanation_frames``: each analysed frame with the classifier's map (Grad-CAM, CAM or
   attention) as a heat map inside the fan;
 - ``explanation_sheet``: one PNG for a report: the top frame, its heat map and (with a
@@ -29,6 +31,8 @@ HEAT_ALPHA = 0.5
 TEXT = (240, 240, 240)
 CURVE = (255, 255, 255)
 COUNT_BARS = (40, 220, 40)  # the B-line class colour
+CURSOR = (255, 80, 80)
+BAND = 24  # grey level of the bands around the frame: header, curve strip, legend
 
 
 def _display_size(height: int, width: int) -> tuple[int, int]:
@@ -53,9 +57,52 @@ def _font_scale(width: int) -> float:
     return max(0.35, 0.45 * width / 400)
 
 
-def _put_text(image: np.ndarray, text: str, origin: tuple[int, int], scale: float) -> None:
-    cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, TEXT, 1, cv2.LINE_AA)
+def _put_text(image: np.ndarray, text: str, origin: tuple[int, int], scale: float, colour=TEXT) -> None:
+    """Light text with a dark outline. The outline is the same thin text drawn one pixel around:
+    a thicker stroke would advance further per glyph and drift right of the text ("34%%")."""
+    x, y = origin
+    for dx, dy in ((-1, -1), (0, -1), (1, -1), (-1, 0), (1, 0), (-1, 1), (0, 1), (1, 1)):
+        cv2.putText(image, text, (x + dx, y + dy), cv2.FONT_HERSHEY_SIMPLEX, scale, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(image, text, origin, cv2.FONT_HERSHEY_SIMPLEX, scale, colour, 1, cv2.LINE_AA)
+
+
+def text_band_height(width: int) -> int:
+    """Rows of the band above an overlay frame (its header) and of the legend below its strip."""
+    return int(round(24 * _font_scale(width) / 0.45))
+
+
+def _text_band(width: int, text: str) -> np.ndarray:
+    band = np.full((text_band_height(width), width, 3), BAND, dtype=np.uint8)
+    font = _font_scale(width)
+    _put_text(band, text, (6, int(band.shape[0] * 0.72)), font)
+    return band
+
+
+def _strip_legend(analysis: ClipAnalysis, width: int) -> np.ndarray:
+    """The curve strip's key: a swatch and a name for each thing the strip draws."""
+    band = np.full((text_band_height(width), width, 3), BAND, dtype=np.uint8)
+    font = 0.85 * _font_scale(width)
+    middle, x = band.shape[0] // 2, 6
+    swatch = max(8, int(14 * font / 0.45))
+    entries = []
+    if analysis.p_blines is not None:
+        entries.append(("line", CURVE, "p(B-lines)"))
+    if analysis.bline_count is not None:
+        entries.append(("bar", COUNT_BARS, "B-line count"))
+    entries.append(("cursor", CURSOR, "this frame"))
+    for kind, colour, name in entries:
+        if kind == "line":
+            cv2.line(band, (x, middle), (x + swatch, middle), colour, 1, cv2.LINE_AA)
+        elif kind == "bar":
+            cv2.rectangle(band, (x + swatch // 4, middle - swatch // 3), (x + 3 * swatch // 4, middle + swatch // 3),
+                          colour, -1)
+        else:
+            cv2.line(band, (x + swatch // 2, middle - swatch // 2), (x + swatch // 2, middle + swatch // 2), colour, 1)
+        x += swatch + 4
+        _put_text(band, name, (x, middle + int(5 * font / 0.45)), font)
+        (text_width, _), _ = cv2.getTextSize(name, cv2.FONT_HERSHEY_SIMPLEX, font, 1)
+        x += text_width + 14
+    return band
 
 
 def _frame_label(analysis: ClipAnalysis, row: int | None) -> str:
@@ -74,7 +121,7 @@ def _frame_label(analysis: ClipAnalysis, row: int | None) -> str:
 
 def _curve_strip(analysis: ClipAnalysis, width: int, height: int) -> np.ndarray:
     """(height, width, 3): B-line evidence over the clip (white line) and counts (green bars)."""
-    strip = np.full((height, width, 3), 24, dtype=np.uint8)
+    strip = np.full((height, width, 3), BAND, dtype=np.uint8)
     n = max(analysis.n_frames, 1)
     x = (analysis.frames + 0.5) * width / n
     if analysis.bline_count is not None:
@@ -102,7 +149,8 @@ def _curve_strip(analysis: ClipAnalysis, width: int, height: int) -> np.ndarray:
 
 
 def overlay_frames(clip: Clip, analysis: ClipAnalysis) -> np.ndarray:
-    """uint8 RGB (T, H' + strip, W', 3): the segmentation overlay video of a clip (enlarged when small)."""
+    """uint8 RGB (T, header + H' + strip + legend, W', 3): the segmentation overlay video of a
+    clip (enlarged when small); the frame's rows start at ``text_band_height(W')``."""
     from lungus.data.labels.mask_colours import colour_mask
 
     masks = None
@@ -110,24 +158,24 @@ def overlay_frames(clip: Clip, analysis: ClipAnalysis) -> np.ndarray:
         masks = analysis.segmentation.original_masks(clip.n_frames)
     height, width = _display_size(clip.height, clip.width)
     strip_height = max(24, height // 6)
-    font = _font_scale(width)
+    top = text_band_height(width)
     rows = {int(f): i for i, f in enumerate(analysis.frames)}
     strip = _curve_strip(analysis, width, strip_height)
-    out = np.zeros((clip.n_frames, height + strip_height, width, 3), dtype=np.uint8)
+    legend = _strip_legend(analysis, width)
+    out = np.zeros((clip.n_frames, top + height + strip_height + legend.shape[0], width, 3), dtype=np.uint8)
+    out[:, top + height + strip_height:] = legend
     for t in range(clip.n_frames):
         frame = (
             colour_mask(clip.frames[t], masks[t])
             if masks is not None
             else np.repeat(clip.frames[t][..., None], 3, axis=2)
         )
-        frame = _to_display(frame, (height, width))
-        nearest_row = rows.get(t)
-        _put_text(frame, _frame_label(analysis, nearest_row), (6, int(18 * font / 0.45)), font)
+        out[t, :top] = _text_band(width, _frame_label(analysis, rows.get(t)))
+        out[t, top:top + height] = _to_display(frame, (height, width))
         below = strip.copy()
         cursor = int((t + 0.5) * width / clip.n_frames)
-        cv2.line(below, (cursor, 0), (cursor, strip_height - 1), (255, 80, 80), 1)
-        out[t, :height] = frame
-        out[t, height:] = below
+        cv2.line(below, (cursor, 0), (cursor, strip_height - 1), CURSOR, 1)
+        out[t, top + height:top + height + strip_height] = below
     return out
 
 
