@@ -168,3 +168,13 @@ def test_confine_paths_refuses_a_manifest_reaching_outside_with_one_line(
         f"outside the manifest's folder {manifest_reaching_out.parent.resolve()} (refused by --confine-paths)"
     )
     assert not out.exists()
+
+
+def test_split_says_how_to_train_on_its_folds(crowd_set, capsys):
+    assert main(["split", str(crowd_set), "--folds", "3"]) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == (
+        "lungus train ignores the fold column unless told: train with --fold K to hold out fold K "
+        "(--folds 3 cross-validates over these folds)")
+    with pytest.raises(SystemExit):
+        main(["split", "--help"])
+    assert "train with --fold K to hold out fold K" in " ".join(capsys.readouterr().out.split())

@@ -12,14 +12,22 @@ shuffled by --seed: the same seed gives the same folds). Labels to stratify by:
 expert-majority); by default the first of the bline3/lus4/bline2 columns, then
 truth, then the crowd majority vote, then the experts. The manifest is rewritten
 in place atomically, or written to --out (its clip paths are rewritten relative
-to the new file's folder)."""
+to the new file's folder).
+
+{next_step}"""
+
+
+def next_step(folds: int | str) -> str:
+    """What the next `lungus train` does with the folds: nothing unless told."""
+    return (f"lungus train ignores the fold column unless told: train with --fold K to hold out fold K "
+            f"(--folds {folds} cross-validates over these folds)")
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "split",
         help="assign folds by patient, stratified by label",
-        description=DESCRIPTION,
+        description=DESCRIPTION.format(next_step=next_step("K")),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("manifest", metavar="MANIFEST", help="manifest CSV")
@@ -67,4 +75,5 @@ def run(args: argparse.Namespace) -> int:
             if (labels < 0).any():
                 line += f" {int((rows & (labels < 0)).sum()):>10}"
         print(line)
+    print(next_step(args.folds))
     return 0
