@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import textwrap
 
 DESCRIPTION = """\
 Write a `fold` column (0..K-1) so that every clip of a patient falls in one fold
@@ -27,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
         "split",
         help="assign folds by patient, stratified by label",
-        description=DESCRIPTION.format(next_step=next_step("K")),
+        description=DESCRIPTION.format(next_step=textwrap.fill(next_step("K"), 80)),
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("manifest", metavar="MANIFEST", help="manifest CSV")
