@@ -102,6 +102,20 @@ def default_label_source(manifest: Manifest, task: str) -> str:
                       f"(this manifest offers {', '.join(available) or 'none'})", manifest.path)
 
 
+#: `lungus simulate` writes the simulator's state of each clip here (lungus.sim.dataset); real
+#: collections have no such column.
+SIMULATOR_COLUMN = "sim_state"
+
+
+def simulated_clips(manifest: Manifest, rows: list[int]) -> int:
+    """How many of ``rows`` are simulated clips: the card records it (training_data
+    ``simulated_clips``), so inference can warn that such a model is not for real clips."""
+    if SIMULATOR_COLUMN not in manifest.columns:
+        return 0
+    states = manifest.column(SIMULATOR_COLUMN)
+    return sum(1 for r in rows if states[r].strip())
+
+
 def _count_patients(manifest: Manifest, rows: list[int]) -> int:
     patients = manifest.patients
     return len({patients[r] for r in rows})
@@ -187,6 +201,7 @@ def prepare_run(config: TrainConfig, *, test_rows: list[int] | None = None,
         counts = train_set.targets.sum(axis=0)
         summary = {"clips": len(train_rows), "patients": _count_patients(manifest, train_rows),
                    "class_counts": {name: round(float(c), 2) for name, c in zip(class_names, counts)}}
+    summary["simulated_clips"] = simulated_clips(manifest, train_rows)
     log(f"{config.task}: {len(train_rows)} training clips, {len(val_rows)} validation clips"
         + (f", {len(test_rows)} held-out clips" if test_rows else "") + f"; labels: {label_source}")
     model = build_model(config.model, len(class_names), pretrained=config.pretrained, init=config.init,

@@ -39,6 +39,7 @@ def test_training_learns_the_simulated_task(tiny_collection, tmp_path):
     loaded = load_model_file(result.model_path)
     assert loaded.card.task == "bline2"
     assert loaded.card.training_data["clips"] + 4 >= 12  # about three quarters of 16 clips train
+    assert loaded.card.training_data["simulated_clips"] == loaded.card.training_data["clips"]
 
 
 def test_an_existing_run_needs_resume(tiny_collection, tmp_path):
