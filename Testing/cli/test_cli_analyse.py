@@ -142,3 +142,10 @@ def test_bad_list_explanations_or_no_clip_exit_2_with_one_line(tiny_models, tmp_
     assert main(["analyse", *[names.get(a, a) for a in arguments]]) == 2
     error = capsys.readouterr().err.strip()
     assert error.startswith("lungus analyse: error: ") and message in error and "\n" not in error
+
+
+def test_a_model_trained_on_simulated_clips_says_so(simulated_classifier, tiny_clip_paths, tmp_path, capsys):
+    assert analyse(tiny_clip_paths[0], tmp_path / "clip.npz", "--model", str(simulated_classifier)) == 0
+    err = capsys.readouterr().err.splitlines()
+    assert len(err) == 1 and err[0].startswith("warning: classifier tiny-cls was trained on simulated clips")
+    assert read_analysis_file(tmp_path / "clip.npz").extra["warnings"] == err

@@ -353,3 +353,23 @@ def test_a_second_run_on_the_same_out_stops_at_once_and_a_crash_leaves_no_stale_
         holder.wait()
     assert run_lungus(infer_command(four_clips, out, models)).returncode == 0
     assert len(rows(out / "clips.csv")) == 4
+
+
+def test_a_model_trained_on_simulated_clips_says_so(tiny_clip_paths, tmp_path, simulated_classifier, capsys):
+    import json
+
+    out = tmp_path / "out"
+    assert main(["infer", str(tiny_clip_paths[0]), "--model", str(simulated_classifier), "--out", str(out),
+                 "--device", "cpu", "--runtime", "torch", "--quiet"]) == 0
+    warnings = [line for line in capsys.readouterr().err.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1
+    assert "classifier tiny-cls was trained on simulated clips" in warnings[0]
+    assert json.loads((out / "run.json").read_text())["warnings"] == warnings
+
+
+def test_an_untrained_or_real_data_model_has_no_warning(tiny_clip_paths, tmp_path, models, capsys):
+    import json
+
+    assert infer(tiny_clip_paths[0], tmp_path / "out", models) == 0
+    assert "warning:" not in capsys.readouterr().err
+    assert "warnings" not in json.loads((tmp_path / "out" / "run.json").read_text())

@@ -57,6 +57,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    import sys
     from pathlib import Path
 
     from lungus.errors import LungUSError
@@ -76,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
     progress = print_progress if args.progress_lines else None
     if progress is not None:
         progress(0, 1, "load")  # importing torch and loading the models take a while
+    from lungus.commands.infer import simulated_training_warning
     from lungus.infer.analyzer import Analyzer
     from lungus.infer.results import write_analysis_file
 
@@ -83,7 +85,12 @@ def run(args: argparse.Namespace) -> int:
         args.model, args.segmenter, device=args.device, threads=args.threads,
         model_call_timeout_s=args.model_call_timeout,
     )
+    warning = simulated_training_warning(analyzer)
+    if warning is not None:
+        print(warning, file=sys.stderr, flush=True)
     analysis = analyzer.analyse(args.clip, name=args.name, explain=args.explain, progress=progress)
+    if warning is not None:
+        analysis.extra["warnings"] = [warning]
     write_analysis_file(analysis, args.out)
     print(f"analysed {analysis.n_frames} frames of {analysis.clip} into {args.out}")
     return 0

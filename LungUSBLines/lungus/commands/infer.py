@@ -134,7 +134,46 @@ def _is_manifest(path: str) -> bool:
     return Path(path).suffix.lower() == ".csv" and Path(path).is_file()
 
 
-def _analyse(args: argparse.Namespace, out, device: str, shard, progress_bar: bool):
+def trained_on_simulated_clips(card) -> bool:
+    """Whether a model card says its model learned from `lungus simulate`'s clips."""
+    simulated = card.training_data.get("simulated_clips")
+    if isinstance(simulated, (int, float)) and not isinstance(simulated, bool):
+        return simulated > 0
+    # Trained before cards counted simulated clips: simulator truth labels clips only in simulated
+    # manifests (a segmenter's "truth" is any manifest's mask column, so says nothing). Untrained
+    # cards (no training data) learned nothing from anywhere.
+    return bool(card.training_data.get("clips")) and card.label_source == "truth" and card.task != "seg"
+
+
+def simulated_training_warning(analyzer) -> str | None:
+    """One line for stderr and the run's outputs when a model was trained on simulated clips:
+    on real clips such a model finds B-lines where there are none."""
+    named = [f"{kind} {runner.source.name}"
+             for kind, runner in (("classifier", analyzer.classifier), ("segmenter", analyzer.segmenter))
+             if runner is not None and trained_on_simulated_clips(runner.card)]
+    if not named:
+        return None
+    return (f"warning: {' and '.join(named)} {'was' if len(named) == 1 else 'were'} trained on simulated clips; "
+            "on real clips expect B-lines where there are none: try lungus with it, do not read real scans with it")
+
+
+def _record_warning(out, warning: str) -> None:
+    """Add the warning to OUT/run.json, the record of what the run was."""
+    import json
+    from pathlib import Path
+
+    from lungus.atomic import atomic_write_text
+    from lungus.infer.batch import RUN_JSON, read_run_info
+
+    info = read_run_info(out)
+    if info is not None:
+        info["warnings"] = [warning]
+        atomic_write_text(Path(out) / RUN_JSON, json.dumps(info, indent=2) + "\n")
+
+
+def _analyse(args: argparse.Namespace, out, device: str, shard, progress_bar: bool, announce: bool = True):
+    import sys
+
     from lungus.infer.analyzer import Analyzer
     from lungus.infer.batch import BatchRequest, collect_inputs, run_batch
     from lungus.progress_lines import print_progress
@@ -149,6 +188,9 @@ def _analyse(args: argparse.Namespace, out, device: str, shard, progress_bar: bo
         log=print,
         model_call_timeout_s=args.model_call_timeout,
     )
+    warning = simulated_training_warning(analyzer)
+    if warning is not None and announce:
+        print(warning, file=sys.stderr, flush=True)
     request = BatchRequest(
         items,
         out,
@@ -158,12 +200,15 @@ def _analyse(args: argparse.Namespace, out, device: str, shard, progress_bar: bo
         resume=args.resume,
         shard=shard,
     )
-    return run_batch(
+    summary = run_batch(
         analyzer,
         request,
         progress=print_progress if getattr(args, "progress_lines", False) else None,
         progress_bar=progress_bar,
     )
+    if warning is not None:
+        _record_warning(out, warning)
+    return summary
 
 
 def _torchrun_rank() -> tuple[int, int, int]:
@@ -196,7 +241,7 @@ def _run_distributed(args: argparse.Namespace, rank: int, world: int, local_rank
     ranks = out / ".ranks"
     device = str(resolve_device(args.device, local_rank))
     own = ranks / f"{rank:04d}"
-    summary = _analyse(args, own, device, (rank, world), progress_bar=False)
+    summary = _analyse(args, own, device, (rank, world), progress_bar=False, announce=rank == 0)
     print(f"rank {rank}/{world}: {summary.line()}", flush=True)
     atomic_write_text(ranks / f"{rank:04d}.done", summary.line() + "\n")
     if rank != 0:
