@@ -79,9 +79,11 @@ def _number(value: float) -> str:
 
 
 class ProgressBar(Protocol):
-    """What a step's progress bar offers: tqdm's ``update`` and ``close``."""
+    """What a step's progress bar offers: tqdm's ``update``, ``set_postfix_str`` and ``close``."""
 
     def update(self, n: float = 1) -> Any: ...
+
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None: ...
 
     def close(self) -> None: ...
 
@@ -94,6 +96,7 @@ class LineProgress:
     def __init__(self, total: int, desc: str, unit: str, file: TextIO, delay: float) -> None:
         self.total, self.desc, self.unit, self.file = total, desc, unit, file
         self.done = 0.0
+        self.postfix = ""
         self._shown_at: float | None = None  # the DONE of the last line written
         self._start = time.monotonic()
         self._delay = delay
@@ -105,13 +108,18 @@ class LineProgress:
         if self._shown_at is None or self.total <= 0 or (self.done - self._shown_at) / self.total >= FILE_LINE_STEP:
             self._write()
 
+    def set_postfix_str(self, s: str = "", refresh: bool = True) -> None:
+        """Text for the end of the next line written (e.g. the clip just done)."""
+        self.postfix = s
+
     def close(self) -> None:
         if self._shown_at is not None and self._shown_at != self.done:
             self._write()
 
     def _write(self) -> None:
         percent = f" ({100 * self.done / self.total:.0f}%)" if self.total > 0 else ""
-        self.file.write(f"{self.desc}: {_number(self.done)}/{self.total} {self.unit}{percent}\n")
+        postfix = f" {self.postfix}" if self.postfix else ""
+        self.file.write(f"{self.desc}: {_number(self.done)}/{self.total} {self.unit}{percent}{postfix}\n")
         self.file.flush()
         self._shown_at = self.done
 

@@ -104,3 +104,14 @@ def test_an_existing_set_needs_overwrite(tmp_path, capsys):
     assert main(argv) == 2
     assert "--overwrite" in capsys.readouterr().err
     assert main(argv + ["--overwrite"]) == 0
+
+
+def test_progress_into_a_file_is_lines_not_carriage_returns(tmp_path, capfd, monkeypatch):
+    import lungus.progress_lines
+
+    monkeypatch.setattr(lungus.progress_lines, "BAR_DELAY_S", 0.0)
+    assert main(["simulate", "--out", str(tmp_path / "sim"), "--clips", "4", "--patients", "2", "--frames", "3",
+                 "--size", "64x80"]) == 0
+    err = capfd.readouterr().err  # stderr is a file here, not a terminal
+    assert "\r" not in err
+    assert [line.split(" (")[0] for line in err.splitlines()] == [f"simulate: {k}/4 clip" for k in (1, 2, 3, 4)]

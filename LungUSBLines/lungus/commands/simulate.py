@@ -94,14 +94,14 @@ def run(args: argparse.Namespace) -> int:
 
     bar = None
     if not args.quiet:
-        from tqdm import tqdm
+        from lungus.progress_lines import progress_bar
 
-        bar = tqdm(total=args.clips, unit="clip", desc="simulate", file=sys.stderr, leave=False)
+        bar = progress_bar(args.clips, "simulate", file=sys.stderr)
 
     def progress(done: int, total: int, name: str) -> None:
         if bar is not None:
+            bar.set_postfix_str(name, refresh=False)
             bar.update(1)
-            bar.set_postfix_str(name)
 
     try:
         summary = write_dataset(
