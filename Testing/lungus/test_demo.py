@@ -39,3 +39,8 @@ def test_demo_report_links_figures_that_exist(demo_out):
 def test_demo_refuses_to_overwrite_without_asking(demo_out):
     with pytest.raises(LungUSError, match="--overwrite"):
         run_demo(demo_out, TINY, log=lambda _m: None)
+
+
+def test_the_comparison_names_the_crowd_and_the_expert_trained_models(demo_out):
+    comparison = json.loads((demo_out / "summary.json").read_text())["comparison"]
+    assert (comparison["name_a"], comparison["name_b"]) == ("crowd-trained", "expert-trained (noisy)")
