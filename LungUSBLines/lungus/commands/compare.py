@@ -19,8 +19,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--manifest", help="score both models on this manifest")
     parser.add_argument("--labels", help="reference labels (as in lungus evaluate)")
     parser.add_argument("--out", default="compare_out", help="output folder (comparison.json, roc_compare.png)")
-    parser.add_argument("--n-boot", dest="n_boot", type=int, default=2000)
-    parser.add_argument("--device", default="auto")
+    parser.add_argument("--n-boot", dest="n_boot", type=int, default=2000,
+                        help="paired bootstrap replicates (default 2000)")
+    parser.add_argument("--device", default="auto", help="device for scoring with --manifest (default auto)")
     parser.add_argument("--names", nargs=2, metavar=("NAME_A", "NAME_B"),
                         help="what to call the two runs in the figure and the output (e.g. crowd-trained expert-trained)")
     parser.add_argument("--json", action="store_true", help="print the comparison as JSON")
