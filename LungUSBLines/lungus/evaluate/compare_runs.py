@@ -48,7 +48,7 @@ def run_name(run: Path) -> str:
     run = Path(run)
     model = _model_file(run)
     if model is not None:
-        from lungus.models.model_file import read_card
+        from lungus.models.model_files import read_card
 
         try:
             name = read_card(model).name
