@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import shutil
 
-from lungus.data.manifest import Manifest
+from lungus.data.manifests.manifest import Manifest
 from lungus.train.setup import SIMULATOR_COLUMN, simulated_clips
 
 
