@@ -6,6 +6,7 @@ import argparse
 
 from lungus.commands.manifest_paths import add_confine_paths_argument, check_confined
 from lungus.commands.model_options import add_model_running_arguments
+from lungus.explanations import EXPLAIN_METHODS
 from lungus.progress_lines import add_progress_lines_argument
 
 DESCRIPTION = """\
@@ -74,7 +75,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--explain-method",
         dest="explain_method",
-        choices=("gradcam", "cam", "attention"),
+        choices=EXPLAIN_METHODS,
         default="gradcam",
         help="gradcam (default, any classifier), cam (class activation maps) or attention (attention models)",
     )

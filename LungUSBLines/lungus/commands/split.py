@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import textwrap
 
+from lungus.data.labels.tasks import CLASSIFICATION_TASKS
+
 DESCRIPTION = """\
 Write a `fold` column (0..K-1) so that every clip of a patient falls in one fold
 and each fold has about the same class mix (scikit-learn StratifiedGroupKFold,
@@ -37,7 +39,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--stratify", metavar="SOURCE", help="label source to stratify by (default: see above)"
     )
-    parser.add_argument("--scheme", choices=("bline2", "bline3", "lus4"), help="scheme of those labels")
+    parser.add_argument("--scheme", choices=CLASSIFICATION_TASKS, help="scheme of those labels")
     parser.add_argument("--opinions", metavar="FILE", help="opinions CSV, for --stratify crowd-ds")
     parser.add_argument("--out", metavar="PATH", help="write here instead of rewriting MANIFEST")
     parser.set_defaults(func=run)

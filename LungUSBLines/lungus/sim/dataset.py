@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lungus.atomic import atomic_write_text
+from lungus.data.labels.schemes import LABEL_SCHEMES
 from lungus.errors import LungUSError
 from lungus.io.clip import Clip
 from lungus.progress import Progress
@@ -327,7 +328,7 @@ def _remove_stale_files(out: Path, previous: set[Path], rows: list[dict[str, obj
 def _label_counts(rows: list[dict[str, object]]) -> dict[str, dict[str, int]]:
     """Clips per truth label, per scheme."""
     label_counts: dict[str, dict[str, int]] = {}
-    for scheme in ("bline2", "bline3", "lus4"):
+    for scheme in LABEL_SCHEMES:
         values = [str(row[f"truth_{scheme}"]) for row in rows]
         label_counts[scheme] = {v: values.count(v) for v in sorted(set(values))}
     return label_counts
