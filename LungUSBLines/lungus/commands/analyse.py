@@ -77,7 +77,6 @@ def run(args: argparse.Namespace) -> int:
     progress = print_progress if args.progress_lines else None
     if progress is not None:
         progress(0, 1, "load")  # importing torch and loading the models take a while
-    from lungus.commands.infer import simulated_training_warning
     from lungus.infer.analyzer import Analyzer
     from lungus.infer.results import write_analysis_file
 
@@ -85,7 +84,7 @@ def run(args: argparse.Namespace) -> int:
         args.model, args.segmenter, device=args.device, threads=args.threads,
         model_call_timeout_s=args.model_call_timeout,
     )
-    warning = simulated_training_warning(analyzer)
+    warning = analyzer.simulated_training_warning()
     if warning is not None:
         print(warning, file=sys.stderr, flush=True)
     analysis = analyzer.analyse(args.clip, name=args.name, explain=args.explain, progress=progress)

@@ -135,29 +135,6 @@ def _is_manifest(path: str) -> bool:
     return Path(path).suffix.lower() == ".csv" and Path(path).is_file()
 
 
-def trained_on_simulated_clips(card) -> bool:
-    """Whether a model card says its model learned from `lungus simulate`'s clips."""
-    simulated = card.training_data.get("simulated_clips")
-    if isinstance(simulated, (int, float)) and not isinstance(simulated, bool):
-        return simulated > 0
-    # Trained before cards counted simulated clips: simulator truth labels clips only in simulated
-    # manifests (a segmenter's "truth" is any manifest's mask column, so says nothing). Untrained
-    # cards (no training data) learned nothing from anywhere.
-    return bool(card.training_data.get("clips")) and card.label_source == "truth" and card.task != "seg"
-
-
-def simulated_training_warning(analyzer) -> str | None:
-    """One line for stderr and the run's outputs when a model was trained on simulated clips:
-    on real clips such a model finds B-lines where there are none."""
-    named = [f"{kind} {runner.source.name}"
-             for kind, runner in (("classifier", analyzer.classifier), ("segmenter", analyzer.segmenter))
-             if runner is not None and trained_on_simulated_clips(runner.card)]
-    if not named:
-        return None
-    return (f"warning: {' and '.join(named)} {'was' if len(named) == 1 else 'were'} trained on simulated clips; "
-            "on real clips expect B-lines where there are none: try lungus with it, do not read real scans with it")
-
-
 def _record_warning(out, warning: str) -> None:
     """Add the warning to OUT/run.json, the record of what the run was."""
     import json
@@ -189,7 +166,7 @@ def _analyse(args: argparse.Namespace, out, device: str, shard, progress_bar: bo
         log=print,
         model_call_timeout_s=args.model_call_timeout,
     )
-    warning = simulated_training_warning(analyzer)
+    warning = analyzer.simulated_training_warning()
     if warning is not None and announce:
         print(warning, file=sys.stderr, flush=True)
     request = BatchRequest(

@@ -106,6 +106,18 @@ class Analyzer:
     def class_names(self) -> list[str] | None:
         return None if self.classifier is None else self.classifier.class_names
 
+    def simulated_training_warning(self) -> str | None:
+        """One line for stderr and the run's outputs when a model was trained on simulated clips:
+        on real clips such a model finds B-lines where there are none (None otherwise)."""
+        named = [f"{kind} {runner.source.name}"
+                 for kind, runner in (("classifier", self.classifier), ("segmenter", self.segmenter))
+                 if runner is not None and runner.card.trained_on_simulated_clips]
+        if not named:
+            return None
+        return (f"warning: {' and '.join(named)} {'was' if len(named) == 1 else 'were'} trained on simulated "
+                "clips; on real clips expect B-lines where there are none: try lungus with it, do not read real "
+                "scans with it")
+
     def models(self) -> dict[str, dict | None]:
         """Which model files this analyzer runs (ids, paths, kinds, sha256)."""
         return {

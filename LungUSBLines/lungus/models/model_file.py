@@ -173,6 +173,19 @@ class ModelCard:
         """``classifier`` or ``segmenter``."""
         return SEGMENTER if self.task == SEG_TASK else CLASSIFIER
 
+    @property
+    def trained_on_simulated_clips(self) -> bool:
+        """Whether the model learned from `lungus simulate`'s clips (``training_data["simulated_clips"]``).
+
+        Cards from before that count: simulator truth labels clips only in simulated manifests (a
+        segmenter's "truth" is any manifest's mask column, so says nothing); an untrained card (no
+        training data) learned nothing from anywhere.
+        """
+        simulated = self.training_data.get("simulated_clips")
+        if isinstance(simulated, (int, float)) and not isinstance(simulated, bool):
+            return simulated > 0
+        return bool(self.training_data.get("clips")) and self.label_source == "truth" and self.task != SEG_TASK
+
     def validate(self) -> ModelCard:
         """Check every field (ValueError saying what to fix); fills the architecture's defaults. Returns self."""
         if self.task not in TASKS:
