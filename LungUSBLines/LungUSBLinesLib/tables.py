@@ -16,6 +16,7 @@ from typing import Any
 
 import vtk
 
+from lungus.data.csvfile import csv_cell, write_records_csv  # noqa: F401  (the module's CSVs are the engine's)
 from lungus.errors import LungUSError
 
 
@@ -37,13 +38,6 @@ def _is_blank(value: Any) -> bool:
     return value is None or (isinstance(value, str) and not value.strip())
 
 
-def _text(value: Any) -> str:
-    if _is_blank(value):
-        return ""
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
-
 
 def _column_array(name: str, values: list[Any]) -> vtk.vtkAbstractArray:
     filled = [v for v in values if not _is_blank(v)]
@@ -54,7 +48,7 @@ def _column_array(name: str, values: list[Any]) -> vtk.vtkAbstractArray:
     else:
         array = vtk.vtkStringArray()
         for value in values:
-            array.InsertNextValue(_text(value))
+            array.InsertNextValue(csv_cell(value))
     array.SetName(name)
     return array
 
@@ -136,17 +130,3 @@ def read_csv_table(
     return records_to_table(scene, columns, records, name or path.stem, table=table)
 
 
-def write_records_csv(
-    path: str | os.PathLike, columns: Sequence[str], records: Iterable[dict[str, Any]]
-) -> Path:
-    """Write records as a CSV file (atomically), empty cells for None."""
-    from lungus.atomic import atomic_path
-
-    path = Path(path)
-    with atomic_path(path, suffix=".csv") as temporary:
-        with open(temporary, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(columns)
-            for record in records:
-                writer.writerow([_text(record.get(column)) for column in columns])
-    return path

@@ -7,8 +7,9 @@ import io
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
+from typing import Any
 
-from lungus.atomic import atomic_write_text
+from lungus.atomic import atomic_path, atomic_write_text
 from lungus.errors import LungUSError
 
 
@@ -65,3 +66,25 @@ def write_csv_table(path: str | os.PathLike, header: Sequence[str], rows: Iterab
     writer.writerow(header)
     writer.writerows(rows)
     return atomic_write_text(path, buffer.getvalue())
+
+
+def csv_cell(value: Any) -> str:
+    """A value as a CSV cell: empty for None or a blank string, floats exactly (repr), else str."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return ""
+    if isinstance(value, float):
+        return repr(value)
+    return str(value)
+
+
+def write_records_csv(path: str | os.PathLike, columns: Sequence[str], records: Iterable[dict[str, Any]]) -> Path:
+    """Write dict records as a CSV with these columns, streamed to a temporary file then renamed
+    (a batch's frames.csv can be large); a column a record lacks is an empty cell."""
+    path = Path(path)
+    with atomic_path(path, suffix=".csv") as temporary:
+        with open(temporary, "w", newline="", encoding="utf-8") as handle:
+            writer = csv.writer(handle, lineterminator="\n")
+            writer.writerow(columns)
+            for record in records:
+                writer.writerow([csv_cell(record.get(column)) for column in columns])
+    return path

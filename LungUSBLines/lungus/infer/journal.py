@@ -9,14 +9,14 @@ atomically.
 
 from __future__ import annotations
 
-import csv
 import json
 import os
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from lungus.atomic import append_whole, atomic_path, atomic_write_bytes, atomic_write_text, cut_torn_tail
+from lungus.atomic import append_whole, atomic_write_bytes, atomic_write_text, cut_torn_tail
+from lungus.data.csvfile import write_records_csv
 from lungus.infer.results import FRAME_COLUMNS, clip_columns
 
 JOURNAL = "clips.jsonl"
@@ -78,24 +78,7 @@ def write_tables(
     records = latest_records(records)
     text = "".join(json.dumps(record, ensure_ascii=False) + "\n" for record in records)
     atomic_write_text(folder / JOURNAL, text)
-    _write_csv(folder / CLIPS_CSV, clip_columns(class_names), iter(records))
-    _write_csv(
+    write_records_csv(folder / CLIPS_CSV, clip_columns(class_names), iter(records))
+    write_records_csv(
         folder / FRAMES_CSV, FRAME_COLUMNS, (row for record in records for row in record.get("frames") or ())
     )
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, float):
-        return repr(value)
-    return str(value)
-
-
-def _write_csv(path: Path, columns: Sequence[str], rows: Iterator[dict[str, Any]]) -> None:
-    with atomic_path(path, suffix=".csv") as temporary:
-        with open(temporary, "w", newline="", encoding="utf-8") as handle:
-            writer = csv.writer(handle, lineterminator="\n")
-            writer.writerow(columns)
-            for row in rows:
-                writer.writerow([_cell(row.get(column)) for column in columns])
