@@ -70,7 +70,7 @@ demo: $(STAMP)
 test: $(STAMP) test-slicer-releases
 	$(PY) -m pytest Testing
 
-# Not part of `make test` (hours on two cores). Failing inputs are copied to fuzz_findings/.
+# Not part of `make test` (about 5 minutes on two cores; docs/testing.md#fuzzing). Failing inputs are copied to fuzz_findings/.
 FUZZ_INPUTS ?= 10000
 fuzz: $(STAMP)
 	PYTHONPATH=LungUSBLines $(PY) Testing/fuzz/harness.py --inputs $(FUZZ_INPUTS) \
