@@ -1,6 +1,7 @@
 """The `lungus` command line.
 
-Each subcommand lives in ``lungus.commands.<name>`` and exposes ``register(subparsers)``
+Each subcommand lives in ``lungus.commands.<name>`` (``-`` in a command's name is ``_`` in its
+module's: review-queue is lungus.commands.review_queue) and exposes ``register(subparsers)``
 (which builds its parser and sets ``func``). Command modules import only argparse at the
 top so ``lungus --help`` stays fast; heavy imports happen inside their ``run``.
 
@@ -37,6 +38,7 @@ COMMANDS = (
     "export",
     "infer",
     "analyse",
+    "review-queue",
     "demo",
     "bench",
 )
@@ -50,7 +52,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"lungus {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in COMMANDS:
-        importlib.import_module(f"lungus.commands.{name}").register(subparsers)
+        importlib.import_module(f"lungus.commands.{name.replace('-', '_')}").register(subparsers)
     return parser
 
 

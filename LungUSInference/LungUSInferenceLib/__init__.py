@@ -1,7 +1,7 @@
 """LungUSInferenceLib: the Qt-free side of the LungUSInference module.
 
 - batch runs as a `lungus infer` subprocess (BatchRequest, start_batch, load_batch_results);
-- the Python-console API (analyse, analyse_into_scene, run_batch; see .console);
+- the Python-console API (analyse, analyse_into_scene, run_batch, review_queue; see .console);
 - where inference can run (torch_status).
 
 Names are imported on first use, so ``import LungUSInferenceLib`` stays light.
@@ -21,6 +21,7 @@ _EXPORTS = {
     "analyse": "console",
     "analyse_into_scene": "console",
     "run_batch": "console",
+    "review_queue": "console",
     "TorchStatus": "environment",
     "torch_status": "environment",
 }

@@ -16,6 +16,10 @@ In Slicer's Python console (``slicer.mrmlScene`` is the scene)::
                             segmenter="/models/seg.pt", progress=print)
     summary.line()            # "scored 190 of 200 clips; 10 failed ..."; /data/results/clips.csv
 
+    # the clips worth reviewing first (docs/review.md#review-queue), also written as a CSV
+    queue = lus.review_queue(["/data/results"], "/data/queue.csv", manifest="/data/manifest.csv", top=20)
+    queue[0].clip, queue[0].score, queue[0].reasons  # why it comes first
+
 Everything runs in the calling process: the GUI waits until it returns.
 """
 
@@ -31,6 +35,7 @@ if TYPE_CHECKING:
     from lungus.infer.batch import BatchSummary
     from lungus.infer.results import ClipAnalysis
     from lungus.io.clip import Clip
+    from lungus.review.queue import QueueEntry, QueueWeights
 
 PathLike = str | os.PathLike
 
@@ -104,3 +109,33 @@ def run_batch(
     request = BatchRequest([os.fspath(p) for p in inputs], out, workers=workers, overlays=overlays,
                            explain=explain, resume=resume)
     return engine_run_batch(analyzer, request, progress=progress)
+
+
+def review_queue(
+    results: Sequence[PathLike] | PathLike,
+    out: PathLike | None = None,
+    *,
+    manifest: PathLike | None = None,
+    top: int | None = None,
+    label_source: str | None = None,
+    threshold: float = 0.5,
+    weights: QueueWeights | dict[str, float] | None = None,
+) -> list[QueueEntry]:
+    """The clips of ``results`` (`lungus infer` output folders, as run_batch writes; several for
+    an ensemble's members) ranked by how much a review would teach, first first; with ``out``
+    also written there as a queue CSV (what `lungus review-queue` writes and the review module
+    walks). ``manifest``: patients, zones, reference labels (``label_source``) and masks;
+    ``weights``: a lungus.review.queue.QueueWeights or {signal: weight}. Each entry's ``reasons``
+    holds every signal behind its score (lungus.review.queue.review_queue)."""
+    from lungus.review.queue import QueueConfig, QueueWeights, write_queue_csv
+    from lungus.review.queue import review_queue as engine_review_queue
+
+    if isinstance(results, (str, os.PathLike)):
+        results = [results]
+    if isinstance(weights, dict):
+        weights = QueueWeights(**weights)
+    config = QueueConfig(weights=weights or QueueWeights(), threshold=threshold, label_source=label_source)
+    entries = engine_review_queue(list(results), manifest=manifest, config=config, top=top)
+    if out is not None:
+        write_queue_csv(entries, out)
+    return entries
