@@ -41,6 +41,7 @@ COMMANDS = (
     "review-queue",
     "demo",
     "bench",
+    "review-study",
 )
 
 
