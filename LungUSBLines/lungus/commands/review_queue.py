@@ -40,7 +40,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--threshold", type=float, default=0.5,
                         help="bline2: P(present) at which the decision flips (default 0.5)")
     parser.add_argument("--weight", action="append", default=[], metavar="NAME=VALUE",
-                        help="a signal's weight in the score (defaults: crowd_model_disagreement 2, the others 1); "
+                        help="a signal's weight in the score (defaults: crowd_model_disagreement 3, the others 1); "
                         "repeatable")
     parser.set_defaults(func=run)
 

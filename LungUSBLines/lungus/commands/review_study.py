@@ -12,8 +12,8 @@ the training pool out of fold, rank it with the review queue, let the simulator'
 truth review the first --review-share of the queue or as many random clips,
 retrain, and score before, after the ranked review and after the random one on
 held-out patients (AUC, Dice, 95 % patient-bootstrap intervals). Writes
-DIR/report.md, DIR/summary.json and DIR/review_loop.png. The defaults take about
-15 minutes on 2 CPU cores. Details: docs/review.md#does-the-queue-help."""
+DIR/report.md, DIR/summary.json and DIR/review_loop.png. How long the defaults
+take, and what they gave: docs/review.md#does-the-queue-help."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -24,7 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("--out", required=True, metavar="DIR", help="output folder (new or empty)")
-    parser.add_argument("--clips", type=int, metavar="N", help="training-pool clips per seed (default 160)")
+    parser.add_argument("--clips", type=int, metavar="N", help="training-pool clips per seed (default 120)")
     parser.add_argument("--patients", type=int, metavar="P", help="their patients (default: clips / 2.5)")
     parser.add_argument("--test-clips", dest="test_clips", type=int, metavar="N",
                         help="held-out clips per seed (default 120)")

@@ -59,15 +59,18 @@ JOURNAL_NAME = "clips.jsonl"
 class QueueWeights:
     """How much each signal counts in the score (>= 0; at least one > 0).
 
-    The disagreement with the reference label counts double by default: a label that a confident
-    model contradicts is the likeliest to be wrong, and only a review can fix a wrong label, while
-    an uncertain prediction may also resolve with more data. Chosen before any study was run
-    (docs/review.md#does-the-queue-help), not fitted to one."""
+    The disagreement with the reference label counts 3 by default: a label that a confident model
+    contradicts is the likeliest to be wrong, and only a review can fix a wrong label. Above 2 is
+    needed, not a matter of taste: in bline2 both uncertainty and this disagreement are linear in
+    the same probability, and at exactly 2 they cancel, so every clip whose model contradicts its
+    label scores 2/3 whatever the model's confidence (seen in the study's first queue, before any
+    test result: docs/review.md#does-the-queue-help). With 3 the contradicted labels come first,
+    the most confidently contradicted first, then the other clips by uncertainty."""
 
     uncertainty: float = 1.0
     member_disagreement: float = 1.0
     classifier_segmenter_disagreement: float = 1.0
-    crowd_model_disagreement: float = 2.0
+    crowd_model_disagreement: float = 3.0
     mask_model_disagreement: float = 1.0
 
     def __post_init__(self) -> None:

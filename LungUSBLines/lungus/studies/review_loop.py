@@ -49,12 +49,15 @@ from lungus.progress import Progress
 REVIEWED_EXPERT = "reviewed"  # the corrected labels' column: expert_reviewed
 ARMS = ("before", "ranked", "random")
 CLASSIFIER_METRIC = "auc"
+#: Also kept for the classifier: label noise moves the decision threshold and the calibration
+#: more than the ranking AUC measures.
+CLASSIFIER_METRICS = ("auc", "accuracy", "ece")
 SEGMENTER_METRICS = ("dice_b_line", "dice_confluent_b_line")
 
 
 @dataclass(frozen=True)
 class ReviewStudyConfig:
-    """The study's sizes (the default: about 15 minutes on 2 CPU cores).
+    """The study's sizes (the default: docs/review.md#does-the-queue-help says how long it took).
 
     ``clips``/``patients``: the training pool per seed; ``test_clips``/``test_patients``: the
     held-out set; ``frames``, ``sim_size``: each simulated clip; ``input_size``, ``window``,
@@ -64,8 +67,8 @@ class ReviewStudyConfig:
     ``seed``; ``mask_miss_share``: the share of B-line clips whose B-lines the mask rater missed.
     """
 
-    clips: int = 160
-    patients: int = 64
+    clips: int = 120
+    patients: int = 48
     test_clips: int = 120
     test_patients: int = 48
     frames: int = 16
@@ -309,7 +312,7 @@ class _Loop:
                                   manifest=None, out=self.folder / "compare_classifier",
                                   names=("ranked review", "random review"))
         return {
-            **{arm: _headline(metrics[arm], (CLASSIFIER_METRIC,)) for arm in ARMS},
+            **{arm: _headline(metrics[arm], CLASSIFIER_METRICS) for arm in ARMS},
             "ranked_minus_random": {key: comparison.get(key) for key in ("auc_diff", "auc_diff_ci", "p_value")},
             "pool_clips": len(data.pool),
             "reviewed_clips": len(chosen["ranked"]),
@@ -444,6 +447,8 @@ def _means(seeds: list[dict[str, Any]]) -> dict[str, Any]:
 
     means: dict[str, Any] = {"classifier": {arm: mean([s["classifier"][arm][CLASSIFIER_METRIC] for s in seeds])
                                             for arm in ARMS}}
+    means["classifier"]["secondary"] = {arm: {key: mean([s["classifier"][arm][key] for s in seeds])
+                                              for key in CLASSIFIER_METRICS[1:]} for arm in ARMS}
     means["classifier"]["wrong_labels_reviewed"] = {
         arm: mean([s["classifier"]["wrong_labels_reviewed"][arm] for s in seeds]) for arm in ("ranked", "random")}
     if all("segmenter" in s for s in seeds):
@@ -489,6 +494,9 @@ def _report(summary: dict[str, Any]) -> str:
     mean = summary["mean"]["classifier"]
     lines.append("| mean | " + " | ".join(_number(mean[arm]) for arm in ARMS) + " | | "
                  + f"{_number(mean['wrong_labels_reviewed']['ranked'])} / {_number(mean['wrong_labels_reviewed']['random'])} |")
+    secondary = mean["secondary"]
+    lines += ["", "Mean test accuracy / ECE: " + "; ".join(
+        f"{arm} {_number(secondary[arm]['accuracy'])} / {_number(secondary[arm]['ece'])}" for arm in ARMS) + "."]
     if "segmenter" in summary["mean"]:
         lines += ["", "## Segmenter: test Dice (B-line; confluent B-line)", "",
                   "| seed | before | ranked review | random review | missed masks reviewed: ranked / random (of all missed) |",

@@ -96,6 +96,18 @@ def test_crowd_disagreement_patient_and_zone_come_from_the_manifest(write_result
     assert entries["a.mp4"].rank == 1
 
 
+def test_contradicted_labels_come_first_the_most_confidently_contradicted_first(write_results, tmp_path):
+    # names in path order opposite to the expected ranks, so a tie broken by path would fail
+    results = write_results("run", {"a_unsure_agreeing.mp4": [0.55, 0.45], "b_unsure_contradicting.mp4": [0.4, 0.6],
+                                    "c_sure_contradicting.mp4": [0.05, 0.95]})
+    Manifest.from_rows(tmp_path / "m.csv", [{"clip": f"clips/{name}", "patient": name[0], "expert_noisy": "none"}
+                                            for name in ("a_unsure_agreeing.mp4", "b_unsure_contradicting.mp4",
+                                                         "c_sure_contradicting.mp4")]).save()
+    entries = review_queue([results], manifest=tmp_path / "m.csv", config=QueueConfig(label_source="expert:noisy"))
+    assert [e.clip.rsplit("/", 1)[-1][0] for e in entries] == ["c", "b", "a"]
+    assert entries[0].score > entries[1].score > entries[2].score
+
+
 def test_a_hard_label_column_is_a_reference_too(write_results, tmp_path):
     results = write_results("run", {"a.mp4": [0.3, 0.7]})
     Manifest.from_rows(tmp_path / "m.csv", [{"clip": "clips/a.mp4", "patient": "P1", "expert_noisy": "none"}]).save()
