@@ -97,6 +97,18 @@ class Verdict:
             return False
 
 
+@dataclass(frozen=True)
+class MaskSave:
+    """The latest corrected masks of a clip: ``path`` (absolute) holds them, ``reviewed_frames``
+    are the frames that are not all 255."""
+
+    clip: str
+    reviewer: str
+    path: Path
+    reviewed_frames: tuple[int, ...]
+    time: str
+
+
 def utc_now() -> str:
     """The current UTC time, ISO 8601 to the second, e.g. ``2025-01-31T12:00:00Z``."""
     return datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
@@ -227,6 +239,16 @@ class ReviewFolder:
             values = {field.name: record.get(field.name) for field in fields(Verdict) if field.name in record}
             verdicts.append(Verdict(**{**values, "clip": self._absolute(record["clip"])}))
         return verdicts
+
+    def corrected_masks(self) -> list[MaskSave]:
+        """Each clip's latest mask save, in the order the clips were first saved."""
+        latest: dict[str, MaskSave] = {}
+        for record in self._read_history():
+            if record["kind"] == MASKS:
+                latest[clip_key(record["clip"])] = MaskSave(
+                    self._absolute(record["clip"]), record["reviewer"], self.folder / record["mask"],
+                    tuple(int(t) for t in record.get("reviewed_frames") or ()), record.get("time", ""))
+        return list(latest.values())
 
     def rows(self) -> list[dict[str, str]]:
         """The manifest's rows as written (column -> text); [] before the first review."""
