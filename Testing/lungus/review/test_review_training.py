@@ -14,8 +14,9 @@ from lungus.cli import main
 from lungus.data.labels.annotation_labels import IGNORE_INDEX
 from lungus.data.labels.label_images import read_label_masks
 from lungus.data.manifests.manifest import Manifest
-from lungus.models.model_file import load_model_file
 from lungus.review.store import ReviewFolder, Verdict
+
+pytestmark = pytest.mark.torch
 
 REVIEWED_FRAMES = 3  # per clip: frames 0-2 corrected, the other 5 left unreviewed (255)
 CLASSIFIER = ["--task", "bline3", "--model", "frame_cnn", "--model-arg", "width=4", "--size", "32", "--frames", "4",
@@ -38,6 +39,12 @@ def reviewed(tiny_collection, tmp_path) -> ReviewFolder:
         masks[REVIEWED_FRAMES:] = IGNORE_INDEX
         reviews.save_masks(clip, "tom", masks)
     return reviews
+
+
+def load_model_file(path):
+    from lungus.models.model_file import load_model_file
+
+    return load_model_file(path)
 
 
 def test_a_classifier_trains_on_a_reviewers_labels(reviewed, tmp_path):
