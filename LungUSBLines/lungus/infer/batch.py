@@ -40,9 +40,9 @@ from typing import Any
 from lungus.atomic import OutputWriteError, atomic_path, atomic_write_text
 from lungus.errors import LungUSError, os_problem
 from lungus.folder_lock import exclusive_folder
-from lungus.io.formats import file_stem
 from lungus.infer.journal import CLIPS_CSV, Journal, latest_records, read_journal, write_tables
 from lungus.infer.results import clip_columns
+from lungus.io.formats import file_stem
 from lungus.progress import Progress
 
 RUN_JSON = "run.json"

@@ -38,8 +38,8 @@ import numpy as np
 from lungus.atomic import atomic_write_text
 from lungus.data.labels.annotation_labels import IGNORE_INDEX
 from lungus.data.labels.annotations import (
-    Annotation,
     AnnotatedLine,
+    Annotation,
     FrameAnnotation,
     annotation_masks,
 )
@@ -56,7 +56,7 @@ ANNOTATIONS_FOLDER = "annotations"
 PLEURA_POINT_SPACING_PX = 8.0
 
 
-class _ProbeAxes:
+class ProbeAxes:
     """Each pixel's position along the probe (angle about the apex in degrees, or column) and its
     depth (distance from the apex, or row), as the module's sectors and column bands use them."""
 
@@ -85,7 +85,7 @@ def _regions(pixels: np.ndarray) -> list[tuple[np.ndarray, np.ndarray]]:
     return [tuple(np.nonzero(labels == label)) for label in range(1, count)]
 
 
-def _extremes(rows: np.ndarray, cols: np.ndarray, axes: _ProbeAxes) -> list[list[float]]:
+def _extremes(rows: np.ndarray, cols: np.ndarray, axes: ProbeAxes) -> list[list[float]]:
     """The region's two extremes along the probe, each its top-most pixel there, as (column, row)."""
     along, depth = axes.along[rows, cols], axes.depth[rows, cols]
     first = np.lexsort((depth, along))[0]
@@ -93,7 +93,7 @@ def _extremes(rows: np.ndarray, cols: np.ndarray, axes: _ProbeAxes) -> list[list
     return [[float(cols[first]), float(rows[first])], [float(cols[last]), float(rows[last])]]
 
 
-def _pleura_polyline(rows: np.ndarray, cols: np.ndarray, axes: _ProbeAxes) -> list[list[float]]:
+def _pleura_polyline(rows: np.ndarray, cols: np.ndarray, axes: ProbeAxes) -> list[list[float]]:
     along, depth = axes.along[rows, cols], axes.depth[rows, cols]
     start, end = _extremes(rows, cols, axes)
     n_stretches = round(axes.arc_length(along, depth) / PLEURA_POINT_SPACING_PX)
@@ -107,7 +107,7 @@ def _pleura_polyline(rows: np.ndarray, cols: np.ndarray, axes: _ProbeAxes) -> li
     return [start, *inner, end]
 
 
-def frame_lines(mask: np.ndarray, axes: _ProbeAxes) -> tuple[list[list[list[float]]], list[list[list[float]]]]:
+def frame_lines(mask: np.ndarray, axes: ProbeAxes) -> tuple[list[list[list[float]]], list[list[list[float]]]]:
     """(pleura polylines, B-lines) of one reviewed frame's class mask, as (column, row) points."""
     pleura = [_pleura_polyline(rows, cols, axes) for rows, cols in _regions(mask == PLEURA)]
     blines = [_extremes(rows, cols, axes) for rows, cols in _regions((mask == B_LINE) | (mask == CONFLUENT))]
@@ -137,7 +137,7 @@ def annotation_record(save: MaskSave, ijk_to_lps: np.ndarray | None = None) -> d
     masks = read_label_masks(save.path, n_frames=clip.n_frames, shape=clip.frames.shape[1:3])
     fan = clip.fan or FanGeometry(np.ones(clip.frames.shape[1:3], dtype=bool), "full")
     matrix = np.eye(4) if ijk_to_lps is None else np.asarray(ijk_to_lps, dtype=np.float64)
-    axes = _ProbeAxes(fan)
+    axes = ProbeAxes(fan)
     frames: dict[int, FrameAnnotation] = {}
     for t in np.flatnonzero(~(masks == IGNORE_INDEX).all(axis=(1, 2))):
         pleura, blines = frame_lines(masks[t], axes)
