@@ -30,7 +30,7 @@ ENGINE = Path(__file__).resolve().parents[2] / "LungUSBLines" / "lungus"
 LAYERS: tuple[frozenset[str], ...] = (
     # the foundation: errors, then the helpers every layer may use, then those built on atomic
     frozenset({"errors"}),
-    frozenset({"lungus", "atomic", "lazy", "device", "model_calls", "progress", "progress_lines", "explanations"}),
+    frozenset({"lungus", "atomic", "lazy", "device", "model_calls", "progress", "progress_lines", "explanations", "timestamps"}),
     frozenset({"folder_lock", "job_control"}),
     frozenset({"io"}),         # clips in and out: readers, writers, the fan, de-identification
     frozenset({"data"}),       # manifest, labels and crowd logic, label rules, the training input pipeline
@@ -39,7 +39,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"evaluate"}),   # metrics with patient-bootstrap CIs, reports, compare
     frozenset({"train"}),      # losses and the loop; scores its validation with evaluate
     frozenset({"infer"}),      # batch inference, overlays, explanations, results files
-    frozenset({"review"}),     # reviewers' verdicts and corrected masks, the review queue
+    frozenset({"review"}),     # reviewers' verdicts and corrected masks, kept as training data; the review queue
     frozenset({"sim"}),        # the simulator: writes datasets through io and data's rules
     frozenset({"demo", "bench", "studies"}),   # end-to-end runs over sim, train, evaluate, infer, review
     frozenset({"commands"}),   # one module per `lungus` subcommand
