@@ -23,8 +23,11 @@ For each seed:
    (or a random share) of clips get their truth masks, retrained, Dice of the B-line classes on
    the test set.
 
-The corrected labels and masks go into new manifests directly (an ``expert_reviewed`` column and
-the ``mask`` column), the way a review folder's verdicts would be merged into a collection.
+The reviewer works through a review folder (lungus.review.store.ReviewFolder), as a person in
+Slicer does: a verdict per reviewed clip (reviewer ``simulator``), or its corrected masks. The
+folder's manifest is then merged into the pool: an ``expert_reviewed`` column that holds the
+review's label where there is one and the noisy expert's elsewhere, and the ``mask`` column pointed
+at the folder's corrected masks.
 
 Writes DIR/summary.json, DIR/report.md, DIR/review_loop.png, and per seed DIR/seed<S>/ (data,
 runs, out-of-fold results, queues, evaluations).
@@ -47,6 +50,7 @@ from lungus.errors import LungUSError
 from lungus.progress import Progress
 
 REVIEWED_EXPERT = "reviewed"  # the corrected labels' column: expert_reviewed
+REVIEWER = "simulator"  # the simulator's truth stands in for the reviewer
 ARMS = ("before", "ranked", "random")
 CLASSIFIER_METRIC = "auc"
 #: Also kept for the classifier: label noise moves the decision threshold and the calibration
@@ -270,6 +274,44 @@ class _Loop:
         return evaluate_model(model, self.data.test_manifest, self.folder / "eval" / name, labels="truth",
                               device=self.config.device, cache_dir=self.cache, log=self.log).metrics
 
+    def review_labels(self, folder: Path, rows: list[int], truth: list[str | None], queued: dict[int, Any]):
+        """The reviewer's verdicts on ``rows``: the true label, beside what the model said."""
+        from lungus.review.store import ReviewFolder, Verdict
+
+        reviews = ReviewFolder(folder)
+        clips, patients = self.data.pool.clip_paths(), self.data.pool.patients
+        for r in rows:
+            entry = queued.get(r)
+            reviews.record(Verdict(clip=os.fspath(clips[r]), reviewer=REVIEWER, scheme=self.config.task,
+                                   label=truth[r], model_label=None if entry is None else entry.model_label,
+                                   model_probability=None if entry is None else entry.probability,
+                                   patient=patients[r], comment="" if entry is None else f"queue rank {entry.rank}"))
+        return reviews
+
+    def review_masks(self, folder: Path, rows: list[int]):
+        """The reviewer's corrected masks of ``rows``: the truth, every frame reviewed."""
+        from lungus.io import read_clip
+        from lungus.review.store import ReviewFolder
+
+        reviews = ReviewFolder(folder)
+        clips = self.data.pool.clip_paths()
+        for r in rows:
+            reviews.save_masks(clips[r], REVIEWER, read_clip(self.data.truth_masks[r], fan=False).frames)
+        return reviews
+
+    def reviewed_column(self, reviews, column: str, path: bool = False) -> dict[int, str]:
+        """Pool row -> the review manifest's ``column`` (resolved to a file with ``path``), read back
+        as `lungus train` would read the review folder's manifest."""
+        from lungus.data.manifests.manifest import Manifest
+
+        manifest = Manifest.load(reviews.manifest_path)
+        found = {}
+        for i in range(len(manifest)):
+            value = manifest.resolve(i, column) if path else manifest.rows[i].get(column)
+            if value:
+                found[self.data.row_of_clip[os.path.realpath(manifest.clip_path(i))]] = os.fspath(value)
+        return found
+
     def classifier(self) -> dict[str, Any]:
         from lungus.data.manifests.label_sources import labels_of
         from lungus.data.manifests.manifest import Manifest
@@ -292,17 +334,18 @@ class _Loop:
         write_queue_csv(queue, self.folder / "queue_classifier.csv")
         chosen = _review_choice(queue, data, config.review_share, self.seed)
 
-        truth3 = data.pool.column("truth_bline3")
-        noisy3 = data.pool.column(f"expert_{config.expert}")
-        truth = labels_of(data.pool, "truth", config.task).hard
-        wrong = labels_of(data.pool, noisy, config.task).hard != truth
+        truth = labels_of(data.pool, "truth", config.task)
+        noisy_labels = labels_of(data.pool, noisy, config.task)
+        wrong = noisy_labels.hard != truth.hard
         metrics = {"before": self.evaluate(runs / "classifier_before" / "model.pt", "classifier_before")}
         for arm, rows in chosen.items():
-            reviewed = set(rows)
+            reviews = self.review_labels(self.folder / "reviews" / f"classifier_{arm}", rows, truth.names(),
+                                         {row: entry for row, entry in zip(data.rows_of(queue), queue)})
+            reviewed = self.reviewed_column(reviews, f"expert_{REVIEWER}")
             corrected = Manifest(self.folder / f"pool_classifier_{arm}.csv", data.pool.columns,
                                  [dict(row) for row in data.pool.rows])
-            corrected.set_column(f"expert_{REVIEWED_EXPERT}",
-                                 [truth3[r] if r in reviewed else noisy3[r] for r in range(len(corrected))])
+            corrected.set_column(f"expert_{REVIEWED_EXPERT}", [reviewed.get(r) or noisy_labels.names()[r]
+                                                               for r in range(len(corrected))])
             corrected.save()
             self.log(f"seed {self.seed}: classifier retrained after a {arm} review of {len(rows)} clips")
             fit(_classifier_config(config, corrected.path, runs / f"classifier_{arm}", f"expert:{REVIEWED_EXPERT}",
@@ -346,10 +389,11 @@ class _Loop:
 
         metrics = {"before": self.evaluate(runs / "segmenter_before" / "model.pt", "segmenter_before")}
         for arm, rows in chosen.items():
+            reviews = self.review_masks(self.folder / "reviews" / f"segmenter_{arm}", rows)
             corrected = Manifest(self.folder / f"pool_segmenter_{arm}.csv", data.pool.columns,
                                  [dict(row) for row in data.pool.rows])
-            for r in rows:
-                corrected.rows[r]["mask"] = os.path.relpath(data.truth_masks[r], corrected.folder)
+            for r, mask in self.reviewed_column(reviews, "mask", path=True).items():
+                corrected.rows[r]["mask"] = os.path.relpath(mask, corrected.folder)
             corrected.save()
             self.log(f"seed {self.seed}: segmenter retrained after a {arm} review of {len(rows)} clips")
             fit(_segmenter_config(config, corrected.path, runs / f"segmenter_{arm}", self.seed, self.cache),

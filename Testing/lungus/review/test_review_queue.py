@@ -140,6 +140,16 @@ def test_mask_disagreement_is_the_share_of_frames_where_mask_and_segmenter_diffe
     assert entries["b.mp4"].reasons["mask_model_disagreement"] == pytest.approx(0.0)
 
 
+def test_frames_nobody_annotated_leave_the_mask_disagreement(write_results, tmp_path):
+    masks = _bline_masks(4, with_blines={0, 1})
+    masks[2:] = 255  # frames 2 and 3 not reviewed (lungus.data.labels.annotation_labels.IGNORE_INDEX)
+    write_clip(Clip(masks, fps=10.0), tmp_path / "a.seq.nrrd")
+    results = write_results("run", {"a.mp4": ([0.5, 0.5], [True, False, True, True])})
+    Manifest.from_rows(tmp_path / "m.csv", [{"clip": "clips/a.mp4", "patient": "P1", "mask": "a.seq.nrrd"}]).save()
+    entry = review_queue([results], manifest=tmp_path / "m.csv")[0]
+    assert entry.reasons["mask_model_disagreement"] == pytest.approx(0.5)  # frame 1 of frames 0, 1
+
+
 # ---------------------------------------------------------------------------------------- the score
 
 

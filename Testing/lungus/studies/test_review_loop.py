@@ -51,14 +51,25 @@ def test_the_report_links_its_figure_and_names_its_command(study):
     assert "`lungus review-study --out out`" in report
 
 
-def test_the_corrected_manifest_changes_only_the_reviewed_labels(study):
+def test_the_reviews_go_through_review_folders_into_the_retraining_manifests(study):
+    from lungus.data.manifests.label_sources import labels_of
     from lungus.data.manifests.manifest import Manifest
+    from lungus.review.store import ReviewFolder
 
+    reviewed_count = round(0.2 * ReviewStudyConfig.tiny().clips)
+    reviews = ReviewFolder(study / "seed0" / "reviews" / "classifier_ranked")
+    assert len(reviews.history()) == reviewed_count and {v.reviewer for v in reviews.history()} == {"simulator"}
     ranked = Manifest.load(study / "seed0" / "pool_classifier_ranked.csv")
-    reviewed = ranked.column("expert_reviewed")
-    changed = [r for r in range(len(ranked)) if reviewed[r] != ranked.column("expert_noisy")[r]]
-    assert all(reviewed[r] == ranked.column("truth_bline3")[r] for r in changed)
-    assert len(changed) <= round(0.2 * len(ranked))
+    reviewed = labels_of(ranked, "expert:reviewed", "bline2").names()
+    noisy, truth = labels_of(ranked, "expert:noisy", "bline2").names(), labels_of(ranked, "truth", "bline2").names()
+    changed = [r for r in range(len(ranked)) if reviewed[r] != noisy[r]]
+    assert all(reviewed[r] == truth[r] for r in changed) and len(changed) <= reviewed_count
+
+    masks = ReviewFolder(study / "seed0" / "reviews" / "segmenter_ranked").corrected_masks()
+    assert len(masks) == reviewed_count
+    segmenter_pool = Manifest.load(study / "seed0" / "pool_segmenter_ranked.csv")
+    in_reviews = [r for r in range(len(segmenter_pool)) if "reviews" in segmenter_pool.rows[r]["mask"]]
+    assert len(in_reviews) == reviewed_count
 
 
 def test_a_folder_holding_a_study_is_not_overwritten_unasked(study):
