@@ -336,7 +336,7 @@ class _Loop:
 
         truth = labels_of(data.pool, "truth", config.task)
         noisy_labels = labels_of(data.pool, noisy, config.task)
-        wrong = noisy_labels.hard != truth.hard
+        wrong, noisy_names = noisy_labels.hard != truth.hard, noisy_labels.names()
         metrics = {"before": self.evaluate(runs / "classifier_before" / "model.pt", "classifier_before")}
         for arm, rows in chosen.items():
             reviews = self.review_labels(self.folder / "reviews" / f"classifier_{arm}", rows, truth.names(),
@@ -344,7 +344,7 @@ class _Loop:
             reviewed = self.reviewed_column(reviews, f"expert_{REVIEWER}")
             corrected = Manifest(self.folder / f"pool_classifier_{arm}.csv", data.pool.columns,
                                  [dict(row) for row in data.pool.rows])
-            corrected.set_column(f"expert_{REVIEWED_EXPERT}", [reviewed.get(r) or noisy_labels.names()[r]
+            corrected.set_column(f"expert_{REVIEWED_EXPERT}", [reviewed.get(r) or noisy_names[r]
                                                                for r in range(len(corrected))])
             corrected.save()
             self.log(f"seed {self.seed}: classifier retrained after a {arm} review of {len(rows)} clips")
