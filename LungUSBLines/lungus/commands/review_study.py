@@ -34,6 +34,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seg-epochs", dest="seg_epochs", type=int, metavar="N",
                         help="segmenter epochs (default 8)")
     parser.add_argument("--folds", type=int, metavar="K", help="out-of-fold scoring folds (default 3)")
+    parser.add_argument("--seg-folds", dest="seg_folds", type=int, metavar="K",
+                        help="the segmenter's out-of-fold folds (default 2)")
     parser.add_argument("--review-share", dest="review_share", type=float, metavar="F",
                         help="share of the pool reviewed (default 0.2)")
     parser.add_argument("--no-segmenter", dest="segmenter", action="store_false", help="the classifier loop only")
@@ -49,7 +51,7 @@ def run(args: argparse.Namespace) -> int:
     from lungus.studies.review_loop import ReviewStudyConfig, run_review_study
 
     changes = {name: getattr(args, name) for name in ("clips", "patients", "test_clips", "seeds", "epochs",
-                                                      "seg_epochs", "folds", "review_share")
+                                                      "seg_epochs", "folds", "seg_folds", "review_share")
                if getattr(args, name) is not None}
     if "clips" in changes and "patients" not in changes:
         changes["patients"] = max(1, round(changes["clips"] / 2.5))

@@ -8,7 +8,8 @@ For each seed:
    bline3, lungus.sim.raters). Its training masks are a hurried rater's: the simulator's truth
    with every B-line and confluent B-line erased from a share (``mask_miss_share``) of the clips
    that show any. The simulator has no noisy mask rater, so that corruption is this study's own.
-   The pool is split into ``folds`` folds by patient (stratified by the noisy labels).
+   The pool is split into ``folds`` folds by patient (stratified by the noisy labels), and into
+   ``seg_folds`` for the segmenter.
 2. **Classifier.** Train on the noisy labels ("before"). Score every pool clip out of fold: the
    cross-validation of lungus.train.cv, then each fold's model run by the batch engine
    (lungus.infer.run_batch) on the clips it did not see, so the scores come from models that
@@ -19,7 +20,7 @@ For each seed:
    truth: AUC with 95 % patient-bootstrap intervals, and ranked against random paired
    (lungus.evaluate.compare_runs).
 3. **Segmenter.** The same with masks: trained on the hurried rater's masks, out-of-fold masks
-   from fold models, ranked by the queue (mask_model_disagreement), the first ``review_share``
+   from fold models (each trained without its fold, then run by the batch engine), ranked by the queue (mask_model_disagreement), the first ``review_share``
    (or a random share) of clips get their truth masks, retrained, Dice of the B-line classes on
    the test set.
 
@@ -66,8 +67,9 @@ class ReviewStudyConfig:
     ``clips``/``patients``: the training pool per seed; ``test_clips``/``test_patients``: the
     held-out set; ``frames``, ``sim_size``: each simulated clip; ``input_size``, ``window``,
     ``epochs``, ``width``: the classifier (frame_cnn); ``seg_epochs``, ``seg_frames`` (frames drawn
-    per clip per epoch), ``seg_width``: the segmenter (unet_small, stride-2 stem); ``folds``: the
-    out-of-fold scoring; ``review_share``: the share of the pool reviewed; ``seeds`` seeds from
+    per clip per epoch), ``seg_width``: the segmenter (unet_small at full input resolution: with a
+    stride-2 stem it ran at 32x32, where the B-lines vanished, Dice 0); ``folds``, ``seg_folds``:
+    the out-of-fold scoring of the classifier and of the segmenter (fewer: it trains slower); ``review_share``: the share of the pool reviewed; ``seeds`` seeds from
     ``seed``; ``mask_miss_share``: the share of B-line clips whose B-lines the mask rater missed.
     """
 
@@ -85,6 +87,7 @@ class ReviewStudyConfig:
     seg_frames: int = 4
     seg_width: int = 8
     folds: int = 3
+    seg_folds: int = 2
     review_share: float = 0.2
     seeds: int = 3
     seed: int = 0
@@ -104,8 +107,8 @@ class ReviewStudyConfig:
                 fail(f"{name} must be at least 1, got {getattr(self, name)}")
         if self.sim_size < 64 or self.input_size < 32:
             fail(f"sim_size must be at least 64 and input_size at least 32, got {self.sim_size}, {self.input_size}")
-        if self.folds < 2:
-            fail(f"folds must be at least 2 (out-of-fold scores), got {self.folds}")
+        if self.folds < 2 or self.seg_folds < 2:
+            fail(f"folds and seg_folds must be at least 2 (out-of-fold scores), got {self.folds}, {self.seg_folds}")
         if self.patients < 2 * self.folds or self.clips < self.patients:
             fail(f"need at least {2 * self.folds} patients for {self.folds} folds and a clip per patient, "
                  f"got {self.clips} clips of {self.patients} patients")
@@ -122,8 +125,8 @@ class ReviewStudyConfig:
     def tiny(cls) -> ReviewStudyConfig:
         """Seconds, for tests: checks the files and fields, not the outcome."""
         return cls(clips=16, patients=8, test_clips=8, test_patients=4, frames=8, sim_size=64, input_size=32,
-                   window=4, epochs=1, width=4, seg_epochs=1, seg_frames=2, seg_width=4, folds=2, seeds=1,
-                   device="cpu")
+                   window=4, epochs=1, width=4, seg_epochs=1, seg_frames=2, seg_width=4, folds=2, seg_folds=2,
+                   seeds=1, device="cpu")
 
 
 # ---------------------------------------------------------------------------------------- data
@@ -138,7 +141,8 @@ class _SeedData:
     test_manifest: Path
     truth_masks: list[Path]
     corrupted: np.ndarray  # (N,) bool: the mask rater missed this clip's B-lines
-    folds: np.ndarray  # (N,) int
+    folds: np.ndarray  # (N,) int: the classifier's folds, stratified by the noisy labels
+    seg_folds: np.ndarray  # (N,) int: the segmenter's
     row_of_clip: dict[str, int]  # real path of a clip -> its pool row
 
     def rows_of(self, entries) -> list[int]:
@@ -165,7 +169,9 @@ def _simulate(folder: Path, config: ReviewStudyConfig, seed: int) -> _SeedData:
     pool.set_column("fold", [int(f) for f in folds])
     pool.save(folder / "pool.csv")
     row_of_clip = {os.path.realpath(path): i for i, path in enumerate(pool.clip_paths())}
-    return _SeedData(folder, pool, test_set.manifest, truth_masks, corrupted, np.asarray(folds), row_of_clip)
+    seg_folds = assign_folds(pool.patients, None, config.seg_folds, seed=seed)
+    return _SeedData(folder, pool, test_set.manifest, truth_masks, corrupted, np.asarray(folds),
+                     np.asarray(seg_folds), row_of_clip)
 
 
 def _corrupt_masks(pool, out: Path, truth_masks: list[Path], miss_share: float, seed: int) -> np.ndarray:
@@ -217,7 +223,7 @@ def _segmenter_config(config: ReviewStudyConfig, manifest: Path, out: Path, seed
     from lungus.train.config import TrainConfig
 
     return TrainConfig(manifest=str(manifest), out=str(out), task="seg", model="unet_small",
-                       model_args={"width": config.seg_width, "input_stride": 2}, label_source="labelmaps",
+                       model_args={"width": config.seg_width, "input_stride": 1}, label_source="labelmaps",
                        size=(config.input_size, config.input_size), frames=config.seg_frames,
                        epochs=config.seg_epochs, batch_size=8, lr=3e-3, val_fraction=0.0, seed=seed,
                        cache_dir=str(cache), device=config.device)
@@ -265,8 +271,8 @@ class _Loop:
     def folder(self) -> Path:
         return self.data.folder
 
-    def fold_rows(self, k: int) -> list[int]:
-        return [int(r) for r in np.flatnonzero(self.data.folds == k)]
+    def fold_rows(self, k: int, folds: np.ndarray | None = None) -> list[int]:
+        return [int(r) for r in np.flatnonzero((self.data.folds if folds is None else folds) == k)]
 
     def evaluate(self, model: Path, name: str) -> dict[str, Any]:
         from lungus.evaluate.model_eval import evaluate_model
@@ -376,12 +382,13 @@ class _Loop:
         fit(_segmenter_config(config, data.pool.path, runs / "segmenter_before", self.seed, self.cache), log=self.log)
         clips = data.pool.clip_paths()
         results = []
-        for k in range(config.folds):
-            training = [r for r in range(len(data.pool)) if data.folds[r] != k]
+        for k in range(config.seg_folds):
+            training = [r for r in range(len(data.pool)) if data.seg_folds[r] != k]
             subset = _subset(data.pool, training, self.folder / f"pool_segmenter_without_fold{k}.csv")
             fit(_segmenter_config(config, subset.path, runs / f"segmenter_fold{k}", self.seed, self.cache),
                 log=self.log)
-            results.append(_infer(None, runs / f"segmenter_fold{k}" / "model.pt", [clips[r] for r in self.fold_rows(k)],
+            results.append(_infer(None, runs / f"segmenter_fold{k}" / "model.pt",
+                                  [clips[r] for r in self.fold_rows(k, data.seg_folds)],
                                   self.folder / "results" / f"segmenter_fold{k}", config.device))
         queue = review_queue(results, manifest=data.pool.path)
         write_queue_csv(queue, self.folder / "queue_segmenter.csv")
