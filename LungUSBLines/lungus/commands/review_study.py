@@ -32,7 +32,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, help="the first seed (default 0)")
     parser.add_argument("--epochs", type=int, metavar="N", help="classifier epochs (default 16)")
     parser.add_argument("--seg-epochs", dest="seg_epochs", type=int, metavar="N",
-                        help="segmenter epochs (default 8)")
+                        help="segmenter epochs (default 16)")
     parser.add_argument("--folds", type=int, metavar="K", help="out-of-fold scoring folds (default 3)")
     parser.add_argument("--seg-folds", dest="seg_folds", type=int, metavar="K",
                         help="the segmenter's out-of-fold folds (default 2)")

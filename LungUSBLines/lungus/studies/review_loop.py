@@ -68,7 +68,9 @@ class ReviewStudyConfig:
     held-out set; ``frames``, ``sim_size``: each simulated clip; ``input_size``, ``window``,
     ``epochs``, ``width``: the classifier (frame_cnn); ``seg_epochs``, ``seg_frames`` (frames drawn
     per clip per epoch), ``seg_width``: the segmenter (unet_small at full input resolution: with a
-    stride-2 stem it ran at 32x32, where the B-lines vanished, Dice 0); ``folds``, ``seg_folds``:
+    stride-2 stem it ran at 32x32, where the B-lines vanished, Dice 0; 16 epochs: at 8 or 12 the
+    B-line class had not yet emerged from masks with erased clips, Dice 0 again,
+    docs/review.md#does-the-queue-help); ``folds``, ``seg_folds``:
     the out-of-fold scoring of the classifier and of the segmenter (fewer: it trains slower); ``review_share``: the share of the pool reviewed; ``seeds`` seeds from
     ``seed``; ``mask_miss_share``: the share of B-line clips whose B-lines the mask rater missed.
     """
@@ -83,7 +85,7 @@ class ReviewStudyConfig:
     window: int = 8
     epochs: int = 16
     width: int = 12
-    seg_epochs: int = 8
+    seg_epochs: int = 16
     seg_frames: int = 4
     seg_width: int = 8
     folds: int = 3
@@ -93,7 +95,7 @@ class ReviewStudyConfig:
     seed: int = 0
     expert: str = "noisy"
     task: str = "bline2"
-    mask_miss_share: float = 0.5
+    mask_miss_share: float = 0.3
     segmenter: bool = True
     device: str = "auto"
 
