@@ -605,8 +605,9 @@ def _figure(summary: dict[str, Any], path: Path) -> Path:
         axis.set_xticks(range(len(seeds)), [f"seed {s}" for s in seeds])
         axis.set_title(title)
         axis.grid(axis="y", alpha=0.3)
-    axes[0][0].legend(loc="lower right", fontsize=8)
-    figure.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=3, fontsize=9, frameon=False)
+    figure.tight_layout(rect=(0, 0.07, 1, 1))
     with atomic_path(path) as temporary:
         figure.savefig(temporary, dpi=120, format="png")
     plt.close(figure)
