@@ -1,0 +1,195 @@
+"""LungUSBLinesLib.review: the model's masks as a segmentation sequence the Segment Editor edits
+frame by frame, on a real MRML scene; edited and marked frames are the reviewed ones."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+slicer = pytest.importorskip("slicer", reason="slicer-core is not installed")
+
+import vtk  # noqa: E402
+from vtk.util import numpy_support  # noqa: E402
+
+from lungus.data.labels.annotation_labels import IGNORE_INDEX  # noqa: E402
+from lungus.data.labels.schemes import SEG_CLASSES  # noqa: E402
+from lungus.errors import LungUSError  # noqa: E402
+from LungUSBLinesLib import review  # noqa: E402
+from LungUSBLinesLib.colors import class_segment_id, segmentation_class_labels  # noqa: E402
+from LungUSBLinesLib.storage import load_scene, save_scene  # noqa: E402
+
+B_LINE = next(c for c in SEG_CLASSES if c.name == "B-line")
+
+
+def paint(scene, review_nodes, class_id, region, *, erase=False):
+    """Change the current frame's segmentation the way the Segment Editor's effects do: through
+    the segment editor logic's ModifySegmentByLabelmap on the proxy (Slicer 5.10 and later), else
+    as slicer.util.updateSegmentBinaryLabelmapFromArray sets a segment from an array."""
+    seg_class = next(c for c in SEG_CLASSES if c.id == class_id)
+    segment_id = class_segment_id(seg_class)
+    proxy = review_nodes.proxy
+    clip_proxy = review_nodes.browser.GetProxyNode(review_nodes.clip_sequence)
+    if hasattr(slicer, "vtkSlicerSegmentEditorLogic"):
+        editor = slicer.vtkSlicerSegmentEditorLogic()
+        editor.SetMRMLScene(scene)
+        editor.SetSegmentEditorNode(scene.AddNewNodeByClass("vtkMRMLSegmentEditorNode"))
+        editor.SetSegmentationNode(proxy)
+        editor.SetSourceVolumeNode(clip_proxy)
+        editor.SetCurrentSegmentID(segment_id)
+        assert editor.ResetModifierLabelmapToDefault()
+        modifier = editor.GetModifierLabelmap()
+        assert modifier.GetDimensions()[:2] == region.shape[::-1]
+        numpy_support.vtk_to_numpy(modifier.GetPointData().GetScalars())[:] = region.astype(np.uint8).ravel()
+        modifier.Modified()
+        mode = editor.ModificationModeRemove if erase else editor.ModificationModeAdd
+        editor.ModifySegmentByLabelmap(proxy, segment_id, modifier, mode, False, False)
+        editor.SetMRMLScene(None)
+        return
+    current = review_nodes.frame_labels() == class_id
+    wanted = (current & ~region) if erase else (current | region)
+    image = slicer.vtkOrientedImageData()
+    image.SetDimensions(region.shape[1], region.shape[0], 1)
+    image.AllocateScalars(vtk.VTK_UNSIGNED_CHAR, 1)
+    numpy_support.vtk_to_numpy(image.GetPointData().GetScalars())[:] = wanted.astype(np.uint8).ravel()
+    ijk_to_ras = vtk.vtkMatrix4x4()
+    clip_proxy.GetIJKToRASMatrix(ijk_to_ras)
+    image.SetImageToWorldMatrix(ijk_to_ras)
+    ids = vtk.vtkStringArray()
+    ids.InsertNextValue(segment_id)
+    assert slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(image, proxy, ids)
+
+
+def test_every_frame_is_a_segmentation_with_a_segment_per_class(headless, analysed_clip):
+    loaded, _, _ = analysed_clip
+    started = review.start_mask_review(headless.scene, loaded.nodes)
+    assert started.sequence.GetNumberOfDataNodes() == 5
+    for frame in (0, 4):
+        segmentation = started.sequence.GetNthDataNode(frame).GetSegmentation()
+        found = {
+            segmentation.GetNthSegmentID(i): (
+                segmentation.GetNthSegment(i).GetName(),
+                segmentation.GetNthSegment(i).GetLabelValue(),
+                tuple(round(255 * c) for c in segmentation.GetNthSegment(i).GetColor()),
+            )
+            for i in range(segmentation.GetNumberOfSegments())
+        }
+        assert found == {class_segment_id(c): (c.name, c.id, c.rgb) for c in SEG_CLASSES[1:]}
+
+
+def test_the_segmentation_starts_as_the_models_masks_and_plays_with_the_clip(headless, analysed_clip):
+    loaded, _, masks = analysed_clip
+    started = review.start_mask_review(headless.scene, loaded.nodes)
+    assert loaded.nodes.browser.IsSynchronizedSequenceNodeID(started.sequence.GetID())
+    assert loaded.nodes.browser.GetSaveChanges(started.sequence)
+    np.testing.assert_array_equal(started.labels(), masks)
+    for frame in (3, 1):
+        loaded.nodes.browser.SetSelectedItemNumber(frame)
+        np.testing.assert_array_equal(segmentation_class_labels(started.proxy), masks[frame])
+
+
+def test_an_edit_on_frame_k_is_kept_in_frame_ks_item(headless, analysed_clip):
+    loaded, _, masks = analysed_clip
+    started = review.start_mask_review(headless.scene, loaded.nodes)
+    loaded.nodes.browser.SetSelectedItemNumber(2)
+    region = np.zeros(masks.shape[1:], bool)
+    region[5:9, 12:14] = True  # a B-line the model missed
+    paint(headless.scene, started, B_LINE.id, region)
+    loaded.nodes.browser.SetSelectedItemNumber(4)  # away: the proxy now shows frame 4
+    expected = masks[2].copy()
+    expected[region] = B_LINE.id
+    np.testing.assert_array_equal(segmentation_class_labels(started.sequence.GetNthDataNode(2)), expected)
+    np.testing.assert_array_equal(started.frame_labels(4), masks[4])
+    loaded.nodes.browser.SetSelectedItemNumber(2)  # and back: the edit is there
+    np.testing.assert_array_equal(segmentation_class_labels(started.proxy), expected)
+
+
+def test_an_edited_frame_is_reviewed_and_the_others_are_not(headless, analysed_clip):
+    loaded, _, masks = analysed_clip
+    started = review.start_mask_review(headless.scene, loaded.nodes)
+    assert started.reviewed_frames() == []
+    loaded.nodes.browser.SetSelectedItemNumber(1)
+    paint(headless.scene, started, B_LINE.id, masks[1] == B_LINE.id, erase=True)  # "no B-line here"
+    assert started.edited_frames() == [1]
+    assert started.reviewed_frames() == [1]
+
+
+def test_a_frame_accepted_unchanged_is_reviewed_when_marked(headless, analysed_clip):
+    loaded, _, _ = analysed_clip
+    started = review.start_mask_review(headless.scene, loaded.nodes)
+    loaded.nodes.browser.SetSelectedItemNumber(3)
+    assert started.mark_reviewed() == 3
+    assert started.edited_frames() == []
+    assert started.reviewed_frames() == [3]
+    started.unmark_reviewed(3)
+    assert started.reviewed_frames() == []
+
+
+def test_corrected_masks_hold_reviewed_frames_and_255_elsewhere(headless, analysed_clip):
+    loaded, _, masks = analysed_clip
+    started = review.start_mask_review(headless.scene, loaded.nodes)
+    loaded.nodes.browser.SetSelectedItemNumber(2)
+    region = np.zeros(masks.shape[1:], bool)
+    region[6:, 0] = True
+    paint(headless.scene, started, B_LINE.id, region)
+    started.mark_reviewed(0)
+    corrected = started.corrected_masks()
+    assert corrected.dtype == np.uint8 and corrected.shape == masks.shape
+    np.testing.assert_array_equal(corrected[0], masks[0])
+    np.testing.assert_array_equal(corrected[2], np.where(region, B_LINE.id, masks[2]))
+    assert (corrected[[1, 3, 4]] == IGNORE_INDEX).all()
+
+
+def test_starting_again_finds_the_review_with_its_edits(headless, analysed_clip):
+    loaded, _, masks = analysed_clip
+    first = review.start_mask_review(headless.scene, loaded.nodes)
+    first.mark_reviewed(4)
+    again = review.start_mask_review(headless.scene, loaded.nodes.browser)
+    assert again.sequence.GetID() == first.sequence.GetID()
+    assert again.reviewed_frames() == [4]
+
+
+def test_without_a_segmenter_the_review_starts_from_background(headless, analysed_clip):
+    loaded, nodes, masks = analysed_clip
+    from LungUSBLinesLib.results import remove_analysis
+
+    remove_analysis(headless.scene, nodes)
+    started = review.start_mask_review(headless.scene, loaded.nodes)
+    assert not started.labels().any()
+    paint(headless.scene, started, B_LINE.id, masks[0] == B_LINE.id)
+    assert started.reviewed_frames() == [0]
+
+
+def test_a_segment_that_is_no_class_is_named_in_the_error(headless, analysed_clip):
+    loaded, _, _ = analysed_clip
+    started = review.start_mask_review(headless.scene, loaded.nodes)
+    started.proxy.GetSegmentation().AddEmptySegment("Segment_1", "my notes")
+    with pytest.raises(LungUSError, match="'my notes'.*not a segmentation class"):
+        started.frame_labels()
+
+
+def test_the_review_survives_a_scene_bundle(headless, analysed_clip, tmp_path):
+    loaded, _, masks = analysed_clip
+    started = review.start_mask_review(headless.scene, loaded.nodes)
+    loaded.nodes.browser.SetSelectedItemNumber(3)
+    region = np.zeros(masks.shape[1:], bool)
+    region[8:, 15] = True
+    paint(headless.scene, started, B_LINE.id, region)
+    started.mark_reviewed(1)
+    bundle = save_scene(headless.scene, tmp_path / "review.mrb")
+    headless.scene.Clear(False)
+    load_scene(headless.scene, bundle)
+    browsers = headless.scene.GetNodesByClass("vtkMRMLSequenceBrowserNode")
+    found = review.find_mask_review(headless.scene, browsers.GetItemAsObject(0))
+    assert found is not None
+    assert found.reviewed_frames() == [1, 3]
+    np.testing.assert_array_equal(found.frame_labels(3), np.where(region, B_LINE.id, masks[3]))
+
+
+def test_removing_the_review_leaves_the_clip_and_its_analysis(headless, analysed_clip):
+    loaded, nodes, _ = analysed_clip
+    started = review.start_mask_review(headless.scene, loaded.nodes)
+    proxy_id, sequence_id = started.proxy.GetID(), started.sequence.GetID()
+    review.remove_mask_review(headless.scene, started)
+    assert headless.scene.GetNodeByID(proxy_id) is None and headless.scene.GetNodeByID(sequence_id) is None
+    assert review.find_mask_review(headless.scene, loaded.nodes.browser) is None
+    assert loaded.nodes.browser.IsSynchronizedSequenceNodeID(nodes.mask_sequence.GetID())
