@@ -32,7 +32,7 @@ import slicer
 import vtk
 
 from lungus.data.labels.annotation_labels import IGNORE_INDEX
-from lungus.data.labels.schemes import LABEL_SCHEMES, normalise_label
+from lungus.data.labels.schemes import LABEL_SCHEMES, SEG_CLASSES, normalise_label
 from lungus.errors import LungUSError
 from LungUSBLinesLib.clips import sequence_summary
 from LungUSBLinesLib.colors import segmentation_class_labels, set_class_segments
@@ -174,6 +174,24 @@ class MaskReview:
         labels = self.labels() if labels is None else labels
         return sorted({*self.edited_frames(labels), *self.marked_frames()})
 
+    def describe(self) -> str:
+        """E.g. "Reviewed frames: 3 of 120 (2 edited, 1 marked as they were); this frame: edited"."""
+        labels = self.labels()
+        edited, marked = set(self.edited_frames(labels)), set(self.marked_frames())
+        reviewed = edited | marked
+        text = (
+            f"Reviewed frames: {len(reviewed)} of {self.n_frames} ({len(edited)} edited, "
+            f"{len(marked - edited)} marked as they were)"
+        )
+        state = (
+            "edited"
+            if self.current_frame in edited
+            else "marked"
+            if self.current_frame in marked
+            else "not reviewed"
+        )
+        return f"{text}; this frame: {state}"
+
     def corrected_masks(self) -> np.ndarray:
         """uint8 (T, H, W): the class ids of reviewed frames, IGNORE_INDEX (255) on the others
         (unknown, so training leaves them out; docs/architecture.md#segmentation-classes)."""
@@ -240,6 +258,50 @@ def start_mask_review(scene: Any, clip_nodes: Any) -> MaskReview:
     return MaskReview(browser, sequence)
 
 
+#: The singleton tag of the Segment Editor module's parameter node (Modules/Scripted/SegmentEditor).
+SEGMENT_EDITOR_SINGLETON_TAG = "SegmentEditor"
+
+
+def segment_editor_node(scene: Any, review: MaskReview, segment: str = "B-line") -> Any:
+    """Point the Segment Editor module at the review: its parameter node (the scene's singleton,
+    made here when the module has not made it yet) gets the review's proxy segmentation, the
+    clip's frame as source volume and the class ``segment`` selected. The module shows them when
+    it is entered. Returns the vtkMRMLSegmentEditorNode."""
+    from LungUSBLinesLib.colors import class_segment_id
+
+    editor = scene.GetSingletonNode(SEGMENT_EDITOR_SINGLETON_TAG, "vtkMRMLSegmentEditorNode")
+    if editor is None:
+        editor = slicer.vtkMRMLSegmentEditorNode()
+        editor.SetSingletonTag(SEGMENT_EDITOR_SINGLETON_TAG)
+        editor = scene.AddNode(editor)
+    editor.SetAndObserveSegmentationNode(review.proxy)
+    editor.SetAndObserveSourceVolumeNode(review.browser.GetProxyNode(review.clip_sequence))
+    wanted = next((c for c in SEG_CLASSES if c.name == segment), None)
+    if wanted is None or wanted.rgb is None:
+        raise LungUSError(f"{segment!r} is not a segmentation class")
+    editor.SetSelectedSegmentID(class_segment_id(wanted))
+    return editor
+
+
+def show_review(scene: Any, review: MaskReview, visible: bool = True) -> None:
+    """Show (or hide) the review segmentation in the slice views. It takes the place of the
+    model's masks: the label layer is cleared, so the two do not cover each other."""
+    composites = scene.GetNodesByClass("vtkMRMLSliceCompositeNode")
+    masks_proxy = None
+    analysis = find_analysis(scene, review.browser)
+    if analysis is not None:
+        masks_proxy = analysis.mask_proxy
+    for i in range(composites.GetNumberOfItems()):
+        composite = composites.GetItemAsObject(i)
+        if masks_proxy is not None and composite.GetLabelVolumeID() == masks_proxy.GetID():
+            composite.SetLabelVolumeID(None)
+    display = review.proxy.GetDisplayNode()
+    if display is None:
+        review.proxy.CreateDefaultDisplayNodes()
+        display = review.proxy.GetDisplayNode()
+    display.SetVisibility(bool(visible))
+
+
 def find_mask_review(scene: Any, browser: Any) -> MaskReview | None:
     """The review segmentation of the clip of ``browser``, or None if it has none."""
     if browser is None:
@@ -300,6 +362,16 @@ def model_opinion(record: dict[str, Any]) -> ModelOpinion:
     return ModelOpinion(scheme, None if label is None else str(label), probability)
 
 
+def clip_opinion(scene: Any, clip_nodes: Any, entry: QueueEntry | None = None) -> ModelOpinion:
+    """What the model said of a clip: from its analysis in the scene, else from its review-queue
+    ``entry`` (the scheme then follows from the label)."""
+    analysis = find_analysis(scene, _browser_of(clip_nodes))
+    opinion = model_opinion(analysis.record) if analysis is not None else ModelOpinion()
+    if opinion.label is None and entry is not None and entry.model_label:
+        opinion = ModelOpinion(scheme_of_label(entry.model_label), entry.model_label, entry.probability)
+    return opinion
+
+
 def clip_file(browser: Any) -> str:
     """The file the clip under review was read from (absolute), as the review folder records it."""
     sequence = _browser_of(browser).GetMasterSequenceNode()
@@ -332,10 +404,7 @@ def clip_verdict(
     from lungus.review.store import Verdict
 
     browser = _browser_of(clip_nodes)
-    analysis = find_analysis(scene, browser)
-    opinion = model_opinion(analysis.record) if analysis is not None else ModelOpinion()
-    if opinion.label is None and entry is not None and entry.model_label:
-        opinion = ModelOpinion(scheme_of_label(entry.model_label), entry.model_label, entry.probability)
+    opinion = clip_opinion(scene, browser, entry)
     scheme = scheme or opinion.scheme
     if scheme is None:
         raise LungUSError(

@@ -193,3 +193,46 @@ def test_removing_the_review_leaves_the_clip_and_its_analysis(headless, analysed
     assert headless.scene.GetNodeByID(proxy_id) is None and headless.scene.GetNodeByID(sequence_id) is None
     assert review.find_mask_review(headless.scene, loaded.nodes.browser) is None
     assert loaded.nodes.browser.IsSynchronizedSequenceNodeID(nodes.mask_sequence.GetID())
+
+
+def test_the_segment_editor_is_pointed_at_the_review(headless, analysed_clip):
+    loaded, _, _ = analysed_clip
+    started = review.start_mask_review(headless.scene, loaded.nodes)
+    editor = review.segment_editor_node(headless.scene, started)
+    assert editor.GetSingletonTag() == review.SEGMENT_EDITOR_SINGLETON_TAG
+    assert editor.GetSegmentationNode().GetID() == started.proxy.GetID()
+    assert editor.GetSourceVolumeNode().GetID() == loaded.nodes.proxy.GetID()
+    assert editor.GetSelectedSegmentID() == class_segment_id(B_LINE)
+    assert review.segment_editor_node(headless.scene, started) is editor  # one parameter node per scene
+
+
+def test_the_review_takes_the_place_of_the_models_masks_in_the_views(headless, analysed_clip):
+    from LungUSBLinesLib import views
+    from LungUSBLinesLib.slice_view import SliceView
+
+    loaded, nodes, _ = analysed_clip
+    layout_logic = views.new_layout_logic(headless.scene, headless.app_logic)
+    try:
+        views.show_results_views(layout_logic, headless.app_logic, None)
+        with SliceView(headless.scene, "Red", width=64, height=48) as view:
+            views.show_result_layers(headless.scene, nodes)
+            assert view.composite_node.GetLabelVolumeID() == nodes.mask_proxy.GetID()
+            started = review.start_mask_review(headless.scene, loaded.nodes)
+            review.show_review(headless.scene, started)
+            assert view.composite_node.GetLabelVolumeID() is None
+            assert started.proxy.GetDisplayNode().GetVisibility()
+            review.show_review(headless.scene, started, visible=False)
+            assert not started.proxy.GetDisplayNode().GetVisibility()
+    finally:
+        layout_logic.SetMRMLScene(None)
+
+
+def test_the_description_counts_edited_and_marked_frames(headless, analysed_clip):
+    loaded, _, masks = analysed_clip
+    started = review.start_mask_review(headless.scene, loaded.nodes)
+    loaded.nodes.browser.SetSelectedItemNumber(2)
+    paint(headless.scene, started, B_LINE.id, masks[2] == B_LINE.id, erase=True)
+    started.mark_reviewed(4)
+    assert (
+        started.describe() == "Reviewed frames: 2 of 5 (1 edited, 1 marked as they were); this frame: edited"
+    )
