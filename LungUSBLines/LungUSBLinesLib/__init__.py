@@ -70,6 +70,7 @@ _EXPORTS = {
     "loaded_browser": "review",
     "model_opinion": "review",
     "remove_mask_review": "review",
+    "review_summary": "review",
     "save_review": "review",
     "segment_editor_node": "review",
     "show_review": "review",

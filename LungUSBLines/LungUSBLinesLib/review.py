@@ -341,6 +341,13 @@ class ModelOpinion:
     probability: float | None = None
 
 
+def verdict_labels(scheme: str) -> tuple[str, ...]:
+    """The classes a verdict of ``scheme`` (bline2, bline3, lus4) chooses from, in class order."""
+    if scheme not in LABEL_SCHEMES:
+        raise LungUSError(f"{scheme!r} is not a clip label scheme; one of {', '.join(LABEL_SCHEMES)}")
+    return LABEL_SCHEMES[scheme]
+
+
 def scheme_of_label(label: str | None) -> str | None:
     """The label scheme a class name belongs to (the schemes' classes do not overlap), or None."""
     for scheme, classes in LABEL_SCHEMES.items():
@@ -406,6 +413,8 @@ def clip_verdict(
     browser = _browser_of(clip_nodes)
     opinion = clip_opinion(scene, browser, entry)
     scheme = scheme or opinion.scheme
+    if not reviewer or not reviewer.strip():
+        raise LungUSError("type the reviewer's name first (it becomes the manifest column expert_<name>)")
     if scheme is None:
         raise LungUSError(
             "no label scheme for this clip: analyse it with a classifier, open it from a review queue, "
@@ -424,7 +433,7 @@ def clip_verdict(
     model_label = opinion.label if opinion.scheme in (None, scheme) else None
     return Verdict(
         clip=clip_file(browser),
-        reviewer=reviewer,
+        reviewer=reviewer.strip(),
         scheme=scheme,
         label=label,
         model_label=model_label,
@@ -473,6 +482,29 @@ def save_review(
             )
     recorded = store.record(verdict)
     return SavedReview(recorded, masks_path, reviewed)
+
+
+def review_summary(scene: Any, clip_nodes: Any, folder: str | os.PathLike | None = None) -> str:
+    """What the review panel says about a clip: its reviewed frames, and the latest verdict on it
+    in the review folder ``folder`` (read only when the folder holds reviews: nothing is made)."""
+    from lungus.review.store import REVIEW_HISTORY, ReviewFolder
+
+    browser = _browser_of(clip_nodes)
+    review = find_mask_review(scene, browser)
+    lines = ["Masks: the model's (Edit masks to correct them)" if review is None else review.describe()]
+    if folder and (Path(folder).expanduser() / REVIEW_HISTORY).is_file():
+        try:
+            history = ReviewFolder(folder).history(clip_file(browser))
+        except LungUSError:
+            history = []  # a clip not read from a file has no reviews
+        if history:
+            latest = history[-1]
+            agreed = " (agreed with the model)" if latest.agreed else ""
+            lines.append(
+                f"Last verdict: {latest.label} by {latest.reviewer}{agreed}, {latest.time}"
+                + (f"; {len(history)} reviews in all" if len(history) > 1 else "")
+            )
+    return "\n".join(lines)
 
 
 # ---------------------------------------------------------------------------------------- the queue
