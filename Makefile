@@ -20,6 +20,7 @@ SLICER_CORE_5.12 := slicer-core==5.12.4.0
 # Slicer bundles packaging too; the dependency checker imports it.
 RELEASE_TOOLS   := packaging 'pytest>=8' 'pytest-timeout>=2.2' 'jsonschema>=4'
 RELEASE_TESTS   := Testing/bridge Testing/lungus/io Testing/lungus/data/labels/test_data_label_images.py \
+                   Testing/lungus/review/test_review_store.py Testing/lungus/review/test_review_masks.py \
                    Testing/cli/test_cli_info_convert.py Testing/test_extension_index.py
 # pyenv's 3.12 first, then any python3.12 on PATH; PY312=/path/to/python3.12 overrides both.
 PY312 ?= $(firstword $(wildcard $(shell pyenv prefix 3.12 2>/dev/null)/bin/python3.12) $(shell command -v python3.12 2>/dev/null))

@@ -171,7 +171,7 @@ def test_the_request_arguments_make_the_config_it_asks_for(tiny_collection, tmp_
         ({"epochs": 0}, "epochs must be >= 1"),
         ({"size": 16}, "size must be at least 32x32"),
         ({"threads": 0}, "threads must be >= 1"),
-        ({"device": "tpu"}, "device .tpu. is not auto"),
+        ({"device": "tpu"}, "device must be one of auto, cpu, cuda"),
     ],
 )
 def test_bad_training_requests_are_refused(tiny_collection, tmp_path, change, message):

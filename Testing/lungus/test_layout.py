@@ -39,8 +39,9 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"evaluate"}),   # metrics with patient-bootstrap CIs, reports, compare
     frozenset({"train"}),      # losses and the loop; scores its validation with evaluate
     frozenset({"infer"}),      # batch inference, overlays, explanations, results files
+    frozenset({"review"}),     # reviewers' verdicts and corrected masks, kept as training data
     frozenset({"sim"}),        # the simulator: writes datasets through io and data's rules
-    frozenset({"demo", "bench"}),   # end-to-end runs over sim, train, evaluate, infer
+    frozenset({"demo", "bench", "studies"}),   # end-to-end runs over sim, train, evaluate, infer
     frozenset({"commands"}),   # one module per `lungus` subcommand
     frozenset({"cli"}),        # the parser; it loads each command by name
     frozenset({"__main__"}),   # `python -m lungus`

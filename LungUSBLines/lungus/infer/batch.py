@@ -42,6 +42,7 @@ from lungus.errors import LungUSError, os_problem
 from lungus.folder_lock import exclusive_folder
 from lungus.infer.journal import CLIPS_CSV, Journal, latest_records, read_journal, write_tables
 from lungus.infer.results import clip_columns
+from lungus.io.formats import file_stem
 from lungus.progress import Progress
 
 RUN_JSON = "run.json"
@@ -243,7 +244,7 @@ def picture_stems(items: Sequence[InferenceInput]) -> dict[int, str]:
     share a stem (compared without case, as macOS and Windows compare file names) each get
     ``_<index>``, their place in the input list counting from 0. Named from the whole input list,
     so shards, merges and resumed runs name every clip as one run does."""
-    plain = {item.index: _file_stem(item.clip) for item in items}
+    plain = {item.index: file_stem(item.clip) for item in items}
     uses = collections.Counter(stem.lower() for stem in plain.values())
     taken = {stem.lower() for stem in plain.values() if uses[stem.lower()] == 1}
     stems: dict[int, str] = {}
@@ -255,15 +256,6 @@ def picture_stems(items: Sequence[InferenceInput]) -> dict[int, str]:
             taken.add(stem.lower())
         stems[index] = stem
     return stems
-
-
-def _file_stem(clip: str) -> str:
-    name = Path(clip).name
-    for suffix in (".seq.nrrd",):
-        if name.lower().endswith(suffix):
-            name = name[: -len(suffix)]
-    name = Path(name).stem if "." in name else name
-    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80] or "clip"
 
 
 def _run_info(

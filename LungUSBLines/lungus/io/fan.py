@@ -582,6 +582,24 @@ def read_fan_sidecar(json_path: str | Path, shape: tuple[int, int]) -> FanGeomet
     )
 
 
+def fan_sidecar_record(fan: FanGeometry) -> dict:
+    """A fan as the AnonymizeUltrasound JSON keys :func:`read_fan_sidecar` reads back: a sector
+    as mask_type "fan" (apex, OpenCV angles, radii), anything else as the rectangle of its
+    mask's bounding box (end-exclusive), with image_size_rows/cols."""
+    height, width = fan.mask.shape
+    record: dict = {"image_size_rows": int(height), "image_size_cols": int(width)}
+    if fan.kind == "sector" and fan.apex is not None and fan.angles_deg is not None and fan.radii is not None:
+        left, right = sorted(float(angle) for angle in fan.angles_deg)
+        record.update(mask_type="fan", angle1=90.0 - left, angle2=90.0 - right,
+                      center_rows_px=float(fan.apex[0]), center_cols_px=float(fan.apex[1]),
+                      radius1=float(min(fan.radii)), radius2=float(max(fan.radii)))
+    else:
+        top, left_col, bottom, right_col = fan.bbox
+        record.update(mask_type="rectangle", rectangle_top=top, rectangle_left=left_col,
+                      rectangle_bottom=bottom, rectangle_right=right_col)
+    return record
+
+
 # --------------------------------------------------------------------------- masking
 
 

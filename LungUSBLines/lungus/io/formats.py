@@ -178,6 +178,18 @@ def natural_key(path: str | os.PathLike) -> tuple:
     return tuple(int(part) if part.isdigit() else part.lower() for part in _DIGITS.split(text))
 
 
+def file_stem(clip: str | os.PathLike) -> str:
+    """A clip's file name without its suffix (``scan.seq.nrrd`` -> ``scan``), safe as a file name:
+    characters other than letters, digits, ``-``, ``_`` and ``.`` become ``_``; at most 80 characters.
+    Names the files written per clip (inference masks and overlays, review masks)."""
+    name = Path(clip).name
+    for suffix in (".seq.nrrd",):
+        if name.lower().endswith(suffix):
+            name = name[: -len(suffix)]
+    name = Path(name).stem if "." in name else name
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)[:80] or "clip"
+
+
 def check_voxels(path: str | os.PathLike, n_frames: int, height: int, width: int, max_voxels: int) -> None:
     """Refuse a clip whose header dimensions are empty or exceed ``max_voxels``.
 

@@ -29,7 +29,6 @@ import numpy as np
 from lungus.atomic import atomic_write_text
 from lungus.data.labels.schemes import LABEL_SCHEMES
 from lungus.errors import LungUSError
-from lungus.io.clip import Clip
 from lungus.progress import Progress
 from lungus.sim.generator import (
     PlannedClip,
@@ -118,12 +117,9 @@ def read_masks(path: str | os.PathLike) -> np.ndarray:
 
 
 def _write_masks(sim: SimulatedClip, path: Path) -> None:
-    from lungus.io import write_clip
+    from lungus.data.labels.label_images import write_label_masks
 
-    masks = Clip(
-        frames=sim.masks, fps=sim.clip.fps, spacing_mm=sim.clip.spacing_mm, meta={"labels": "lungus classes"}
-    )
-    write_clip(masks, path, compression="gzip")
+    write_label_masks(path, sim.masks, fps=sim.clip.fps, spacing_mm=sim.clip.spacing_mm)
 
 
 def _previous_set_files(out: Path) -> set[Path]:

@@ -177,6 +177,21 @@ def test_json_without_mask_is_ignored(tmp_path, make_fan_frames, write_test_dico
     assert read_clip(path).fan.source == "detected"
 
 
+@pytest.mark.parametrize("fan", [
+    FanGeometry(sector_mask((120, 100), (-30.0, 50.0), (-35.0, 35.0), (40.0, 140.0)), "sector",
+                apex=(-30.0, 50.0), angles_deg=(-35.0, 35.0), radii=(40.0, 140.0)),
+    FanGeometry(np.pad(np.ones((80, 60), dtype=bool), ((10, 30), (20, 20))), "linear"),
+], ids=["sector", "linear"])
+def test_a_fan_written_as_slicer_ultrasound_keys_reads_back_the_same(tmp_path, fan):
+    from lungus.io.fan import fan_sidecar_record, read_fan_sidecar
+
+    path = tmp_path / "clip.json"
+    path.write_text(json.dumps(fan_sidecar_record(fan)))
+    back = read_fan_sidecar(path, fan.mask.shape)
+    assert back.kind == fan.kind and np.array_equal(back.mask, fan.mask)
+    assert (back.apex, back.angles_deg, back.radii) == (fan.apex, fan.angles_deg, fan.radii)
+
+
 def test_fan_geometry_rejects_unknown_kind():
     with pytest.raises(ValueError, match="sector, linear or full"):
         FanGeometry(np.ones((3, 3), bool), "oval")

@@ -46,6 +46,7 @@ from pathlib import Path
 
 import numpy as np
 
+from lungus.data.labels.annotation_labels import IGNORE_INDEX
 from lungus.data.labels.schemes import (
     A_LINE,
     B_LINE,
@@ -332,6 +333,9 @@ def _apply_value_map(labels: np.ndarray, value_map: Mapping[int, int] | None, pa
     if bad_targets:
         raise ValueError(f"value_map maps to {bad_targets}, which are not class ids 0-{N_CLASSES - 1}")
     unknown = [int(v) for v in values if int(v) not in mapping and not 0 <= int(v) < N_CLASSES]
+    if unknown == [IGNORE_INDEX]:
+        check_unlabelled_frames(labels, path)
+        unknown = []
     if unknown:
         shown = ", ".join(map(str, unknown[:5])) + (" ..." if len(unknown) > 5 else "")
         raise LungUSError(
@@ -344,3 +348,36 @@ def _apply_value_map(labels: np.ndarray, value_map: Mapping[int, int] | None, pa
     lookup = {int(v): mapping.get(int(v), int(v)) for v in values}
     table_values = np.array([lookup[int(v)] for v in values], dtype=np.uint8)
     return table_values[np.searchsorted(values, labels)]
+
+
+def check_unlabelled_frames(labels: np.ndarray, path: Path) -> None:
+    """IGNORE_INDEX (255) marks whole frames nobody labelled; a frame mixing it with class ids
+    is refused, since that is what a 0/255 B-line mask looks like (map it with value_map)."""
+    unlabelled = labels == IGNORE_INDEX
+    mixed = np.flatnonzero(unlabelled.any(axis=(1, 2)) & ~unlabelled.all(axis=(1, 2)))
+    if mixed.size:
+        raise LungUSError(
+            f"frame {int(mixed[0])} mixes label value 255 with class ids; 255 marks a whole frame nobody "
+            "labelled (docs/formats.md#masks); for a 0/255 B-line mask map it with value_map {255: 3}",
+            path,
+        )
+
+
+def write_label_masks(
+    path: str | os.PathLike,
+    masks: np.ndarray,
+    *,
+    fps: float | None = None,
+    spacing_mm: tuple[float, float] | None = None,
+) -> Path:
+    """Write (T, H, W) class ids (255 on frames nobody labelled) as a gzip-compressed ``.seq.nrrd``
+    Slicer opens as a volume sequence and :func:`read_label_masks` reads back; atomic."""
+    from lungus.io import Clip, write_clip
+
+    if masks.ndim != 3 or masks.dtype != np.uint8:
+        raise ValueError(f"masks must be uint8 (T, H, W), got {masks.dtype} {masks.shape}")
+    return write_clip(
+        Clip(frames=masks, fps=fps, spacing_mm=spacing_mm, meta={"labels": "lungus classes"}),
+        path,
+        compression="gzip",
+    )

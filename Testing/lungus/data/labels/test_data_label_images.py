@@ -85,13 +85,33 @@ def test_jpeg_is_refused(tmp_path, labels):
 
 def test_unknown_values_need_a_value_map(tmp_path):
     binary = np.zeros((8, 8), dtype=np.uint8)
-    binary[2:6, 3] = 255
+    binary[2:6, 3] = 200
     Image.fromarray(binary).save(tmp_path / "bline.png")
-    with pytest.raises(LungUSError, match="label values 255 are not class ids") as error:
+    with pytest.raises(LungUSError, match="label values 200 are not class ids") as error:
         read_label_masks(tmp_path / "bline.png")
     assert "\n" not in str(error.value)
+    masks = read_label_masks(tmp_path / "bline.png", value_map={200: B_LINE})
+    assert np.array_equal(masks[0], np.where(binary == 200, B_LINE, 0))
+
+
+def test_a_0_255_b_line_mask_still_needs_a_value_map(tmp_path):
+    binary = np.zeros((8, 8), dtype=np.uint8)
+    binary[2:6, 3] = 255
+    Image.fromarray(binary).save(tmp_path / "bline.png")
+    with pytest.raises(LungUSError, match=r"frame 0 mixes label value 255 with class ids.*value_map \{255: 3\}"):
+        read_label_masks(tmp_path / "bline.png")
     masks = read_label_masks(tmp_path / "bline.png", value_map={255: B_LINE})
     assert np.array_equal(masks[0], np.where(binary == 255, B_LINE, 0))
+
+
+def test_a_frame_all_255_is_read_as_unlabelled(tmp_path, labels):
+    from lungus.data.labels.annotation_labels import IGNORE_INDEX
+
+    frames = labels.copy()
+    frames[1] = IGNORE_INDEX
+    for i, frame in enumerate(frames):
+        Image.fromarray(frame).save(tmp_path / f"frame{i}.png")
+    assert np.array_equal(read_label_masks(tmp_path), frames)
 
 
 def test_nrrd_labelmap_volume(tmp_path, labels):
