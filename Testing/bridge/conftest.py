@@ -79,3 +79,55 @@ def analysed_clip(headless, tmp_path):
     )
     loaded = load_clip(headless.scene, path)
     return loaded, add_analysis_to_scene(headless.scene, loaded.nodes, analysis), masks
+
+
+def _paint(scene, review_nodes, class_id, region, *, erase=False):
+    """Change the current frame's segmentation the way the Segment Editor's effects do: through
+    the segment editor logic's ModifySegmentByLabelmap on the proxy (Slicer 5.10 and later), else
+    as slicer.util.updateSegmentBinaryLabelmapFromArray sets a segment from an array."""
+    import slicer
+    import vtk
+    from vtk.util import numpy_support
+
+    from lungus.data.labels.schemes import SEG_CLASSES
+    from LungUSBLinesLib.colors import class_segment_id
+
+    seg_class = next(c for c in SEG_CLASSES if c.id == class_id)
+    segment_id = class_segment_id(seg_class)
+    proxy = review_nodes.proxy
+    clip_proxy = review_nodes.browser.GetProxyNode(review_nodes.clip_sequence)
+    if hasattr(slicer, "vtkSlicerSegmentEditorLogic"):
+        editor = slicer.vtkSlicerSegmentEditorLogic()
+        editor.SetMRMLScene(scene)
+        editor.SetSegmentEditorNode(scene.AddNewNodeByClass("vtkMRMLSegmentEditorNode"))
+        editor.SetSegmentationNode(proxy)
+        editor.SetSourceVolumeNode(clip_proxy)
+        editor.SetCurrentSegmentID(segment_id)
+        assert editor.ResetModifierLabelmapToDefault()
+        modifier = editor.GetModifierLabelmap()
+        assert modifier.GetDimensions()[:2] == region.shape[::-1]
+        numpy_support.vtk_to_numpy(modifier.GetPointData().GetScalars())[:] = region.astype(np.uint8).ravel()
+        modifier.Modified()
+        mode = editor.ModificationModeRemove if erase else editor.ModificationModeAdd
+        editor.ModifySegmentByLabelmap(proxy, segment_id, modifier, mode, False, False)
+        editor.SetMRMLScene(None)
+        return
+    current = review_nodes.frame_labels() == class_id
+    wanted = (current & ~region) if erase else (current | region)
+    image = slicer.vtkOrientedImageData()
+    image.SetDimensions(region.shape[1], region.shape[0], 1)
+    image.AllocateScalars(vtk.VTK_UNSIGNED_CHAR, 1)
+    numpy_support.vtk_to_numpy(image.GetPointData().GetScalars())[:] = wanted.astype(np.uint8).ravel()
+    ijk_to_ras = vtk.vtkMatrix4x4()
+    clip_proxy.GetIJKToRASMatrix(ijk_to_ras)
+    image.SetImageToWorldMatrix(ijk_to_ras)
+    ids = vtk.vtkStringArray()
+    ids.InsertNextValue(segment_id)
+    assert slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(image, proxy, ids)
+
+
+@pytest.fixture
+def paint():
+    """paint(scene, mask_review, class_id, region (H, W) bool, erase=False): change the current
+    frame of a LungUSBLinesLib.review.MaskReview as the Segment Editor would."""
+    return _paint

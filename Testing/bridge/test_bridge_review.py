@@ -8,9 +8,6 @@ import pytest
 
 slicer = pytest.importorskip("slicer", reason="slicer-core is not installed")
 
-import vtk  # noqa: E402
-from vtk.util import numpy_support  # noqa: E402
-
 from lungus.data.labels.annotation_labels import IGNORE_INDEX  # noqa: E402
 from lungus.data.labels.schemes import SEG_CLASSES  # noqa: E402
 from lungus.errors import LungUSError  # noqa: E402
@@ -19,44 +16,6 @@ from LungUSBLinesLib.colors import class_segment_id, segmentation_class_labels  
 from LungUSBLinesLib.storage import load_scene, save_scene  # noqa: E402
 
 B_LINE = next(c for c in SEG_CLASSES if c.name == "B-line")
-
-
-def paint(scene, review_nodes, class_id, region, *, erase=False):
-    """Change the current frame's segmentation the way the Segment Editor's effects do: through
-    the segment editor logic's ModifySegmentByLabelmap on the proxy (Slicer 5.10 and later), else
-    as slicer.util.updateSegmentBinaryLabelmapFromArray sets a segment from an array."""
-    seg_class = next(c for c in SEG_CLASSES if c.id == class_id)
-    segment_id = class_segment_id(seg_class)
-    proxy = review_nodes.proxy
-    clip_proxy = review_nodes.browser.GetProxyNode(review_nodes.clip_sequence)
-    if hasattr(slicer, "vtkSlicerSegmentEditorLogic"):
-        editor = slicer.vtkSlicerSegmentEditorLogic()
-        editor.SetMRMLScene(scene)
-        editor.SetSegmentEditorNode(scene.AddNewNodeByClass("vtkMRMLSegmentEditorNode"))
-        editor.SetSegmentationNode(proxy)
-        editor.SetSourceVolumeNode(clip_proxy)
-        editor.SetCurrentSegmentID(segment_id)
-        assert editor.ResetModifierLabelmapToDefault()
-        modifier = editor.GetModifierLabelmap()
-        assert modifier.GetDimensions()[:2] == region.shape[::-1]
-        numpy_support.vtk_to_numpy(modifier.GetPointData().GetScalars())[:] = region.astype(np.uint8).ravel()
-        modifier.Modified()
-        mode = editor.ModificationModeRemove if erase else editor.ModificationModeAdd
-        editor.ModifySegmentByLabelmap(proxy, segment_id, modifier, mode, False, False)
-        editor.SetMRMLScene(None)
-        return
-    current = review_nodes.frame_labels() == class_id
-    wanted = (current & ~region) if erase else (current | region)
-    image = slicer.vtkOrientedImageData()
-    image.SetDimensions(region.shape[1], region.shape[0], 1)
-    image.AllocateScalars(vtk.VTK_UNSIGNED_CHAR, 1)
-    numpy_support.vtk_to_numpy(image.GetPointData().GetScalars())[:] = wanted.astype(np.uint8).ravel()
-    ijk_to_ras = vtk.vtkMatrix4x4()
-    clip_proxy.GetIJKToRASMatrix(ijk_to_ras)
-    image.SetImageToWorldMatrix(ijk_to_ras)
-    ids = vtk.vtkStringArray()
-    ids.InsertNextValue(segment_id)
-    assert slicer.vtkSlicerSegmentationsModuleLogic.ImportLabelmapToSegmentationNode(image, proxy, ids)
 
 
 def test_every_frame_is_a_segmentation_with_a_segment_per_class(headless, analysed_clip):
@@ -87,7 +46,7 @@ def test_the_segmentation_starts_as_the_models_masks_and_plays_with_the_clip(hea
         np.testing.assert_array_equal(segmentation_class_labels(started.proxy), masks[frame])
 
 
-def test_an_edit_on_frame_k_is_kept_in_frame_ks_item(headless, analysed_clip):
+def test_an_edit_on_frame_k_is_kept_in_frame_ks_item(headless, analysed_clip, paint):
     loaded, _, masks = analysed_clip
     started = review.start_mask_review(headless.scene, loaded.nodes)
     loaded.nodes.browser.SetSelectedItemNumber(2)
@@ -103,7 +62,7 @@ def test_an_edit_on_frame_k_is_kept_in_frame_ks_item(headless, analysed_clip):
     np.testing.assert_array_equal(segmentation_class_labels(started.proxy), expected)
 
 
-def test_an_edited_frame_is_reviewed_and_the_others_are_not(headless, analysed_clip):
+def test_an_edited_frame_is_reviewed_and_the_others_are_not(headless, analysed_clip, paint):
     loaded, _, masks = analysed_clip
     started = review.start_mask_review(headless.scene, loaded.nodes)
     assert started.reviewed_frames() == []
@@ -124,7 +83,7 @@ def test_a_frame_accepted_unchanged_is_reviewed_when_marked(headless, analysed_c
     assert started.reviewed_frames() == []
 
 
-def test_corrected_masks_hold_reviewed_frames_and_255_elsewhere(headless, analysed_clip):
+def test_corrected_masks_hold_reviewed_frames_and_255_elsewhere(headless, analysed_clip, paint):
     loaded, _, masks = analysed_clip
     started = review.start_mask_review(headless.scene, loaded.nodes)
     loaded.nodes.browser.SetSelectedItemNumber(2)
@@ -148,7 +107,7 @@ def test_starting_again_finds_the_review_with_its_edits(headless, analysed_clip)
     assert again.reviewed_frames() == [4]
 
 
-def test_without_a_segmenter_the_review_starts_from_background(headless, analysed_clip):
+def test_without_a_segmenter_the_review_starts_from_background(headless, analysed_clip, paint):
     loaded, nodes, masks = analysed_clip
     from LungUSBLinesLib.results import remove_analysis
 
@@ -167,7 +126,7 @@ def test_a_segment_that_is_no_class_is_named_in_the_error(headless, analysed_cli
         started.frame_labels()
 
 
-def test_the_review_survives_a_scene_bundle(headless, analysed_clip, tmp_path):
+def test_the_review_survives_a_scene_bundle(headless, analysed_clip, paint, tmp_path):
     loaded, _, masks = analysed_clip
     started = review.start_mask_review(headless.scene, loaded.nodes)
     loaded.nodes.browser.SetSelectedItemNumber(3)
@@ -227,7 +186,7 @@ def test_the_review_takes_the_place_of_the_models_masks_in_the_views(headless, a
         layout_logic.SetMRMLScene(None)
 
 
-def test_the_description_counts_edited_and_marked_frames(headless, analysed_clip):
+def test_the_description_counts_edited_and_marked_frames(headless, analysed_clip, paint):
     loaded, _, masks = analysed_clip
     started = review.start_mask_review(headless.scene, loaded.nodes)
     loaded.nodes.browser.SetSelectedItemNumber(2)
