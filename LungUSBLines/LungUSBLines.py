@@ -5,6 +5,7 @@ Qt-free bridge, tested headless under slicer-core), which uses the `lungus` engi
 widgets -> LungUSBLinesLib -> lungus.
 """
 
+import functools
 import logging
 import os
 import pathlib
@@ -397,7 +398,7 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, Para
         )
         if self.ui.explainSelector.currentData != parameters.explanationMethod:
             parameters.explanationMethod = self.ui.explainSelector.currentData  # not offered for this model
-        if parameters.queuePath != self.queuePath and self.logic.reviewLibraryReady():
+        if parameters.queuePath != self.queuePath:
             self.loadQueue(parameters.queuePath)  # a scene read from a file names its queue
 
     def onPollExplanationCheck(self):
@@ -650,7 +651,7 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, Para
         """A for Agree, R for Mark frame reviewed, 1, 2, ... for the classes of the clip's scheme.
         Enabled only while this module is shown (enter/exit); a text field with the focus keeps its keys."""
         keys = [(self.AGREE_KEY, self.onAgree), (self.MARK_FRAME_KEY, self.onMarkFrameReviewed)]
-        keys += [(str(number), lambda number=number: self.onLabelKey(number)) for number in range(1, 10)]
+        keys += [(str(number), functools.partial(self.onLabelKey, number)) for number in range(1, 10)]
         for key, slot in keys:
             shortcut = qt.QShortcut(qt.QKeySequence(key), slicer.util.mainWindow())
             shortcut.setContext(qt.Qt.ApplicationShortcut)
@@ -681,10 +682,12 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, Para
         browserNode = self.ui.clipSelector.currentNode()
         scheme = None
         status = ""
-        if browserNode is not None and self.logic.reviewLibraryReady():
+        if browserNode is not None:
             try:
                 scheme = self.logic.reviewScheme(browserNode, self.currentQueueEntry(browserNode))
                 status = self.logic.reviewDescription(browserNode, self.reviewFolder())
+            except ImportError:  # the engine's packages are not installed yet: a verdict installs them
+                pass
             except Exception as error:  # noqa: BLE001 - shown in the panel, nothing to undo
                 status = str(error)
         if scheme != self.labelScheme:
@@ -708,9 +711,12 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, Para
         for number, label in enumerate(self.logic.labelChoices(scheme) if scheme else (), start=1):
             button = qt.QPushButton(f"{label} ({number})")
             button.toolTip = f"Record {label!r} as the clip's label (key {number})."
-            button.connect("clicked(bool)", lambda _checked, label=label: self.onLabel(label))
+            button.connect("clicked(bool)", functools.partial(self.onLabelButton, label))
             self.ui.verdictButtonsWidget.layout().addWidget(button)
             self.labelButtons.append(button)
+
+    def onLabelButton(self, label, _checked=False):
+        self.onLabel(label)
 
     def onLabelKey(self, number):
         if self.labelScheme and 1 <= number <= len(self.labelButtons):
@@ -787,6 +793,8 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, Para
         if path and os.path.isfile(path):
             try:
                 self.queueWalker = self.logic.openQueue(path)
+            except ImportError:  # a scene naming a queue, opened before the engine's packages are in
+                self.queuePath = ""  # read it when the panel next shows the scene's choices
             except Exception as error:
                 showError("Could not read the review queue.", error)
         browserNode = self.ui.clipSelector.currentNode()
@@ -1034,11 +1042,6 @@ class LungUSBLinesLogic(ScriptedLoadableModuleLogic):
 
     def setReviewerName(self, name):
         qt.QSettings().setValue(self.REVIEWER_SETTING, name)
-
-    @staticmethod
-    def reviewLibraryReady():
-        """Whether the engine's packages are there (the review panel waits for them quietly)."""
-        return not dependencies.missing_requirements(dependencies.ENGINE_REQUIREMENTS)
 
     def labelChoices(self, scheme):
         """The classes a verdict of ``scheme`` chooses from, in order (keys 1, 2, ...)."""

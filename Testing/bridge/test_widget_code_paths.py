@@ -408,7 +408,7 @@ SAVED_CHOICES = {
     "LungUSInference": {"inputs", "modelPath", "segmenterPath", "device", "outputFolder", "overlays", "explain", "resume"},
     "LungUSTrain": {
         "task", "exportFormat", "trainingSetsFolder", "manifestPath", "recipePath", "model", "labelSource",
-        "epochs", "size", "folds", "seeds", "device",
+        "epochs", "size", "folds", "seeds", "device", "reviewsFolder", "reviewedModelPath",
     },
 }  # fmt: skip
 
