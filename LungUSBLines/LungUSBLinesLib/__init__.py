@@ -69,6 +69,7 @@ _EXPORTS = {
     "find_mask_review": "review",
     "loaded_browser": "review",
     "model_opinion": "review",
+    "paint_frame": "review",
     "remove_mask_review": "review",
     "review_summary": "review",
     "save_review": "review",

@@ -258,6 +258,56 @@ def start_mask_review(scene: Any, clip_nodes: Any) -> MaskReview:
     return MaskReview(browser, sequence)
 
 
+def paint_frame(
+    scene: Any, review: MaskReview, segment: str, region: np.ndarray, *, erase: bool = False
+) -> int:
+    """Paint (or ``erase``) the class ``segment`` (a class name, e.g. "B-line") on the pixels
+    ``region`` (bool (H, W)) of the frame on show, through Slicer's segment editor logic as the
+    Segment Editor's Paint and Erase do (painting overwrites other classes: a pixel has one
+    class). For scripted corrections; returns the frame. The edit is kept in the frame's item."""
+    from vtk.util import numpy_support
+
+    from LungUSBLinesLib.colors import class_segment_id
+
+    if not hasattr(slicer, "vtkSlicerSegmentEditorLogic"):
+        raise LungUSError("this Slicer has no segment editor logic to paint with; edit in the Segment Editor")
+    seg_class = next((c for c in SEG_CLASSES if c.name == segment and c.rgb is not None), None)
+    if seg_class is None:
+        names = ", ".join(c.name for c in SEG_CLASSES if c.rgb is not None)
+        raise LungUSError(f"{segment!r} is not a segmentation class; one of: {names}")
+    region = np.asarray(region, dtype=bool)
+    height, width, _ = _frame_geometry(review.clip_sequence)
+    if region.shape != (height, width):
+        raise LungUSError(
+            f"a {region.shape[1]}x{region.shape[0]} region for frames of {width}x{height} pixels"
+        )
+    # A parameter node of its own: the user's Segment Editor settings stay as they are.
+    parameters = scene.AddNewNodeByClass("vtkMRMLSegmentEditorNode", "LungUS paint")
+    parameters.SetOverwriteMode(slicer.vtkMRMLSegmentEditorNode.OverwriteAllSegments)
+    editor = slicer.vtkSlicerSegmentEditorLogic()
+    try:
+        editor.SetMRMLScene(scene)
+        editor.SetSegmentEditorNode(parameters)
+        editor.SetSegmentationNode(review.proxy)
+        editor.SetSourceVolumeNode(review.browser.GetProxyNode(review.clip_sequence))
+        editor.SetCurrentSegmentID(class_segment_id(seg_class))
+        if not editor.ResetModifierLabelmapToDefault():
+            raise LungUSError(f"Slicer could not prepare frame {review.current_frame} for editing")
+        modifier = editor.GetModifierLabelmap()
+        if modifier.GetDimensions()[:2] != (width, height):
+            raise LungUSError(f"the segmentation's grid is not frame {review.current_frame}'s")
+        numpy_support.vtk_to_numpy(modifier.GetPointData().GetScalars())[:] = region.astype(np.uint8).ravel()
+        modifier.Modified()
+        mode = editor.ModificationModeRemove if erase else editor.ModificationModeAdd
+        editor.ModifySegmentByLabelmap(
+            review.proxy, class_segment_id(seg_class), modifier, mode, False, False
+        )
+    finally:
+        editor.SetMRMLScene(None)
+        scene.RemoveNode(parameters)
+    return review.current_frame
+
+
 #: The singleton tag of the Segment Editor module's parameter node (Modules/Scripted/SegmentEditor).
 SEGMENT_EDITOR_SINGLETON_TAG = "SegmentEditor"
 

@@ -46,13 +46,13 @@ def test_the_segmentation_starts_as_the_models_masks_and_plays_with_the_clip(hea
         np.testing.assert_array_equal(segmentation_class_labels(started.proxy), masks[frame])
 
 
-def test_an_edit_on_frame_k_is_kept_in_frame_ks_item(headless, analysed_clip, paint):
+def test_an_edit_on_frame_k_is_kept_in_frame_ks_item(headless, analysed_clip):
     loaded, _, masks = analysed_clip
     started = review.start_mask_review(headless.scene, loaded.nodes)
     loaded.nodes.browser.SetSelectedItemNumber(2)
     region = np.zeros(masks.shape[1:], bool)
     region[5:9, 12:14] = True  # a B-line the model missed
-    paint(headless.scene, started, B_LINE.id, region)
+    review.paint_frame(headless.scene, started, "B-line", region)
     loaded.nodes.browser.SetSelectedItemNumber(4)  # away: the proxy now shows frame 4
     expected = masks[2].copy()
     expected[region] = B_LINE.id
@@ -62,12 +62,14 @@ def test_an_edit_on_frame_k_is_kept_in_frame_ks_item(headless, analysed_clip, pa
     np.testing.assert_array_equal(segmentation_class_labels(started.proxy), expected)
 
 
-def test_an_edited_frame_is_reviewed_and_the_others_are_not(headless, analysed_clip, paint):
+def test_an_edited_frame_is_reviewed_and_the_others_are_not(headless, analysed_clip):
     loaded, _, masks = analysed_clip
     started = review.start_mask_review(headless.scene, loaded.nodes)
     assert started.reviewed_frames() == []
     loaded.nodes.browser.SetSelectedItemNumber(1)
-    paint(headless.scene, started, B_LINE.id, masks[1] == B_LINE.id, erase=True)  # "no B-line here"
+    review.paint_frame(
+        headless.scene, started, "B-line", masks[1] == B_LINE.id, erase=True
+    )  # "no B-line here"
     assert started.edited_frames() == [1]
     assert started.reviewed_frames() == [1]
 
@@ -83,13 +85,13 @@ def test_a_frame_accepted_unchanged_is_reviewed_when_marked(headless, analysed_c
     assert started.reviewed_frames() == []
 
 
-def test_corrected_masks_hold_reviewed_frames_and_255_elsewhere(headless, analysed_clip, paint):
+def test_corrected_masks_hold_reviewed_frames_and_255_elsewhere(headless, analysed_clip):
     loaded, _, masks = analysed_clip
     started = review.start_mask_review(headless.scene, loaded.nodes)
     loaded.nodes.browser.SetSelectedItemNumber(2)
     region = np.zeros(masks.shape[1:], bool)
     region[6:, 0] = True
-    paint(headless.scene, started, B_LINE.id, region)
+    review.paint_frame(headless.scene, started, "B-line", region)
     started.mark_reviewed(0)
     corrected = started.corrected_masks()
     assert corrected.dtype == np.uint8 and corrected.shape == masks.shape
@@ -107,14 +109,14 @@ def test_starting_again_finds_the_review_with_its_edits(headless, analysed_clip)
     assert again.reviewed_frames() == [4]
 
 
-def test_without_a_segmenter_the_review_starts_from_background(headless, analysed_clip, paint):
+def test_without_a_segmenter_the_review_starts_from_background(headless, analysed_clip):
     loaded, nodes, masks = analysed_clip
     from LungUSBLinesLib.results import remove_analysis
 
     remove_analysis(headless.scene, nodes)
     started = review.start_mask_review(headless.scene, loaded.nodes)
     assert not started.labels().any()
-    paint(headless.scene, started, B_LINE.id, masks[0] == B_LINE.id)
+    review.paint_frame(headless.scene, started, "B-line", masks[0] == B_LINE.id)
     assert started.reviewed_frames() == [0]
 
 
@@ -126,13 +128,13 @@ def test_a_segment_that_is_no_class_is_named_in_the_error(headless, analysed_cli
         started.frame_labels()
 
 
-def test_the_review_survives_a_scene_bundle(headless, analysed_clip, paint, tmp_path):
+def test_the_review_survives_a_scene_bundle(headless, analysed_clip, tmp_path):
     loaded, _, masks = analysed_clip
     started = review.start_mask_review(headless.scene, loaded.nodes)
     loaded.nodes.browser.SetSelectedItemNumber(3)
     region = np.zeros(masks.shape[1:], bool)
     region[8:, 15] = True
-    paint(headless.scene, started, B_LINE.id, region)
+    review.paint_frame(headless.scene, started, "B-line", region)
     started.mark_reviewed(1)
     bundle = save_scene(headless.scene, tmp_path / "review.mrb")
     headless.scene.Clear(False)
@@ -186,12 +188,36 @@ def test_the_review_takes_the_place_of_the_models_masks_in_the_views(headless, a
         layout_logic.SetMRMLScene(None)
 
 
-def test_the_description_counts_edited_and_marked_frames(headless, analysed_clip, paint):
+def test_the_description_counts_edited_and_marked_frames(headless, analysed_clip):
     loaded, _, masks = analysed_clip
     started = review.start_mask_review(headless.scene, loaded.nodes)
     loaded.nodes.browser.SetSelectedItemNumber(2)
-    paint(headless.scene, started, B_LINE.id, masks[2] == B_LINE.id, erase=True)
+    review.paint_frame(headless.scene, started, "B-line", masks[2] == B_LINE.id, erase=True)
     started.mark_reviewed(4)
     assert (
         started.describe() == "Reviewed frames: 2 of 5 (1 edited, 1 marked as they were); this frame: edited"
     )
+
+
+def test_painting_a_class_takes_the_pixel_from_the_class_it_had(headless, analysed_clip):
+    loaded, _, masks = analysed_clip
+    started = review.start_mask_review(headless.scene, loaded.nodes)
+    pleura = masks[0] == 1
+    nodes_before = headless.scene.GetNumberOfNodes()
+    review.paint_frame(headless.scene, started, "B-line", pleura)
+    assert (started.frame_labels(0)[pleura] == B_LINE.id).all()  # one class per pixel
+    assert headless.scene.GetNumberOfNodes() == nodes_before  # its editor parameters are gone
+
+
+@pytest.mark.parametrize(
+    ("segment", "region", "message"),
+    [
+        ("background", np.ones((12, 16), bool), "'background' is not a segmentation class"),
+        ("B-line", np.ones((16, 12), bool), "a 12x16 region for frames of 16x12 pixels"),
+    ],
+)
+def test_painting_refuses_what_it_cannot_paint(headless, analysed_clip, segment, region, message):
+    loaded, _, _ = analysed_clip
+    started = review.start_mask_review(headless.scene, loaded.nodes)
+    with pytest.raises(LungUSError, match=message):
+        review.paint_frame(headless.scene, started, segment, region)

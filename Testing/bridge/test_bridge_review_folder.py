@@ -24,15 +24,13 @@ from LungUSBLinesLib.sequences import create_browser, frames_to_sequence  # noqa
 B_LINE = next(c for c in SEG_CLASSES if c.name == "B-line")
 
 
-def test_a_verdict_and_an_edited_mask_end_up_in_the_manifest_and_the_masks(
-    headless, analysed_clip, paint, tmp_path
-):
+def test_a_verdict_and_an_edited_mask_end_up_in_the_manifest_and_the_masks(headless, analysed_clip, tmp_path):
     loaded, _, masks = analysed_clip
     under_review = review.start_mask_review(headless.scene, loaded.nodes)
     loaded.nodes.browser.SetSelectedItemNumber(2)
     missed = np.zeros(masks.shape[1:], bool)
     missed[5:, 13] = True
-    paint(headless.scene, under_review, B_LINE.id, missed)  # frame 2: a B-line the model missed
+    review.paint_frame(headless.scene, under_review, "B-line", missed)  # frame 2: a B-line the model missed
     under_review.mark_reviewed(0)  # frame 0: right as it is
     verdict = review.clip_verdict(headless.scene, loaded.nodes, "tom", "absent", comment="only artefacts")
     saved = review.save_review(tmp_path / "reviews", verdict, under_review)
