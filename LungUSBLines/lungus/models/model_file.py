@@ -7,7 +7,6 @@ card's ``architecture`` through the registry, so no Python object is ever unpick
 
 from __future__ import annotations
 
-import datetime
 import hashlib
 import json
 import os
@@ -29,6 +28,7 @@ from lungus.data.labels.tasks import SEG_TASK, TASKS
 from lungus.errors import LungUSError, error_detail
 from lungus.models.normalisation import check_normalisation
 from lungus.models.registry import CLASSIFIER, SEGMENTER, architecture, build_from_architecture, get_spec
+from lungus.timestamps import utc_now
 
 FORMAT_VERSION = 1
 SUPPORTED_FORMAT_VERSIONS = (1,)
@@ -79,13 +79,6 @@ def software_versions() -> dict[str, str]:
         "numpy": numpy.__version__,
         "python": platform.python_version(),
     }
-
-
-def utc_now() -> str:
-    """The current UTC time, ISO 8601 to the second, e.g. ``2025-01-31T12:00:00Z``."""
-    return (
-        datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-    )
 
 
 class UnverifiedModelWarning(UserWarning):

@@ -51,6 +51,7 @@ from lungus.data.manifests.manifest import EXPERT_PREFIX
 from lungus.errors import LungUSError, error_detail
 from lungus.folder_lock import exclusive_folder
 from lungus.io.formats import file_stem
+from lungus.timestamps import utc_now
 
 REVIEW_MANIFEST = "manifest.csv"
 REVIEW_HISTORY = "history.jsonl"
@@ -107,11 +108,6 @@ class MaskSave:
     path: Path
     reviewed_frames: tuple[int, ...]
     time: str
-
-
-def utc_now() -> str:
-    """The current UTC time, ISO 8601 to the second, e.g. ``2025-01-31T12:00:00Z``."""
-    return datetime.datetime.now(datetime.UTC).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 
 
 def check_reviewer(name: object, where: str | os.PathLike | None = None) -> str:
