@@ -118,7 +118,6 @@ def retrain_request(
     ``reviews``/manifest.csv with the reviewer's labels (``expert:<reviewer>``), starting from
     ``model``'s weights (``init``), with the architecture and input the model was trained with
     (its card). ``settings``: other PANEL_SETTINGS (epochs, folds, seeds, device, ...)."""
-    from lungus.models.model_files import read_card
     from lungus.review.store import REVIEW_MANIFEST, ReviewFolder, check_reviewer
 
     folder = Path(reviews).expanduser()
@@ -130,6 +129,8 @@ def retrain_request(
     if model.suffix.lower() != ".pt" or not model.is_file():
         raise LungUSError("choose the reviewed model's .pt file (`lungus train` writes it): its weights start the run",
                           model)
+    from lungus.models.model_files import read_card  # torch: the run needs it anyway
+
     card = read_card(model)
     if card.task not in TASKS:
         raise LungUSError(
