@@ -92,6 +92,7 @@ class LungUSInferenceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, P
         self.jobOutputFolder = None
         self.jobStarted = None
         self.pollTimer = None
+        self.resultsFolder = None  # the run whose clips.csv is shown
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
@@ -113,6 +114,7 @@ class LungUSInferenceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, P
         self.ui.runButton.connect("clicked(bool)", self.onRun)
         self.ui.cancelButton.connect("clicked(bool)", self.onCancel)
         self.ui.loadResultsButton.connect("clicked(bool)", self.onLoadResults)
+        self.ui.makeReviewQueueButton.connect("clicked(bool)", self.onMakeReviewQueue)
         self.ui.installTorchButton.connect("clicked(bool)", self.onInstallTorch)
         self.ui.engineLabel.text = f"Engine: lungus {dependencies.engine_version()}"
         self.updateTorchStatus()
@@ -301,6 +303,22 @@ class LungUSInferenceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, P
         self.ui.resultsTableView.setMRMLTableNode(results.table)
         self.ui.resultsSummaryLabel.text = results.describe()
         self.ui.resultsCollapsibleButton.collapsed = False
+        self.resultsFolder = str(results.clips_csv.parent)
+        self.ui.makeReviewQueueButton.enabled = True
+
+    def onMakeReviewQueue(self):
+        from LungUSBLines import ensurePythonRequirements, showError
+
+        if not ensurePythonRequirements() or self.resultsFolder is None:
+            return
+        try:
+            with slicer.util.WaitCursor():
+                queue = self.logic.makeReviewQueue(self.resultsFolder)
+        except Exception as error:
+            showError("Could not make the review queue.", error)
+            return
+        self.ui.reviewQueueTableView.setMRMLTableNode(queue.table)
+        self.ui.reviewQueueSummaryLabel.text = queue.describe()
 
 
 #
@@ -362,6 +380,13 @@ class LungUSInferenceLogic(ScriptedLoadableModuleLogic):
         from LungUSInferenceLib.batch import load_batch_results
 
         return load_batch_results(slicer.mrmlScene, folder)
+
+    def makeReviewQueue(self, folder):
+        """Rank a run's clips for review into folder/review_queue.csv, shown as a table node
+        (ReviewQueueTable: table, queue_csv, n_clips)."""
+        from LungUSInferenceLib.batch import make_review_queue
+
+        return make_review_queue(slicer.mrmlScene, folder)
 
     def analyse(self, clip, model, segmenter=None, device="auto", explain=None):
         """One clip (a file, a lungus Clip or a sequence node), in this process: a ClipAnalysis."""
