@@ -1134,6 +1134,8 @@ class LungUSBLinesTest(ScriptedLoadableModuleTest):
         self.test_SeqNrrdFromLungusOpensWithSlicerReader()
         self.setUp()
         self.test_AnalyseClipRecordsResultsThatPlayWithIt()
+        self.setUp()
+        self.test_ReviewKeepsAVerdictAndTheReviewedMasks()
 
     def test_ParameterNodeKeepsThePanelChoices(self):
         self.delayDisplay("The panel's choices are kept in the scene's parameter node")
@@ -1251,3 +1253,29 @@ class LungUSBLinesTest(ScriptedLoadableModuleTest):
         written = logic.saveResults(nodes, folder)
         self.assertTrue(os.path.isfile(written["masks"]) and os.path.isfile(written["clip_scores"]))
         self.delayDisplay("Test passed")
+
+    def test_ReviewKeepsAVerdictAndTheReviewedMasks(self):
+        import numpy as np
+
+        from lungus.review.store import ReviewFolder
+
+        self.delayDisplay("Review a clip: masks in the Segment Editor, a verdict into a review folder")
+        path, frames = self._writeTestClip("LungUSBLinesReviewTest.seq.nrrd")
+        logic = LungUSBLinesLogic()
+        browserNode = logic.loadClip(path).nodes.browser
+        review = logic.editMasks(browserNode)  # no analysis: the review starts from empty masks
+        editorNode = slicer.mrmlScene.GetSingletonNode("SegmentEditor", "vtkMRMLSegmentEditorNode")
+        self.assertEqual(editorNode.GetSegmentationNode().GetID(), review.proxy.GetID())
+        browserNode.SetSelectedItemNumber(2)
+        self.assertEqual(logic.markFrameReviewed(browserNode), 2)
+        folder = slicer.util.tempDirectory("LungUSBLinesReviewTest")
+        from LungUSBLinesLib.review import clip_verdict, save_review
+
+        verdict = clip_verdict(slicer.mrmlScene, browserNode, "selftest", "absent", scheme="bline2")
+        saved = save_review(folder, verdict, review)
+        self.assertEqual(saved.reviewed_frames, (2,))
+        [row] = ReviewFolder(folder).rows()
+        self.assertEqual((row["expert_selftest"], row["mask"]), ("absent", "masks/LungUSBLinesReviewTest.seq.nrrd"))
+        self.assertTrue(np.all(review.corrected_masks()[[0, 1, 3, 4]] == 255))
+        self.delayDisplay("Test passed")
+
