@@ -36,7 +36,7 @@ from lungus.data.labels.schemes import LABEL_SCHEMES, SEG_CLASSES, normalise_lab
 from lungus.errors import LungUSError
 from LungUSBLinesLib.clips import sequence_summary
 from LungUSBLinesLib.colors import segmentation_class_labels, set_class_segments
-from LungUSBLinesLib.results import find_analysis
+from LungUSBLinesLib.results import clip_browser, find_analysis
 from LungUSBLinesLib.sequences import (
     add_synchronized_sequence,
     sequence_fps,
@@ -54,15 +54,6 @@ REVIEW_SEGMENTATION_ROLE = "LungUS.ReviewSegmentation"
 MARKED_FRAMES_ATTRIBUTE = "LungUS.MarkedFrames"
 #: The segmentation fill opacity in slice views: the model's masks are shown at the same.
 REVIEW_FILL_OPACITY = 0.5
-
-
-def _browser_of(clip_nodes: Any) -> Any:
-    browser = getattr(clip_nodes, "browser", clip_nodes)
-    if browser is None or not browser.IsA("vtkMRMLSequenceBrowserNode"):
-        raise LungUSError("a review is of a clip's sequence browser; select a loaded clip")
-    if browser.GetMasterSequenceNode() is None:
-        raise LungUSError(f"sequence browser {browser.GetName()!r} plays no sequence")
-    return browser
 
 
 def _frame_geometry(clip_sequence: Any) -> tuple[int, int, vtk.vtkMatrix4x4]:
@@ -234,7 +225,7 @@ def start_mask_review(scene: Any, clip_nodes: Any) -> MaskReview:
     in the clip's browser, which saves the proxy's changes into the current frame's item: edit
     the proxy (:attr:`MaskReview.proxy`) in the Segment Editor, frame by frame.
     """
-    browser = _browser_of(clip_nodes)
+    browser = clip_browser(clip_nodes)
     found = find_mask_review(scene, browser)
     if found is not None:
         return found
@@ -422,7 +413,7 @@ def model_opinion(record: dict[str, Any]) -> ModelOpinion:
 def clip_opinion(scene: Any, clip_nodes: Any, entry: QueueEntry | None = None) -> ModelOpinion:
     """What the model said of a clip: from its analysis in the scene, else from its review-queue
     ``entry`` (the scheme then follows from the label)."""
-    analysis = find_analysis(scene, _browser_of(clip_nodes))
+    analysis = find_analysis(scene, clip_browser(clip_nodes))
     opinion = model_opinion(analysis.record) if analysis is not None else ModelOpinion()
     if opinion.label is None and entry is not None and entry.model_label:
         opinion = ModelOpinion(scheme_of_label(entry.model_label), entry.model_label, entry.probability)
@@ -431,7 +422,7 @@ def clip_opinion(scene: Any, clip_nodes: Any, entry: QueueEntry | None = None) -
 
 def clip_file(browser: Any) -> str:
     """The file the clip under review was read from (absolute), as the review folder records it."""
-    sequence = _browser_of(browser).GetMasterSequenceNode()
+    sequence = clip_browser(browser).GetMasterSequenceNode()
     path = sequence_summary(sequence).get("path")
     if not path:
         raise LungUSError(
@@ -460,7 +451,7 @@ def clip_verdict(
     """
     from lungus.review.store import Verdict
 
-    browser = _browser_of(clip_nodes)
+    browser = clip_browser(clip_nodes)
     opinion = clip_opinion(scene, browser, entry)
     scheme = scheme or opinion.scheme
     if not reviewer or not reviewer.strip():
@@ -539,7 +530,7 @@ def review_summary(scene: Any, clip_nodes: Any, folder: str | os.PathLike | None
     in the review folder ``folder`` (read only when the folder holds reviews: nothing is made)."""
     from lungus.review.store import REVIEW_HISTORY, ReviewFolder
 
-    browser = _browser_of(clip_nodes)
+    browser = clip_browser(clip_nodes)
     review = find_mask_review(scene, browser)
     lines = ["Masks: the model's (Edit masks to correct them)" if review is None else review.describe()]
     if folder and (Path(folder).expanduser() / REVIEW_HISTORY).is_file():
