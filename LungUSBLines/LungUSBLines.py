@@ -740,14 +740,15 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, Para
             return
         self.onReviewerChanged()
         try:
-            saved = self.logic.recordReview(
-                browserNode,
-                self.reviewFolder(),
-                self.ui.reviewerLineEdit.text.strip(),
-                label,
-                comment=self.ui.commentLineEdit.text,
-                entry=self.currentQueueEntry(browserNode),
-            )
+            with slicer.util.WaitCursor():
+                saved = self.logic.recordReview(
+                    browserNode,
+                    self.reviewFolder(),
+                    self.ui.reviewerLineEdit.text.strip(),
+                    label,
+                    comment=self.ui.commentLineEdit.text,
+                    entry=self.currentQueueEntry(browserNode),
+                )
         except Exception as error:
             showError("Could not record the review.", error)
             return
@@ -763,7 +764,8 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, Para
             slicer.util.errorDisplay("Open or select a clip first.")
             return
         try:
-            self.logic.editMasks(browserNode)
+            with slicer.util.WaitCursor():  # a segmentation per frame: seconds for a long clip
+                self.logic.editMasks(browserNode)
         except Exception as error:
             showError("Could not start editing the masks.", error)
             return
@@ -776,7 +778,8 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, Para
         if browserNode is None:
             return
         try:
-            frame = self.logic.markFrameReviewed(browserNode)
+            with slicer.util.WaitCursor():
+                frame = self.logic.markFrameReviewed(browserNode)
         except Exception as error:
             showError("Could not mark the frame.", error)
             return

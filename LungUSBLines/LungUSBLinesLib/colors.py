@@ -113,11 +113,21 @@ def _checked_labels(labels: np.ndarray) -> np.ndarray:
         labels = labels[0]
     if labels.ndim != 2:
         raise LungUSError(f"a class-id image is (H, W), got shape {labels.shape}")
-    known_ids = {c.id for c in SEG_CLASSES}
-    unknown = sorted(set(np.unique(labels).tolist()) - known_ids)
+    unknown = sorted(set(_present_ids(labels)) - {c.id for c in SEG_CLASSES})
     if unknown:
-        raise LungUSError(f"label ids {unknown} are not segmentation classes (0-{max(known_ids)})")
+        raise LungUSError(
+            f"label ids {unknown} are not segmentation classes (0-{max(c.id for c in SEG_CLASSES)})"
+        )
     return labels
+
+
+def _present_ids(labels: np.ndarray) -> list[int]:
+    """The values present in an integer image (bincount: many times faster than np.unique on a frame)."""
+    if labels.size == 0:
+        return []
+    if labels.min() < 0:
+        return sorted(np.unique(labels).tolist())
+    return np.flatnonzero(np.bincount(labels.ravel().astype(np.int64))).tolist()
 
 
 def _oriented_image(values: np.ndarray, ijk_to_ras: vtk.vtkMatrix4x4) -> Any:
@@ -151,7 +161,7 @@ def set_class_segments(
         slicer.vtkSegmentationConverter.GetReferenceImageGeometryParameterName(),
         slicer.vtkSegmentationConverter.SerializeImageGeometry(shared),
     )
-    present = set(np.unique(labels).tolist())
+    present = set(_present_ids(labels))
     for seg_class in _DRAWN_CLASSES:
         if not every_class and seg_class.id not in present:
             continue
@@ -193,6 +203,9 @@ def segmentation_class_labels(segmentation_node: Any) -> np.ndarray:
         label_values.InsertNextValue(seg_class.id)
     if segment_ids.GetNumberOfValues() == 0:
         return np.zeros((height, width), dtype=np.uint8)
+    shared = _shared_layer_labels(segmentation_node, geometry, segment_ids, label_values)
+    if shared is not None:
+        return shared
     merged = slicer.vtkOrientedImageData()
     if not segmentation_node.GenerateMergedLabelmapForAllSegments(
         merged, slicer.vtkSegmentation.EXTENT_REFERENCE_GEOMETRY, geometry, segment_ids, label_values
@@ -205,6 +218,40 @@ def segmentation_class_labels(segmentation_node: Any) -> np.ndarray:
         )
     voxels = numpy_support.vtk_to_numpy(merged.GetPointData().GetScalars())
     return voxels.reshape(height, width).astype(np.uint8)
+
+
+def _same_geometry(image: Any, geometry: Any) -> bool:
+    if image.GetExtent() != geometry.GetExtent():
+        return False
+    a, b = vtk.vtkMatrix4x4(), vtk.vtkMatrix4x4()
+    image.GetImageToWorldMatrix(a)
+    geometry.GetImageToWorldMatrix(b)
+    return all(abs(a.GetElement(i, j) - b.GetElement(i, j)) < 1e-9 for i in range(4) for j in range(4))
+
+
+def _shared_layer_labels(
+    segmentation_node: Any, geometry: Any, segment_ids: Any, label_values: Any
+) -> np.ndarray | None:
+    """The class ids straight from the one labelmap all the segments share, when it lies on the
+    reference grid (as set_class_segments makes it and the Segment Editor keeps it): no merge,
+    ~30 times faster on a 600x800 frame. None when the segmentation is laid out otherwise."""
+    segmentation = segmentation_node.GetSegmentation()
+    if segmentation.GetNumberOfLayers() != 1:
+        return None
+    image = segmentation_node.GetBinaryLabelmapInternalRepresentation(segment_ids.GetValue(0))
+    if image is None or image.GetPointData().GetScalars() is None or not _same_geometry(image, geometry):
+        return None
+    stored = numpy_support.vtk_to_numpy(image.GetPointData().GetScalars())
+    if stored.size != int(np.prod(image.GetDimensions())) or stored.min() < 0 or stored.max() > 255:
+        return None
+    lookup = np.zeros(256, dtype=np.uint8)  # a stored value no segment owns is background
+    for i in range(segment_ids.GetNumberOfValues()):
+        stored_value = segmentation.GetSegment(segment_ids.GetValue(i)).GetLabelValue()
+        if not 0 < stored_value < 256:
+            return None
+        lookup[stored_value] = label_values.GetValue(i)
+    width, height, _ = image.GetDimensions()
+    return lookup[stored.reshape(height, width)]
 
 
 def labels_to_segmentation(scene: Any, labels: np.ndarray, reference_volume: Any, name: str) -> Any:
