@@ -284,7 +284,8 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, Para
     panelLists = (("deviceSelector", "device"), ("explainSelector", "explanationMethod"))
     POLL_INTERVAL_MS = 200
     # One key each while this module is shown (the Segment Editor has its own when it is).
-    AGREE_KEY, MARK_FRAME_KEY = "A", "R"
+    # R resets a slice view in Slicer, so M marks a frame; lus4 has the most classes (four).
+    AGREE_KEY, MARK_FRAME_KEY, LABEL_KEYS = "A", "M", "1234"
 
     def __init__(self, parent=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
@@ -648,10 +649,10 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, Para
 
     # ------------------------------------------------------------------ review
     def setupReviewShortcuts(self):
-        """A for Agree, R for Mark frame reviewed, 1, 2, ... for the classes of the clip's scheme.
+        """A for Agree, M for Mark frame reviewed, 1, 2, ... for the classes of the clip's scheme.
         Enabled only while this module is shown (enter/exit); a text field with the focus keeps its keys."""
         keys = [(self.AGREE_KEY, self.onAgree), (self.MARK_FRAME_KEY, self.onMarkFrameReviewed)]
-        keys += [(str(number), functools.partial(self.onLabelKey, number)) for number in range(1, 10)]
+        keys += [(key, functools.partial(self.onLabelKey, int(key))) for key in self.LABEL_KEYS]
         for key, slot in keys:
             shortcut = qt.QShortcut(qt.QKeySequence(key), slicer.util.mainWindow())
             shortcut.setContext(qt.Qt.ApplicationShortcut)
