@@ -45,6 +45,8 @@ or a folder of frames; it is loaded as a sequence you can play, with what the re
 frames, frame rate, pixel spacing and the ultrasound fan.
 Find B-lines with trained `lungus` models: the clip's class and scores, per-frame curves with a
 time marker, the segmentation and the classifier's heat map, all playing with the clip.
+Review what the models said: agree or set the label with one key, correct the masks frame by frame
+in the Segment Editor, and keep both in a review folder the next training reads.
 For 3D Slicer 5.10 and 5.12 (and later); it installs only what Slicer lacks and never changes
 a Python package Slicer bundles.
 See the <a href="https://github.com/lungus-blines/SlicerLungUSBLines">extension documentation</a>.

@@ -41,7 +41,8 @@ class LungUSInference(ScriptedLoadableModule):
 Find B-lines in many lung-ultrasound clips with trained `lungus` models: choose clip files,
 folders or manifest CSVs, a classifier and/or a segmenter, and an output folder. The run is a
 `lungus infer` process beside Slicer; its clips.csv (one row per clip, failed clips with their
-error) is shown as a table. From the Python console:
+error) is shown as a table; Make review queue ranks its clips by how much a review would teach,
+for LungUS B-lines to walk. From the Python console:
 <pre>
 import LungUSInferenceLib as lus
 result = lus.analyse("/data/scan.mp4", "/models/bline2.pt", segmenter="/models/seg.pt")

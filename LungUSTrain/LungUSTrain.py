@@ -47,7 +47,8 @@ class LungUSTrain(ScriptedLoadableModule):
         self.parent.helpText = """
 Give the lung-ultrasound clips in the scene a patient and a label, export them as clip files
 with a manifest the `lungus` engine reads, and train a B-line classifier on it with
-`lungus train`, run beside Slicer. Larger trainings run the same command on a GPU machine or a
+`lungus train`, run beside Slicer; or retrain a reviewed model on what a reviewer said (a review
+folder of LungUS B-lines). Larger trainings run the same command on a GPU machine or a
 cluster (see the extension's README).
 See the <a href="https://github.com/lungus-blines/SlicerLungUSBLines">extension documentation</a>.
 """
