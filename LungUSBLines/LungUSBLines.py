@@ -5,8 +5,10 @@ Qt-free bridge, tested headless under slicer-core), which uses the `lungus` engi
 widgets -> LungUSBLinesLib -> lungus.
 """
 
+import functools
 import logging
 import os
+import pathlib
 from typing import Annotated
 
 import qt
@@ -43,6 +45,8 @@ or a folder of frames; it is loaded as a sequence you can play, with what the re
 frames, frame rate, pixel spacing and the ultrasound fan.
 Find B-lines with trained `lungus` models: the clip's class and scores, per-frame curves with a
 time marker, the segmentation and the classifier's heat map, all playing with the clip.
+Review what the models said: agree or set the label with one key, correct the masks frame by frame
+in the Segment Editor, and keep both in a review folder the next training reads.
 For 3D Slicer 5.10 and 5.12 (and later); it installs only what Slicer lacks and never changes
 a Python package Slicer bundles.
 See the <a href="https://github.com/lungus-blines/SlicerLungUSBLines">extension documentation</a>.
@@ -264,6 +268,8 @@ class LungUSBLinesParameterNode:
     explanationMethod: Annotated[str, Choice(panel.choice_values(panel.EXPLANATION_CHOICES))] = (
         panel.DEFAULT_EXPLANATION
     )
+    reviewFolder: pathlib.Path = panel.home_folder(panel.REVIEWS_FOLDER)
+    queuePath: str = ""
 
 
 #
@@ -272,9 +278,16 @@ class LungUSBLinesParameterNode:
 
 
 class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, ParameterNodePanelMixin):
-    panelPaths = (("classifierPathLineEdit", "classifierPath"), ("segmenterPathLineEdit", "segmenterPath"))
+    panelPaths = (
+        ("classifierPathLineEdit", "classifierPath"),
+        ("segmenterPathLineEdit", "segmenterPath"),
+        ("queuePathLineEdit", "queuePath"),
+    )
     panelLists = (("deviceSelector", "device"), ("explainSelector", "explanationMethod"))
     POLL_INTERVAL_MS = 200
+    # One key each while this module is shown (the Segment Editor has its own when it is).
+    # R resets a slice view in Slicer, so M marks a frame; lus4 has the most classes (four).
+    AGREE_KEY, MARK_FRAME_KEY, LABEL_KEYS = "A", "M", "1234"
 
     def __init__(self, parent=None):
         ScriptedLoadableModuleWidget.__init__(self, parent)
@@ -285,6 +298,11 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, Para
         self.analysisTimer = None
         self.explanationCheck = None  # which explanations the classifier supports (ExplanationCheck)
         self.explanationTimer = None
+        self.queueWalker = None  # the review queue being walked (LungUSBLinesLib.review.QueueWalker)
+        self.queuePath = ""  # the file it was read from
+        self.labelButtons = []  # the verdict buttons of the current clip's label scheme
+        self.labelScheme = None
+        self.reviewShortcuts = []
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
@@ -316,6 +334,15 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, Para
         self.ui.curveSelector.connect("currentIndexChanged(int)", self.onShowResults)
         self.ui.showSegmentationCheckBox.connect("toggled(bool)", self.onShowResults)
         self.ui.showHeatmapCheckBox.connect("toggled(bool)", self.onShowResults)
+        self.ui.reviewerLineEdit.text = self.logic.reviewerName()
+        self.ui.reviewerLineEdit.connect("editingFinished()", self.onReviewerChanged)
+        self.ui.queuePathLineEdit.connect("currentPathChanged(QString)", self.onQueueChanged)
+        self.ui.previousClipButton.connect("clicked(bool)", self.onPreviousClip)
+        self.ui.nextClipButton.connect("clicked(bool)", self.onNextClip)
+        self.ui.agreeButton.connect("clicked(bool)", self.onAgree)
+        self.ui.editMasksButton.connect("clicked(bool)", self.onEditMasks)
+        self.ui.markFrameReviewedButton.connect("clicked(bool)", self.onMarkFrameReviewed)
+        self.setupReviewShortcuts()
         self.analysisTimer = qt.QTimer()
         self.analysisTimer.setInterval(self.POLL_INTERVAL_MS)
         self.analysisTimer.connect("timeout()", self.onPollAnalysis)
@@ -333,7 +360,20 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, Para
             self.explanationTimer.stop()
         if self.explanationCheck is not None:
             self.explanationCheck.cancel()
+        for shortcut in self.reviewShortcuts:
+            shortcut.setEnabled(False)
+            shortcut.deleteLater()
+        self.reviewShortcuts = []
         self.removeObservers()
+
+    def enter(self):
+        ParameterNodePanelMixin.enter(self)
+        self.enableReviewShortcuts(True)
+        self.updateReviewPanel()  # masks may have been edited in the Segment Editor meanwhile
+
+    def exit(self):
+        self.enableReviewShortcuts(False)
+        ParameterNodePanelMixin.exit(self)
 
     def onSceneStartClose(self, caller, event):
         if self.stopAnalysis():
@@ -361,6 +401,8 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, Para
         )
         if self.ui.explainSelector.currentData != parameters.explanationMethod:
             parameters.explanationMethod = self.ui.explainSelector.currentData  # not offered for this model
+        if parameters.queuePath != self.queuePath:
+            self.loadQueue(parameters.queuePath)  # a scene read from a file names its queue
 
     def onPollExplanationCheck(self):
         if self.explanationCheck is None or not self.explanationCheck.poll():
@@ -426,6 +468,7 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, Para
         else:
             self.ui.clipInfoText.plainText = self.logic.clipDescription(sequenceNode)
         self.updateResultsPanel()
+        self.updateReviewPanel()
 
     # ------------------------------------------------------------------ analysis
     def onAnalyse(self):
@@ -476,6 +519,7 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, Para
             return
         self.ui.analysisStatusLabel.text = "Done: the results play with the clip."
         self.updateResultsPanel()
+        self.updateReviewPanel()
         self.logic.showResults(nodes, **self.displayChoices())
 
     def onCancelAnalysis(self):
@@ -603,6 +647,202 @@ class LungUSBLinesWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, Para
             showError("Could not save the scene.", error)
             return
         self.ui.analysisStatusLabel.text = f"Scene saved: {path}"
+
+
+    # ------------------------------------------------------------------ review
+    def setupReviewShortcuts(self):
+        """A for Agree, M for Mark frame reviewed, 1, 2, ... for the classes of the clip's scheme.
+        Enabled only while this module is shown (enter/exit); a text field with the focus keeps its keys."""
+        keys = [(self.AGREE_KEY, self.onAgree), (self.MARK_FRAME_KEY, self.onMarkFrameReviewed)]
+        keys += [(key, functools.partial(self.onLabelKey, int(key))) for key in self.LABEL_KEYS]
+        for key, slot in keys:
+            shortcut = qt.QShortcut(qt.QKeySequence(key), slicer.util.mainWindow())
+            shortcut.setContext(qt.Qt.ApplicationShortcut)
+            shortcut.setEnabled(False)
+            shortcut.connect("activated()", slot)
+            self.reviewShortcuts.append(shortcut)
+
+    def enableReviewShortcuts(self, enabled):
+        for shortcut in self.reviewShortcuts:
+            shortcut.setEnabled(enabled)
+
+    def reviewFolder(self):
+        return str(self.ui.reviewFolderButton.directory)
+
+    def onReviewerChanged(self):
+        self.logic.setReviewerName(self.ui.reviewerLineEdit.text.strip())
+
+    def currentQueueEntry(self, browserNode):
+        """The queue entry of the clip of ``browserNode`` (patient, zone, what the model said), or None."""
+        walker = self.queueWalker
+        if walker is None or walker.current is None or browserNode is None:
+            return None
+        loaded = self.logic.loadedBrowser(walker.current.clip)
+        return walker.current if loaded is not None and loaded.GetID() == browserNode.GetID() else None
+
+    def updateReviewPanel(self):
+        """The verdict buttons of the clip's label scheme, and what has been reviewed of it."""
+        browserNode = self.ui.clipSelector.currentNode()
+        scheme = None
+        status = ""
+        if browserNode is not None:
+            try:
+                scheme = self.logic.reviewScheme(browserNode, self.currentQueueEntry(browserNode))
+                status = self.logic.reviewDescription(browserNode, self.reviewFolder())
+            except ImportError:  # the engine's packages are not installed yet: a verdict installs them
+                pass
+            except Exception as error:  # noqa: BLE001 - shown in the panel, nothing to undo
+                status = str(error)
+        if scheme != self.labelScheme:
+            self.setLabelButtons(scheme)
+        hasClip = browserNode is not None
+        self.ui.agreeButton.enabled = hasClip
+        self.ui.editMasksButton.enabled = hasClip
+        self.ui.markFrameReviewedButton.enabled = hasClip
+        self.ui.reviewStatusLabel.text = status
+        walker = self.queueWalker
+        self.ui.previousClipButton.enabled = walker is not None and walker.position > 0
+        self.ui.nextClipButton.enabled = walker is not None and walker.position + 1 < len(walker)
+
+    def setLabelButtons(self, scheme):
+        """One button per class of ``scheme`` (none when the clip's scheme is not known yet)."""
+        for button in self.labelButtons:
+            self.ui.verdictButtonsWidget.layout().removeWidget(button)
+            button.deleteLater()
+        self.labelButtons = []
+        self.labelScheme = scheme
+        for number, label in enumerate(self.logic.labelChoices(scheme) if scheme else (), start=1):
+            button = qt.QPushButton(f"{label} ({number})")
+            button.toolTip = f"Record {label!r} as the clip's label (key {number})."
+            button.connect("clicked(bool)", functools.partial(self.onLabelButton, label))
+            self.ui.verdictButtonsWidget.layout().addWidget(button)
+            self.labelButtons.append(button)
+
+    def onLabelButton(self, label, _checked=False):
+        self.onLabel(label)
+
+    def onLabelKey(self, number):
+        if self.labelScheme and 1 <= number <= len(self.labelButtons):
+            self.onLabel(self.logic.labelChoices(self.labelScheme)[number - 1])
+
+    def onAgree(self):
+        if not ensurePythonRequirements():
+            return
+        self.recordVerdict(None)
+
+    def onLabel(self, label):
+        if not ensurePythonRequirements():
+            return
+        self.recordVerdict(label)
+
+    def recordVerdict(self, label):
+        """Record the verdict (``label`` None: agree) and the corrected masks in the review folder."""
+        browserNode = self.ui.clipSelector.currentNode()
+        if browserNode is None:
+            slicer.util.errorDisplay("Open or select a clip first.")
+            return
+        self.onReviewerChanged()
+        try:
+            with slicer.util.WaitCursor():
+                saved = self.logic.recordReview(
+                    browserNode,
+                    self.reviewFolder(),
+                    self.ui.reviewerLineEdit.text.strip(),
+                    label,
+                    comment=self.ui.commentLineEdit.text,
+                    entry=self.currentQueueEntry(browserNode),
+                )
+        except Exception as error:
+            showError("Could not record the review.", error)
+            return
+        self.ui.commentLineEdit.text = ""
+        self.updateReviewPanel()
+        self.ui.reviewStatusLabel.text = f"Saved: {saved.line()}.\n{self.ui.reviewStatusLabel.text}"
+
+    def onEditMasks(self):
+        if not ensurePythonRequirements():
+            return
+        browserNode = self.ui.clipSelector.currentNode()
+        if browserNode is None:
+            slicer.util.errorDisplay("Open or select a clip first.")
+            return
+        try:
+            with slicer.util.WaitCursor():  # a segmentation per frame: seconds for a long clip
+                self.logic.editMasks(browserNode)
+        except Exception as error:
+            showError("Could not start editing the masks.", error)
+            return
+        slicer.util.selectModule("SegmentEditor")
+
+    def onMarkFrameReviewed(self):
+        if not ensurePythonRequirements():
+            return
+        browserNode = self.ui.clipSelector.currentNode()
+        if browserNode is None:
+            return
+        try:
+            with slicer.util.WaitCursor():
+                frame = self.logic.markFrameReviewed(browserNode)
+        except Exception as error:
+            showError("Could not mark the frame.", error)
+            return
+        self.updateReviewPanel()
+        self.ui.reviewStatusLabel.text = f"Frame {frame} marked reviewed.\n{self.ui.reviewStatusLabel.text}"
+
+    def onQueueChanged(self, path):
+        if not ensurePythonRequirements():
+            return
+        self.loadQueue(path)
+
+    def loadQueue(self, path):
+        self.queueWalker, self.queuePath = None, path
+        if path and os.path.isfile(path):
+            try:
+                self.queueWalker = self.logic.openQueue(path)
+            except ImportError:  # a scene naming a queue, opened before the engine's packages are in
+                self.queuePath = ""  # read it when the panel next shows the scene's choices
+            except Exception as error:
+                showError("Could not read the review queue.", error)
+        browserNode = self.ui.clipSelector.currentNode()
+        if self.queueWalker is not None and browserNode is not None:
+            self.logic.goToClip(self.queueWalker, browserNode)  # the clip on show, when it is queued
+        self.showQueuePosition()
+
+    def showQueuePosition(self):
+        walker = self.queueWalker
+        self.ui.queueStatusLabel.text = (
+            "No queue: choose a queue CSV to walk it, or review the clips you open."
+            if walker is None
+            else walker.where()
+        )
+        self.updateReviewPanel()
+
+    def onPreviousClip(self):
+        if not ensurePythonRequirements():
+            return
+        if self.queueWalker is not None and self.queueWalker.previous() is not None:
+            self.openQueueClip()
+
+    def onNextClip(self):
+        if not ensurePythonRequirements():
+            return
+        if self.queueWalker is not None and self.queueWalker.next() is not None:
+            self.openQueueClip()
+
+    def openQueueClip(self):
+        """Show the queue's current clip: the one already open, else open it (and analyse it when
+        models are chosen)."""
+        entry = self.queueWalker.current
+        browserNode = self.logic.loadedBrowser(entry.clip)
+        if browserNode is not None:
+            self.ui.clipSelector.setCurrentNode(browserNode)
+        else:
+            self.openClip(entry.clip)
+            browserNode = self.logic.loadedBrowser(entry.clip)
+            hasModel = self.ui.classifierPathLineEdit.currentPath or self.ui.segmenterPathLineEdit.currentPath
+            if browserNode is not None and hasModel and self.logic.findResults(browserNode) is None:
+                self.onAnalyse()
+        self.showQueuePosition()
 
 
 #
@@ -769,9 +1009,13 @@ class LungUSBLinesLogic(ScriptedLoadableModuleLogic):
     def showResults(self, nodes, curve=None, showSegmentation=True, showHeatmap=True):
         """The clip with its segmentation (label layer) and heat map (foreground), and the chosen
         curve in a plot view below it."""
+        from LungUSBLinesLib.review import find_mask_review, show_review
         from LungUSBLinesLib.views import show_result_layers, show_results_views
 
         show_result_layers(slicer.mrmlScene, nodes, segmentation=showSegmentation, heatmap=showHeatmap)
+        review = find_mask_review(slicer.mrmlScene, nodes.browser)
+        if review is not None:  # the masks under review take the place of the model's
+            show_review(slicer.mrmlScene, review, visible=showSegmentation)
         chart = nodes.charts.get(curve) or next(iter(nodes.charts.values()), None)
         layoutManager = slicer.app.layoutManager()
         if chart is None or layoutManager is None:
@@ -794,6 +1038,78 @@ class LungUSBLinesLogic(ScriptedLoadableModuleLogic):
         from LungUSBLinesLib.storage import save_scene
 
         return save_scene(slicer.mrmlScene, path)
+
+    # ------------------------------------------------------------------ review
+    REVIEWER_SETTING = "LungUSBLines/Reviewer"
+
+    def reviewerName(self):
+        """The reviewer's name as last typed (kept in Slicer's settings, not in the scene)."""
+        return str(qt.QSettings().value(self.REVIEWER_SETTING, ""))
+
+    def setReviewerName(self, name):
+        qt.QSettings().setValue(self.REVIEWER_SETTING, name)
+
+    def labelChoices(self, scheme):
+        """The classes a verdict of ``scheme`` chooses from, in order (keys 1, 2, ...)."""
+        from LungUSBLinesLib.review import verdict_labels
+
+        return verdict_labels(scheme)
+
+    def reviewScheme(self, browserNode, entry=None):
+        """The label scheme of the clip's verdict: the model's task (None until it is known)."""
+        from LungUSBLinesLib.review import clip_opinion
+
+        return clip_opinion(slicer.mrmlScene, browserNode, entry).scheme
+
+    def recordReview(self, browserNode, folder, reviewer, label=None, comment="", entry=None):
+        """Record a verdict on the clip of ``browserNode`` (``label`` None: agree with the model) and
+        its corrected masks in the review folder ``folder``; returns the SavedReview."""
+        from LungUSBLinesLib.review import clip_verdict, find_mask_review, save_review
+
+        verdict = clip_verdict(slicer.mrmlScene, browserNode, reviewer, label, comment=comment, entry=entry)
+        return save_review(folder, verdict, find_mask_review(slicer.mrmlScene, browserNode))
+
+    def editMasks(self, browserNode):
+        """The clip's masks as a segmentation sequence, shown in place of the model's and set up in
+        the Segment Editor (select that module next); returns the MaskReview."""
+        from LungUSBLinesLib.review import segment_editor_node, show_review, start_mask_review
+
+        review = start_mask_review(slicer.mrmlScene, browserNode)
+        show_review(slicer.mrmlScene, review)
+        segment_editor_node(slicer.mrmlScene, review)
+        return review
+
+    def markFrameReviewed(self, browserNode):
+        """Mark the frame on show reviewed as it is; returns its number."""
+        from LungUSBLinesLib.review import start_mask_review
+
+        return start_mask_review(slicer.mrmlScene, browserNode).mark_reviewed()
+
+    def reviewDescription(self, browserNode, folder):
+        from LungUSBLinesLib.review import review_summary
+
+        return review_summary(slicer.mrmlScene, browserNode, folder)
+
+    def openQueue(self, path):
+        """A QueueWalker over a review queue CSV (`lungus review-queue --out`)."""
+        from LungUSBLinesLib.review import QueueWalker
+
+        return QueueWalker.from_csv(path)
+
+    def goToClip(self, walker, browserNode):
+        """Move ``walker`` to the clip of ``browserNode`` when it is queued; returns its entry or None."""
+        from LungUSBLinesLib.review import clip_file
+
+        try:
+            return walker.go_to(clip_file(browserNode))
+        except Exception:  # noqa: BLE001 - a clip not read from a file is simply not queued
+            return None
+
+    def loadedBrowser(self, clip):
+        """The browser of the clip file ``clip`` if it is open in the scene, else None."""
+        from LungUSBLinesLib.review import loaded_browser
+
+        return loaded_browser(slicer.mrmlScene, clip)
 
 
 #
@@ -824,6 +1140,8 @@ class LungUSBLinesTest(ScriptedLoadableModuleTest):
         self.test_SeqNrrdFromLungusOpensWithSlicerReader()
         self.setUp()
         self.test_AnalyseClipRecordsResultsThatPlayWithIt()
+        self.setUp()
+        self.test_ReviewKeepsAVerdictAndTheReviewedMasks()
 
     def test_ParameterNodeKeepsThePanelChoices(self):
         self.delayDisplay("The panel's choices are kept in the scene's parameter node")
@@ -941,3 +1259,29 @@ class LungUSBLinesTest(ScriptedLoadableModuleTest):
         written = logic.saveResults(nodes, folder)
         self.assertTrue(os.path.isfile(written["masks"]) and os.path.isfile(written["clip_scores"]))
         self.delayDisplay("Test passed")
+
+    def test_ReviewKeepsAVerdictAndTheReviewedMasks(self):
+        import numpy as np
+
+        from lungus.review.store import ReviewFolder
+
+        self.delayDisplay("Review a clip: masks in the Segment Editor, a verdict into a review folder")
+        path, frames = self._writeTestClip("LungUSBLinesReviewTest.seq.nrrd")
+        logic = LungUSBLinesLogic()
+        browserNode = logic.loadClip(path).nodes.browser
+        review = logic.editMasks(browserNode)  # no analysis: the review starts from empty masks
+        editorNode = slicer.mrmlScene.GetSingletonNode("SegmentEditor", "vtkMRMLSegmentEditorNode")
+        self.assertEqual(editorNode.GetSegmentationNode().GetID(), review.proxy.GetID())
+        browserNode.SetSelectedItemNumber(2)
+        self.assertEqual(logic.markFrameReviewed(browserNode), 2)
+        folder = slicer.util.tempDirectory("LungUSBLinesReviewTest")
+        from LungUSBLinesLib.review import clip_verdict, save_review
+
+        verdict = clip_verdict(slicer.mrmlScene, browserNode, "selftest", "absent", scheme="bline2")
+        saved = save_review(folder, verdict, review)
+        self.assertEqual(saved.reviewed_frames, (2,))
+        [row] = ReviewFolder(folder).rows()
+        self.assertEqual((row["expert_selftest"], row["mask"]), ("absent", "masks/LungUSBLinesReviewTest.seq.nrrd"))
+        self.assertTrue(np.all(review.corrected_masks()[[0, 1, 3, 4]] == 255))
+        self.delayDisplay("Test passed")
+

@@ -41,7 +41,8 @@ class LungUSInference(ScriptedLoadableModule):
 Find B-lines in many lung-ultrasound clips with trained `lungus` models: choose clip files,
 folders or manifest CSVs, a classifier and/or a segmenter, and an output folder. The run is a
 `lungus infer` process beside Slicer; its clips.csv (one row per clip, failed clips with their
-error) is shown as a table. From the Python console:
+error) is shown as a table; Make review queue ranks its clips by how much a review would teach,
+for LungUS B-lines to walk. From the Python console:
 <pre>
 import LungUSInferenceLib as lus
 result = lus.analyse("/data/scan.mp4", "/models/bline2.pt", segmenter="/models/seg.pt")
@@ -92,6 +93,7 @@ class LungUSInferenceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, P
         self.jobOutputFolder = None
         self.jobStarted = None
         self.pollTimer = None
+        self.resultsFolder = None  # the run whose clips.csv is shown
 
     def setup(self):
         ScriptedLoadableModuleWidget.setup(self)
@@ -113,6 +115,7 @@ class LungUSInferenceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, P
         self.ui.runButton.connect("clicked(bool)", self.onRun)
         self.ui.cancelButton.connect("clicked(bool)", self.onCancel)
         self.ui.loadResultsButton.connect("clicked(bool)", self.onLoadResults)
+        self.ui.makeReviewQueueButton.connect("clicked(bool)", self.onMakeReviewQueue)
         self.ui.installTorchButton.connect("clicked(bool)", self.onInstallTorch)
         self.ui.engineLabel.text = f"Engine: lungus {dependencies.engine_version()}"
         self.updateTorchStatus()
@@ -301,6 +304,22 @@ class LungUSInferenceWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, P
         self.ui.resultsTableView.setMRMLTableNode(results.table)
         self.ui.resultsSummaryLabel.text = results.describe()
         self.ui.resultsCollapsibleButton.collapsed = False
+        self.resultsFolder = str(results.clips_csv.parent)
+        self.ui.makeReviewQueueButton.enabled = True
+
+    def onMakeReviewQueue(self):
+        from LungUSBLines import ensurePythonRequirements, showError
+
+        if not ensurePythonRequirements() or self.resultsFolder is None:
+            return
+        try:
+            with slicer.util.WaitCursor():
+                queue = self.logic.makeReviewQueue(self.resultsFolder)
+        except Exception as error:
+            showError("Could not make the review queue.", error)
+            return
+        self.ui.reviewQueueTableView.setMRMLTableNode(queue.table)
+        self.ui.reviewQueueSummaryLabel.text = queue.describe()
 
 
 #
@@ -362,6 +381,13 @@ class LungUSInferenceLogic(ScriptedLoadableModuleLogic):
         from LungUSInferenceLib.batch import load_batch_results
 
         return load_batch_results(slicer.mrmlScene, folder)
+
+    def makeReviewQueue(self, folder):
+        """Rank a run's clips for review into folder/review_queue.csv, shown as a table node
+        (ReviewQueueTable: table, queue_csv, n_clips)."""
+        from LungUSInferenceLib.batch import make_review_queue
+
+        return make_review_queue(slicer.mrmlScene, folder)
 
     def analyse(self, clip, model, segmenter=None, device="auto", explain=None):
         """One clip (a file, a lungus Clip or a sequence node), in this process: a ClipAnalysis."""

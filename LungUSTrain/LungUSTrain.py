@@ -47,7 +47,8 @@ class LungUSTrain(ScriptedLoadableModule):
         self.parent.helpText = """
 Give the lung-ultrasound clips in the scene a patient and a label, export them as clip files
 with a manifest the `lungus` engine reads, and train a B-line classifier on it with
-`lungus train`, run beside Slicer. Larger trainings run the same command on a GPU machine or a
+`lungus train`, run beside Slicer; or retrain a reviewed model on what a reviewer said (a review
+folder of LungUS B-lines). Larger trainings run the same command on a GPU machine or a
 cluster (see the extension's README).
 See the <a href="https://github.com/lungus-blines/SlicerLungUSBLines">extension documentation</a>.
 """
@@ -77,6 +78,8 @@ class LungUSTrainParameterNode:
     folds: _number("folds")
     seeds: _number("seeds")
     device: Annotated[str, Choice(panel.choice_values(panel.DEVICE_CHOICES))] = panel.DEFAULT_DEVICE
+    reviewsFolder: str = ""
+    reviewedModelPath: str = ""
 
 
 #
@@ -85,7 +88,12 @@ class LungUSTrainParameterNode:
 
 
 class LungUSTrainWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, ParameterNodePanelMixin):
-    panelPaths = (("manifestPathLineEdit", "manifestPath"), ("recipePathLineEdit", "recipePath"))
+    panelPaths = (
+        ("manifestPathLineEdit", "manifestPath"),
+        ("recipePathLineEdit", "recipePath"),
+        ("reviewsFolderPathLineEdit", "reviewsFolder"),
+        ("reviewedModelPathLineEdit", "reviewedModelPath"),
+    )
     panelLists = (
         ("taskSelector", "task"),
         ("formatSelector", "exportFormat"),
@@ -130,6 +138,8 @@ class LungUSTrainWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, Param
         self.ui.exportButton.connect("clicked(bool)", self.onExport)
         self.ui.trainButton.connect("clicked(bool)", self.onTrain)
         self.ui.cancelTrainingButton.connect("clicked(bool)", self.onCancelTraining)
+        self.ui.retrainButton.connect("clicked(bool)", self.onRetrain)
+        self.ui.retrainReviewerEdit.text = self.logic.reviewerName()
         self.ui.engineLabel.text = f"Engine: lungus {dependencies.engine_version()}"
         self.fillModelChoices()
         self.ui.runFolderEdit.text = self.newRunFolder()
@@ -273,6 +283,31 @@ class LungUSTrainWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, Param
         except Exception as error:
             showError("Could not start training.", error)
             return
+        self.showTrainingStarted(request)
+
+    def onRetrain(self):
+        from LungUSBLines import ensurePythonRequirements, showError
+
+        if not ensurePythonRequirements(withTorch=True):
+            return
+        try:
+            request = self.logic.retrainRequest(
+                reviews=self.ui.reviewsFolderPathLineEdit.currentPath,
+                reviewer=self.ui.retrainReviewerEdit.text.strip(),
+                model=self.ui.reviewedModelPathLineEdit.currentPath,
+                out=self.ui.runFolderEdit.text,
+                epochs=self.ui.epochsSpinBox.value,
+                folds=self.ui.foldsSpinBox.value,
+                seeds=self.ui.seedsSpinBox.value,
+                device=self.ui.deviceSelector.currentData,
+            )
+            self.job = self.logic.startTraining(request)
+        except Exception as error:
+            showError("Could not start retraining.", error)
+            return
+        self.showTrainingStarted(request)
+
+    def showTrainingStarted(self, request):
         self.jobRunFolder = request.out
         self.ui.trainingLogText.plainText = " ".join(self.job.arguments)
         self.ui.modelSummaryText.plainText = ""
@@ -339,6 +374,7 @@ class LungUSTrainWidget(ScriptedLoadableModuleWidget, VTKObservationMixin, Param
             self.ui.seedsSpinBox,
             self.ui.runFolderEdit,
             self.ui.taskSelector,
+            self.ui.retrainButton,
         ):
             widget.enabled = not training
         self.ui.cancelTrainingButton.enabled = training
@@ -420,6 +456,17 @@ class LungUSTrainLogic(ScriptedLoadableModuleLogic):
         from LungUSTrainLib.training import TrainRequest
 
         return TrainRequest(manifest=manifest, out=out, task=task, model=model, **options).validate()
+
+    def retrainRequest(self, reviews, reviewer, model, out, **settings):
+        """A validated run that fine-tunes the reviewed ``model`` on the review folder ``reviews``
+        with ``reviewer``'s labels (LungUSError saying what is wrong)."""
+        from LungUSTrainLib.training import retrain_request
+
+        return retrain_request(reviews, reviewer, model, out, **settings).validate()
+
+    def reviewerName(self):
+        """The reviewer's name the review module remembers (Slicer's settings)."""
+        return str(qt.QSettings().value("LungUSBLines/Reviewer", ""))
 
     def startTraining(self, request):
         """Start `lungus train` with Slicer's Python (PythonSlicer) through launchConsoleProcess;

@@ -68,6 +68,7 @@ TRAIN_NUMBERS: dict[str, tuple[int, int, int]] = {
 RESULTS_FOLDER = "LungUS results"
 TRAINING_SETS_FOLDER = "LungUS training sets"
 RUNS_FOLDER = "LungUS runs"
+REVIEWS_FOLDER = "LungUS reviews"
 
 
 def home_folder(name: str) -> Path:

@@ -108,10 +108,11 @@ class AnalysisNodes:
         return [n for n in nodes if n is not None]
 
 
-def _browser_of(clip_nodes: Any) -> Any:
+def clip_browser(clip_nodes: Any) -> Any:
+    """The sequence browser of a clip's ClipNodes (or the browser itself), checked to play a clip."""
     browser = getattr(clip_nodes, "browser", clip_nodes)
     if browser is None or not browser.IsA("vtkMRMLSequenceBrowserNode"):
-        raise LungUSError("results go into a clip's sequence browser; select a loaded clip")
+        raise LungUSError("this needs a clip's sequence browser; select a loaded clip")
     if browser.GetMasterSequenceNode() is None:
         raise LungUSError(f"sequence browser {browser.GetName()!r} plays no sequence")
     return browser
@@ -177,7 +178,7 @@ def add_analysis_to_scene(
     as the browser's sequence has items). With ``replace`` the clip's previous results are
     removed first.
     """
-    browser = _browser_of(clip_nodes)
+    browser = clip_browser(clip_nodes)
     clip_sequence = browser.GetMasterSequenceNode()
     n_items = clip_sequence.GetNumberOfDataNodes()
     if analysis.n_frames != n_items:

@@ -14,7 +14,9 @@ from lungus.lazy import lazy_exports
 _EXPORTS = {
     "BatchRequest": "batch",
     "BatchResults": "batch",
+    "ReviewQueueTable": "batch",
     "load_batch_results": "batch",
+    "make_review_queue": "batch",
     "parse_progress_line": "batch",
     "results_written": "batch",
     "start_batch": "batch",

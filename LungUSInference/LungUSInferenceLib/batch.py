@@ -20,6 +20,8 @@ from LungUSBLinesLib.processes import EngineProcess, JobProgress, Launcher, engi
 
 CLIPS_CSV = "clips.csv"
 FRAMES_CSV = "frames.csv"
+#: The review queue the panel writes beside a run's clips.csv (docs/review.md#reviewing-in-slicer).
+REVIEW_QUEUE_CSV = "review_queue.csv"
 # On a results table node: the clips.csv it shows, so loading it again refreshes that node.
 RESULTS_FILE_ATTRIBUTE = "LungUS.resultsFile"
 
@@ -140,7 +142,7 @@ def results_written(out: str | os.PathLike, since: float | None = None) -> bool:
 
 
 def _results_table(scene: Any, clips_csv: Path) -> Any | None:
-    """The table node an earlier load of ``clips_csv`` made, if it is still in the scene."""
+    """The table node an earlier load of ``clips_csv`` (any CSV the panel shows) made, if it is still in the scene."""
     tables = scene.GetNodesByClass("vtkMRMLTableNode")
     for index in range(tables.GetNumberOfItems()):
         node = tables.GetItemAsObject(index)
@@ -167,3 +169,35 @@ def load_batch_results(scene: Any, out: str | os.PathLike, name: str | None = No
     records = table_records(table)
     failed = [(str(r.get("clip")), str(r["error"])) for r in records if r.get("error")]
     return BatchResults(table=table, clips_csv=path, n_clips=len(records), failed=failed)
+
+
+@dataclass
+class ReviewQueueTable:
+    """A run's review queue in the scene: the CSV written beside clips.csv and its table node."""
+
+    table: Any
+    queue_csv: Path
+    n_clips: int
+
+    def describe(self) -> str:
+        return (
+            f"{self.n_clips} clips ranked by how much a review would teach: {self.queue_csv}\n"
+            "Walk it in LungUS B-lines, Review (Queue, Next / Previous)."
+        )
+
+
+def make_review_queue(scene: Any, out: str | os.PathLike, name: str | None = None) -> ReviewQueueTable:
+    """Rank the clips of the run in ``out`` for review (lungus.review.queue, as `lungus
+    review-queue` does), write ``out``/review_queue.csv and show it as a table node of ``scene``
+    (made again, the same node is refreshed)."""
+    from LungUSBLinesLib.tables import read_csv_table
+    from LungUSInferenceLib.console import review_queue
+
+    folder = Path(out)
+    if not (folder / CLIPS_CSV).is_file():
+        raise LungUSError("no clips.csv here: run the batch first", folder)
+    path = (folder / REVIEW_QUEUE_CSV).resolve()
+    entries = review_queue(folder, path)
+    table = read_csv_table(scene, path, name or f"LungUS review queue {folder.name}", table=_results_table(scene, path))
+    table.SetAttribute(RESULTS_FILE_ATTRIBUTE, str(path))
+    return ReviewQueueTable(table=table, queue_csv=path, n_clips=len(entries))

@@ -19,7 +19,7 @@ from typing import Any
 from lungus.data.labels.tasks import CLASSIFICATION_TASKS
 from lungus.errors import LungUSError
 from lungus.progress_lines import ProgressLine
-from lungus.train.config import option_arguments, setting_field, setting_problem
+from lungus.train.config import card_settings, option_arguments, setting_field, setting_problem
 from LungUSBLinesLib.processes import EngineProcess, JobProgress, Launcher, engine_command
 
 TASKS = CLASSIFICATION_TASKS  # segmenters need masks the panel does not export
@@ -47,7 +47,7 @@ def classifier_models() -> list[str]:
 
 # The settings the panel sets: each is TrainConfig's field of that name, with its type, help and checks.
 PANEL_SETTINGS = ("task", "model", "label_source", "folds", "seeds", "epochs", "size", "frames", "batch_size",
-                  "threads", "device", "model_args")
+                  "threads", "device", "model_args", "init")
 
 
 class _TrainRequestMethods:
@@ -109,6 +109,52 @@ TrainRequest = make_dataclass(
 TrainRequest.__doc__ = """One `lungus train` run. Its settings are TrainConfig's fields of PANEL_SETTINGS (None:
 the recipe's, else the engine's default), checked by TrainConfig's own checks; ``recipe`` is a
 --config YAML they override; ``extra_arguments`` are passed on as they are."""
+
+
+def retrain_request(
+    reviews: str | os.PathLike, reviewer: str, model: str | os.PathLike, out: str | os.PathLike, **settings: Any
+) -> TrainRequest:
+    """Fine-tune a reviewed model on a review folder (docs/review.md#reviewing-in-slicer): train on
+    ``reviews``/manifest.csv with the reviewer's labels (``expert:<reviewer>``), starting from
+    ``model``'s weights (``init``), with the architecture and input the model was trained with
+    (its card). ``settings``: other PANEL_SETTINGS (epochs, folds, seeds, device, ...)."""
+    from lungus.review.store import REVIEW_MANIFEST, ReviewFolder, check_reviewer
+
+    folder = Path(reviews).expanduser()
+    manifest = folder / REVIEW_MANIFEST
+    if not manifest.is_file():
+        raise LungUSError("no reviews here (no manifest.csv): review clips into this folder first", folder)
+    check_reviewer(reviewer, folder)
+    model = Path(model).expanduser()
+    if model.suffix.lower() != ".pt" or not model.is_file():
+        raise LungUSError("choose the reviewed model's .pt file (`lungus train` writes it): its weights start the run",
+                          model)
+    from lungus.models.model_files import read_card  # torch: the run needs it anyway
+
+    card = read_card(model)
+    if card.task not in TASKS:
+        raise LungUSError(
+            f"a {card.task} model: retrain a segmenter on the corrected masks with `lungus train --manifest "
+            f"{manifest} --task seg --label-source labelmaps --init {model}` (docs/review.md#training-from-reviews)",
+            model,
+        )
+    rows = ReviewFolder(folder).rows()
+    schemes = {row.get("scheme") for row in rows} - {None, ""}
+    if schemes and schemes != {card.task}:
+        raise LungUSError(f"the reviews are {', '.join(sorted(schemes))} labels but the model is a {card.task} "
+                          "classifier; choose the model that was reviewed", folder)
+    if not any(row.get(f"expert_{reviewer}") for row in rows):
+        raise LungUSError(f"no verdicts by {reviewer!r} in these reviews", manifest)
+    from_card = card_settings(card)
+    own = {name: from_card.pop(name) for name in PANEL_SETTINGS if name in from_card}
+    return TrainRequest(
+        manifest=str(manifest),
+        out=os.fspath(out),
+        **{**settings, **own},
+        label_source=f"expert:{reviewer}",
+        init=str(model),
+        extra_arguments=option_arguments(from_card),  # the card's other preprocessing settings
+    )
 
 
 def parse_progress_line(line: str) -> JobProgress | None:

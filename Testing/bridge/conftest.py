@@ -46,3 +46,37 @@ def small_clip(small_frames):
     return Clip(frames=small_frames, fps=25.0, spacing_mm=(0.3, 0.5), source="/data/patient7/zone2.mp4")
 
 
+
+
+@pytest.fixture
+def analysed_clip(headless, tmp_path):
+    """A clip file opened in the scene with a recorded analysis, no model run (torch-free): a
+    bline2 verdict ("present", 0.8) and masks with one B-line column per frame that moves right
+    frame by frame, over a pleural line in row 2. Returns (LoadedClip, AnalysisNodes, masks)."""
+    from lungus.data.labels.blines import analyse_masks
+    from lungus.data.pipeline.clip_preparation import Placement
+    from lungus.infer.results import ClipAnalysis, SegmentationOutput
+    from lungus.io import Clip, write_clip
+    from LungUSBLinesLib.clips import load_clip
+    from LungUSBLinesLib.results import add_analysis_to_scene
+
+    n_frames, height, width = 5, 12, 16
+    t, row, col = np.meshgrid(np.arange(n_frames), np.arange(height), np.arange(width), indexing="ij")
+    frames = (40 + 9 * t + 5 * row + 3 * col).astype(np.uint8)
+    path = write_clip(Clip(frames, fps=10.0, spacing_mm=(0.4, 0.3)), tmp_path / "clips" / "zone3.seq.nrrd")
+    masks = np.zeros((n_frames, height, width), dtype=np.uint8)
+    masks[:, 2, :] = 1  # pleural line
+    for frame in range(n_frames):
+        masks[frame, 4:, 2 + 2 * frame] = 3  # a B-line
+    placement = Placement(crop=(0, 0, height, width), scale=1.0, pad=(0, 0), original_size=(height, width))
+    segmentation = SegmentationOutput(
+        masks, np.arange(n_frames), placement, np.ones((height, width), bool), analyse_masks(masks)
+    )
+    analysis = ClipAnalysis(
+        clip=str(path), n_frames=n_frames, fps=10.0, frames=np.arange(n_frames), task="bline2",
+        class_names=["absent", "present"], probabilities=np.array([0.2, 0.8]), segmentation=segmentation,
+        classifier="tiny-cls", segmenter="tiny-seg",
+    )
+    loaded = load_clip(headless.scene, path)
+    return loaded, add_analysis_to_scene(headless.scene, loaded.nodes, analysis), masks
+

@@ -70,3 +70,32 @@ def test_label_image_of_the_wrong_size_is_refused(headless, small_clip):
     proxy = sequences.clip_to_sequence(headless.scene, small_clip).proxy
     with pytest.raises(LungUSError, match="does not match the frame"):
         colors.labels_to_segmentation(headless.scene, np.zeros((8, 6), np.uint8), proxy, "s")
+
+
+def test_class_labels_read_back_from_one_shared_layer_or_from_several(small_clip):
+    """The fast path (the one labelmap the classes share) and Slicer's merge give the same ids."""
+    from vtk.util import numpy_support
+
+    ijk_to_ras = sequences.frame_ijk_to_ras(small_clip.spacing_mm)
+    labels = np.zeros((6, 8), np.uint8)
+    labels[0, :] = 1
+    labels[2:, 3] = 3
+    shared = slicer.vtkMRMLSegmentationNode()
+    colors.set_class_segments(shared, labels, ijk_to_ras)
+    assert shared.GetSegmentation().GetNumberOfLayers() == 1
+    np.testing.assert_array_equal(colors.segmentation_class_labels(shared), labels)
+
+    layered = slicer.vtkMRMLSegmentationNode()
+    colors.set_class_segments(layered, labels, ijk_to_ras, every_class=False)
+    rib = np.zeros((6, 8), np.uint8)
+    rib[4:, 5:] = 1
+    own = slicer.vtkOrientedImageData()  # a layer of its own, as the Segment Editor may make one
+    own.SetDimensions(8, 6, 1)
+    own.GetPointData().SetScalars(numpy_support.numpy_to_vtk(rib.ravel(), deep=True))
+    own.SetImageToWorldMatrix(ijk_to_ras)
+    segment = slicer.vtkSegment()
+    segment.SetName("rib shadow")
+    segment.AddRepresentation(slicer.vtkSegmentationConverter.GetBinaryLabelmapRepresentationName(), own)
+    layered.GetSegmentation().AddSegment(segment, "Segment_7")
+    assert layered.GetSegmentation().GetNumberOfLayers() == 2
+    np.testing.assert_array_equal(colors.segmentation_class_labels(layered), np.where(rib == 1, 5, labels))

@@ -53,7 +53,7 @@ REVIEWED_QT = {
     "QComboBox", "QDir", "QFileDialog", "QHeaderView", "QSettings", "QTableWidgetItem", "QTimer", "Qt",
     "QWidget", "QLabel", "QPushButton", "QCheckBox", "QSpinBox", "QLineEdit", "QListWidget",
     "QPlainTextEdit", "QProgressBar", "QTableWidget", "QFormLayout", "QVBoxLayout", "QHBoxLayout",
-    "QSpacerItem", "QGroupBox", "QTextEdit",
+    "QSpacerItem", "QGroupBox", "QTextEdit", "QShortcut", "QKeySequence",
 }  # fmt: skip
 REVIEWED_CTK = {"ctkCollapsibleButton", "ctkPathLineEdit", "ctkDirectoryButton", "ctkComboBox"}
 REVIEWED_SLICER_QT = {
@@ -71,6 +71,7 @@ REVIEWED_SIGNALS = {
     "ctkDirectoryButton": {"directoryChanged(QString)"},
     "qMRMLNodeComboBox": {"currentNodeChanged(vtkMRMLNode*)", "currentNodeChanged(bool)"},
     "QTimer": {"timeout()"},
+    "QShortcut": {"activated()"},
 }
 REVIEWED_SLICER_MODULES = {"sequences", "plots"}  # Slicer core modules Sequences and Plots
 REVIEWED_SLICER_APP = {"processEvents", "layoutManager", "temporaryPath", "connect", "applicationLogic"}

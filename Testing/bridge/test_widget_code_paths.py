@@ -404,11 +404,11 @@ def test_every_mrml_widget_gets_the_scene(ui):
 
 # The panel choices each module saves with the scene through its @parameterNodeWrapper class.
 SAVED_CHOICES = {
-    "LungUSBLines": {"clip", "classifierPath", "segmenterPath", "device", "explanationMethod"},
+    "LungUSBLines": {"clip", "classifierPath", "segmenterPath", "device", "explanationMethod", "reviewFolder", "queuePath"},
     "LungUSInference": {"inputs", "modelPath", "segmenterPath", "device", "outputFolder", "overlays", "explain", "resume"},
     "LungUSTrain": {
         "task", "exportFormat", "trainingSetsFolder", "manifestPath", "recipePath", "model", "labelSource",
-        "epochs", "size", "folds", "seeds", "device",
+        "epochs", "size", "folds", "seeds", "device", "reviewsFolder", "reviewedModelPath",
     },
 }  # fmt: skip
 

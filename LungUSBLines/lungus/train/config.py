@@ -269,6 +269,32 @@ class TrainConfig:
         return cls(**values)
 
 
+#: The card's preprocessing keys that are TrainConfig settings of the same name.
+_CARD_PREPROCESSING_SETTINGS = ("frames", "target_fps", "fan_crop", "layout", "fallback_sector",
+                                "eval_aggregation", "eval_stride", "eval_flip")
+
+
+def card_settings(card: Any) -> dict[str, Any]:
+    """The settings a model was trained with that make its network and its input, read back from
+    its card (lungus.models.model_file.ModelCard; the inverse of :meth:`TrainConfig.card_preprocessing`):
+    task, model, model_args, size and the preprocessing. A run that starts from the model's
+    weights (``init``) needs them all, or the weights would not fit or would see other input.
+    Keys a card lacks (older cards) are left out: the defaults apply."""
+    architecture = card.architecture or {}
+    if architecture.get("name") == "ensemble":
+        raise LungUSError("an ensemble's weights cannot start a run; start from one of its members")
+    preprocessing = card.preprocessing or {}
+    settings: dict[str, Any] = {"task": card.task, "model": architecture.get("name"),
+                                "model_args": dict(architecture.get("args") or {})}
+    if preprocessing.get("size") is not None:
+        settings["size"] = _pair(preprocessing["size"])
+    for name in _CARD_PREPROCESSING_SETTINGS:
+        if preprocessing.get(name) is not None:
+            value = preprocessing[name]
+            settings[name] = tuple(value) if name == "fallback_sector" else value
+    return settings
+
+
 def setting_field(name: str) -> dataclasses.Field:
     """TrainConfig's field ``name`` (its type, default and metadata)."""
     for item in dataclasses.fields(TrainConfig):
