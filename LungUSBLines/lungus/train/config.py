@@ -19,6 +19,7 @@ from lungus.data.labels.tasks import DEFAULT_TASK, SEG_TASK, TASKS
 from lungus.data.pipeline.layouts import LAYOUTS
 from lungus.device import DEFAULT_DEVICE, DEVICE_HELP, device_problem
 from lungus.errors import LungUSError
+from lungus.operating_point import CALIBRATIONS, DEFAULT_THRESHOLD_RULE, threshold_rule_problem
 
 SCHEDULES = ("onecycle", "cosine")
 AGGREGATIONS = ("max", "mean")
@@ -149,6 +150,13 @@ class TrainConfig:
                          "RUN/model.pt = the K fold models as one ensemble", minimum=1)
     val_fraction: float = setting(0.2, help="share of patients held out for validation when there is no --fold "
                                   "(0: none)", check=_fraction_problem)
+    threshold_rule: str = setting(
+        DEFAULT_THRESHOLD_RULE, help="classifiers: how the card's decision threshold on P(B-lines) is chosen on "
+        "clips the model did not train on (the validation split, or the other folds' out-of-fold predictions): "
+        "youden, sensitivity:F, specificity:F or fixed:F (docs/evaluation.md#operating-points)",
+        check=threshold_rule_problem, metavar="RULE")
+    calibration: str = setting("none", help="classifiers: recalibrate the probabilities on the same clips "
+                               "(temperature or isotonic; checked by ECE)", choices=CALIBRATIONS)
     seeds: int = setting(1, help="train N models from seeds SEED, SEED+1, ... on the same split and write their "
                          "average as RUN/model.pt (under --folds: in every fold)", minimum=1)
     # runtime

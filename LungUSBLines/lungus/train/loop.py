@@ -262,7 +262,8 @@ def _fit(config, device, context, progress, log, resume, test_rows) -> TrainResu
     test_result = None
     if run.test_set is not None and len(run.test_set):  # cross-validation's held-out fold
         test_result = evaluate(final, run.task, run.test_set, device, context)
-    model_path = _save_model(final, run, config, state, best_epoch, context, progress, log)
+    operating_point = validation_operating_point(final, run, device, context, log)
+    model_path = _save_model(final, run, config, state, best_epoch, context, progress, log, operating_point)
     return TrainResult(config.run_dir, model_path, best_epoch, len(state.history), state.best_metrics,
                        state.history, test_result)
 
@@ -429,13 +430,35 @@ def _best_model(model: nn.Module, state: TrainingState) -> tuple[nn.Module, int]
     return final, int(max(state.history, key=lambda r: r.get("val_score", -math.inf))["epoch"])
 
 
+def validation_operating_point(model: nn.Module, run: PreparedRun, device: torch.device,
+                               context: DistributedContext, log: Callable[[str], None]):
+    """A classifier's operating point, chosen on its validation clips by the run's threshold rule
+    and calibration (lungus.evaluate.operating_points); None for a segmenter, or without
+    validation clips of both kinds (the card then decides by the largest probability)."""
+    from lungus.data.labels.tasks import SEG_TASK
+    from lungus.train.operating_points import choose_on_predictions
+
+    config = run.config
+    if config.task == SEG_TASK or (run.test_set is not None and len(run.test_set)):
+        return None  # a cross-validation fold's is chosen on the other folds' predictions (train.cv)
+    if run.val_set is None or not len(run.val_set):
+        log("no validation clips: the card decides by the largest probability (P = 0.5 for two classes); "
+            "keep validation patients (--val-fraction) or cross-validate (--folds) to choose a threshold")
+        return None
+    predictions = evaluate(model, run.task, run.val_set, device, context).predictions
+    patients = len({p["patient"] for p in predictions})
+    return choose_on_predictions(predictions, config, f"validation split: {len(predictions)} clips of "
+                                 f"{patients} patients", log)
+
+
 def _save_model(final: nn.Module, run: PreparedRun, config: TrainConfig, state: TrainingState, best_epoch: int,
                 context: DistributedContext, progress: ProgressCallback | None,
-                log: Callable[[str], None]) -> Path | None:
+                log: Callable[[str], None], operating_point=None) -> Path | None:
     """RUN/model.pt with its card (rank 0 only; None elsewhere)."""
     if not context.is_main:
         return None
-    model_path = run.save_model(final, config.run_dir / MODEL_NAME, state.best_metrics, best_epoch, state.history)
+    model_path = run.save_model(final, config.run_dir / MODEL_NAME, state.best_metrics, best_epoch, state.history,
+                                operating_point)
     log(f"saved {model_path} (best epoch {best_epoch})")
     if progress is not None:  # also when early stopping left epochs out
         progress(config.epochs, config.epochs, f"saved {model_path.name} (best epoch {best_epoch})")
