@@ -98,6 +98,8 @@ def evaluate_model(model_path: str | Path, manifest_path: str | Path, out: str |
         metrics, predictions = classification_summary(predictions, ordinal=predictor.ordinal, n_boot=n_boot)
         metrics["labels"] = source
         metrics["model"] = card.name or Path(model_path).parent.name
+        decision = card.decision
+        metrics["operating_point"] = decision.describe() if decision else "none: the largest probability decides"
         tables, by_files = write_subgroups(out, predictions, card.class_names, manifest, by,
                                            ordinal=predictor.ordinal, n_boot=n_boot)
         if tables:
