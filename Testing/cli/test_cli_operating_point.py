@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 import torch
 
-from LungUSBLinesLib.results import describe_analysis
 from lungus.cli import main
 from lungus.data.manifests.manifest import Manifest
 from lungus.models.model_file import update_card
 from lungus.operating_point import OperatingPoint
+from LungUSBLinesLib.results import describe_analysis
 
 torch.set_num_threads(1)
 
