@@ -116,12 +116,6 @@ def read_masks(path: str | os.PathLike) -> np.ndarray:
     return read_clip(path, fan=False).frames
 
 
-def _write_masks(sim: SimulatedClip, path: Path) -> None:
-    from lungus.data.labels.label_images import write_label_masks
-
-    write_label_masks(path, sim.masks, fps=sim.clip.fps, spacing_mm=sim.clip.spacing_mm)
-
-
 def _previous_set_files(out: Path) -> set[Path]:
     """Clip, mask and fan-JSON files an earlier simulated set in ``out`` listed in its manifest
     (only files inside clips/ and masks/ of ``out``)."""
@@ -233,6 +227,7 @@ def _write_clips(
     progress: Progress | None,
 ) -> _WrittenClips:
     """Simulate and write every planned clip: the clip, its fan JSON and its masks."""
+    from lungus.data.labels.label_images import write_label_masks
     from lungus.io import write_clip
 
     written = _WrittenClips()
@@ -242,7 +237,7 @@ def _write_clips(
         mask_rel = f"masks/{sim.name}{MASK_SUFFIX}"
         write_clip(sim.clip, out / clip_rel)
         atomic_write_text(out / "clips" / f"{sim.name}.json", json.dumps(fan_json(sim.geometry), indent=1))
-        _write_masks(sim, out / mask_rel)
+        write_label_masks(out / mask_rel, sim.masks, fps=sim.clip.fps, spacing_mm=sim.clip.spacing_mm)
         written.rows.append(_manifest_row(sim, clip_rel, mask_rel))
         written.frame_rows.extend(_frame_rows(sim, clip_rel))
         written.n_frames += sim.clip.n_frames
