@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lungus.atomic import atomic_write_text
+from lungus.data.labels.label_images import MASK_SUFFIX
 from lungus.data.labels.schemes import LABEL_SCHEMES
 from lungus.errors import LungUSError
 from lungus.progress import Progress
@@ -45,7 +46,6 @@ if TYPE_CHECKING:
 
 #: --format value -> clip file suffix.
 CLIP_FORMATS = {"mp4": ".mp4", "seq.nrrd": ".seq.nrrd", "dicom": ".dcm"}
-MASK_SUFFIX = ".seq.nrrd"
 PREVIEW_CLIPS = 12
 FRAME_COLUMNS = [
     "clip",
