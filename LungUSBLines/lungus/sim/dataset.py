@@ -162,7 +162,6 @@ class _WrittenClips:
     rows: list[dict[str, object]] = field(default_factory=list)
     frame_rows: list[list[object]] = field(default_factory=list)
     preview_items: list[tuple[np.ndarray, np.ndarray, str]] = field(default_factory=list)
-    n_frames: int = 0
 
 
 def write_dataset(
@@ -199,7 +198,8 @@ def write_dataset(
     _remove_stale_files(out, previous, written.rows)
     label_counts = _label_counts(written.rows)
     return DatasetSummary(
-        out, manifest_path, len(written.rows), n_patients, written.n_frames, label_counts, files
+        out, manifest_path, len(written.rows), n_patients, sum(int(row["n_frames"]) for row in written.rows),
+        label_counts, files,
     )
 
 
@@ -240,7 +240,6 @@ def _write_clips(
         write_label_masks(out / mask_rel, sim.masks, fps=sim.clip.fps, spacing_mm=sim.clip.spacing_mm)
         written.rows.append(_manifest_row(sim, clip_rel, mask_rel))
         written.frame_rows.extend(_frame_rows(sim, clip_rel))
-        written.n_frames += sim.clip.n_frames
         if preview and len(written.preview_items) < PREVIEW_CLIPS:
             written.preview_items.append(_preview_item(sim))
         if progress is not None:
