@@ -178,7 +178,7 @@ class TrainConfig:
             raise LungUSError(f"training config: {message}")
 
         for item in dataclasses.fields(self):
-            problem = setting_problem(item.name, getattr(self, item.name))
+            problem = _field_problem(item, getattr(self, item.name))
             if problem:
                 fail(problem)
         if self.fallback_sector is not None:
@@ -313,9 +313,14 @@ def setting_field(name: str) -> dataclasses.Field:
 
 def setting_problem(name: str, value: Any) -> str | None:
     """What is wrong with ``value`` for setting ``name`` ("seeds must be >= 1, got 0"), or None."""
+    return _field_problem(setting_field(name), value)
+
+
+def _field_problem(item: dataclasses.Field, value: Any) -> str | None:
+    """:func:`setting_problem` for a field in hand (TrainConfig.validate walks them all)."""
     if value is None:
         return None
-    metadata = setting_field(name).metadata
+    name, metadata = item.name, item.metadata
     choices, minimum, check = metadata["choices"], metadata["minimum"], metadata["check"]
     if choices is not None and value not in choices:
         return f"{name} {value!r} is not one of {', '.join(choices)}"

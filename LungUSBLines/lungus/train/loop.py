@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from lungus.atomic import atomic_write_text
 from lungus.device import resolve_device
 from lungus.errors import LungUSError
+from lungus.operating_point import OperatingPoint
 from lungus.progress import Progress
 from lungus.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint, settings_differences
 from lungus.train.config import TrainConfig
@@ -45,9 +46,6 @@ from lungus.train.distributed import (
 if TYPE_CHECKING:
     from lungus.train.setup import PreparedRun
 
-# progress(epochs done, epochs, what): after every epoch and a few times inside one
-# (`lungus train --progress-lines` prints it; the Slicer modules drive their progress bars with it).
-ProgressCallback = Progress
 #: How many times inside an epoch the progress callback hears of the batches done.
 BATCH_REPORTS_PER_EPOCH = 20
 
@@ -205,7 +203,7 @@ def scalar_metrics(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
             if isinstance(v, (int, float)) and not isinstance(v, bool) and not k.startswith("n_")}
 
 
-def fit(config: TrainConfig, *, progress: ProgressCallback | None = None, log: Callable[[str], None] = print,
+def fit(config: TrainConfig, *, progress: Progress | None = None, log: Callable[[str], None] = print,
         resume: bool = False, test_rows: list[int] | None = None,
         context: DistributedContext | None = None) -> TrainResult:
     """Train one model as ``config`` says; write RUN/model.pt, metrics.csv, checkpoint.pt.
@@ -213,6 +211,8 @@ def fit(config: TrainConfig, *, progress: ProgressCallback | None = None, log: C
     ``test_rows`` (manifest rows) are kept out of training and validation and scored
     with the final model (cross-validation uses this for its held-out fold). Under
     torchrun the process group is joined here unless the caller passes its ``context``.
+    ``progress(epochs done, epochs, what)`` (lungus.progress) hears after every epoch and a few
+    times inside one (`lungus train --progress-lines` prints it; the Slicer modules show it).
     """
     with run_context(config, context) as (device, context):
         if not context.is_main:
@@ -345,7 +345,7 @@ class _EpochRunner:
     device: torch.device
     context: DistributedContext
     checkpoint_path: Path
-    progress: ProgressCallback | None
+    progress: Progress | None
     log: Callable[[str], None]
 
     def train(self, state: TrainingState) -> TrainingState:
@@ -431,7 +431,7 @@ def _best_model(model: nn.Module, state: TrainingState) -> tuple[nn.Module, int]
 
 
 def validation_operating_point(model: nn.Module, run: PreparedRun, device: torch.device,
-                               context: DistributedContext, log: Callable[[str], None]):
+                               context: DistributedContext, log: Callable[[str], None]) -> OperatingPoint | None:
     """A classifier's operating point, chosen on its validation clips by the run's threshold rule
     and calibration (lungus.evaluate.operating_points); None for a segmenter, or without
     validation clips of both kinds (the card then decides by the largest probability)."""
@@ -452,8 +452,8 @@ def validation_operating_point(model: nn.Module, run: PreparedRun, device: torch
 
 
 def _save_model(final: nn.Module, run: PreparedRun, config: TrainConfig, state: TrainingState, best_epoch: int,
-                context: DistributedContext, progress: ProgressCallback | None,
-                log: Callable[[str], None], operating_point=None) -> Path | None:
+                context: DistributedContext, progress: Progress | None,
+                log: Callable[[str], None], operating_point: OperatingPoint | None = None) -> Path | None:
     """RUN/model.pt with its card (rank 0 only; None elsewhere)."""
     if not context.is_main:
         return None
@@ -477,7 +477,7 @@ def _check_replicas(final: nn.Module, context: DistributedContext, run_dir: Path
         raise LungUSError("DDP replicas diverged (their weights differ); please report this", run_dir)
 
 
-def _batch_reporter(progress: ProgressCallback | None, epoch: int, epochs: int,
+def _batch_reporter(progress: Progress | None, epoch: int, epochs: int,
                     batches: int) -> Callable[[int], None] | None:
     """on_batch for train_one_epoch: tells ``progress`` of the batches done, BATCH_REPORTS_PER_EPOCH
     times an epoch at most (the epoch's end is reported with its metrics)."""
