@@ -267,7 +267,7 @@ def _run_info(
 ) -> dict[str, Any]:
     from lungus import __version__
 
-    return {
+    info = {
         "lungus": __version__,
         "inputs": len(items),
         "inputs_digest": inputs_digest(items),
@@ -278,6 +278,10 @@ def _run_info(
         "overlays": overlays,
         "explain": explain,
     }
+    warning = analyzer.simulated_training_warning()
+    if warning is not None:  # the record of what the run was says what its models were trained on
+        info["warnings"] = [warning]
+    return info
 
 
 def _model_ids(info: dict[str, Any]) -> dict[str, str]:
