@@ -275,7 +275,7 @@ def onnx_session(model: torch.nn.Module, card: ModelCard, threads: int | None):
     torch.export one that ``lungus export`` uses for files (which must stay loadable without
     the model's Python code); the result is checked against the model before it is used.
     """
-    from lungus.models.torchscript_onnx import INPUT_NAME, OUTPUT_NAME, OnnxModel
+    from lungus.models.torchscript_onnx import INPUT_NAME, OUTPUT_NAME, OnnxModel, session_options
 
     try:
         import onnxruntime
@@ -297,11 +297,9 @@ def onnx_session(model: torch.nn.Module, card: ModelCard, threads: int | None):
                     OUTPUT_NAME: {0: "batch", 2: "height", 3: "width"},
                 },
             )
-        options = onnxruntime.SessionOptions()
-        if threads is not None:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-        session = onnxruntime.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+        session = onnxruntime.InferenceSession(
+            buffer.getvalue(), session_options(threads), providers=["CPUExecutionProvider"]
+        )
         runner = OnnxModel(session=session, card=card, path=Path("<memory>"))
         probe = torch.randn(card.default_input_shape(batch=2), generator=torch.Generator().manual_seed(0))
         with torch.no_grad():

@@ -288,6 +288,17 @@ class OnnxModel:
             self.run_options.terminate = True
 
 
+def session_options(threads: int | None) -> Any:
+    """ONNX Runtime session options: ``threads`` for one operator at a time (None: its default)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    if threads is not None:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    return options
+
+
 def load_onnx(
     path: os.PathLike | str, *, threads: int | None = None, providers: list[str] | None = None
 ) -> OnnxModel:
@@ -295,13 +306,9 @@ def load_onnx(
     import onnxruntime
 
     card = read_onnx_card(path)
-    options = onnxruntime.SessionOptions()
-    if threads is not None:
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
     try:
         session = onnxruntime.InferenceSession(
-            str(path), options, providers=providers or ["CPUExecutionProvider"]
+            str(path), session_options(threads), providers=providers or ["CPUExecutionProvider"]
         )
     except Exception as error:
         raise LungUSError(f"ONNX Runtime cannot load it ({type(error).__name__})", path=path) from None
