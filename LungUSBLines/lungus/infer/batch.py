@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from lungus.atomic import OutputWriteError, atomic_path, atomic_write_text
-from lungus.errors import LungUSError, os_problem
+from lungus.errors import Cancelled, LungUSError, os_problem
 from lungus.folder_lock import exclusive_folder
 from lungus.infer.journal import CLIPS_CSV, Journal, latest_records, read_journal, write_tables
 from lungus.infer.results import clip_columns
@@ -451,8 +451,6 @@ class _ClipRun:
 
     def _record(self, item: InferenceInput, future: Future) -> dict[str, Any] | None:
         """The clip's record (an error record for a bad clip); None when cancelled inside it."""
-        from lungus.infer.runners import Cancelled
-
         try:
             loaded = future.result()
             analysis = self.analyzer.analyse(loaded, explain=self.request.explain, cancel=self.is_cancelled)
