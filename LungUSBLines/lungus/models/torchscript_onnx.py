@@ -134,6 +134,20 @@ def _json(text: str, path: Path) -> Any:
 
 def load_torchscript(path: os.PathLike | str, map_location: Any = "cpu") -> LoadedModel:
     """A TorchScript file exported by lungus, and its card."""
+    card = read_torchscript_card(path)
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            module = torch.jit.load(str(path), map_location=map_location)
+    except Exception as error:
+        raise LungUSError(f"not a loadable TorchScript file ({type(error).__name__})", path=path) from None
+    return LoadedModel(model=module.eval(), card=card, path=path)
+
+
+def read_torchscript_card(path: os.PathLike | str) -> ModelCard:
+    """The card embedded in a TorchScript file exported by lungus, its digest checked against the
+    archive's content (the code and weights are not deserialised)."""
     path = Path(path)
     if not path.is_file():
         raise LungUSError("no such TorchScript file", path=path)
@@ -149,14 +163,7 @@ def load_torchscript(path: os.PathLike | str, map_location: Any = "cpu") -> Load
         raise LungUSError(
             "TorchScript file has no embedded lungus card (card.json); export it with lungus", path=path
         )
-    card = _card_from_payload(_json(card_text, path), path, content_digest)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            module = torch.jit.load(str(path), map_location=map_location)
-    except Exception as error:
-        raise LungUSError(f"not a loadable TorchScript file ({type(error).__name__})", path=path) from None
-    return LoadedModel(model=module.eval(), card=card, path=path)
+    return _card_from_payload(_json(card_text, path), path, content_digest)
 
 
 def _embedded_card_text(path: Path) -> str:
@@ -169,10 +176,6 @@ def _embedded_card_text(path: Path) -> str:
         if info.file_size > MAX_CARD_BYTES:
             raise LungUSError(f"the embedded card is {info.file_size:,} bytes, more than a card can be", path)
         return zipped.read(names[0]).decode("utf-8")
-
-
-def read_torchscript_card(path: os.PathLike | str) -> ModelCard:
-    return load_torchscript(path).card
 
 
 def _dynamic_shapes(kind: str) -> tuple[dict[int, Any], ...]:
