@@ -157,6 +157,8 @@ def read_torchscript_card(path: os.PathLike | str) -> ModelCard:
     try:
         content_digest = torchscript_digest(path)
         card_text = _embedded_card_text(path)
+    except LungUSError:
+        raise
     except Exception as error:
         raise LungUSError(f"not a loadable TorchScript file ({type(error).__name__})", path=path) from None
     if not card_text:
