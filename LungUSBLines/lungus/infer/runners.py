@@ -99,7 +99,18 @@ class ClassifierRunner:
         return np.concatenate(window_p), (np.concatenate(frame_p) if frame_p else None)
 
     def _logits(self, x: torch.Tensor) -> tuple[Any, Any]:
-        """(window logits, frame logits or None) for a batch of windows (in the model-call thread)."""
+        """(window logits, frame logits or None) for a batch of windows (in the model-call thread);
+        with the card's ``eval_flip``, averaged with those of the mirror image, as evaluation does
+        (lungus.predict.classifier.ClipClassifier.predict_clip)."""
+        logits, frame_logits = self._forward(x)
+        if self.task.flip:
+            flipped, flipped_frames = self._forward(x.flip(-1))
+            logits = (logits + flipped) / 2
+            if frame_logits is not None:
+                frame_logits = (frame_logits + flipped_frames) / 2
+        return logits, frame_logits
+
+    def _forward(self, x: torch.Tensor) -> tuple[Any, Any]:
         if self.source.kind == ONNX:
             return self.model(x), None
         with torch.no_grad():
