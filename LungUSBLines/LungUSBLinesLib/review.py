@@ -35,7 +35,7 @@ from lungus.data.labels.annotation_labels import IGNORE_INDEX
 from lungus.data.labels.schemes import LABEL_SCHEMES, SEG_CLASSES, normalise_label
 from lungus.errors import LungUSError
 from LungUSBLinesLib.clips import sequence_summary
-from LungUSBLinesLib.colors import segmentation_class_labels, set_class_segments
+from LungUSBLinesLib.colors import class_segmentation_frames, segmentation_class_labels
 from LungUSBLinesLib.results import clip_browser, find_analysis
 from LungUSBLinesLib.sequences import (
     add_synchronized_sequence,
@@ -208,10 +208,8 @@ def _segmentation_sequence(scene: Any, clip_sequence: Any, masks: np.ndarray, na
     sequence.SetIndexUnit(clip_sequence.GetIndexUnit())
     sequence.SetIndexType(clip_sequence.GetIndexType())
     was_modifying = sequence.StartModify()
-    for i in range(n_items):
-        # Outside the scene: the sequence keeps its own copy of each frame's node.
-        frame_node = slicer.vtkMRMLSegmentationNode()
-        set_class_segments(frame_node, masks[i], ijk_to_ras)
+    for i, frame_node in enumerate(class_segmentation_frames(masks, ijk_to_ras)):
+        # The sequence keeps its own (deep) copy of each frame's node.
         sequence.SetDataNodeAtValue(frame_node, clip_sequence.GetNthIndexValue(i))
     sequence.EndModify(was_modifying)
     return sequence

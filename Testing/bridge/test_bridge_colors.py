@@ -99,3 +99,25 @@ def test_class_labels_read_back_from_one_shared_layer_or_from_several(small_clip
     layered.GetSegmentation().AddSegment(segment, "Segment_7")
     assert layered.GetSegmentation().GetNumberOfLayers() == 2
     np.testing.assert_array_equal(colors.segmentation_class_labels(layered), np.where(rib == 1, 5, labels))
+
+
+def test_class_frames_refuse_an_unknown_id_in_any_frame(small_clip):
+    """The whole-clip min/max check lets no frame's stray id through (here the last frame's)."""
+    labels = np.zeros((3, 6, 8), np.uint8)
+    labels[2, 1, 1] = 9
+    with pytest.raises(LungUSError, match=r"label ids \[9\]"):
+        list(colors.class_segmentation_frames(labels, sequences.frame_ijk_to_ras(small_clip.spacing_mm)))
+
+
+def test_class_frames_copied_one_by_one_keep_each_frames_labels(small_clip):
+    """The one node is overwritten frame by frame: a deep copy taken at each step keeps that frame."""
+    labels = np.zeros((3, 6, 8), np.uint8)
+    for frame in range(3):
+        labels[frame, 2:, frame + 1] = 3
+    copies = []
+    for node in colors.class_segmentation_frames(labels, sequences.frame_ijk_to_ras(small_clip.spacing_mm)):
+        copy = slicer.vtkMRMLSegmentationNode()
+        copy.CopyContent(node, True)
+        copies.append(copy)
+    for frame, copy in enumerate(copies):
+        np.testing.assert_array_equal(colors.segmentation_class_labels(copy), labels[frame])
