@@ -121,3 +121,37 @@ def test_class_frames_copied_one_by_one_keep_each_frames_labels(small_clip):
         copies.append(copy)
     for frame, copy in enumerate(copies):
         np.testing.assert_array_equal(colors.segmentation_class_labels(copy), labels[frame])
+
+
+def test_class_labels_read_back_when_the_shared_layer_stores_other_values(small_clip):
+    """A shared layer may store a class under another value (Slicer numbers segments 1, 2, ...):
+    the segments' label values map the stored values to class ids."""
+    from vtk.util import numpy_support
+
+    ijk_to_ras = sequences.frame_ijk_to_ras(small_clip.spacing_mm)
+    stored = np.zeros((6, 8), np.uint8)
+    stored[0, :] = 2  # "B-line" stored as 2
+    stored[2:, 3] = 1  # "pleural line" stored as 1
+    image = slicer.vtkOrientedImageData()
+    image.SetDimensions(8, 6, 1)
+    image.GetPointData().SetScalars(numpy_support.numpy_to_vtk(stored.ravel(), deep=True))
+    image.SetImageToWorldMatrix(ijk_to_ras)
+    node = slicer.vtkMRMLSegmentationNode()
+    segmentation = node.GetSegmentation()
+    labelmap = slicer.vtkSegmentationConverter.GetBinaryLabelmapRepresentationName()
+    segmentation.SetSourceRepresentationName(labelmap)
+    segmentation.SetConversionParameter(
+        slicer.vtkSegmentationConverter.GetReferenceImageGeometryParameterName(),
+        slicer.vtkSegmentationConverter.SerializeImageGeometry(image),
+    )
+    for name, value in (("pleural line", 2), ("B-line", 1)):  # swapped: neither is its class id
+        segment = slicer.vtkSegment()
+        segment.SetName(name)
+        segment.SetLabelValue(value)
+        segment.AddRepresentation(labelmap, image)
+        segmentation.AddSegment(segment, name.replace(" ", "_"))
+    assert segmentation.GetNumberOfLayers() == 1
+    expected = np.zeros((6, 8), np.uint8)
+    expected[0, :] = 1  # stored 2 is the pleural line's segment
+    expected[2:, 3] = 3  # stored 1 is the B-line's
+    np.testing.assert_array_equal(colors.segmentation_class_labels(node), expected)
