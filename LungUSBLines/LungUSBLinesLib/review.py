@@ -31,7 +31,7 @@ import numpy as np
 import slicer
 import vtk
 
-from lungus.data.labels.annotation_labels import IGNORE_INDEX
+from lungus.data.labels.annotation_labels import IGNORE_INDEX, labelled_frames
 from lungus.data.labels.schemes import LABEL_SCHEMES, SEG_CLASSES, normalise_label
 from lungus.errors import LungUSError
 from LungUSBLinesLib.clips import sequence_summary
@@ -512,7 +512,7 @@ def save_review(
     masks_path, reviewed = None, ()
     if review is not None:
         masks = review.corrected_masks()
-        reviewed = tuple(int(f) for f in np.nonzero((masks != IGNORE_INDEX).any(axis=(1, 2)))[0])
+        reviewed = tuple(int(f) for f in np.flatnonzero(labelled_frames(masks)))
         if reviewed:
             masks_path = store.save_masks(
                 verdict.clip,

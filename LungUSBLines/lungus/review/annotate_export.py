@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 
 from lungus.atomic import atomic_write_text
-from lungus.data.labels.annotation_labels import IGNORE_INDEX
+from lungus.data.labels.annotation_labels import labelled_frames
 from lungus.data.labels.annotations import (
     AnnotatedLine,
     Annotation,
@@ -139,7 +139,7 @@ def annotation_record(save: MaskSave, ijk_to_lps: np.ndarray | None = None) -> d
     matrix = np.eye(4) if ijk_to_lps is None else np.asarray(ijk_to_lps, dtype=np.float64)
     axes = ProbeAxes(fan)
     frames: dict[int, FrameAnnotation] = {}
-    for t in np.flatnonzero(~(masks == IGNORE_INDEX).all(axis=(1, 2))):
+    for t in np.flatnonzero(labelled_frames(masks)):
         pleura, blines = frame_lines(masks[t], axes)
         frames[int(t)] = FrameAnnotation(
             int(t),
