@@ -45,7 +45,6 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    import dataclasses
     import shlex
 
     from lungus.studies.review_loop import ReviewStudyConfig, run_review_study
@@ -57,8 +56,7 @@ def run(args: argparse.Namespace) -> int:
         changes["patients"] = max(1, round(changes["clips"] / 2.5))
     if "test_clips" in changes:
         changes["test_patients"] = max(2, round(changes["test_clips"] / 2.5))
-    config = ReviewStudyConfig(**{**dataclasses.asdict(ReviewStudyConfig()), **changes, "seed": args.seed,
-                                  "segmenter": args.segmenter, "device": args.device})
+    config = ReviewStudyConfig(**changes, seed=args.seed, segmenter=args.segmenter, device=args.device)
     words = ["lungus", "review-study", "--out", args.out]
     for name, value in changes.items():
         if getattr(args, name, None) is not None:
