@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import argparse
 
+from lungus.commands.model_options import add_device_argument
+from lungus.device import DEFAULT_DEVICE
+
 DESCRIPTION = """\
 On simulated data, per seed: train a B-line classifier on a noisy expert's labels
 and a segmenter on a hurried rater's masks (B-lines erased from some clips), score
@@ -39,7 +42,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--review-share", dest="review_share", type=float, metavar="F",
                         help="share of the pool reviewed (default 0.2)")
     parser.add_argument("--no-segmenter", dest="segmenter", action="store_false", help="the classifier loop only")
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] | mps (default auto)")
+    add_device_argument(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier study in --out")
     parser.set_defaults(func=run)
 
@@ -63,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
             words += [f"--{name.replace('_', '-')}", str(value)]
     words += [] if args.seed == 0 else ["--seed", str(args.seed)]
     words += [] if args.segmenter else ["--no-segmenter"]
-    words += [] if args.device == "auto" else ["--device", args.device]
+    words += [] if args.device == DEFAULT_DEVICE else ["--device", args.device]
     command = " ".join(shlex.quote(word) for word in words)
     summary = run_review_study(args.out, config, overwrite=args.overwrite, command=command)
     mean = summary["mean"]["classifier"]
