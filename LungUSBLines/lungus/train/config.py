@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lungus.clip_rules import CLIP_RULE_HELP, clip_rule_problem
 from lungus.data.labels.tasks import DEFAULT_TASK, SEG_TASK, TASKS
 from lungus.data.pipeline.layouts import LAYOUTS
 from lungus.device import DEFAULT_DEVICE, DEVICE_HELP, device_problem
 from lungus.errors import LungUSError
 
 SCHEDULES = ("onecycle", "cosine")
-AGGREGATIONS = ("max", "mean")
 
 # A value -> what is wrong with it ("must be ..."), or None. Checked only when the value is not None.
 Check = Callable[[Any], "str | None"]
@@ -68,6 +68,11 @@ def _sector_problem(sector: Any) -> str | None:
     if len(sector) == 5:
         return None
     return "is (apex_row, apex_col, half_angle_deg, inner, outer) as fractions"
+
+
+def _clip_rule_problem(rule: Any) -> str | None:
+    problem = clip_rule_problem(rule)
+    return None if problem is None else "must be a clip rule: " + problem
 
 
 def _augment_problem(augment: Any) -> str | None:
@@ -122,7 +127,8 @@ class TrainConfig:
     augment: bool | dict[str, Any] = setting(
         True, help="random gain, contrast, speckle, rotation, flip, shift and time reversal per training clip "
         "(YAML: a mapping overrides lungus.data.pipeline.augment.AugmentConfig ranges)", check=_augment_problem)
-    eval_aggregation: str = setting("max", help="how window scores become a clip score", choices=AGGREGATIONS)
+    eval_aggregation: str = setting("max", help=f"how window scores become a clip score: {CLIP_RULE_HELP} "
+                                    "(docs/frame-fusion.md#clip-rules)", check=_clip_rule_problem)
     eval_stride: int | None = setting(None, help="frames between evaluation windows",
                                       default_text="frames // 2")
     eval_flip: bool = setting(False, help="also score each window mirrored left-right and average "
