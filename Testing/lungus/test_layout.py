@@ -35,6 +35,7 @@ LAYERS: tuple[frozenset[str], ...] = (
     frozenset({"io"}),         # clips in and out: readers, writers, the fan, de-identification
     frozenset({"data"}),       # manifest, labels and crowd logic, label rules, the training input pipeline
     frozenset({"models"}),     # architectures, the registry, the model file and its card
+    frozenset({"features"}),   # per-frame deep features of trained encoders, cached per clip and backbone
     frozenset({"predict"}),    # a model file's predictor: windows, masks from logits, class_argmax
     frozenset({"evaluate"}),   # metrics with patient-bootstrap CIs, reports, compare
     frozenset({"train"}),      # losses and the loop; scores its validation with evaluate

@@ -22,6 +22,7 @@ from lungus.device import DEFAULT_DEVICE, DEVICE_HELP, device_problem
 from lungus.errors import LungUSError
 
 SCHEDULES = ("onecycle", "cosine")
+FUSION_MODEL = "fusion"
 
 # A value -> what is wrong with it ("must be ..."), or None. Checked only when the value is not None.
 Check = Callable[[Any], "str | None"]
@@ -135,6 +136,20 @@ class TrainConfig:
                               "(test-time augmentation)")
     cache_dir: str | None = setting(None, help="where prepared clips are cached",
                                     default_text=".lungus-cache beside the run folder")
+    # fusion (docs/frame-fusion.md): a frame classifier on the fused features of trained backbones
+    backbones: str | None = setting(None, help="--model fusion: comma-separated backbones, each a lungus model "
+                                    "file or resnet18 / resnet34 / mobilenet_v3_small[=WEIGHTS_FILE]",
+                                    default_text="none")
+    classifier: str = setting("logreg", help="--model fusion: the classifier fitted to the fused features: "
+                              "logreg, svm (RBF, two-class tasks), rf or gbm (lungus.models.fusion.CLASSIFIERS)")
+    frame_labels: str | None = setting(None, help="--model fusion: per-frame labels, 'masks' (a frame has B-lines "
+                                       "when its mask has any) or a frames manifest CSV (clip,frame,label)",
+                                       default_text="the clip's label on every frame")
+    filter_frames: str | None = setting(None, help="--model fusion: drop frames of B-line clips without B-line "
+                                        "evidence from training: 'masks', or a model file whose frame score "
+                                        "decides", default_text="keep every frame")
+    features_dir: str | None = setting(None, help="--model fusion: the feature cache (lungus features --out)",
+                                       default_text="features/ in the cache folder")
     # optimisation
     epochs: int = setting(30, help="passes over the training clips", minimum=1)
     batch_size: int = setting(8, help="clips (segmenter: frames) per optimisation step", minimum=1)
@@ -185,6 +200,10 @@ class TrainConfig:
             fail("seeds > 1 averages clip classifiers; train a segmenter with seeds: 1")
         if self.pretrained and self.init:
             fail("pass either pretrained or init, not both")
+        if (self.model == FUSION_MODEL) != bool(self.backbones):
+            fail("--model fusion needs --backbones, and --backbones needs --model fusion")
+        if self.model != FUSION_MODEL and (self.frame_labels or self.filter_frames):
+            fail("frame_labels and filter_frames are for --model fusion")
 
     def preprocessing(self):
         """The Preprocessing every clip of this run goes through (and its model card records)."""
@@ -226,6 +245,11 @@ class TrainConfig:
     def cache_folder(self) -> Path:
         """Where prepared clips are cached: ``cache_dir``, else .lungus-cache beside the run folder."""
         return Path(self.cache_dir) if self.cache_dir else self.run_dir.resolve().parent / ".lungus-cache"
+
+    @property
+    def feature_folder(self) -> Path:
+        """Where fusion runs cache frame features: ``features_dir``, else features/ in the cache folder."""
+        return Path(self.features_dir) if self.features_dir else self.cache_folder / "features"
 
     @property
     def partition_seed(self) -> int:

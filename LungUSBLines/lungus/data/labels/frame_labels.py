@@ -75,12 +75,8 @@ class FrameLabels:
             frames[number] = classes.index(name)
         return cls(Path(path), scheme, labels)
 
-    def clip_labels(self, clip: str, n_frames: int, source_frames: np.ndarray | None = None) -> np.ndarray:
-        """(n,) class per frame of one clip (UNLABELLED where the file has none); ``source_frames``:
-        the original frame each prepared frame shows, when frames were dropped to a frame rate."""
+    def clip_labels(self, clip: str, source_frames: np.ndarray) -> np.ndarray:
+        """(n,) class per prepared frame of one clip, UNLABELLED where the file has none;
+        ``source_frames``: the original frame each prepared frame shows."""
         frames = self.labels.get(clip_key(clip), {})
-        beyond = [f for f in frames if f >= n_frames and source_frames is None]
-        if beyond:
-            raise LungUSError(f"frame {max(beyond)} of {clip} is beyond its {n_frames} frames", self.path)
-        original = np.arange(n_frames) if source_frames is None else source_frames
-        return np.array([frames.get(int(f), UNLABELLED) for f in original], dtype=np.int64)
+        return np.array([frames.get(int(f), UNLABELLED) for f in source_frames], dtype=np.int64)
