@@ -30,7 +30,8 @@ ENGINE = Path(__file__).resolve().parents[2] / "LungUSBLines" / "lungus"
 LAYERS: tuple[frozenset[str], ...] = (
     # the foundation: errors, then the helpers every layer may use, then those built on atomic
     frozenset({"errors"}),
-    frozenset({"lungus", "atomic", "lazy", "device", "model_calls", "progress", "progress_lines", "explanations", "timestamps"}),
+    frozenset({"lungus", "atomic", "lazy", "device", "model_calls", "progress", "progress_lines", "explanations", "clip_rules",
+               "timestamps"}),
     frozenset({"folder_lock", "job_control"}),
     frozenset({"io"}),         # clips in and out: readers, writers, the fan, de-identification
     frozenset({"data"}),       # manifest, labels and crowd logic, label rules, the training input pipeline

@@ -247,6 +247,9 @@ def train_fusion(config: TrainConfig, *, log: Callable[[str], None] = print,
         raise LungUSError("a fusion model classifies frames for a clip task (bline2, bline3, lus4), not seg")
     if config.classifier not in CLASSIFIERS:
         raise LungUSError(f"training config: classifier {config.classifier!r} is not one of {', '.join(CLASSIFIERS)}")
+    if MASKS in (config.frame_labels, config.filter_frames) and config.task != "bline2":
+        raise LungUSError("masks say whether a frame has B-lines, not which kind: frame labels or filters from "
+                          "masks are for --task bline2")
     manifest = Manifest.load(config.manifest)
     label_source = config.label_source or default_label_source(manifest, config.task)
     labels = labels_of(manifest, label_source, config.task)
