@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from lungus.atomic import atomic_path
+from lungus.clip_rules import clip_rule_problem
 from lungus.data.labels.schemes import LABEL_SCHEMES, SEG_CLASSES
 from lungus.data.labels.tasks import SEG_TASK, TASKS
 from lungus.errors import LungUSError, error_detail
@@ -275,6 +276,9 @@ class ModelCard:
                 raise ValueError(
                     f"card preprocessing.eval_stride must be a whole number of frames (> 0) or null, got {stride!r}"
                 )
+            rule = pre.get("eval_aggregation")
+            if rule is not None and clip_rule_problem(rule):
+                raise ValueError(f"card preprocessing.eval_aggregation: {clip_rule_problem(rule)}")
         elif frames not in (None, 1):
             raise ValueError(f"a segmenter's preprocessing.frames must be null, got {frames!r}")
         fps = pre.get("target_fps")

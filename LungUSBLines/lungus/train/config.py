@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lungus.clip_rules import CLIP_RULE_HELP, clip_rule_problem
 from lungus.data.labels.tasks import DEFAULT_TASK, SEG_TASK, TASKS
 from lungus.data.pipeline.layouts import LAYOUTS
 from lungus.device import DEFAULT_DEVICE, DEVICE_HELP, device_problem
@@ -22,7 +23,7 @@ from lungus.errors import LungUSError
 from lungus.operating_point import CALIBRATIONS, DEFAULT_THRESHOLD_RULE, threshold_rule_problem
 
 SCHEDULES = ("onecycle", "cosine")
-AGGREGATIONS = ("max", "mean")
+FUSION_MODEL = "fusion"
 
 # A value -> what is wrong with it ("must be ..."), or None. Checked only when the value is not None.
 Check = Callable[[Any], "str | None"]
@@ -69,6 +70,11 @@ def _sector_problem(sector: Any) -> str | None:
     if len(sector) == 5:
         return None
     return "is (apex_row, apex_col, half_angle_deg, inner, outer) as fractions"
+
+
+def _clip_rule_problem(rule: Any) -> str | None:
+    problem = clip_rule_problem(rule)
+    return None if problem is None else "must be a clip rule: " + problem
 
 
 def _augment_problem(augment: Any) -> str | None:
@@ -123,13 +129,28 @@ class TrainConfig:
     augment: bool | dict[str, Any] = setting(
         True, help="random gain, contrast, speckle, rotation, flip, shift and time reversal per training clip "
         "(YAML: a mapping overrides lungus.data.pipeline.augment.AugmentConfig ranges)", check=_augment_problem)
-    eval_aggregation: str = setting("max", help="how window scores become a clip score", choices=AGGREGATIONS)
+    eval_aggregation: str = setting("max", help=f"how window scores become a clip score: {CLIP_RULE_HELP} "
+                                    "(docs/frame-fusion.md#clip-rules)", check=_clip_rule_problem)
     eval_stride: int | None = setting(None, help="frames between evaluation windows",
                                       default_text="frames // 2")
     eval_flip: bool = setting(False, help="also score each window mirrored left-right and average "
                               "(test-time augmentation)")
     cache_dir: str | None = setting(None, help="where prepared clips are cached",
                                     default_text=".lungus-cache beside the run folder")
+    # fusion (docs/frame-fusion.md): a frame classifier on the fused features of trained backbones
+    backbones: str | None = setting(None, help="--model fusion: comma-separated backbones, each a lungus model "
+                                    "file or resnet18 / resnet34 / mobilenet_v3_small[=WEIGHTS_FILE]",
+                                    default_text="none")
+    classifier: str = setting("logreg", help="--model fusion: the classifier fitted to the fused features: "
+                              "logreg, svm (RBF, two-class tasks), rf or gbm (lungus.models.fusion.CLASSIFIERS)")
+    frame_labels: str | None = setting(None, help="--model fusion: per-frame labels, 'masks' (a frame has B-lines "
+                                       "when its mask has any) or a frames manifest CSV (clip,frame,label)",
+                                       default_text="the clip's label on every frame")
+    filter_frames: str | None = setting(None, help="--model fusion: drop frames of B-line clips without B-line "
+                                        "evidence from training: 'masks', or a model file whose frame score "
+                                        "decides", default_text="keep every frame")
+    features_dir: str | None = setting(None, help="--model fusion: the feature cache (lungus features --out)",
+                                       default_text="features/ in the cache folder")
     # optimisation
     epochs: int = setting(30, help="passes over the training clips", minimum=1)
     batch_size: int = setting(8, help="clips (segmenter: frames) per optimisation step", minimum=1)
@@ -187,6 +208,10 @@ class TrainConfig:
             fail("seeds > 1 averages clip classifiers; train a segmenter with seeds: 1")
         if self.pretrained and self.init:
             fail("pass either pretrained or init, not both")
+        if (self.model == FUSION_MODEL) != bool(self.backbones):
+            fail("--model fusion needs --backbones, and --backbones needs --model fusion")
+        if self.model != FUSION_MODEL and (self.frame_labels or self.filter_frames):
+            fail("frame_labels and filter_frames are for --model fusion")
 
     def preprocessing(self):
         """The Preprocessing every clip of this run goes through (and its model card records)."""
@@ -228,6 +253,11 @@ class TrainConfig:
     def cache_folder(self) -> Path:
         """Where prepared clips are cached: ``cache_dir``, else .lungus-cache beside the run folder."""
         return Path(self.cache_dir) if self.cache_dir else self.run_dir.resolve().parent / ".lungus-cache"
+
+    @property
+    def feature_folder(self) -> Path:
+        """Where fusion runs cache frame features: ``features_dir``, else features/ in the cache folder."""
+        return Path(self.features_dir) if self.features_dir else self.cache_folder / "features"
 
     @property
     def partition_seed(self) -> int:
