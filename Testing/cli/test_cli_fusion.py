@@ -104,3 +104,11 @@ def test_filter_frames_by_mask_drops_b_line_clip_frames_without_b_lines(fusion_r
 def test_a_fusion_run_without_backbones_exits_2(tiny_collection, tmp_path, capsys):
     code = main(["train", "--manifest", str(tiny_collection), "--model", "fusion", "--out", str(tmp_path / "run")])
     assert code == 2 and "needs --backbones" in capsys.readouterr().err
+
+
+def test_a_fusion_model_carries_an_operating_point_from_its_out_of_fold_predictions(fusion_run):
+    card = load_model_file(fusion_run / "model.pt").card
+    with open(fusion_run / "predictions.csv", newline="") as handle:
+        rows = list(csv.DictReader(handle))
+    assert card.decision.chosen_on == f"out-of-fold predictions of 2 fold fits: {len(rows)} clips"
+    assert "at_0.5" in json.loads((fusion_run / "cv_metrics.json").read_text())

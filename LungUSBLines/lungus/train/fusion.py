@@ -36,10 +36,12 @@ from lungus.features.store import FeatureStore
 from lungus.models.fusion import CLASSIFIERS, FUSION, FusedFrameClassifier
 from lungus.models.model_file import ModelCard, save_model_file
 from lungus.models.registry import build_model
+from lungus.operating_point import OperatingPoint
 from lungus.predict.windows import aggregate_windows
 from lungus.progress import Progress
 from lungus.train.classical import fit_classifier, head_tensors
 from lungus.train.config import TrainConfig
+from lungus.train.operating_points import choose_on_predictions, cross_fitted_points, decided
 
 #: The frame-label and frame-filter settings that read the manifest's mask column.
 MASKS = "masks"
@@ -205,16 +207,14 @@ def predict_clips(model: FusedFrameClassifier, clips: list[ClipFrames], rule: st
 
 
 def _metrics(predictions: list[dict[str, Any]], task: str, n_boot: int) -> dict[str, Any]:
-    from lungus.evaluate.metrics import classification_metrics
+    from lungus.evaluate.summaries import classification_summary
 
-    targets = np.asarray([p["target"] for p in predictions]).argmax(axis=1)
-    probabilities = np.asarray([p["probabilities"] for p in predictions])
-    return classification_metrics(targets, probabilities, [p["patient"] for p in predictions],
-                                  ordinal=is_ordinal(task), n_boot=n_boot)
+    return classification_summary(predictions, ordinal=is_ordinal(task), n_boot=n_boot)[0]
 
 
 def _card(config: TrainConfig, model: FusedFrameClassifier, backbones: list[Backbone], label_source: str,
-          clips: list[ClipFrames], counts: dict[str, Any], metrics: dict[str, Any], manifest: Manifest) -> ModelCard:
+          clips: list[ClipFrames], counts: dict[str, Any], metrics: dict[str, Any], manifest: Manifest,
+          operating_point: OperatingPoint | None) -> ModelCard:
     from lungus.train.setup import json_architecture, plain_metrics, simulated_clips
 
     preprocessing = config.card_preprocessing(backbones[0].description["normalisation"])
@@ -231,6 +231,7 @@ def _card(config: TrainConfig, model: FusedFrameClassifier, backbones: list[Back
         extra={"config": config.to_dict(), "backbones": [b.source for b in backbones],
                "classifier": config.classifier, "frame_labels": config.frame_labels or "clip",
                "filter_frames": config.filter_frames, "frames_dropped": counts["frames_dropped"]},
+        operating_point=operating_point.to_card_field() if operating_point is not None else {},
     ).stamped()
 
 
@@ -268,16 +269,22 @@ def train_fusion(config: TrainConfig, *, log: Callable[[str], None] = print,
     run_dir.mkdir(parents=True, exist_ok=True)
     predictions: list[dict[str, Any]] = []
     metrics: dict[str, Any] = {}
+    point: OperatingPoint | None = None
     if config.folds > 1:
+        # Operating points as train.cv chooses them: each fold's on the other folds' predictions,
+        # the model fitted on all clips on all out-of-fold predictions.
         folds = fold_assignment(manifest, config)
+        by_fold = []
         for k in range(config.folds):
             held_out = [c for c in clips if folds[c.row] == k]
             model, _ = fit_fusion(config, [c for c in clips if folds[c.row] != k], backbones, len(class_names))
-            fold_predictions = predict_clips(model, held_out, config.eval_aggregation)
-            for p in fold_predictions:
-                p["fold"] = k
-            predictions += fold_predictions
+            by_fold.append([{**p, "fold": k} for p in predict_clips(model, held_out, config.eval_aggregation)])
             log(f"fold {k + 1}/{config.folds}: {len(held_out)} held-out clips")
+        raw = [p for fold in by_fold for p in fold]
+        point = choose_on_predictions(raw, config, f"out-of-fold predictions of {config.folds} fold fits: "
+                                      f"{len(raw)} clips", log)
+        predictions = [p for fold, fold_point in zip(by_fold, cross_fitted_points(by_fold, config, log))
+                       for p in decided(fold, fold_point)]
         metrics = _metrics(predictions, config.task, n_boot=1000)
         write_json(run_dir / CV_METRICS, metrics)
         model, counts = fit_fusion(config, clips, backbones, len(class_names))
@@ -288,7 +295,9 @@ def train_fusion(config: TrainConfig, *, log: Callable[[str], None] = print,
         trained = [c for c in clips if c.row in set(train_rows)]
         model, counts = fit_fusion(config, trained, backbones, len(class_names))
         if validation:
-            predictions = predict_clips(model, validation, config.eval_aggregation)
+            raw = predict_clips(model, validation, config.eval_aggregation)
+            point = choose_on_predictions(raw, config, f"validation split: {len(raw)} clips", log)
+            predictions = decided(raw, point)
             metrics = _metrics(predictions, config.task, n_boot=1000)
         card_metrics = metrics
     if predictions:
@@ -299,7 +308,7 @@ def train_fusion(config: TrainConfig, *, log: Callable[[str], None] = print,
             f"without B-line evidence, kept {counts['frames_kept']}")
     for name, error in failed:
         log(f"not used: {name}: {error}")
-    card = _card(config, model, backbones, label_source, trained, counts, card_metrics, manifest)
+    card = _card(config, model, backbones, label_source, trained, counts, card_metrics, manifest, point)
     atomic_write_text(run_dir / "config.json", json.dumps(config.to_dict(), indent=2))
     path = save_model_file(run_dir / "model.pt", model, card)
     return FusionResult(run_dir, path, metrics, predictions)
