@@ -155,3 +155,11 @@ def classification_metrics(
 
 def _picker(name: str) -> Callable[[dict[str, float | None]], float | None]:
     return lambda values: values[name]
+
+
+def decided_classes(predictions: Sequence[dict]) -> np.ndarray | None:
+    """The class each prediction was decided as (its ``pred``, set by an operating point), or
+    None when they carry none (decide by the largest probability)."""
+    if not predictions or any(p.get("pred") is None for p in predictions):
+        return None
+    return np.asarray([p["pred"] for p in predictions], dtype=int)

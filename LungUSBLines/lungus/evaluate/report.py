@@ -50,7 +50,7 @@ def write_classification_report(out: Path, predictions: Sequence[dict[str, Any]]
     out.mkdir(parents=True, exist_ok=True)
     targets = np.asarray([p["target"] for p in predictions], dtype=float)
     probabilities = np.asarray([p["probabilities"] for p in predictions], dtype=float)
-    from lungus.evaluate.summaries import decided_classes
+    from lungus.evaluate.metrics import decided_classes
 
     decided = decided_classes(list(predictions))
     y_true = targets.argmax(axis=1)

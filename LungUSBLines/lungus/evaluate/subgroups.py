@@ -144,7 +144,7 @@ def write_subgroups(out: Path, predictions: Sequence[dict[str, Any]], class_name
     """DIR/by_<column>.csv and DIR/by_<column>.png for each manifest column: the rows per
     column (for metrics.json's ``by``) and the files written; nothing for no columns."""
     from lungus.evaluate.figures import subgroup_figure
-    from lungus.evaluate.summaries import decided_classes
+    from lungus.evaluate.metrics import decided_classes
 
     if not columns:
         return {}, {}

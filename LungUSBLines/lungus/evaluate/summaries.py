@@ -17,21 +17,13 @@ DECISION_METRICS = ("accuracy", "balanced_accuracy", "sensitivity", "specificity
 AT_HALF = "at_0.5"
 
 
-def decided_classes(predictions: Predictions) -> np.ndarray | None:
-    """The class each prediction was decided as (its ``pred``, set by an operating point), or
-    None when they carry none (decide by the largest probability)."""
-    if not predictions or any(p.get("pred") is None for p in predictions):
-        return None
-    return np.asarray([p["pred"] for p in predictions], dtype=int)
-
-
 def classification_summary(predictions: Predictions, *, ordinal: bool,
                            n_boot: int = 0) -> tuple[dict[str, Any], Predictions]:
     """(metrics, predictions in clip-index order) of a clip classifier; the metrics add the
     mean log-loss of the targets (``loss``). Predictions decided at an operating point (each
     with its ``pred``) are scored as decided, and the decision metrics at P(B-lines) = 0.5 are
     added under ``at_0.5`` (docs/evaluation.md#operating-points)."""
-    from lungus.evaluate.metrics import classification_metrics
+    from lungus.evaluate.metrics import classification_metrics, decided_classes
     from lungus.operating_point import OperatingPoint
 
     predictions = sorted(predictions, key=lambda p: p["index"])
