@@ -38,6 +38,7 @@ COMMANDS = (
     "export",
     "infer",
     "analyse",
+    "explain",
     "review-queue",
     "demo",
     "bench",

@@ -1,8 +1,9 @@
 """LIME superpixel explanations (Ribeiro et al. 2016, "Why should I trust you?") for any lungus
 classifier, beside Grad-CAM (lungus.models.explain).
 
-One frame at a time: the frame is cut into superpixels (scikit-image SLIC or Felzenszwalb), random samples hide some of them (filled with a neutral value: the frame blurred,
-or its mean), the model scores every sample through its standard forward (B, 1, T, H, W) -> logits,
+One frame at a time: the frame is cut into superpixels (scikit-image SLIC or Felzenszwalb), random
+samples hide some of them (filled with a neutral value: the frame's mean, or the frame blurred),
+the model scores every sample through its standard forward (B, 1, T, H, W) -> logits,
 and a linear surrogate (scikit-learn Ridge, weighted by LIME's exponential kernel on the cosine
 distance to the unaltered frame) says how much each superpixel adds to the explained probability.
 A window model sees the same superpixel mask on every frame of its window, so a superpixel stands
@@ -28,7 +29,10 @@ from lungus.errors import LungUSError
 #: Superpixel methods whose region count can be asked for. Quickshift is left out: its count
 #: follows no parameter closely (kernel size, distance and ratio all move it).
 SEGMENTATIONS = ("slic", "felzenszwalb")
-FILLS = ("blur", "mean")
+#: mean (the default): a hidden superpixel shows the frame's mean inside the fan, so nothing of
+#: it is left; blur keeps a faint trace of a long bright streak such as a B-line, and on a small
+#: frame CNN trained on simulated clips it put less weight on the B-lines (docs/explanations.md).
+FILLS = ("mean", "blur")
 #: LIME's kernel width for images (lime_image.LimeImageExplainer's default).
 DEFAULT_KERNEL_WIDTH = 0.25
 #: Blur of the "blur" fill, as a fraction of the frame's larger side: wide enough to erase a
@@ -44,8 +48,8 @@ class LimeSettings:
 
     samples: perturbed copies the model scores (the first is the unaltered frame); superpixels:
     how many regions to aim for (SLIC meets it closely, Felzenszwalb roughly); segmentation: slic
-    or felzenszwalb; fill: what a hidden superpixel shows (blur: the frame blurred;
-    mean: the frame's mean); kernel_width: LIME's kernel width on the cosine distance; seed: the
+    or felzenszwalb; fill: what a hidden superpixel shows (mean: the frame's mean inside the fan;
+    blur: the frame blurred); kernel_width: LIME's kernel width on the cosine distance; seed: the
     random samples; batch: samples per model call. The defaults take a few seconds on a CPU for a
     64-96 px frame CNN (docs/explanations.md).
     """
@@ -53,7 +57,7 @@ class LimeSettings:
     samples: int = 256
     superpixels: int = 40
     segmentation: str = "slic"
-    fill: str = "blur"
+    fill: str = "mean"
     kernel_width: float = DEFAULT_KERNEL_WIDTH
     seed: int = 0
     batch: int = 64

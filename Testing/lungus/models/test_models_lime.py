@@ -146,7 +146,7 @@ def test_lime_distance_is_the_cosine_distance_to_the_unaltered_frame():
         ({"samples": 12.5}, "samples"),
         ({"superpixels": 1}, "superpixels"),
         ({"segmentation": "quickshift"}, "slic, felzenszwalb"),
-        ({"fill": "zero"}, "blur, mean"),
+        ({"fill": "zero"}, "mean, blur"),
         ({"kernel_width": 0}, "kernel width"),
         ({"seed": -1}, "seed"),
         ({"batch": True}, "batch"),
