@@ -208,12 +208,12 @@ def explanation_frames(clip: Clip, analysis: ClipAnalysis) -> np.ndarray:
     out = []
     for t in range(clip.n_frames):
         frame = _to_display(heat_overlay(clip.frames[t], maps[which[t]], _original_fan(clip)), size)
-        _put_text(frame, _explanation_label(analysis, explanation, t), (6, int(18 * font / 0.45)), font)
+        _put_text(frame, explanation_label(analysis, explanation, t), (6, int(18 * font / 0.45)), font)
         out.append(frame)
     return np.stack(out)
 
 
-def _explanation_label(analysis: ClipAnalysis, explanation: Explanation, frame: int) -> str:
+def explanation_label(analysis: ClipAnalysis, explanation: Explanation, frame: int) -> str:
     """``method: class  p(B) P``: the map's method and class, and the frame's B-line evidence."""
     label = f"{explanation.method}: {explanation.target_class}"
     rows = np.flatnonzero(analysis.frames == frame)
@@ -230,7 +230,7 @@ def explained_frame(clip: Clip, analysis: ClipAnalysis, explanation: Explanation
     size = _display_size(clip.height, clip.width)
     heat = _to_display(heat_overlay(clip.frames[frame], explanation.original_map(position), _original_fan(clip)),
                        size, cv2.INTER_LINEAR)
-    header = _text_band(size[1], f"frame {frame}  {_explanation_label(analysis, explanation, frame)}")
+    header = _text_band(size[1], f"frame {frame}  {explanation_label(analysis, explanation, frame)}")
     return np.concatenate([header, heat], axis=0)
 
 
