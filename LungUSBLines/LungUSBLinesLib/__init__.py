@@ -34,6 +34,7 @@ _EXPORTS = {
     "SEGMENTATION_COLOR_TABLE_NAME": "colors",
     "heatmap_color_table": "colors",
     "class_segment_id": "colors",
+    "class_segmentation_frames": "colors",
     "labels_to_segmentation": "colors",
     "segmentation_class_labels": "colors",
     "segmentation_color_table": "colors",

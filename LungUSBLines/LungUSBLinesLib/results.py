@@ -328,7 +328,9 @@ def describe_analysis(record: dict[str, Any]) -> str:
             key[2:]: value for key, value in record.items() if key.startswith("p_") and key != "p_blines"
         }
         shares = ", ".join(f"{name} {_number(p, 2)}" for name, p in probabilities.items())
-        lines.append(f"Prediction ({record.get('task')}): {record['pred']}  [{shares}]")
+        # The model card's decision threshold, where it has one (docs/evaluation.md#operating-points).
+        cut = f", B-lines at P >= {_number(record['threshold'], 2)}" if record.get("threshold") is not None else ""
+        lines.append(f"Prediction ({record.get('task')}{cut}): {record['pred']}  [{shares}]")
     if record.get("bline_count_max") is not None:
         lines.append(
             f"B-lines per frame: max {record['bline_count_max']}, mean {_number(record.get('bline_count_mean'))}; "

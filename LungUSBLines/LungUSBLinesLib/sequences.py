@@ -331,7 +331,7 @@ def sequence_to_frames(sequence: Any) -> np.ndarray:
             raise LungUSError(
                 f"sequence {name!r} item {i} is {_frame_kind(voxels[0])}, item 0 is {_frame_kind(frames[0])}"
             )
-        frames.append(np.array(voxels[0]))
+        frames.append(voxels[0])  # a view of the node's voxels: np.stack makes the one copy
     return np.stack(frames)
 
 

@@ -31,6 +31,7 @@ COMMANDS = (
     "validate",
     "split",
     "labels",
+    "features",
     "train",
     "evaluate",
     "compare",

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from lungus.atomic import atomic_write_text
+from lungus.data.labels.tasks import DEFAULT_TASK
 from lungus.errors import LungUSError
 from lungus.progress import Progress
 
@@ -40,7 +41,7 @@ class DemoConfig:
     epochs: int = 24
     width: int = 12
     expert: str = "noisy"
-    task: str = "bline2"
+    task: str = DEFAULT_TASK
     seed: int = 0
 
     @classmethod

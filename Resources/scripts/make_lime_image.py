@@ -70,7 +70,8 @@ def report_truth_contrast(classifier: Path, clip_path: Path, frame: int, masks: 
 
     analyzer = Analyzer(classifier, device="cpu")
     loaded = analyzer.load(clip_path)
-    target = explained_class(analyzer.analyse(loaded).probabilities)
+    analysis = analyzer.analyse(loaded)
+    target = explained_class(analysis.probabilities, analysis.predicted_class)
     blines = np.isin(masks, bline_classes)
     for method in ("lime", "gradcam"):
         heat = analyzer.explain_frames(loaded, [frame], method, target).original_map(0)

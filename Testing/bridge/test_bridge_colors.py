@@ -99,3 +99,59 @@ def test_class_labels_read_back_from_one_shared_layer_or_from_several(small_clip
     layered.GetSegmentation().AddSegment(segment, "Segment_7")
     assert layered.GetSegmentation().GetNumberOfLayers() == 2
     np.testing.assert_array_equal(colors.segmentation_class_labels(layered), np.where(rib == 1, 5, labels))
+
+
+def test_class_frames_refuse_an_unknown_id_in_any_frame(small_clip):
+    """The whole-clip min/max check lets no frame's stray id through (here the last frame's)."""
+    labels = np.zeros((3, 6, 8), np.uint8)
+    labels[2, 1, 1] = 9
+    with pytest.raises(LungUSError, match=r"label ids \[9\]"):
+        list(colors.class_segmentation_frames(labels, sequences.frame_ijk_to_ras(small_clip.spacing_mm)))
+
+
+def test_class_frames_copied_one_by_one_keep_each_frames_labels(small_clip):
+    """The one node is overwritten frame by frame: a deep copy taken at each step keeps that frame."""
+    labels = np.zeros((3, 6, 8), np.uint8)
+    for frame in range(3):
+        labels[frame, 2:, frame + 1] = 3
+    copies = []
+    for node in colors.class_segmentation_frames(labels, sequences.frame_ijk_to_ras(small_clip.spacing_mm)):
+        copy = slicer.vtkMRMLSegmentationNode()
+        copy.CopyContent(node, True)
+        copies.append(copy)
+    for frame, copy in enumerate(copies):
+        np.testing.assert_array_equal(colors.segmentation_class_labels(copy), labels[frame])
+
+
+def test_class_labels_read_back_when_the_shared_layer_stores_other_values(small_clip):
+    """A shared layer may store a class under another value (Slicer numbers segments 1, 2, ...):
+    the segments' label values map the stored values to class ids."""
+    from vtk.util import numpy_support
+
+    ijk_to_ras = sequences.frame_ijk_to_ras(small_clip.spacing_mm)
+    stored = np.zeros((6, 8), np.uint8)
+    stored[0, :] = 2  # "B-line" stored as 2
+    stored[2:, 3] = 1  # "pleural line" stored as 1
+    image = slicer.vtkOrientedImageData()
+    image.SetDimensions(8, 6, 1)
+    image.GetPointData().SetScalars(numpy_support.numpy_to_vtk(stored.ravel(), deep=True))
+    image.SetImageToWorldMatrix(ijk_to_ras)
+    node = slicer.vtkMRMLSegmentationNode()
+    segmentation = node.GetSegmentation()
+    labelmap = slicer.vtkSegmentationConverter.GetBinaryLabelmapRepresentationName()
+    segmentation.SetSourceRepresentationName(labelmap)
+    segmentation.SetConversionParameter(
+        slicer.vtkSegmentationConverter.GetReferenceImageGeometryParameterName(),
+        slicer.vtkSegmentationConverter.SerializeImageGeometry(image),
+    )
+    for name, value in (("pleural line", 2), ("B-line", 1)):  # swapped: neither is its class id
+        segment = slicer.vtkSegment()
+        segment.SetName(name)
+        segment.SetLabelValue(value)
+        segment.AddRepresentation(labelmap, image)
+        segmentation.AddSegment(segment, name.replace(" ", "_"))
+    assert segmentation.GetNumberOfLayers() == 1
+    expected = np.zeros((6, 8), np.uint8)
+    expected[0, :] = 1  # stored 2 is the pleural line's segment
+    expected[2:, 3] = 3  # stored 1 is the B-line's
+    np.testing.assert_array_equal(colors.segmentation_class_labels(node), expected)

@@ -39,7 +39,7 @@ def test_each_frame_asked_for_gets_the_engines_picture(method, tiny_models, tiny
     loaded = analyzer.load(clip)
     analysis = analyzer.analyse(loaded)
     settings = LimeSettings(samples=32, superpixels=10) if method == "lime" else None
-    explanation = analyzer.explain_frames(loaded, [2, 5], method, explained_class(analysis.probabilities), settings)
+    explanation = analyzer.explain_frames(loaded, [2, 5], method, explained_class(analysis.probabilities, analysis.predicted_class), settings)
     for position, name in enumerate(written):
         expected = explained_frame(loaded.clip, analysis, explanation, position)
         assert np.array_equal(read_png(tmp_path / "out" / name), expected)

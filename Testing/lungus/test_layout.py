@@ -30,11 +30,13 @@ ENGINE = Path(__file__).resolve().parents[2] / "LungUSBLines" / "lungus"
 LAYERS: tuple[frozenset[str], ...] = (
     # the foundation: errors, then the helpers every layer may use, then those built on atomic
     frozenset({"errors"}),
-    frozenset({"lungus", "atomic", "lazy", "device", "model_calls", "progress", "progress_lines", "explanations", "timestamps"}),
+    frozenset({"lungus", "atomic", "lazy", "device", "model_calls", "progress", "progress_lines", "explanations",
+               "clip_rules", "operating_point", "timestamps"}),
     frozenset({"folder_lock", "job_control"}),
     frozenset({"io"}),         # clips in and out: readers, writers, the fan, de-identification
     frozenset({"data"}),       # manifest, labels and crowd logic, label rules, the training input pipeline
     frozenset({"models"}),     # architectures, the registry, the model file and its card
+    frozenset({"features"}),   # per-frame deep features of trained encoders, cached per clip and backbone
     frozenset({"predict"}),    # a model file's predictor: windows, masks from logits, class_argmax
     frozenset({"evaluate"}),   # metrics with patient-bootstrap CIs, reports, compare
     frozenset({"train"}),      # losses and the loop; scores its validation with evaluate

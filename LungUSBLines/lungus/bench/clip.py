@@ -78,6 +78,7 @@ def run(args: argparse.Namespace) -> dict:
 
     from lungus.bench import measure
     from lungus.bench import seg as seg_bench
+    from lungus.data.labels.tasks import SEG_TASK
     from lungus.errors import LungUSError
     from lungus.infer.analyzer import Analyzer
     from lungus.infer.recipes import random_model_file
@@ -98,7 +99,7 @@ def run(args: argparse.Namespace) -> dict:
         segmenter = None
         if args.use_segmenter:
             segmenter = args.segmenter or random_model_file(
-                folder / "segmenter.pt", "seg", seg_bench.DEFAULT_MODEL, size=seg_bench.DEFAULT_SIZE,
+                folder / "segmenter.pt", SEG_TASK, seg_bench.DEFAULT_MODEL, size=seg_bench.DEFAULT_SIZE,
                 model_args=seg_bench.DEFAULT_ARGS)
         variants = [("cpu", "auto"), ("cpu", "torch")]
         if args.device == "auto" and torch.cuda.is_available():

@@ -57,6 +57,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _segmenter(args: argparse.Namespace):
     """(model in eval mode, its card) for the benchmark."""
     from lungus.data.labels.schemes import SEG_CLASSES
+    from lungus.data.labels.tasks import SEG_TASK
     from lungus.errors import LungUSError
     from lungus.models.model_file import ModelCard, load_model_file
     from lungus.models.registry import build_model, get_spec
@@ -64,14 +65,14 @@ def _segmenter(args: argparse.Namespace):
 
     if args.model:
         loaded = load_model_file(args.model)
-        if loaded.card.task != "seg":
+        if loaded.card.task != SEG_TASK:
             raise LungUSError(f"a {loaded.card.task} classifier, not a segmenter", args.model)
         return loaded.model.eval(), loaded.card
     from lungus.models.registry import parse_arch_args
 
     model = build_model(DEFAULT_MODEL, len(SEG_CLASSES), **{**DEFAULT_ARGS, **parse_arch_args(args.model_arg)}).eval()
     card = ModelCard(
-        task="seg",
+        task=SEG_TASK,
         class_names=[c.name for c in SEG_CLASSES],
         architecture=json_architecture(model),
         preprocessing={"size": [args.size, args.size], "frames": None, "target_fps": None, "fan_crop": True,

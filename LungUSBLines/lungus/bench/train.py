@@ -40,12 +40,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _config(args: argparse.Namespace):
+    from lungus.data.labels.tasks import SEG_TASK
     from lungus.errors import LungUSError
     from lungus.train.config import TrainConfig
 
     path = args.config or (RECIPE if RECIPE.is_file() else None)
     config = TrainConfig.from_sources(path, manifest="-", out="-", batch_size=args.batch_size)
-    if config.task == "seg":
+    if config.task == SEG_TASK:
         raise LungUSError("lungus bench train times clip classifiers; this config trains the segmenter", path)
     return config, path
 

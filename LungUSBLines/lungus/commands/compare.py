@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from lungus.commands.model_options import add_device_argument
+
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     parser = subparsers.add_parser(
@@ -21,7 +23,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--out", default="compare_out", help="output folder (comparison.json, roc_compare.png)")
     parser.add_argument("--n-boot", dest="n_boot", type=int, default=2000,
                         help="paired bootstrap replicates (default 2000)")
-    parser.add_argument("--device", default="auto", help="device for scoring with --manifest (default auto)")
+    add_device_argument(parser, "for scoring with --manifest")
     parser.add_argument("--names", nargs=2, metavar=("NAME_A", "NAME_B"),
                         help="what to call the two runs in the figure and the output (e.g. crowd-trained expert-trained)")
     parser.add_argument("--json", action="store_true", help="print the comparison as JSON")

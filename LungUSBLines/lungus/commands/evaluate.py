@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from lungus.commands.manifest_paths import add_confine_paths_argument, check_confined
+from lungus.commands.model_options import add_device_argument
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -27,7 +28,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--by", action="append", default=[], metavar="COLUMN",
                         help="also break the metrics down by this manifest column (zone, lus4, site, ...): "
                         "DIR/by_COLUMN.csv and .png; repeatable")
-    parser.add_argument("--device", default="auto")
+    add_device_argument(parser)
     parser.add_argument("--n-boot", dest="n_boot", type=int, default=1000, help="bootstrap replicates for the CIs")
     parser.add_argument("--cache-dir", dest="cache_dir")
     add_confine_paths_argument(parser)

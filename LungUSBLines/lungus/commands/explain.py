@@ -115,7 +115,7 @@ def run(args: argparse.Namespace) -> int:
     if beyond:
         raise LungUSError(f"frame {beyond[0]} is beyond the clip's {n_frames} frames (0-{n_frames - 1})",
                           args.clip)
-    target = explained_class(analysis.probabilities)
+    target = explained_class(analysis.probabilities, analysis.predicted_class)
     explanation = analyzer.explain_frames(loaded, frames, args.method, target, lime)
     stem = file_stem(args.clip)
     written = []

@@ -136,20 +136,6 @@ def _is_manifest(path: str) -> bool:
     return Path(path).suffix.lower() == ".csv" and Path(path).is_file()
 
 
-def _record_warning(out, warning: str) -> None:
-    """Add the warning to OUT/run.json, the record of what the run was."""
-    import json
-    from pathlib import Path
-
-    from lungus.atomic import atomic_write_text
-    from lungus.infer.batch import RUN_JSON, read_run_info
-
-    info = read_run_info(out)
-    if info is not None:
-        info["warnings"] = [warning]
-        atomic_write_text(Path(out) / RUN_JSON, json.dumps(info, indent=2) + "\n")
-
-
 def _analyse(args: argparse.Namespace, out, device: str, shard, progress_bar: bool, announce: bool = True):
     import sys
 
@@ -179,15 +165,12 @@ def _analyse(args: argparse.Namespace, out, device: str, shard, progress_bar: bo
         resume=args.resume,
         shard=shard,
     )
-    summary = run_batch(
+    return run_batch(
         analyzer,
         request,
         progress=print_progress if getattr(args, "progress_lines", False) else None,
         progress_bar=progress_bar,
     )
-    if warning is not None:
-        _record_warning(out, warning)
-    return summary
 
 
 def _torchrun_rank() -> tuple[int, int, int]:

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 import argparse
 
+from lungus.commands.model_options import add_device_argument
+from lungus.device import DEFAULT_DEVICE
+
 DESCRIPTION = """\
 On simulated data, per seed: train a B-line classifier on a noisy expert's labels
 and a segmenter on a hurried rater's masks (B-lines erased from some clips), score
@@ -39,13 +42,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--review-share", dest="review_share", type=float, metavar="F",
                         help="share of the pool reviewed (default 0.2)")
     parser.add_argument("--no-segmenter", dest="segmenter", action="store_false", help="the classifier loop only")
-    parser.add_argument("--device", default="auto", help="auto | cpu | cuda[:N] | mps (default auto)")
+    add_device_argument(parser)
     parser.add_argument("--overwrite", action="store_true", help="replace an earlier study in --out")
     parser.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    import dataclasses
     import shlex
 
     from lungus.studies.review_loop import ReviewStudyConfig, run_review_study
@@ -57,15 +59,14 @@ def run(args: argparse.Namespace) -> int:
         changes["patients"] = max(1, round(changes["clips"] / 2.5))
     if "test_clips" in changes:
         changes["test_patients"] = max(2, round(changes["test_clips"] / 2.5))
-    config = ReviewStudyConfig(**{**dataclasses.asdict(ReviewStudyConfig()), **changes, "seed": args.seed,
-                                  "segmenter": args.segmenter, "device": args.device})
+    config = ReviewStudyConfig(**changes, seed=args.seed, segmenter=args.segmenter, device=args.device)
     words = ["lungus", "review-study", "--out", args.out]
     for name, value in changes.items():
         if getattr(args, name, None) is not None:
             words += [f"--{name.replace('_', '-')}", str(value)]
     words += [] if args.seed == 0 else ["--seed", str(args.seed)]
     words += [] if args.segmenter else ["--no-segmenter"]
-    words += [] if args.device == "auto" else ["--device", args.device]
+    words += [] if args.device == DEFAULT_DEVICE else ["--device", args.device]
     command = " ".join(shlex.quote(word) for word in words)
     summary = run_review_study(args.out, config, overwrite=args.overwrite, command=command)
     mean = summary["mean"]["classifier"]

@@ -46,6 +46,11 @@ def run(args: argparse.Namespace) -> int:
     check_confined(args, [config.manifest])
     # Counts epochs over all folds and seeds: fit counts its own, cross_validate and fit_seeds add theirs.
     progress = print_progress if args.progress_lines else None
+    if config.model == "fusion":
+        from lungus.train.fusion import train_fusion
+
+        print(train_fusion(config, progress=progress).summary_line())
+        return 0
     if config.folds > 1:
         from lungus.train.cv import cross_validate
 

@@ -99,6 +99,7 @@ def classification_metrics(
     ordinal: bool = False,
     n_boot: int = 1000,
     seed: int = 0,
+    y_pred: Sequence[int] | None = None,
 ) -> dict[str, object]:
     """Metrics for clip predictions, each with a ``<name>_ci`` from a patient bootstrap.
 
@@ -109,6 +110,8 @@ def classification_metrics(
         ordinal: also report ``kappa_quadratic`` (for the ordered schemes lus4 and bline3).
         n_boot: bootstrap replicates; 0 leaves out the CIs.
         seed: bootstrap seed.
+        y_pred: the decided class per clip (a model's operating point,
+            lungus.operating_point); default: the largest probability.
     """
     y_true = np.asarray(y_true, dtype=int)
     probabilities = np.asarray(probabilities, dtype=float)
@@ -121,7 +124,9 @@ def classification_metrics(
     n_classes = probabilities.shape[1]
     if y_true.min() < 0 or y_true.max() >= n_classes:
         raise ValueError(f"true labels must lie in 0..{n_classes - 1}")
-    y_pred = probabilities.argmax(axis=1)
+    y_pred = probabilities.argmax(axis=1) if y_pred is None else np.asarray(y_pred, dtype=int)
+    if y_pred.shape != y_true.shape or (y_pred.size and (y_pred.min() < 0 or y_pred.max() >= n_classes)):
+        raise ValueError(f"y_pred must hold one class index in 0..{n_classes - 1} per clip")
 
     def statistics(index: np.ndarray) -> dict[str, float | None]:
         matrix = confusion(y_true[index], y_pred[index], n_classes)

@@ -66,7 +66,6 @@ def evaluate_model(model_path: str | Path, manifest_path: str | Path, out: str |
     predictor = predictor_from_card(card)  # fed and finished exactly as `lungus infer` runs it
     cache = ClipCache(cache_dir if cache_dir is not None else Path(out).resolve().parent / ".lungus-cache")
     out = Path(out)
-    skipped: list[tuple[str, str]] = []
 
     if card.task == SEG_TASK:
         from lungus.data.labels.label_images import read_label_masks
@@ -98,12 +97,14 @@ def evaluate_model(model_path: str | Path, manifest_path: str | Path, out: str |
         metrics, predictions = classification_summary(predictions, ordinal=predictor.ordinal, n_boot=n_boot)
         metrics["labels"] = source
         metrics["model"] = card.name or Path(model_path).parent.name
+        decision = card.decision
+        metrics["operating_point"] = decision.describe() if decision else "none: the largest probability decides"
         tables, by_files = write_subgroups(out, predictions, card.class_names, manifest, by,
                                            ordinal=predictor.ordinal, n_boot=n_boot)
         if tables:
             metrics["by"] = tables
         files = {**write_classification_report(out, predictions, card.class_names, metrics), **by_files}
-    skipped = [(name, error) for name, error in getattr(clips, "failed", [])]
+    skipped = list(clips.failed)  # (clip, error) of each clip that could not be read
     if skipped:
         metrics["skipped"] = [{"clip": n, "error": e} for n, e in skipped]
         write_json(out / "metrics.json", metrics)

@@ -37,13 +37,13 @@ def evaluate_predictions(predictions_path: str | Path, manifest_path: str | Path
             the table's own ``label`` column.
         by: manifest columns to break the metrics down by (DIR/by_<column>.csv and .png).
     """
-    from lungus.evaluate.metrics import classification_metrics
     from lungus.evaluate.report import (
         prediction_table_path,
         read_prediction_table,
         write_classification_report,
     )
     from lungus.evaluate.subgroups import prediction_rows, write_subgroups
+    from lungus.evaluate.summaries import classification_summary
 
     out = Path(out)
     table = prediction_table_path(predictions_path)
@@ -70,10 +70,7 @@ def evaluate_predictions(predictions_path: str | Path, manifest_path: str | Path
     elif any(sum(p["target"]) != 1 for p in predictions):
         raise LungUSError("some rows' label is not one of the table's classes; pass --labels", table)
     ordinal = is_ordinal(scheme)
-    y_true = np.asarray([np.argmax(p["target"]) for p in predictions])
-    probabilities = np.asarray([p["probabilities"] for p in predictions], dtype=float)
-    metrics: dict[str, Any] = classification_metrics(y_true, probabilities, [p["patient"] for p in predictions],
-                                                     ordinal=ordinal, n_boot=n_boot)
+    metrics: dict[str, Any] = classification_summary(predictions, ordinal=ordinal, n_boot=n_boot)[0]
     metrics["labels"] = labels or f"the label column of {table}"
     folds = [p.get("fold") for p in predictions]
     extra = {"fold": folds} if all(f is not None for f in folds) else None

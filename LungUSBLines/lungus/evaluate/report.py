@@ -50,7 +50,11 @@ def write_classification_report(out: Path, predictions: Sequence[dict[str, Any]]
     out.mkdir(parents=True, exist_ok=True)
     targets = np.asarray([p["target"] for p in predictions], dtype=float)
     probabilities = np.asarray([p["probabilities"] for p in predictions], dtype=float)
-    y_true, y_pred = targets.argmax(axis=1), probabilities.argmax(axis=1)
+    from lungus.evaluate.summaries import decided_classes
+
+    decided = decided_classes(list(predictions))
+    y_true = targets.argmax(axis=1)
+    y_pred = probabilities.argmax(axis=1) if decided is None else decided
     header = ["clip", "patient", "label", "pred"] + [f"p_{name}" for name in class_names]
     extra_columns = extra_columns or {}
     header += list(extra_columns)
@@ -74,7 +78,8 @@ def write_classification_report(out: Path, predictions: Sequence[dict[str, Any]]
 
 
 def read_predictions(path: Path, class_names: Sequence[str]) -> list[dict[str, Any]]:
-    """predictions.csv back into prediction dicts (clip, patient, target one-hot, probabilities)."""
+    """predictions.csv back into prediction dicts (clip, patient, target one-hot, probabilities,
+    and the decided class ``pred`` and ``fold`` where the table has them)."""
     with open(path, newline="", encoding="utf-8") as handle:
         rows = list(csv.DictReader(handle))
     out = []
@@ -82,6 +87,7 @@ def read_predictions(path: Path, class_names: Sequence[str]) -> list[dict[str, A
         target = [1.0 if row["label"] == name else 0.0 for name in class_names]
         out.append({"index": i, "clip": row["clip"], "patient": row["patient"], "target": target,
                     "probabilities": [float(row[f"p_{name}"]) for name in class_names],
+                    **({"pred": list(class_names).index(row["pred"])} if row.get("pred") in class_names else {}),
                     **({"fold": int(row["fold"])} if row.get("fold") not in (None, "") else {})})
     return out
 

@@ -61,8 +61,9 @@ def _natural_key(value: str) -> tuple:
 
 def subgroup_metrics(y_true: Sequence[int], probabilities: np.ndarray, patients: Sequence[object],
                      groups: Sequence[str], class_names: Sequence[str], *, ordinal: bool = False,
-                     n_boot: int = 1000, seed: int = 0) -> list[dict[str, Any]]:
-    """One row of metrics per group value, in natural order.
+                     n_boot: int = 1000, seed: int = 0, y_pred: Sequence[int] | None = None) -> list[dict[str, Any]]:
+    """One row of metrics per group value, in natural order (decisions ``y_pred``: by default the
+    largest probability).
 
     Every row has ``value``, ``n_clips``, ``n_patients``, ``n_<class>`` and the metrics of
     :func:`classification_metrics` on the group's clips (None where undefined), with patient-bootstrap
@@ -77,6 +78,7 @@ def subgroup_metrics(y_true: Sequence[int], probabilities: np.ndarray, patients:
     if not (y_true.size == probabilities.shape[0] == patients.size == groups.size):
         raise ValueError(f"need one label, probability row, patient and group per clip: got {y_true.size}, "
                          f"{probabilities.shape[0]}, {patients.size}, {groups.size}")
+    decided = None if y_pred is None else np.asarray(y_pred, dtype=int)
     binary = probabilities.shape[1] == 2
     positive, negative = class_names[-1], class_names[0]
     score = probabilities[:, 1] if binary else None
@@ -84,7 +86,8 @@ def subgroup_metrics(y_true: Sequence[int], probabilities: np.ndarray, patients:
     for value in sorted(set(groups.tolist()), key=_natural_key):
         inside = groups == value
         metrics = classification_metrics(y_true[inside], probabilities[inside], patients[inside], ordinal=ordinal,
-                                          n_boot=n_boot, seed=seed)
+                                          n_boot=n_boot, seed=seed,
+                                          y_pred=None if decided is None else decided[inside])
         row: dict[str, Any] = {"value": value, "n_clips": metrics["n_clips"], "n_patients": metrics["n_patients"]}
         row.update({f"n_{name}": int((y_true[inside] == k).sum()) for k, name in enumerate(class_names)})
         for key in _GROUP_KEYS:
@@ -141,6 +144,7 @@ def write_subgroups(out: Path, predictions: Sequence[dict[str, Any]], class_name
     """DIR/by_<column>.csv and DIR/by_<column>.png for each manifest column: the rows per
     column (for metrics.json's ``by``) and the files written; nothing for no columns."""
     from lungus.evaluate.figures import subgroup_figure
+    from lungus.evaluate.summaries import decided_classes
 
     if not columns:
         return {}, {}
@@ -157,7 +161,7 @@ def write_subgroups(out: Path, predictions: Sequence[dict[str, Any]], class_name
         values = manifest.column(column)
         groups = group_values([values[r] for r in rows])
         table = subgroup_metrics(y_true, probabilities, patients, groups, class_names, ordinal=ordinal,
-                                 n_boot=n_boot, seed=seed)
+                                 n_boot=n_boot, seed=seed, y_pred=decided_classes(list(predictions)))
         slug = _file_slug(column)
         files[f"by_{slug}"] = atomic_write_text(out / f"by_{slug}.csv", subgroup_csv(table))
         files[f"by_{slug}_figure"] = subgroup_figure(out / f"by_{slug}.png", y_true, probabilities, groups,

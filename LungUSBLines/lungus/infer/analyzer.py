@@ -257,7 +257,7 @@ class Analyzer:
         # The same windowing applied to frame numbers: which prepared frame each window slot shows.
         slots = clip_windows(np.arange(n).reshape(n, 1, 1), task.window, task.stride)[:, :, 0, 0]
         window_p, frame_p = runner.window_probabilities(windows, cancel, step("classify"))
-        probabilities = aggregate_windows(torch.from_numpy(window_p), task.aggregation).numpy()
+        probabilities = task.calibrate(aggregate_windows(torch.from_numpy(window_p), task.aggregation).numpy())
         # B-line evidence per slot: P(not the first class), from the frame's own logits when the
         # model gives them, else its window's probability.
         slot_evidence = 1.0 - (
@@ -266,10 +266,13 @@ class Analyzer:
         evidence = _mean_per_frame(slots, slot_evidence, n)
         result.task, result.class_names = runner.card.task, runner.class_names
         result.probabilities = probabilities.astype(np.float64)
+        result.predicted_class = task.decide(probabilities)  # at the card's threshold, if it has one
+        if task.operating_point is not None:  # clips.jsonl and the Slicer panel say where the cut was
+            result.extra["threshold"] = round(task.operating_point.threshold, 6)
         result.classifier = runner.source.id
         result.extra["frame_evidence"] = "frame_logits" if frame_p is not None else "windows"
         if explain is not None:
-            target = explained_class(probabilities)
+            target = explained_class(probabilities, result.predicted_class)
             maps = runner.explanation_maps(windows, explain, target, cancel, step("explain"),
                                            fan_mask=prepared.fan.mask, lime=lime)
             result.explanation = Explanation(
@@ -377,10 +380,11 @@ def _mean_per_frame(slots: np.ndarray, values: np.ndarray, n_frames: int) -> np.
     return mean.reshape((n_frames, *values.shape[2:]))
 
 
-def explained_class(probabilities: np.ndarray) -> int:
-    """The class an explanation shows: the predicted one, or the likeliest B-line class when the
-    prediction is the first class (no B-lines): the map then shows what evidence there was."""
-    predicted = int(np.argmax(probabilities))
+def explained_class(probabilities: np.ndarray, predicted: int | None = None) -> int:
+    """The class an explanation shows: the predicted one (``predicted``, as the card's threshold
+    decided it; None: the likeliest), or the likeliest B-line class when the prediction is the
+    first class (no B-lines): the map then shows what evidence there was."""
+    predicted = int(np.argmax(probabilities)) if predicted is None else int(predicted)
     return predicted if predicted > 0 else 1 + int(np.argmax(probabilities[1:]))
 
 

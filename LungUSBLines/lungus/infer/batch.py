@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 from lungus.atomic import OutputWriteError, atomic_path, atomic_write_text
-from lungus.errors import LungUSError, os_problem
+from lungus.errors import Cancelled, LungUSError, os_problem
 from lungus.folder_lock import exclusive_folder
 from lungus.infer.journal import CLIPS_CSV, Journal, latest_records, read_journal, write_tables
 from lungus.infer.results import clip_columns
@@ -267,7 +267,7 @@ def _run_info(
 ) -> dict[str, Any]:
     from lungus import __version__
 
-    return {
+    info = {
         "lungus": __version__,
         "inputs": len(items),
         "inputs_digest": inputs_digest(items),
@@ -278,6 +278,10 @@ def _run_info(
         "overlays": overlays,
         "explain": explain,
     }
+    warning = analyzer.simulated_training_warning()
+    if warning is not None:  # the record of what the run was says what its models were trained on
+        info["warnings"] = [warning]
+    return info
 
 
 def _model_ids(info: dict[str, Any]) -> dict[str, str]:
@@ -447,8 +451,6 @@ class _ClipRun:
 
     def _record(self, item: InferenceInput, future: Future) -> dict[str, Any] | None:
         """The clip's record (an error record for a bad clip); None when cancelled inside it."""
-        from lungus.infer.runners import Cancelled
-
         try:
             loaded = future.result()
             analysis = self.analyzer.analyse(loaded, explain=self.request.explain, cancel=self.is_cancelled)

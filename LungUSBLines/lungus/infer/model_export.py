@@ -44,7 +44,7 @@ def check_export(model_path: str | os.PathLike, exported: str | os.PathLike) -> 
     """Max |logit difference| between a model file and its exported file on a random input;
     LungUSError when the export loads differently or disagrees beyond TOLERANCE."""
     from lungus.models.model_file import load_model_file
-    from lungus.models.model_files import open_model
+    from lungus.models.model_files import ONNX, open_model
 
     loaded = load_model_file(model_path)
     model, card, source = open_model(exported)
@@ -55,7 +55,7 @@ def check_export(model_path: str | os.PathLike, exported: str | os.PathLike) -> 
     x = check_input(card)
     with torch.no_grad():
         expected = loaded.model(x).numpy()
-        got = model(x) if source.kind == "onnx" else model(x).numpy()
+        got = model(x) if source.kind == ONNX else model(x).numpy()
     difference = float(np.max(np.abs(np.asarray(got) - expected)))
     if not difference <= TOLERANCE:
         raise LungUSError(

@@ -110,7 +110,8 @@ class ClipAnalysis:
     frames: np.ndarray  # (F,) original frame indices with results
     task: str | None = None
     class_names: list[str] | None = None
-    probabilities: np.ndarray | None = None  # (K,)
+    probabilities: np.ndarray | None = None  # (K,), recalibrated if the classifier's card says so
+    predicted_class: int | None = None  # decided at the card's threshold (None: the largest probability)
     p_blines: np.ndarray | None = None  # (F,) float, NaN where not analysed
     bline_count: np.ndarray | None = None  # (F,) int, -1 where not analysed
     blas: list[float | None] | None = None
@@ -128,6 +129,8 @@ class ClipAnalysis:
     def pred(self) -> str | None:
         if self.probabilities is None:
             return None
+        if self.predicted_class is not None:
+            return self.class_names[self.predicted_class]
         return self.class_names[int(np.argmax(self.probabilities))]
 
     def _seg_stat(self, name: str) -> Any:
@@ -268,6 +271,7 @@ def write_analysis_file(analysis: ClipAnalysis, path: str | os.PathLike) -> Path
         "fps": analysis.fps,
         "task": analysis.task,
         "class_names": analysis.class_names,
+        "predicted_class": analysis.predicted_class,
         "blas": analysis.blas,
         "positions": analysis.positions,
         "position_unit": analysis.position_unit,
@@ -381,6 +385,7 @@ def read_analysis_file(path: str | os.PathLike) -> ClipAnalysis:
             task=record["task"],
             class_names=record["class_names"],
             probabilities=arrays.get("probabilities"),
+            predicted_class=record.get("predicted_class"),
             p_blines=arrays.get("p_blines"),
             bline_count=arrays.get("bline_count"),
             blas=record["blas"],

@@ -24,7 +24,7 @@ from lungus.explanations import EVERY_MODEL_EXPLANATIONS, EXPLAIN_OUTPUTS, GRADC
 from lungus.model_calls import DEFAULT_MODEL_CALL_TIMEOUT_S, ModelCallLimit
 from lungus.models.lime import LimeSettings
 from lungus.models.model_file import ModelCard
-from lungus.models.model_files import file_kind, open_model
+from lungus.models.model_files import MODEL, ONNX, TORCHSCRIPT, file_kind, open_model
 from lungus.models.outputs import check_model_output, expected_logits_shape
 from lungus.models.registry import CLASSIFIER, SEGMENTER
 from lungus.predict.card import predictor_from_card
@@ -71,7 +71,7 @@ class ClassifierRunner:
         self.call = ModelCallLimit(self.source.path, call_timeout_s, getattr(self.model, "stop", None))
         self.device = device
         self.task = predictor_from_card(self.card)
-        self.explains = self.source.kind == "model"
+        self.explains = self.source.kind == MODEL
 
     @property
     def class_names(self) -> list[str]:
@@ -87,7 +87,7 @@ class ClassifierRunner:
         for start in range(0, windows.shape[0], batch):
             check_cancel(cancel)
             chunk = torch.from_numpy(np.ascontiguousarray(windows[start : start + batch]))
-            x = self.task.inputs(chunk, torch.device("cpu") if self.source.kind == "onnx" else self.device)
+            x = self.task.inputs(chunk, torch.device("cpu") if self.source.kind == ONNX else self.device)
             logits, frame_logits = self.call(lambda x=x: self._logits(x))
             logits = self._checked(logits, expected_logits_shape(self.card, x.shape), "logits")
             window_p.append(logits.float().softmax(dim=1).cpu().numpy())
@@ -100,8 +100,19 @@ class ClassifierRunner:
         return np.concatenate(window_p), (np.concatenate(frame_p) if frame_p else None)
 
     def _logits(self, x: torch.Tensor) -> tuple[Any, Any]:
-        """(window logits, frame logits or None) for a batch of windows (in the model-call thread)."""
-        if self.source.kind == "onnx":
+        """(window logits, frame logits or None) for a batch of windows (in the model-call thread);
+        with the card's ``eval_flip``, averaged with those of the mirror image, as evaluation does
+        (lungus.predict.classifier.ClipClassifier.predict_clip)."""
+        logits, frame_logits = self._forward(x)
+        if self.task.flip:
+            flipped, flipped_frames = self._forward(x.flip(-1))
+            logits = (logits + flipped) / 2
+            if frame_logits is not None:
+                frame_logits = (frame_logits + flipped_frames) / 2
+        return logits, frame_logits
+
+    def _forward(self, x: torch.Tensor) -> tuple[Any, Any]:
+        if self.source.kind == ONNX:
             return self.model(x), None
         with torch.no_grad():
             if self.explains:
@@ -185,7 +196,7 @@ def explanation_methods(path: str | os.PathLike) -> tuple[str, ...]:
     files and segmenters support none. LungUSError for a file that is not a model."""
     from lungus.models.model_file import load_model_file
 
-    if file_kind(path) != "model":
+    if file_kind(path) != MODEL:
         return ()
     loaded = load_model_file(path)
     if loaded.card.kind != CLASSIFIER:
@@ -228,8 +239,8 @@ class SegmenterRunner:
         self.normalisation = self.card.preprocessing["normalisation"]
         # Label classes and post-processing (small B-line specks dropped) as the card records them.
         self.task = predictor_from_card(self.card, eval_batch=SEG_BATCH)
-        self.runtime = {"model": "torch", "torchscript": "torchscript", "onnx": "onnx"}[self.source.kind]
-        if self.source.kind == "model" and (
+        self.runtime = {MODEL: "torch", TORCHSCRIPT: "torchscript", ONNX: "onnx"}[self.source.kind]
+        if self.source.kind == MODEL and (
             runtime == "onnx" or (runtime == "auto" and device.type == "cpu")
         ):
             session = onnx_session(self.model, self.card, threads)
@@ -271,7 +282,6 @@ class SegmenterRunner:
             return np.zeros(frames.shape, np.uint8)
         return self.task.postprocess(np.concatenate(out), fan_mask)
 
-
     def _logits(self, x: torch.Tensor) -> Any:
         """The logits of a batch of frames (in the model-call thread)."""
         with torch.no_grad():
@@ -285,7 +295,7 @@ def onnx_session(model: torch.nn.Module, card: ModelCard, threads: int | None):
     torch.export one that ``lungus export`` uses for files (which must stay loadable without
     the model's Python code); the result is checked against the model before it is used.
     """
-    from lungus.models.torchscript_onnx import INPUT_NAME, OUTPUT_NAME, OnnxModel
+    from lungus.models.torchscript_onnx import INPUT_NAME, OUTPUT_NAME, OnnxModel, session_options
 
     try:
         import onnxruntime
@@ -307,11 +317,9 @@ def onnx_session(model: torch.nn.Module, card: ModelCard, threads: int | None):
                     OUTPUT_NAME: {0: "batch", 2: "height", 3: "width"},
                 },
             )
-        options = onnxruntime.SessionOptions()
-        if threads is not None:
-            options.intra_op_num_threads = threads
-            options.inter_op_num_threads = 1
-        session = onnxruntime.InferenceSession(buffer.getvalue(), options, providers=["CPUExecutionProvider"])
+        session = onnxruntime.InferenceSession(
+            buffer.getvalue(), session_options(threads), providers=["CPUExecutionProvider"]
+        )
         runner = OnnxModel(session=session, card=card, path=Path("<memory>"))
         probe = torch.randn(card.default_input_shape(batch=2), generator=torch.Generator().manual_seed(0))
         with torch.no_grad():

@@ -13,8 +13,8 @@ segmenters take (B, 1, H, W) frames and return logits (B, 6, H, W). Normalisatio
 
 # isort: off
 # Importing the architecture modules registers their models (``registry.register_model``), in the
-# order the registry lists them: video ResNets, frame classifiers, segmenters, ensembles.
-from lungus.models import video_resnet, frame_cnn, cnn_lstm, unet, ensemble  # noqa: F401
+# order the registry lists them: video ResNets, frame classifiers, segmenters, ensembles, fused-feature frame classifiers.
+from lungus.models import video_resnet, frame_cnn, cnn_lstm, unet, ensemble, fusion  # noqa: F401
 # isort: on
 from lungus.models.base import Segmenter, VideoClassifier
 from lungus.models.explain import grad_cam

@@ -34,6 +34,7 @@ from lungus.models.registry import (
     get_spec,
     register_model,
 )
+from lungus.operating_point import OperatingPoint
 
 ENSEMBLE = "ensemble"
 # Card fields the members must share: they say what the ensemble predicts and how to feed it.
@@ -85,9 +86,12 @@ class ClipEnsemble(VideoClassifier):
 
 
 def ensemble_card(member_cards: Sequence[Any], *, name: str = "", validation_metrics: dict | None = None,
-                  extra: dict | None = None, paths: Sequence[os.PathLike | str] = ()) -> ModelCard:
+                  extra: dict | None = None, paths: Sequence[os.PathLike | str] = (),
+                  operating_point: OperatingPoint | None = None) -> ModelCard:
     """The card of an ensemble of models with these cards (a LungUSError naming the odd one out
-    when they differ in task, classes or preprocessing)."""
+    when they differ in task, classes or preprocessing). The members' operating points are not
+    the ensemble's (averaging moves its scores): it gets its own, chosen on its own predictions,
+    or none."""
     first = member_cards[0]
     if first.kind != CLASSIFIER:
         raise LungUSError("only clip classifiers can be ensembled", paths[0] if paths else None)
@@ -110,11 +114,13 @@ def ensemble_card(member_cards: Sequence[Any], *, name: str = "", validation_met
         validation_metrics=dict(validation_metrics or {}),
         name=name,
         extra={"member_names": [card.name for card in member_cards], **(extra or {})},
+        operating_point=operating_point.to_card_field() if operating_point is not None else {},
     ).stamped()
 
 
 def write_ensemble_file(path: os.PathLike | str, member_paths: Sequence[os.PathLike | str], *, name: str = "",
-                        validation_metrics: dict | None = None, extra: dict | None = None) -> Path:
+                        validation_metrics: dict | None = None, extra: dict | None = None,
+                        operating_point: OperatingPoint | None = None) -> Path:
     """Write one model file averaging the classifiers in ``member_paths`` (written atomically)."""
     if len(member_paths) < 2:
         raise LungUSError(f"an ensemble needs at least 2 model files, got {len(member_paths)}", path)
@@ -123,7 +129,8 @@ def write_ensemble_file(path: os.PathLike | str, member_paths: Sequence[os.PathL
         if member.card.architecture["name"] == ENSEMBLE:
             raise LungUSError("this is already an ensemble; list its members instead", member.path)
     card = ensemble_card([m.card for m in loaded], name=name or Path(path).stem,
-                         validation_metrics=validation_metrics, extra=extra, paths=member_paths)
+                         validation_metrics=validation_metrics, extra=extra, paths=member_paths,
+                         operating_point=operating_point)
     model = ClipEnsemble([m.model for m in loaded])
     model.architecture_json = json.dumps(card.architecture, sort_keys=True)
     return save_model_file(path, model, card)

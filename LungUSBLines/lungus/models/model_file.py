@@ -23,11 +23,13 @@ import torch
 from torch import Tensor, nn
 
 from lungus.atomic import atomic_path
+from lungus.clip_rules import clip_rule_problem
 from lungus.data.labels.schemes import LABEL_SCHEMES, SEG_CLASSES
 from lungus.data.labels.tasks import SEG_TASK, TASKS
 from lungus.errors import LungUSError, error_detail
 from lungus.models.normalisation import check_normalisation
 from lungus.models.registry import CLASSIFIER, SEGMENTER, architecture, build_from_architecture, get_spec
+from lungus.operating_point import OperatingPoint
 from lungus.timestamps import utc_now
 
 FORMAT_VERSION = 1
@@ -141,7 +143,9 @@ class ModelCard:
     - ``software`` and ``created`` (UTC ISO 8601): filled by ``stamped()``;
     - ``name``: a short id for result tables (optional); ``extra``: anything else JSON-able;
     - ``weights_sha256``: ``weights_digest`` of the weights, filled by ``save_model_file`` and
-      checked on every load (empty in files saved before digests existed).
+      checked on every load (empty in files saved before digests existed);
+    - ``operating_point``: a classifier's decision threshold and recalibration, chosen on clips it did
+      not train on (lungus.operating_point; empty: decide by the largest probability).
     """
 
     task: str
@@ -156,6 +160,7 @@ class ModelCard:
     name: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
     weights_sha256: str = ""
+    operating_point: dict[str, Any] = field(default_factory=dict)
 
     @property
     def num_classes(self) -> int:
@@ -178,6 +183,11 @@ class ModelCard:
         if isinstance(simulated, (int, float)) and not isinstance(simulated, bool):
             return simulated > 0
         return bool(self.training_data.get("clips")) and self.label_source == "truth" and self.task != SEG_TASK
+
+    @property
+    def decision(self) -> OperatingPoint | None:
+        """The classifier's operating point; None: decide by the largest probability."""
+        return OperatingPoint.from_card_field(self.operating_point)
 
     def validate(self) -> ModelCard:
         """Check every field (ValueError saying what to fix); fills the architecture's defaults. Returns self."""
@@ -223,6 +233,13 @@ class ModelCard:
             isinstance(self.weights_sha256, str) and SHA256_HEX.fullmatch(self.weights_sha256)
         ):
             raise ValueError("card weights_sha256 must be 64 lowercase hex digits (a SHA-256)")
+        if self.operating_point in (None, {}):
+            self.operating_point = {}
+        elif self.kind == SEGMENTER:
+            raise ValueError("a segmenter's card has no operating_point (it is a classifier's decision threshold)")
+        else:
+            self.operating_point = _jsonable("operating_point",
+                                             OperatingPoint.from_card_field(self.operating_point).to_card_field())
         return self
 
     def _checked_preprocessing(self, pre: Any) -> dict[str, Any]:
@@ -259,6 +276,9 @@ class ModelCard:
                 raise ValueError(
                     f"card preprocessing.eval_stride must be a whole number of frames (> 0) or null, got {stride!r}"
                 )
+            rule = pre.get("eval_aggregation")
+            if rule is not None and clip_rule_problem(rule):
+                raise ValueError(f"card preprocessing.eval_aggregation: {clip_rule_problem(rule)}")
         elif frames not in (None, 1):
             raise ValueError(f"a segmenter's preprocessing.frames must be null, got {frames!r}")
         fps = pre.get("target_fps")
@@ -455,3 +475,15 @@ def load_model_file(path: os.PathLike | str, map_location: Any = "cpu") -> Loade
         )
     model.load_state_dict(state)
     return LoadedModel(model=model.eval(), card=card, path=path)
+
+
+def update_card(path: os.PathLike | str, **changes: Any) -> ModelCard:
+    """Rewrite a model file's card with ``changes`` (card fields), weights untouched (their digest is
+    checked first), atomically; the new card. Cross-validation records each fold model's operating
+    point this way once every fold has its out-of-fold predictions."""
+    path = Path(path)
+    payload = _load_payload(path, "cpu")
+    card = as_card({**payload["card"], **changes}, path)
+    payload["card"] = card.to_dict()
+    write_atomically(path, lambda temp: torch.save(payload, temp))
+    return card

@@ -134,6 +134,20 @@ def _json(text: str, path: Path) -> Any:
 
 def load_torchscript(path: os.PathLike | str, map_location: Any = "cpu") -> LoadedModel:
     """A TorchScript file exported by lungus, and its card."""
+    card = read_torchscript_card(path)
+    path = Path(path)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", FutureWarning)
+            module = torch.jit.load(str(path), map_location=map_location)
+    except Exception as error:
+        raise LungUSError(f"not a loadable TorchScript file ({type(error).__name__})", path=path) from None
+    return LoadedModel(model=module.eval(), card=card, path=path)
+
+
+def read_torchscript_card(path: os.PathLike | str) -> ModelCard:
+    """The card embedded in a TorchScript file exported by lungus, its digest checked against the
+    archive's content (the code and weights are not deserialised)."""
     path = Path(path)
     if not path.is_file():
         raise LungUSError("no such TorchScript file", path=path)
@@ -143,20 +157,15 @@ def load_torchscript(path: os.PathLike | str, map_location: Any = "cpu") -> Load
     try:
         content_digest = torchscript_digest(path)
         card_text = _embedded_card_text(path)
+    except LungUSError:
+        raise
     except Exception as error:
         raise LungUSError(f"not a loadable TorchScript file ({type(error).__name__})", path=path) from None
     if not card_text:
         raise LungUSError(
             "TorchScript file has no embedded lungus card (card.json); export it with lungus", path=path
         )
-    card = _card_from_payload(_json(card_text, path), path, content_digest)
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", FutureWarning)
-            module = torch.jit.load(str(path), map_location=map_location)
-    except Exception as error:
-        raise LungUSError(f"not a loadable TorchScript file ({type(error).__name__})", path=path) from None
-    return LoadedModel(model=module.eval(), card=card, path=path)
+    return _card_from_payload(_json(card_text, path), path, content_digest)
 
 
 def _embedded_card_text(path: Path) -> str:
@@ -169,10 +178,6 @@ def _embedded_card_text(path: Path) -> str:
         if info.file_size > MAX_CARD_BYTES:
             raise LungUSError(f"the embedded card is {info.file_size:,} bytes, more than a card can be", path)
         return zipped.read(names[0]).decode("utf-8")
-
-
-def read_torchscript_card(path: os.PathLike | str) -> ModelCard:
-    return load_torchscript(path).card
 
 
 def _dynamic_shapes(kind: str) -> tuple[dict[int, Any], ...]:
@@ -288,6 +293,17 @@ class OnnxModel:
             self.run_options.terminate = True
 
 
+def session_options(threads: int | None) -> Any:
+    """ONNX Runtime session options: ``threads`` for one operator at a time (None: its default)."""
+    import onnxruntime
+
+    options = onnxruntime.SessionOptions()
+    if threads is not None:
+        options.intra_op_num_threads = threads
+        options.inter_op_num_threads = 1
+    return options
+
+
 def load_onnx(
     path: os.PathLike | str, *, threads: int | None = None, providers: list[str] | None = None
 ) -> OnnxModel:
@@ -295,13 +311,9 @@ def load_onnx(
     import onnxruntime
 
     card = read_onnx_card(path)
-    options = onnxruntime.SessionOptions()
-    if threads is not None:
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
     try:
         session = onnxruntime.InferenceSession(
-            str(path), options, providers=providers or ["CPUExecutionProvider"]
+            str(path), session_options(threads), providers=providers or ["CPUExecutionProvider"]
         )
     except Exception as error:
         raise LungUSError(f"ONNX Runtime cannot load it ({type(error).__name__})", path=path) from None

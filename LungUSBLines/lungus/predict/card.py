@@ -17,7 +17,7 @@ def predictor_from_card(card: Any, eval_batch: int | None = None) -> ClipClassif
     """The predictor a model card (lungus.models.model_file.ModelCard) describes.
 
     A classifier: the card's window, evaluation stride (default half a window), aggregation
-    (default max) and flip. A segmenter: the classes its labels could show (``label_classes``)
+    (default max), flip and operating point (recalibration and decision threshold). A segmenter: the classes its labels could show (``label_classes``)
     and its post-processing; a card without post-processing settings predates them, so plain
     argmax, as it was trained. ``eval_batch``: windows or frames per model call (default:
     the predictor's own).
@@ -38,4 +38,4 @@ def predictor_from_card(card: Any, eval_batch: int | None = None) -> ClipClassif
     return ClipClassifier(card.class_names, ordinal=is_ordinal(card.task), window=pre["frames"],
                           stride=pre.get("eval_stride") or max(1, pre["frames"] // 2),
                           aggregation=pre.get("eval_aggregation", "max"), normalisation=pre["normalisation"],
-                          flip=bool(pre.get("eval_flip", False)), **batch)
+                          flip=bool(pre.get("eval_flip", False)), operating_point=card.decision, **batch)

@@ -21,17 +21,21 @@ from lungus.predict.segmenter import FrameSegmenter
 
 def classify_eval_set(classifier: ClipClassifier, model: nn.Module, dataset: Any, device: torch.device,
                       indices: Sequence[int]) -> list[dict[str, Any]]:
-    """One prediction per clip ``indices``: its index, name, patient, target and class probabilities."""
+    """One prediction per clip ``indices``: its index, name, patient, target and class probabilities,
+    and (for a classifier with an operating point) the class it decides, ``pred``."""
     predictions = []
     for i in indices:
         probabilities = classifier.predict_clip(model, dataset.clip_frames(i), device)
-        predictions.append({
+        prediction = {
             "index": int(i),
             "clip": dataset.names[i],
             "patient": dataset.patients[i],
             "target": dataset.targets[i].tolist(),
             "probabilities": probabilities.tolist(),
-        })
+        }
+        if classifier.operating_point is not None:
+            prediction["pred"] = classifier.decide(probabilities)
+        predictions.append(prediction)
     return predictions
 
 

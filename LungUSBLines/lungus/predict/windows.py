@@ -6,6 +6,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from lungus.clip_rules import parse_clip_rule
+
 
 def window_starts(n_frames: int, window: int, stride: int) -> list[int]:
     """Starts of evaluation windows covering every frame; one window for a short clip."""
@@ -29,11 +31,23 @@ def clip_windows(frames: np.ndarray, window: int, stride: int) -> np.ndarray:
 
 
 def aggregate_windows(probabilities: Tensor, how: str) -> Tensor:
-    """One clip distribution from (W, K) window distributions.
+    """One clip distribution from (W, K) window distributions by the clip rule ``how``
+    (lungus.clip_rules: max, mean, topk:K, consecutive:K; docs/frame-fusion.md#clip-rules).
 
-    ``max`` keeps the window with the most evidence against class 0 (no B-lines): for a
-    binary task that is the maximum P(present) over windows, Lucassen 2023's rule.
+    A window's evidence is 1 - P(class 0), the evidence against "no B-lines": for a binary task
+    ``max`` is the maximum P(present) over windows, Lucassen 2023's rule.
     """
-    if how == "mean":
+    rule, k = parse_clip_rule(how)
+    if rule == "mean":
         return probabilities.mean(dim=0)
-    return probabilities[int(torch.argmax(1.0 - probabilities[:, 0]))]
+    evidence = 1.0 - probabilities[:, 0]
+    if rule == "max":
+        return probabilities[int(torch.argmax(evidence))]
+    if rule == "topk":
+        top = torch.topk(evidence, min(k, evidence.shape[0])).indices
+        return probabilities[top].mean(dim=0)
+    # consecutive: per run of k windows its weakest window; the clip is the strongest such run.
+    k = min(k, evidence.shape[0])
+    weakest = evidence.unfold(0, k, 1).min(dim=1)
+    run = int(torch.argmax(weakest.values))
+    return probabilities[run + int(weakest.indices[run])]

@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 
 from lungus.atomic import atomic_write_text
-from lungus.data.labels.annotation_labels import IGNORE_INDEX
+from lungus.data.labels.annotation_labels import labelled_frames
 from lungus.data.labels.annotations import (
     AnnotatedLine,
     Annotation,
@@ -119,27 +119,19 @@ def _to_lps(points: list[list[float]], ijk_to_lps: np.ndarray) -> np.ndarray:
     return (ijk @ ijk_to_lps.T)[:, :3]
 
 
-def _sop_instance_uid(clip: Path) -> str:
-    """The DICOM clip's SOPInstanceUID (AnnotateUltrasound keys its files by it); "" for other clips."""
-    from lungus.io import read_clip
-    from lungus.io.formats import clip_format
-
-    if clip_format(clip) != "dicom":
-        return ""
-    return str(read_clip(clip, fan=False, identifiers=True).meta.get("identifiers", {}).get("SOPInstanceUID", ""))
-
-
 def annotation_record(save: MaskSave, ijk_to_lps: np.ndarray | None = None) -> dict:
     """The AnnotateUltrasound JSON object of one clip's corrected masks."""
     from lungus.io import read_clip
 
-    clip = read_clip(save.clip)
+    # identifiers: a DICOM clip's SOPInstanceUID, by which AnnotateUltrasound keys its files (read
+    # with the frames, not in a second decode; other formats have none).
+    clip = read_clip(save.clip, identifiers=True)
     masks = read_label_masks(save.path, n_frames=clip.n_frames, shape=clip.frames.shape[1:3])
     fan = clip.fan or FanGeometry(np.ones(clip.frames.shape[1:3], dtype=bool), "full")
     matrix = np.eye(4) if ijk_to_lps is None else np.asarray(ijk_to_lps, dtype=np.float64)
     axes = ProbeAxes(fan)
     frames: dict[int, FrameAnnotation] = {}
-    for t in np.flatnonzero(~(masks == IGNORE_INDEX).all(axis=(1, 2))):
+    for t in np.flatnonzero(labelled_frames(masks)):
         pleura, blines = frame_lines(masks[t], axes)
         frames[int(t)] = FrameAnnotation(
             int(t),
@@ -161,7 +153,8 @@ def annotation_record(save: MaskSave, ijk_to_lps: np.ndarray | None = None) -> d
         if shown.pleura_percentage[t] is not None:
             entry["pleura_percentage"] = round(float(shown.pleura_percentage[t]), 3)
         frame_annotations.append(entry)
-    return {"SOPInstanceUID": _sop_instance_uid(Path(save.clip)), **fan_sidecar_record(fan), "labels": [],
+    uid = str(clip.meta.get("identifiers", {}).get("SOPInstanceUID", ""))
+    return {"SOPInstanceUID": uid, **fan_sidecar_record(fan), "labels": [],
             "frame_annotations": frame_annotations}
 
 

@@ -43,7 +43,8 @@ import numpy as np
 
 from lungus.atomic import append_whole, cut_torn_tail, output_errors
 from lungus.data.csvfile import csv_cell, read_csv_table, write_records_csv
-from lungus.data.labels.annotation_labels import IGNORE_INDEX
+from lungus.data.labels.annotation_labels import IGNORE_INDEX, labelled_frames
+from lungus.data.labels.label_images import MASK_SUFFIX
 from lungus.data.labels.opinions import clip_key
 from lungus.data.labels.schemes import LABEL_SCHEMES, SEG_CLASSES, normalise_label
 from lungus.data.labels.tasks import CLASSIFICATION_TASKS
@@ -56,7 +57,6 @@ from lungus.timestamps import utc_now
 REVIEW_MANIFEST = "manifest.csv"
 REVIEW_HISTORY = "history.jsonl"
 MASKS_FOLDER = "masks"
-MASK_SUFFIX = ".seq.nrrd"
 LOCK = ".lungus-review.lock"
 #: A reviewer's name becomes the manifest column ``expert_<name>`` and the label source ``expert:<name>``.
 REVIEWER_NAME = re.compile(r"[A-Za-z0-9_-]+")
@@ -211,7 +211,7 @@ class ReviewFolder:
                 fps=fps if fps is not None else frames.fps,
                 spacing_mm=spacing_mm if spacing_mm is not None else frames.spacing_mm,
             )
-            reviewed = np.flatnonzero(~(masks == IGNORE_INDEX).all(axis=(1, 2)))
+            reviewed = np.flatnonzero(labelled_frames(masks))
             entry = {
                 "kind": MASKS,
                 "clip": relative,

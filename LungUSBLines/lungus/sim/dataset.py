@@ -10,7 +10,8 @@ Layout of the output folder (paths in the CSVs are relative to it)::
                       confluent_regions, confluent_share, positions (B-line columns)
     patients.csv      each patient's traits
     clips/<name>.<ext>   the clip (mp4, seq.nrrd or dcm) and <name>.json, its fan in
-                      the SlicerUltrasound AnonymizeUltrasound schema (read_clip uses it)
+                      the SlicerUltrasound AnonymizeUltrasound schema (lungus.io.fan.fan_sidecar_record;
+                      read_clip uses it)
     masks/<name>.seq.nrrd  uint8 class ids (lungus.data.labels.schemes), one frame per clip
                       frame, gzip-compressed; read back with :func:`read_masks`
     preview.png       optional contact sheet
@@ -27,8 +28,10 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from lungus.atomic import atomic_write_text
+from lungus.data.labels.label_images import MASK_SUFFIX
 from lungus.data.labels.schemes import LABEL_SCHEMES
 from lungus.errors import LungUSError
+from lungus.io.fan import fan_sidecar_record
 from lungus.progress import Progress
 from lungus.sim.generator import (
     PlannedClip,
@@ -38,14 +41,12 @@ from lungus.sim.generator import (
     plan_collection,
     simulate_planned,
 )
-from lungus.sim.geometry import ProbeGeometry
 
 if TYPE_CHECKING:
     from lungus.sim.raters import RaterConfig, RaterResult
 
 #: --format value -> clip file suffix.
 CLIP_FORMATS = {"mp4": ".mp4", "seq.nrrd": ".seq.nrrd", "dicom": ".dcm"}
-MASK_SUFFIX = ".seq.nrrd"
 PREVIEW_CLIPS = 12
 FRAME_COLUMNS = [
     "clip",
@@ -83,43 +84,11 @@ class DatasetSummary:
         }
 
 
-def fan_json(probe: ProbeGeometry) -> dict:
-    """The fan as an AnonymizeUltrasound-style JSON record (angles in OpenCV degrees:
-    from the +column axis towards +row, so straight down is 90 and angle1 is the left edge)."""
-    record: dict = {"image_size_rows": probe.height, "image_size_cols": probe.width}
-    if probe.kind == "convex":
-        record.update(
-            mask_type="fan",
-            angle1=90.0 + probe.half_angle_deg,
-            angle2=90.0 - probe.half_angle_deg,
-            center_rows_px=probe.apex[0],
-            center_cols_px=probe.apex[1],
-            radius1=probe.radii[0],
-            radius2=probe.radii[1],
-        )
-    else:
-        row0, col0, row1, col1 = probe.rect
-        record.update(
-            mask_type="rectangle",
-            rectangle_top=row0,
-            rectangle_left=col0,
-            rectangle_bottom=row1,
-            rectangle_right=col1,
-        )
-    return record
-
-
 def read_masks(path: str | os.PathLike) -> np.ndarray:
     """(T, H, W) uint8 class ids from a mask file written by :func:`write_dataset`."""
     from lungus.io import read_clip
 
     return read_clip(path, fan=False).frames
-
-
-def _write_masks(sim: SimulatedClip, path: Path) -> None:
-    from lungus.data.labels.label_images import write_label_masks
-
-    write_label_masks(path, sim.masks, fps=sim.clip.fps, spacing_mm=sim.clip.spacing_mm)
 
 
 def _previous_set_files(out: Path) -> set[Path]:
@@ -168,7 +137,6 @@ class _WrittenClips:
     rows: list[dict[str, object]] = field(default_factory=list)
     frame_rows: list[list[object]] = field(default_factory=list)
     preview_items: list[tuple[np.ndarray, np.ndarray, str]] = field(default_factory=list)
-    n_frames: int = 0
 
 
 def write_dataset(
@@ -205,7 +173,8 @@ def write_dataset(
     _remove_stale_files(out, previous, written.rows)
     label_counts = _label_counts(written.rows)
     return DatasetSummary(
-        out, manifest_path, len(written.rows), n_patients, written.n_frames, label_counts, files
+        out, manifest_path, len(written.rows), n_patients, sum(int(row["n_frames"]) for row in written.rows),
+        label_counts, files,
     )
 
 
@@ -233,6 +202,7 @@ def _write_clips(
     progress: Progress | None,
 ) -> _WrittenClips:
     """Simulate and write every planned clip: the clip, its fan JSON and its masks."""
+    from lungus.data.labels.label_images import write_label_masks
     from lungus.io import write_clip
 
     written = _WrittenClips()
@@ -241,11 +211,10 @@ def _write_clips(
         clip_rel = f"clips/{sim.name}{suffix}"
         mask_rel = f"masks/{sim.name}{MASK_SUFFIX}"
         write_clip(sim.clip, out / clip_rel)
-        atomic_write_text(out / "clips" / f"{sim.name}.json", json.dumps(fan_json(sim.geometry), indent=1))
-        _write_masks(sim, out / mask_rel)
+        atomic_write_text(out / "clips" / f"{sim.name}.json", json.dumps(fan_sidecar_record(sim.clip.fan), indent=1))
+        write_label_masks(out / mask_rel, sim.masks, fps=sim.clip.fps, spacing_mm=sim.clip.spacing_mm)
         written.rows.append(_manifest_row(sim, clip_rel, mask_rel))
         written.frame_rows.extend(_frame_rows(sim, clip_rel))
-        written.n_frames += sim.clip.n_frames
         if preview and len(written.preview_items) < PREVIEW_CLIPS:
             written.preview_items.append(_preview_item(sim))
         if progress is not None:

@@ -47,6 +47,7 @@ from typing import Any
 
 import numpy as np
 
+from lungus.data.labels.tasks import DEFAULT_TASK, SEG_TASK
 from lungus.errors import LungUSError
 from lungus.progress import Progress
 
@@ -94,7 +95,7 @@ class ReviewStudyConfig:
     seeds: int = 3
     seed: int = 0
     expert: str = "noisy"
-    task: str = "bline2"
+    task: str = DEFAULT_TASK
     mask_miss_share: float = 0.3
     segmenter: bool = True
     device: str = "auto"
@@ -224,7 +225,7 @@ def _classifier_config(config: ReviewStudyConfig, manifest: Path, out: Path, lab
 def _segmenter_config(config: ReviewStudyConfig, manifest: Path, out: Path, seed: int, cache: Path):
     from lungus.train.config import TrainConfig
 
-    return TrainConfig(manifest=str(manifest), out=str(out), task="seg", model="unet_small",
+    return TrainConfig(manifest=str(manifest), out=str(out), task=SEG_TASK, model="unet_small",
                        model_args={"width": config.seg_width, "input_stride": 1}, label_source="labelmaps",
                        size=(config.input_size, config.input_size), frames=config.seg_frames,
                        epochs=config.seg_epochs, batch_size=8, lr=3e-3, val_fraction=0.0, seed=seed,

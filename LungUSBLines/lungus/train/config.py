@@ -15,13 +15,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lungus.clip_rules import CLIP_RULE_HELP, clip_rule_problem
 from lungus.data.labels.tasks import DEFAULT_TASK, SEG_TASK, TASKS
 from lungus.data.pipeline.layouts import LAYOUTS
 from lungus.device import DEFAULT_DEVICE, DEVICE_HELP, device_problem
 from lungus.errors import LungUSError
+from lungus.operating_point import CALIBRATIONS, DEFAULT_THRESHOLD_RULE, threshold_rule_problem
 
 SCHEDULES = ("onecycle", "cosine")
-AGGREGATIONS = ("max", "mean")
+FUSION_MODEL = "fusion"
 
 # A value -> what is wrong with it ("must be ..."), or None. Checked only when the value is not None.
 Check = Callable[[Any], "str | None"]
@@ -68,6 +70,11 @@ def _sector_problem(sector: Any) -> str | None:
     if len(sector) == 5:
         return None
     return "is (apex_row, apex_col, half_angle_deg, inner, outer) as fractions"
+
+
+def _clip_rule_problem(rule: Any) -> str | None:
+    problem = clip_rule_problem(rule)
+    return None if problem is None else "must be a clip rule: " + problem
 
 
 def _augment_problem(augment: Any) -> str | None:
@@ -122,13 +129,28 @@ class TrainConfig:
     augment: bool | dict[str, Any] = setting(
         True, help="random gain, contrast, speckle, rotation, flip, shift and time reversal per training clip "
         "(YAML: a mapping overrides lungus.data.pipeline.augment.AugmentConfig ranges)", check=_augment_problem)
-    eval_aggregation: str = setting("max", help="how window scores become a clip score", choices=AGGREGATIONS)
+    eval_aggregation: str = setting("max", help=f"how window scores become a clip score: {CLIP_RULE_HELP} "
+                                    "(docs/frame-fusion.md#clip-rules)", check=_clip_rule_problem)
     eval_stride: int | None = setting(None, help="frames between evaluation windows",
                                       default_text="frames // 2")
     eval_flip: bool = setting(False, help="also score each window mirrored left-right and average "
                               "(test-time augmentation)")
     cache_dir: str | None = setting(None, help="where prepared clips are cached",
                                     default_text=".lungus-cache beside the run folder")
+    # fusion (docs/frame-fusion.md): a frame classifier on the fused features of trained backbones
+    backbones: str | None = setting(None, help="--model fusion: comma-separated backbones, each a lungus model "
+                                    "file or resnet18 / resnet34 / mobilenet_v3_small[=WEIGHTS_FILE]",
+                                    default_text="none")
+    classifier: str = setting("logreg", help="--model fusion: the classifier fitted to the fused features: "
+                              "logreg, svm (RBF, two-class tasks), rf or gbm (lungus.models.fusion.CLASSIFIERS)")
+    frame_labels: str | None = setting(None, help="--model fusion: per-frame labels, 'masks' (a frame has B-lines "
+                                       "when its mask has any) or a frames manifest CSV (clip,frame,label)",
+                                       default_text="the clip's label on every frame")
+    filter_frames: str | None = setting(None, help="--model fusion: drop frames of B-line clips without B-line "
+                                        "evidence from training: 'masks', or a model file whose frame score "
+                                        "decides", default_text="keep every frame")
+    features_dir: str | None = setting(None, help="--model fusion: the feature cache (lungus features --out)",
+                                       default_text="features/ in the cache folder")
     # optimisation
     epochs: int = setting(30, help="passes over the training clips", minimum=1)
     batch_size: int = setting(8, help="clips (segmenter: frames) per optimisation step", minimum=1)
@@ -149,6 +171,13 @@ class TrainConfig:
                          "RUN/model.pt = the K fold models as one ensemble", minimum=1)
     val_fraction: float = setting(0.2, help="share of patients held out for validation when there is no --fold "
                                   "(0: none)", check=_fraction_problem)
+    threshold_rule: str = setting(
+        DEFAULT_THRESHOLD_RULE, help="classifiers: how the card's decision threshold on P(B-lines) is chosen on "
+        "clips the model did not train on (the validation split, or the other folds' out-of-fold predictions): "
+        "youden, sensitivity:F, specificity:F or fixed:F (docs/evaluation.md#operating-points)",
+        check=threshold_rule_problem, metavar="RULE")
+    calibration: str = setting("none", help="classifiers: recalibrate the probabilities on the same clips "
+                               "(temperature or isotonic; checked by ECE)", choices=CALIBRATIONS)
     seeds: int = setting(1, help="train N models from seeds SEED, SEED+1, ... on the same split and write their "
                          "average as RUN/model.pt (under --folds: in every fold)", minimum=1)
     # runtime
@@ -170,7 +199,7 @@ class TrainConfig:
             raise LungUSError(f"training config: {message}")
 
         for item in dataclasses.fields(self):
-            problem = setting_problem(item.name, getattr(self, item.name))
+            problem = _field_problem(item, getattr(self, item.name))
             if problem:
                 fail(problem)
         if self.fallback_sector is not None:
@@ -179,6 +208,10 @@ class TrainConfig:
             fail("seeds > 1 averages clip classifiers; train a segmenter with seeds: 1")
         if self.pretrained and self.init:
             fail("pass either pretrained or init, not both")
+        if (self.model == FUSION_MODEL) != bool(self.backbones):
+            fail("--model fusion needs --backbones, and --backbones needs --model fusion")
+        if self.model != FUSION_MODEL and (self.frame_labels or self.filter_frames):
+            fail("frame_labels and filter_frames are for --model fusion")
 
     def preprocessing(self):
         """The Preprocessing every clip of this run goes through (and its model card records)."""
@@ -220,6 +253,11 @@ class TrainConfig:
     def cache_folder(self) -> Path:
         """Where prepared clips are cached: ``cache_dir``, else .lungus-cache beside the run folder."""
         return Path(self.cache_dir) if self.cache_dir else self.run_dir.resolve().parent / ".lungus-cache"
+
+    @property
+    def feature_folder(self) -> Path:
+        """Where fusion runs cache frame features: ``features_dir``, else features/ in the cache folder."""
+        return Path(self.features_dir) if self.features_dir else self.cache_folder / "features"
 
     @property
     def partition_seed(self) -> int:
@@ -305,9 +343,14 @@ def setting_field(name: str) -> dataclasses.Field:
 
 def setting_problem(name: str, value: Any) -> str | None:
     """What is wrong with ``value`` for setting ``name`` ("seeds must be >= 1, got 0"), or None."""
+    return _field_problem(setting_field(name), value)
+
+
+def _field_problem(item: dataclasses.Field, value: Any) -> str | None:
+    """:func:`setting_problem` for a field in hand (TrainConfig.validate walks them all)."""
     if value is None:
         return None
-    metadata = setting_field(name).metadata
+    name, metadata = item.name, item.metadata
     choices, minimum, check = metadata["choices"], metadata["minimum"], metadata["check"]
     if choices is not None and value not in choices:
         return f"{name} {value!r} is not one of {', '.join(choices)}"

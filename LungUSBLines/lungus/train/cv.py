@@ -23,9 +23,11 @@ from lungus.data.manifests.label_sources import labels_of
 from lungus.data.manifests.manifest import Manifest
 from lungus.errors import LungUSError
 from lungus.evaluate.report import read_predictions, write_classification_report, write_json
+from lungus.operating_point import OperatingPoint
 from lungus.progress import Progress, part_progress
 from lungus.train.config import TrainConfig
 from lungus.train.distributed import init_distributed, shutdown_distributed
+from lungus.train.operating_points import choose_on_predictions, cross_fitted_points, decided
 
 CV_METRICS = "cv_metrics.json"
 
@@ -82,6 +84,7 @@ def cross_validate(config: TrainConfig, *, resume: bool = False, log: Callable[[
         run_dir = config.run_dir
         run_dir.mkdir(parents=True, exist_ok=True)
         predictions: list[dict[str, Any]] = []
+        by_fold: list[list[dict[str, Any]]] = []
         fold_metrics: list[dict[str, Any]] = []
         class_names = list(scheme_classes(config.task))
         for k in range(config.folds):
@@ -108,13 +111,18 @@ def cross_validate(config: TrainConfig, *, resume: bool = False, log: Callable[[
                                                 result.test.metrics)
             for p in fold_predictions:
                 p["fold"] = k
-            summary = _summarise(fold_predictions, config, class_names, n_boot=0)
+            by_fold.append(fold_predictions)
+        points = _fold_operating_points(run_dir, config, by_fold, context.is_main, log)
+        for k, (fold_predictions, point) in enumerate(zip(by_fold, points)):
+            fold_predictions = decided(fold_predictions, point)
+            summary = _summarise(fold_predictions, config, n_boot=0)
             fold_metrics.append({"fold": k, **{key: summary.get(key) for key in
-                                               ("auc", "accuracy", "kappa_quadratic", "n_clips", "n_patients")}})
+                                               ("auc", "accuracy", "kappa_quadratic", "n_clips", "n_patients")},
+                                 "operating_point": None if point is None else point.describe()})
             predictions += fold_predictions
         for i, p in enumerate(predictions):
             p["index"] = i
-        metrics = _summarise(predictions, config, class_names, n_boot=1000)
+        metrics = _summarise(predictions, config, n_boot=1000)
         aucs = [m["auc"] for m in fold_metrics if m.get("auc") is not None]
         metrics["fold_auc"] = aucs
         metrics["mean_fold_auc"] = float(np.mean(aucs)) if aucs else None
@@ -124,14 +132,33 @@ def cross_validate(config: TrainConfig, *, resume: bool = False, log: Callable[[
                                         extra_columns={"fold": [p["fold"] for p in predictions]})
             write_json(run_dir / CV_METRICS, metrics)
             atomic_write_text(run_dir / "config.json", json.dumps(config.to_dict(), indent=2))
-            _write_fold_ensemble(run_dir, config, metrics, log)
+            pooled = choose_on_predictions(predictions, config, f"out-of-fold predictions of its {config.folds} "
+                                           f"fold models: {len(predictions)} clips of {metrics['n_patients']} "
+                                           "patients", lambda line: log(f"ensemble {line}"))
+            _write_fold_ensemble(run_dir, config, metrics, pooled, log)
         return CrossValidationResult(run_dir, metrics, fold_metrics, predictions)
     finally:
         shutdown_distributed(context)
 
 
+def _fold_operating_points(run_dir: Path, config: TrainConfig, by_fold: list[list[dict[str, Any]]],
+                           is_main: bool, log: Callable[[str], None]) -> list[OperatingPoint | None]:
+    """Each fold model's operating point, chosen on the other folds' out-of-fold predictions and
+    recorded in its card (RUN/fold<k>/model.pt), so the fold that scores a model never chose its
+    threshold. Chosen again from the predictions on every call: a resumed run records the same."""
+    from lungus.models.model_file import update_card
+    from lungus.train.loop import MODEL_NAME
+
+    points = cross_fitted_points(by_fold, config, log) if len(by_fold) > 1 else [None] * len(by_fold)
+    for k, point in enumerate(points):
+        path = run_dir / f"fold{k}" / MODEL_NAME
+        if is_main and path.is_file():
+            update_card(path, operating_point=point.to_card_field() if point is not None else {})
+    return points
+
+
 def _write_fold_ensemble(run_dir: Path, config: TrainConfig, metrics: dict[str, Any],
-                         log: Callable[[str], None]) -> None:
+                         operating_point: OperatingPoint | None, log: Callable[[str], None]) -> None:
     """RUN/model.pt: the fold models averaged, a model for new clips at no extra training (as
     nnU-Net does). Its card carries the pooled out-of-fold metrics, the estimate for one fold
     model on unseen patients. On simulated data it matched a model trained on all patients when
@@ -148,7 +175,8 @@ def _write_fold_ensemble(run_dir: Path, config: TrainConfig, metrics: dict[str, 
         return
     path = write_ensemble_file(run_dir / MODEL_NAME, members, name=run_dir.name,
                                validation_metrics={"cv_" + k: v for k, v in plain_metrics(metrics).items()},
-                               extra={"cross_validation": {"folds": config.folds, "seeds": config.seeds}})
+                               extra={"cross_validation": {"folds": config.folds, "seeds": config.seeds}},
+                               operating_point=operating_point)
     note = ""
     if config.val_fraction > 0:
         note = (f"; each fold model kept {config.val_fraction:.0%} of its patients for validation, so a model "
@@ -157,10 +185,7 @@ def _write_fold_ensemble(run_dir: Path, config: TrainConfig, metrics: dict[str, 
     log(f"saved {path}: {models} as one ensemble, for new clips{note}")
 
 
-def _summarise(predictions, config: TrainConfig, class_names, n_boot: int) -> dict[str, Any]:
-    from lungus.evaluate.metrics import classification_metrics
+def _summarise(predictions, config: TrainConfig, n_boot: int) -> dict[str, Any]:
+    from lungus.evaluate.summaries import classification_summary
 
-    targets = np.asarray([p["target"] for p in predictions])
-    probabilities = np.asarray([p["probabilities"] for p in predictions])
-    return classification_metrics(targets.argmax(axis=1), probabilities, [p["patient"] for p in predictions],
-                                  ordinal=is_ordinal(config.task), n_boot=n_boot)
+    return classification_summary(predictions, ordinal=is_ordinal(config.task), n_boot=n_boot)[0]

@@ -28,6 +28,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from lungus.atomic import atomic_write_text
 from lungus.device import resolve_device
 from lungus.errors import LungUSError
+from lungus.operating_point import OperatingPoint
 from lungus.progress import Progress
 from lungus.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint, settings_differences
 from lungus.train.config import TrainConfig
@@ -45,9 +46,6 @@ from lungus.train.distributed import (
 if TYPE_CHECKING:
     from lungus.train.setup import PreparedRun
 
-# progress(epochs done, epochs, what): after every epoch and a few times inside one
-# (`lungus train --progress-lines` prints it; the Slicer modules drive their progress bars with it).
-ProgressCallback = Progress
 #: How many times inside an epoch the progress callback hears of the batches done.
 BATCH_REPORTS_PER_EPOCH = 20
 
@@ -205,7 +203,7 @@ def scalar_metrics(metrics: dict[str, Any], prefix: str) -> dict[str, float]:
             if isinstance(v, (int, float)) and not isinstance(v, bool) and not k.startswith("n_")}
 
 
-def fit(config: TrainConfig, *, progress: ProgressCallback | None = None, log: Callable[[str], None] = print,
+def fit(config: TrainConfig, *, progress: Progress | None = None, log: Callable[[str], None] = print,
         resume: bool = False, test_rows: list[int] | None = None,
         context: DistributedContext | None = None) -> TrainResult:
     """Train one model as ``config`` says; write RUN/model.pt, metrics.csv, checkpoint.pt.
@@ -213,6 +211,8 @@ def fit(config: TrainConfig, *, progress: ProgressCallback | None = None, log: C
     ``test_rows`` (manifest rows) are kept out of training and validation and scored
     with the final model (cross-validation uses this for its held-out fold). Under
     torchrun the process group is joined here unless the caller passes its ``context``.
+    ``progress(epochs done, epochs, what)`` (lungus.progress) hears after every epoch and a few
+    times inside one (`lungus train --progress-lines` prints it; the Slicer modules show it).
     """
     with run_context(config, context) as (device, context):
         if not context.is_main:
@@ -262,7 +262,8 @@ def _fit(config, device, context, progress, log, resume, test_rows) -> TrainResu
     test_result = None
     if run.test_set is not None and len(run.test_set):  # cross-validation's held-out fold
         test_result = evaluate(final, run.task, run.test_set, device, context)
-    model_path = _save_model(final, run, config, state, best_epoch, context, progress, log)
+    operating_point = validation_operating_point(final, run, device, context, log)
+    model_path = _save_model(final, run, config, state, best_epoch, context, progress, log, operating_point)
     return TrainResult(config.run_dir, model_path, best_epoch, len(state.history), state.best_metrics,
                        state.history, test_result)
 
@@ -344,7 +345,7 @@ class _EpochRunner:
     device: torch.device
     context: DistributedContext
     checkpoint_path: Path
-    progress: ProgressCallback | None
+    progress: Progress | None
     log: Callable[[str], None]
 
     def train(self, state: TrainingState) -> TrainingState:
@@ -429,13 +430,35 @@ def _best_model(model: nn.Module, state: TrainingState) -> tuple[nn.Module, int]
     return final, int(max(state.history, key=lambda r: r.get("val_score", -math.inf))["epoch"])
 
 
+def validation_operating_point(model: nn.Module, run: PreparedRun, device: torch.device,
+                               context: DistributedContext, log: Callable[[str], None]) -> OperatingPoint | None:
+    """A classifier's operating point, chosen on its validation clips by the run's threshold rule
+    and calibration (lungus.evaluate.operating_points); None for a segmenter, or without
+    validation clips of both kinds (the card then decides by the largest probability)."""
+    from lungus.data.labels.tasks import SEG_TASK
+    from lungus.train.operating_points import choose_on_predictions
+
+    config = run.config
+    if config.task == SEG_TASK or (run.test_set is not None and len(run.test_set)):
+        return None  # a cross-validation fold's is chosen on the other folds' predictions (train.cv)
+    if run.val_set is None or not len(run.val_set):
+        log("no validation clips: the card decides by the largest probability (P = 0.5 for two classes); "
+            "keep validation patients (--val-fraction) or cross-validate (--folds) to choose a threshold")
+        return None
+    predictions = evaluate(model, run.task, run.val_set, device, context).predictions
+    patients = len({p["patient"] for p in predictions})
+    return choose_on_predictions(predictions, config, f"validation split: {len(predictions)} clips of "
+                                 f"{patients} patients", log)
+
+
 def _save_model(final: nn.Module, run: PreparedRun, config: TrainConfig, state: TrainingState, best_epoch: int,
-                context: DistributedContext, progress: ProgressCallback | None,
-                log: Callable[[str], None]) -> Path | None:
+                context: DistributedContext, progress: Progress | None,
+                log: Callable[[str], None], operating_point: OperatingPoint | None = None) -> Path | None:
     """RUN/model.pt with its card (rank 0 only; None elsewhere)."""
     if not context.is_main:
         return None
-    model_path = run.save_model(final, config.run_dir / MODEL_NAME, state.best_metrics, best_epoch, state.history)
+    model_path = run.save_model(final, config.run_dir / MODEL_NAME, state.best_metrics, best_epoch, state.history,
+                                operating_point)
     log(f"saved {model_path} (best epoch {best_epoch})")
     if progress is not None:  # also when early stopping left epochs out
         progress(config.epochs, config.epochs, f"saved {model_path.name} (best epoch {best_epoch})")
@@ -454,7 +477,7 @@ def _check_replicas(final: nn.Module, context: DistributedContext, run_dir: Path
         raise LungUSError("DDP replicas diverged (their weights differ); please report this", run_dir)
 
 
-def _batch_reporter(progress: ProgressCallback | None, epoch: int, epochs: int,
+def _batch_reporter(progress: Progress | None, epoch: int, epochs: int,
                     batches: int) -> Callable[[int], None] | None:
     """on_batch for train_one_epoch: tells ``progress`` of the batches done, BATCH_REPORTS_PER_EPOCH
     times an epoch at most (the epoch's end is reported with its metrics)."""

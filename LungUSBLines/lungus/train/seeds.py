@@ -22,6 +22,7 @@ from lungus.progress import Progress, part_progress
 from lungus.train.config import TrainConfig
 from lungus.train.distributed import DistributedContext, broadcast_object
 from lungus.train.loop import MODEL_NAME, TrainResult, evaluate, fit, run_context
+from lungus.train.operating_points import choose_on_predictions
 
 
 def member_config(config: TrainConfig, member: int) -> TrainConfig:
@@ -90,12 +91,16 @@ def _score_ensemble(config: TrainConfig, test_rows: list[int] | None, device: An
         return evaluate(model, run.task, dataset, device, context) if dataset is not None and len(dataset) else None
 
     val, test = score(run.val_set), score(run.test_set)
+    # Under cross-validation (held-out test clips) the folds' predictions choose it (train.cv).
+    point = None if val is None or test is not None else choose_on_predictions(
+        val.predictions, config, f"validation split: {len(val.predictions)} clips, the {config.seeds} seeds "
+        "averaged", say)
     path = None
     if context.is_main:
         path = write_ensemble_file(config.run_dir / MODEL_NAME, members, name=config.run_dir.name,
                                    validation_metrics=plain_metrics(val.metrics) if val else None,
                                    extra={"seeds": [config.seed + s for s in range(config.seeds)],
-                                          "config": config.to_dict()})
+                                          "config": config.to_dict()}, operating_point=point)
         scored = f"; validation {_headline(val.metrics)}" if val else ""
         say(f"saved {path}: {config.seeds} seeds averaged{scored}")
     broadcast_object(None, context)  # every rank waits for the file

@@ -26,6 +26,7 @@ from lungus.data.pipeline.training_sets import (
 from lungus.errors import LungUSError
 from lungus.models.model_file import ModelCard, save_model_file
 from lungus.models.registry import available_models, build_model, get_spec
+from lungus.operating_point import OperatingPoint
 from lungus.train.config import TrainConfig
 from lungus.train.losses import ClipLoss, DiceCELoss, balanced_class_weights
 from lungus.train.tasks import ClassificationTask, SegmentationTask
@@ -46,7 +47,8 @@ class PreparedRun:
     normalisation: dict[str, float]
     training_summary: dict[str, Any]
 
-    def card(self, metrics: dict[str, Any], best_epoch: int, history: list[dict[str, Any]]) -> ModelCard:
+    def card(self, metrics: dict[str, Any], best_epoch: int, history: list[dict[str, Any]],
+             operating_point: OperatingPoint | None = None) -> ModelCard:
         config = self.config
         preprocessing = config.card_preprocessing(self.normalisation)
         return ModelCard(
@@ -60,11 +62,12 @@ class PreparedRun:
             name=Path(config.out).name,
             extra={"best_epoch": best_epoch, "epochs_run": len(history), "config": config.to_dict(),
                    **_task_extra(self.task)},
+            operating_point=operating_point.to_card_field() if operating_point is not None else {},
         ).stamped()
 
     def save_model(self, model: nn.Module, path: Path, metrics: dict[str, Any], best_epoch: int,
-                   history: list[dict[str, Any]]) -> Path:
-        return save_model_file(path, model, self.card(metrics, best_epoch, history))
+                   history: list[dict[str, Any]], operating_point: OperatingPoint | None = None) -> Path:
+        return save_model_file(path, model, self.card(metrics, best_epoch, history, operating_point))
 
 
 def _task_extra(task: Any) -> dict[str, Any]:

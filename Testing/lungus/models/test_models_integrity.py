@@ -190,6 +190,15 @@ def test_an_export_whose_card_has_a_wrongly_typed_field_is_refused_in_one_line(t
         read_card(path)
 
 
+def test_an_export_whose_embedded_card_is_too_large_to_be_one_says_so(tmp_path, model):
+    from lungus.models.torchscript_onnx import CARD_EXTRA_FILE, MAX_CARD_BYTES
+
+    path = export_torchscript(model, small_card(), tmp_path / "m.ts")
+    rewrite_entry(path, f"extra/{CARD_EXTRA_FILE}", b" " * (MAX_CARD_BYTES + 1))
+    with pytest.raises(LungUSError, match=r"m\.ts: the embedded card is 1,048,577 bytes, more than a card can be"):
+        read_card(path)
+
+
 def test_a_zip_end_record_that_claims_several_disks_is_refused_in_one_line(tmp_path, model):
     """Fuzz finding (model #3267): zipfile.is_zipfile itself raised BadZipFile for such a file."""
     import struct

@@ -252,3 +252,23 @@ def test_card_keeps_fields_from_newer_versions_under_extra():
 def test_card_fills_architecture_defaults():
     card = make_card(args={"width": 4})
     assert card.architecture["args"]["pooling"] == "attention" and card.architecture["args"]["width"] == 4
+
+
+def test_a_segmenter_card_has_no_operating_point():
+    with pytest.raises(ValueError, match="segmenter's card has no operating_point"):
+        make_card("seg", "unet_small", {"width": 4, "levels": 2}, operating_point={"threshold": 0.5})
+
+
+def test_a_damaged_operating_point_is_refused():
+    with pytest.raises(ValueError, match="operating_point.threshold must be a probability"):
+        make_card(operating_point={"threshold": 7})
+
+
+def test_update_card_changes_the_card_and_keeps_the_weights(model_path, model):
+    from lungus.models.model_file import update_card
+
+    update_card(model_path, operating_point={"threshold": 0.3, "rule": "fixed:0.3"})
+    loaded = load_model_file(model_path)
+    assert loaded.card.decision.threshold == 0.3 and loaded.card.decision.rule == "fixed:0.3"
+    for name, tensor in model.state_dict().items():
+        torch.testing.assert_close(loaded.model.state_dict()[name], tensor)

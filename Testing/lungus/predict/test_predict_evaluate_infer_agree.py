@@ -37,10 +37,21 @@ def segmenter_without_a_lines(tiny_models, tmp_path):
     return save_model_file(tmp_path / "segmenter.pt", loaded.model, card)
 
 
-def test_a_classifier_scores_each_clip_in_evaluation_as_inference_does(tiny_models, tiny_collection, tmp_path):
-    evaluation = evaluate_model(tiny_models["classifier"], tiny_collection, tmp_path / "eval", device="cpu",
+@pytest.fixture(params=[False, True], ids=["plain", "eval_flip"])
+def classifier(request, tiny_models, tmp_path):
+    """The tiny classifier, and the same model whose card asks for the mirror-image test-time
+    average (the COVID-BLUES recipe's eval_flip)."""
+    if not request.param:
+        return tiny_models["classifier"]
+    loaded = load_model_file(tiny_models["classifier"])
+    card = dataclasses.replace(loaded.card, preprocessing={**loaded.card.preprocessing, "eval_flip": True})
+    return save_model_file(tmp_path / "flip.pt", loaded.model, card)
+
+
+def test_a_classifier_scores_each_clip_in_evaluation_as_inference_does(classifier, tiny_collection, tmp_path):
+    evaluation = evaluate_model(classifier, tiny_collection, tmp_path / "eval", device="cpu",
                                 n_boot=0, cache_dir=tmp_path / "cache", log=lambda _m: None)
-    analyzer = Analyzer(tiny_models["classifier"], device="cpu")
+    analyzer = Analyzer(classifier, device="cpu")
     files = clip_files(tiny_collection)
     assert len(evaluation.predictions) == len(files)
     for prediction in evaluation.predictions:

@@ -80,3 +80,20 @@ def test_two_clips_that_would_share_a_file_name_are_refused(corrected, tmp_path)
     reviews.save_masks(twin, "tom", read_label_masks(reviews.corrected_masks()[0].path))
     with pytest.raises(LungUSError, match="would both be exported as"):
         export_annotate_ultrasound(reviews)
+
+
+def test_a_dicom_clip_is_exported_under_its_sop_instance_uid(tmp_path):
+    """AnnotateUltrasound keys its files by the DICOM's SOPInstanceUID; other clips have none."""
+    import pydicom
+
+    from lungus.sim.dataset import write_dataset
+    from lungus.sim.generator import SimulationConfig
+
+    summary = write_dataset(tmp_path / "sim", 1, 1, seed=2, clip_format="dicom",
+                            config=SimulationConfig(n_frames=3, height=64, width=64))
+    manifest = Manifest.load(summary.manifest)
+    reviews = ReviewFolder(tmp_path / "REVIEWS")
+    reviews.save_masks(manifest.clip_path(0), "tom", read_label_masks(manifest.resolve(0, "mask")))
+    [written] = export_annotate_ultrasound(reviews)
+    uid = str(pydicom.dcmread(manifest.clip_path(0), stop_before_pixels=True).SOPInstanceUID)
+    assert uid and json.loads(written.read_text())["SOPInstanceUID"] == uid

@@ -1,10 +1,12 @@
 import csv
 import json
 
+import numpy as np
 import pytest
 
 from lungus.data.manifests.manifest import Manifest
 from lungus.errors import LungUSError
+from lungus.evaluate.operating_points import choose_threshold
 from lungus.models.model_file import load_model_file
 from lungus.train.config import TrainConfig
 from lungus.train.cv import CV_METRICS, cross_validate, fold_assignment
@@ -94,3 +96,41 @@ def test_the_fold_models_become_one_ensemble_for_new_clips(cv_run):
     with torch.no_grad():
         expected = torch.stack([m(x).softmax(dim=1) for m in folds]).mean(dim=0)
         torch.testing.assert_close(ensemble.model(x).softmax(dim=1), expected)
+
+
+def _scores_by_fold(result):
+    rows = _pooled_rows(result.run_dir)
+    fold = np.array([int(r["fold"]) for r in rows])
+    y = np.array([r["label"] == "present" for r in rows])
+    score = np.array([float(r["p_present"]) for r in rows])
+    return rows, fold, y, score
+
+
+def test_each_fold_model_thresholds_on_the_other_folds_predictions(cv_run):
+    _, result = cv_run
+    _, fold, y, score = _scores_by_fold(result)
+    for k in range(FOLDS):
+        point = load_model_file(result.run_dir / f"fold{k}" / "model.pt").card.decision
+        assert point.chosen_on.startswith(f"out-of-fold predictions of the other {FOLDS - 1} folds")
+        assert point.threshold == pytest.approx(choose_threshold(y[fold != k], score[fold != k], "youden"))
+
+
+def test_pooled_decisions_are_each_fold_models_and_also_reported_at_one_half(cv_run):
+    _, result = cv_run
+    rows, fold, y, score = _scores_by_fold(result)
+    thresholds = [load_model_file(result.run_dir / f"fold{k}" / "model.pt").card.decision.threshold
+                  for k in range(FOLDS)]
+    called = score >= np.array(thresholds)[fold]
+    assert [r["pred"] == "present" for r in rows] == called.tolist()
+    saved = json.loads((result.run_dir / CV_METRICS).read_text())
+    assert saved["sensitivity"] == pytest.approx(called[y].mean())
+    assert saved["at_0.5"]["sensitivity"] == pytest.approx((score >= 0.5)[y].mean())
+    assert saved["at_0.5"]["specificity_ci"] is not None
+
+
+def test_the_fold_ensemble_thresholds_on_all_out_of_fold_predictions(cv_run):
+    _, result = cv_run
+    _, _, y, score = _scores_by_fold(result)
+    point = load_model_file(result.run_dir / "model.pt").card.decision
+    assert point.chosen_on.startswith(f"out-of-fold predictions of its {FOLDS} fold models")
+    assert point.threshold == pytest.approx(choose_threshold(y, score, "youden"))

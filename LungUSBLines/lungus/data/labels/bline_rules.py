@@ -34,7 +34,7 @@ that widens with depth is not over-counted) and in image columns otherwise.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -71,11 +71,6 @@ class FrameTruth:
     confluent_regions: int
     confluent_share: float
     positions: tuple[float, ...] = field(default=())
-
-    def to_dict(self) -> dict:
-        data = asdict(self)
-        data["positions"] = [round(p, 1) for p in self.positions]
-        return data
 
 
 class LateralCoordinate:

@@ -62,6 +62,8 @@ from lungus.errors import LungUSError
 N_CLASSES = len(SEG_CLASSES)
 LOSSY_SUFFIXES = (".jpg", ".jpeg")
 STILL_SUFFIXES = (".png", ".bmp", ".tif", ".tiff")
+#: The file :func:`write_label_masks` writes: a gzip-compressed volume sequence Slicer opens.
+MASK_SUFFIX = ".seq.nrrd"
 #: Where segments overlap, a class later in this order wins.
 PAINT_ORDER = (BACKGROUND, RIB_SHADOW, A_LINE, PLEURA, B_LINE, CONFLUENT)
 
