@@ -144,7 +144,7 @@ def analyse_sequence(
 ) -> ClipAnalysis:
     """Analyse the clip a sequence holds (see lungus.infer.Analyzer.analyse).
 
-    ``explain``: gradcam, cam or attention (needs a classifier). ``progress(done, total, what)``
+    ``explain``: gradcam, lime, cam or attention (needs a classifier). ``progress(done, total, what)``
     (lungus.progress) after each step, ``what`` in words people read; ``cancel()`` returning True stops with lungus.errors.Cancelled.
     """
     explain = checked_explain(explain, analyzer.classifier)

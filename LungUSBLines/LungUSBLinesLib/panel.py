@@ -34,6 +34,7 @@ DEFAULT_DEVICE = ENGINE_DEFAULT_DEVICE
 NO_EXPLANATION = ""
 _EXPLANATION_TITLES = {
     "gradcam": "Grad-CAM",
+    "lime": "LIME (superpixels)",
     "cam": "Class activation map",
     "attention": "Attention",
 }

@@ -39,6 +39,7 @@ COMMANDS = (
     "export",
     "infer",
     "analyse",
+    "explain",
     "review-queue",
     "demo",
     "bench",

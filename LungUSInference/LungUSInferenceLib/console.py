@@ -51,7 +51,7 @@ def analyse(
 ) -> ClipAnalysis:
     """Analyse one clip: a file (any format lungus reads), a lungus Clip, uint8 frames (T, H, W)
     or a Slicer sequence node. ``model``: classifier model file (or None with a segmenter);
-    ``explain``: gradcam, cam or attention. Returns a lungus.infer.ClipAnalysis."""
+    ``explain``: gradcam, lime, cam or attention. Returns a lungus.infer.ClipAnalysis."""
     from lungus.infer.analyzer import Analyzer
 
     analyzer = Analyzer(model, segmenter, device=device)

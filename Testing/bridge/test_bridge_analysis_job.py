@@ -60,7 +60,7 @@ def scene_values(nodes):
         "record": nodes.record,
         "curves": table_records(nodes.frames_table),
         "charts": sorted(nodes.charts),
-        "masks": frames(nodes.mask_sequence),
+        "masks": None if nodes.mask_sequence is None else frames(nodes.mask_sequence),
         "heat": frames(nodes.heatmap_sequence),
     }
 
@@ -107,6 +107,23 @@ def test_the_jobs_results_equal_an_in_process_analysis(headless, loaded, request
     assert_same_values(scene_values(nodes), expected)
     assert nodes.record["clip"] == str(loaded.clip.source)
     assert not job.folder.exists()
+
+
+def test_a_lime_job_shows_the_heat_map_an_in_process_analysis_gives(headless, loaded, request_):
+    """The review panel's LIME choice: the job's seeded LIME maps are the in-process ones, recorded as
+    the clip's heat-map sequence named for the method."""
+    lime = dataclasses.replace(request_, segmenter=None, explain="lime")
+    browser = loaded.nodes.browser
+    expected = in_process_values(headless.scene, browser, lime, clip=loaded.clip)
+    job = AnalysisJob(headless.scene, browser, lime, clip=loaded.clip).start()
+    arguments = job.process.arguments
+    assert arguments[arguments.index("--explain") + 1] == "lime"
+    run_to_end(job)
+    nodes = job.finish()
+    assert nodes.heatmap_sequence.GetName().endswith(" lime")
+    assert browser.IsSynchronizedSequenceNodeID(nodes.heatmap_sequence.GetID())
+    assert expected["heat"].max() > 0
+    np.testing.assert_array_equal(scene_values(nodes)["heat"], expected["heat"])
 
 
 def test_a_sequence_lungus_did_not_read_is_exported_and_gives_the_same_results(

@@ -15,10 +15,8 @@ from LungUSBLinesLib.processes import popen_launcher
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 CHECK_TIMEOUT_S = 300
-NONE, GRADCAM, CAM, ATTENTION = ("None", ""), ("Grad-CAM", "gradcam"), ("Class activation map", "cam"), (
-    "Attention",
-    "attention",
-)
+NONE, GRADCAM, LIME = ("None", ""), ("Grad-CAM", "gradcam"), ("LIME (superpixels)", "lime")
+CAM, ATTENTION = ("Class activation map", "cam"), ("Attention", "attention")
 
 
 @pytest.fixture(scope="module")
@@ -57,15 +55,15 @@ def answered(model_files):
 
 
 @pytest.mark.torch
-def test_frame_cnn_offers_gradcam_and_class_maps_but_not_attention(answered):
-    assert answered["frame_cnn"].methods == ("gradcam", "cam")
-    assert answered["frame_cnn"].choices() == (NONE, GRADCAM, CAM)
+def test_frame_cnn_offers_gradcam_lime_and_class_maps_but_not_attention(answered):
+    assert answered["frame_cnn"].methods == ("gradcam", "lime", "cam")
+    assert answered["frame_cnn"].choices() == (NONE, GRADCAM, LIME, CAM)
 
 
 @pytest.mark.torch
 def test_attention_model_offers_attention_but_not_class_maps(answered):
-    assert answered["cnn_lstm"].methods == ("gradcam", "attention")
-    assert answered["cnn_lstm"].choices() == (NONE, GRADCAM, ATTENTION)
+    assert answered["cnn_lstm"].methods == ("gradcam", "lime", "attention")
+    assert answered["cnn_lstm"].choices() == (NONE, GRADCAM, LIME, ATTENTION)
 
 
 @pytest.mark.torch
@@ -83,7 +81,7 @@ def test_a_file_that_is_not_a_model_offers_only_none(answered):
 
 @pytest.mark.torch
 def test_a_choice_the_model_lacks_is_dropped_once_it_answers(answered):
-    assert answered["frame_cnn"].choices("attention") == (NONE, GRADCAM, CAM)
+    assert answered["frame_cnn"].choices("attention") == (NONE, GRADCAM, LIME, CAM)
 
 
 @pytest.mark.parametrize("path", [None, "", "  ", "/no/such/model.pt"])
@@ -94,13 +92,13 @@ def test_no_classifier_file_offers_only_none_without_a_process(path):
 
 
 @pytest.mark.torch
-def test_until_it_answers_none_gradcam_and_the_current_choice_are_offered(model_files):
+def test_until_it_answers_none_what_every_model_file_has_and_the_current_choice_are_offered(model_files):
     check = ExplanationCheck(model_files["cnn_lstm"]).start()
     try:
         assert check.poll()  # importing torch alone takes longer than this
-        assert check.choices() == (NONE, GRADCAM)
+        assert check.choices() == (NONE, GRADCAM, LIME)
         # A choice saved with the scene stays until the engine says whether the model has it.
-        assert check.choices("cam") == (NONE, GRADCAM, CAM)
+        assert check.choices("cam") == (NONE, GRADCAM, LIME, CAM)
     finally:
         check.cancel(wait=True)
 
@@ -110,7 +108,7 @@ def test_a_cancelled_check_ends_and_decides_nothing(model_files):
     check = ExplanationCheck(model_files["cnn_lstm"]).start()
     check.cancel(wait=True)  # the panel's path changed
     assert not check.poll() and not check.process.running
-    assert check.methods is None and check.choices() == (NONE, GRADCAM)
+    assert check.methods is None and check.choices() == (NONE, GRADCAM, LIME)
 
 
 def _torchless_launcher(arguments, environment, cwd):
@@ -125,11 +123,11 @@ def _torchless_launcher(arguments, environment, cwd):
 
 
 @pytest.mark.torch
-def test_without_pytorch_the_check_offers_none_and_gradcam(model_files):
+def test_without_pytorch_the_check_offers_none_gradcam_and_lime(model_files):
     check = ExplanationCheck(model_files["frame_cnn"], launch=_torchless_launcher).start()
     check.wait(CHECK_TIMEOUT_S)
     assert check.process.returncode not in (0, 2)  # it could not read the file
-    assert check.choices() == (NONE, GRADCAM)
+    assert check.choices() == (NONE, GRADCAM, LIME)
 
 
 def test_the_answer_line_is_read_and_other_lines_are_not():
@@ -151,4 +149,4 @@ print(",".join(value for _title, value in check.choices()), "torch" in sys.modul
 """
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=CHECK_TIMEOUT_S)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.split()[-2:] == [",gradcam,attention", "False"]
+    assert done.stdout.split()[-2:] == [",gradcam,lime,attention", "False"]

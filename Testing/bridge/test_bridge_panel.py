@@ -18,6 +18,15 @@ def test_explanation_choices_start_with_none_in_the_panels_order():
     )
 
 
+def test_lime_is_offered_under_its_title_after_grad_cam():
+    assert panel.explanation_choices(("cam", "lime", "gradcam")) == (
+        ("None", ""),
+        ("Grad-CAM", "gradcam"),
+        ("LIME (superpixels)", "lime"),
+        ("Class activation map", "cam"),
+    )
+
+
 def test_no_supported_method_offers_only_none():
     assert panel.explanation_choices(()) == (("None", ""),)
 
@@ -49,7 +58,7 @@ def test_the_bridge_accepts_exactly_the_engines_explanation_methods():
     from LungUSBLinesLib.analysis import checked_explain
 
     assert [checked_explain(method, classifier="model") for method in EXPLAIN_METHODS] == list(EXPLAIN_METHODS)
-    with pytest.raises(LungUSError, match="explain must be one of gradcam, cam, attention, got 'saliency'"):
+    with pytest.raises(LungUSError, match="explain must be one of gradcam, lime, cam, attention, got 'saliency'"):
         checked_explain("saliency", classifier="model")
 
 

@@ -119,7 +119,7 @@ def test_list_explanations_prints_the_classifiers_methods_as_one_json_line(tiny_
     assert main(["analyse", "--model", str(tiny_models["classifier"]), "--list-explanations"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert len(lines) == 1
-    assert json.loads(lines[0]) == {"model": str(tiny_models["classifier"]), "explanations": ["gradcam", "cam"]}
+    assert json.loads(lines[0]) == {"model": str(tiny_models["classifier"]), "explanations": ["gradcam", "lime", "cam"]}
 
 
 def test_list_explanations_of_a_segmenter_is_empty(tiny_models, capsys):

@@ -112,3 +112,13 @@ def test_a_fusion_model_carries_an_operating_point_from_its_out_of_fold_predicti
         rows = list(csv.DictReader(handle))
     assert card.decision.chosen_on == f"out-of-fold predictions of 2 fold fits: {len(rows)} clips"
     assert "at_0.5" in json.loads((fusion_run / "cv_metrics.json").read_text())
+
+
+@pytest.mark.parametrize("method", ["lime", "gradcam"])
+def test_explain_draws_a_fusion_models_map_frame_by_frame(method, fusion_run, tiny_clip_paths, tmp_path):
+    """A frame-level model (one-frame windows) through the standard forward: LIME and Grad-CAM."""
+    lime = ["--samples", "32", "--superpixels", "10"] if method == "lime" else []
+    code = main(["explain", str(tiny_clip_paths[0]), "--model", str(fusion_run / "model.pt"), "--method", method,
+                 "--frames", "1,6", "--out", str(tmp_path), "--device", "cpu", *lime])
+    assert code == 0
+    assert len(list(tmp_path.glob(f"*.{method}.png"))) == 2

@@ -24,7 +24,7 @@ Writes into --out:
   run.json     the models (ids, sha256), the inputs and the options
   overlays/    with --overlays: <clip>.mp4, the segmentation and the score per frame;
   masks/       and <clip>.seq.nrrd, the predicted class ids (a Slicer volume sequence)
-  explain/     with --explain: <clip>.gradcam.mp4 and <clip>.gradcam.png, the top frame
+  explain/     with --explain: <clip>.<method>.mp4 and <clip>.<method>.png, the top frame
   (<clip>: the clip's file name without its suffix; inputs that share one each get _N after it,
   N their place in the input list counting from 0: a/scan.mp4 b/scan.mp4 -> scan_0, scan_1)
 
@@ -77,7 +77,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         dest="explain_method",
         choices=EXPLAIN_METHODS,
         default="gradcam",
-        help="gradcam (default, any classifier), cam (class activation maps) or attention (attention models)",
+        help="gradcam (default, any classifier), lime (superpixels, any classifier; slower: "
+        "docs/explanations.md), cam (class activation maps) or attention (attention models)",
     )
     parser.add_argument("--resume", action="store_true", help="skip clips already scored in --out")
     parser.add_argument("--shard", metavar="i/n", help="analyse only shard i of n of the inputs (0-based)")

@@ -37,6 +37,7 @@ from lungus.infer.runners import (
 )
 from lungus.io.clip import Clip
 from lungus.model_calls import DEFAULT_MODEL_CALL_TIMEOUT_S
+from lungus.models.lime import LimeSettings
 from lungus.predict.windows import aggregate_windows, clip_windows, window_starts
 from lungus.progress import Progress
 
@@ -173,20 +174,20 @@ class Analyzer:
         fps: float | None = None,
         name: str | None = None,
         explain: str | None = None,
+        lime: LimeSettings | None = None,
         progress: Progress | None = None,
         cancel: CancelFlag = None,
     ) -> ClipAnalysis:
         """Per-clip and per-frame results for one clip (a path, a Clip, uint8 frames (T, H, W)
         with ``fps``, or what ``load`` returned).
 
-        ``explain``: also compute where the classifier saw B-lines (gradcam, cam or attention).
+        ``explain``: also compute where the classifier saw B-lines (gradcam, lime, cam or
+        attention); ``lime``: LIME's settings (default LimeSettings(): seeded, reproducible).
         ``progress(done, total, what)`` is called after each step; ``cancel`` (a
         threading.Event or a callable) stops the work with ``Cancelled`` between steps.
         """
-        if explain is not None and explain not in EXPLAIN_METHODS:
-            raise LungUSError(f"explain must be one of {', '.join(EXPLAIN_METHODS)}, got {explain!r}")
-        if explain is not None and self.classifier is None:
-            raise LungUSError("explanations need a classifier (--model)")
+        if explain is not None:
+            self._checked_classifier(explain)
         is_cancelled = as_cancel(cancel)
         check_cancel(is_cancelled)
         loaded = source if isinstance(source, LoadedClip) else self.load(source, fps=fps, name=name)
@@ -214,7 +215,7 @@ class Analyzer:
         )
         classified = segmented = None
         if self.classifier is not None:
-            classified = self._classify(loaded, result, explain, is_cancelled, step)
+            classified = self._classify(loaded, result, explain, is_cancelled, step, lime)
             frames.update(classified[0].tolist())
         if self.segmenter is not None:
             segmented = self._segment(loaded, result, is_cancelled, step("segment"))
@@ -244,7 +245,8 @@ class Analyzer:
         return len(window_starts(n_frames, task.window, task.stride))
 
     def _classify(
-        self, loaded: LoadedClip, result: ClipAnalysis, explain: str | None, cancel: Callable[[], bool], step
+        self, loaded: LoadedClip, result: ClipAnalysis, explain: str | None, cancel: Callable[[], bool], step,
+        lime: LimeSettings | None = None,
     ) -> tuple[np.ndarray, np.ndarray]:
         """Classify; returns (original frame of each prepared frame, its B-line evidence)."""
         runner = self.classifier
@@ -270,8 +272,9 @@ class Analyzer:
         result.classifier = runner.source.id
         result.extra["frame_evidence"] = "frame_logits" if frame_p is not None else "windows"
         if explain is not None:
-            target = _explained_class(probabilities, result.predicted_class)
-            maps = runner.explanation_maps(windows, explain, target, cancel, step("explain"))
+            target = explained_class(probabilities, result.predicted_class)
+            maps = runner.explanation_maps(windows, explain, target, cancel, step("explain"),
+                                           fan_mask=prepared.fan.mask, lime=lime)
             result.explanation = Explanation(
                 method=explain,
                 target_class=runner.class_names[target],
@@ -281,6 +284,54 @@ class Analyzer:
                 fan_mask=prepared.fan.mask,
             )
         return prepared.source_frames, evidence
+
+    def explain_frames(
+        self,
+        loaded: LoadedClip,
+        frames: list[int],
+        method: str,
+        target_class: int,
+        lime: LimeSettings | None = None,
+    ) -> Explanation:
+        """The classifier's ``method`` map (gradcam or lime; EXPLAIN_METHODS) of each of the original
+        ``frames``, each from the window that holds that frame nearest its middle (LIME: the
+        superpixels of that frame). The maps are in frame order; ``source_frames`` says which
+        analysed frame each map belongs to (the nearest one when the card resamples the clip)."""
+        from lungus.infer.results import nearest
+
+        runner = self._checked_classifier(method)
+        task = runner.task
+        prepared = loaded.prepared[Preprocessing.from_card(runner.card.preprocessing)]
+        n = prepared.frames.shape[0]
+        # Every window the clip has at stride 1, as prepared-frame numbers (short clips stretched).
+        slots = clip_windows(np.arange(n).reshape(n, 1, 1), task.window, 1)[:, :, 0, 0]
+        positions = nearest(prepared.source_frames, loaded.clip.n_frames)[np.asarray(frames, int)]
+        maps = []
+        for position in positions:
+            holding = np.flatnonzero((slots == position).any(axis=1))
+            middle = (task.window - 1) / 2
+            offsets = [abs(int(np.flatnonzero(slots[w] == position)[0]) - middle) for w in holding]
+            chosen = int(holding[int(np.argmin(offsets))])
+            slot = int(np.flatnonzero(slots[chosen] == position)[0])
+            window = prepared.frames[slots[chosen]][None]
+            window_maps = runner.explanation_maps(window, method, target_class, fan_mask=prepared.fan.mask,
+                                                  frame=slot, lime=lime)
+            maps.append(window_maps[0, slot])
+        return Explanation(
+            method=method,
+            target_class=runner.class_names[target_class],
+            maps=np.stack(maps).astype(np.float32),
+            source_frames=prepared.source_frames[positions],
+            placement=prepared.placement,
+            fan_mask=prepared.fan.mask,
+        )
+
+    def _checked_classifier(self, explain: str) -> ClassifierRunner:
+        if explain not in EXPLAIN_METHODS:
+            raise LungUSError(f"explain must be one of {', '.join(EXPLAIN_METHODS)}, got {explain!r}")
+        if self.classifier is None:
+            raise LungUSError("explanations need a classifier (--model)")
+        return self.classifier
 
     def _segment(
         self, loaded: LoadedClip, result: ClipAnalysis, cancel: Callable[[], bool], step: Callable[[], None]
@@ -329,9 +380,11 @@ def _mean_per_frame(slots: np.ndarray, values: np.ndarray, n_frames: int) -> np.
     return mean.reshape((n_frames, *values.shape[2:]))
 
 
-def _explained_class(probabilities: np.ndarray, predicted: int) -> int:
-    """The class an explanation shows: the predicted one, or the likeliest B-line class when the
-    prediction is the first class (no B-lines): the map then shows what evidence there was."""
+def explained_class(probabilities: np.ndarray, predicted: int | None = None) -> int:
+    """The class an explanation shows: the predicted one (``predicted``, as the card's threshold
+    decided it; None: the likeliest), or the likeliest B-line class when the prediction is the
+    first class (no B-lines): the map then shows what evidence there was."""
+    predicted = int(np.argmax(probabilities)) if predicted is None else int(predicted)
     return predicted if predicted > 0 else 1 + int(np.argmax(probabilities[1:]))
 
 

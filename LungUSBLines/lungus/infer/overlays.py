@@ -6,8 +6,9 @@ heat maps, and the mask sequence Slicer loads beside the clip.
   frame's B-line evidence, count and BLAS written in a band above it (not on the mask colours),
   and a strip below showing the clip's B-line evidence curve and counts with a cursor at the
   frame, and a legend under the strip;
-- ``explanation_frames``: each analysed frame with the classifier's map (Grad-CAM, CAM or
-  attention) as a heat map inside the fan;
+- ``explanation_frames``: each analysed frame with the classifier's map (Grad-CAM, LIME, CAM
+  or attention) as a heat map inside the fan;
+- ``explained_frame``: one frame with its map under a header band (`lungus explain`'s PNGs);
 - ``explanation_sheet``: one PNG for a report: the top frame, its heat map and (with a
   segmenter) its segmentation, side by side.
 """
@@ -20,7 +21,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from lungus.infer.results import ClipAnalysis
+from lungus.infer.results import ClipAnalysis, Explanation
 from lungus.io.clip import Clip
 
 #: Overlays narrower than this are enlarged (by a whole factor) so their text stays legible.
@@ -204,16 +205,33 @@ def explanation_frames(clip: Clip, analysis: ClipAnalysis) -> np.ndarray:
     font = _font_scale(size[1])
     maps = [explanation.original_map(i) for i in range(len(explanation.maps))]
     which = nearest(explanation.source_frames, clip.n_frames)
-    rows = {int(f): i for i, f in enumerate(analysis.frames)}
     out = []
     for t in range(clip.n_frames):
         frame = _to_display(heat_overlay(clip.frames[t], maps[which[t]], _original_fan(clip)), size)
-        label = f"{explanation.method}: {explanation.target_class}"
-        if analysis.p_blines is not None and t in rows:
-            label += f"  p(B) {analysis.p_blines[rows[t]]:.2f}"
-        _put_text(frame, label, (6, int(18 * font / 0.45)), font)
+        _put_text(frame, explanation_label(analysis, explanation, t), (6, int(18 * font / 0.45)), font)
         out.append(frame)
     return np.stack(out)
+
+
+def explanation_label(analysis: ClipAnalysis, explanation: Explanation, frame: int) -> str:
+    """``method: class  p(B) P``: the map's method and class, and the frame's B-line evidence."""
+    label = f"{explanation.method}: {explanation.target_class}"
+    rows = np.flatnonzero(analysis.frames == frame)
+    if analysis.p_blines is not None and len(rows) and not np.isnan(analysis.p_blines[rows[0]]):
+        label += f"  p(B) {analysis.p_blines[rows[0]]:.2f}"
+    return label
+
+
+def explained_frame(clip: Clip, analysis: ClipAnalysis, explanation: Explanation, position: int) -> np.ndarray:
+    """uint8 RGB (header + H', W', 3): the original frame of map ``position`` of ``explanation``
+    with that map as a heat map inside the fan, below a header band as the overlay videos have:
+    ``frame N  method: class  p(B) P`` (P: the classifier's B-line evidence for that frame)."""
+    frame = int(explanation.source_frames[position])
+    size = _display_size(clip.height, clip.width)
+    heat = _to_display(heat_overlay(clip.frames[frame], explanation.original_map(position), _original_fan(clip)),
+                       size, cv2.INTER_LINEAR)
+    header = _text_band(size[1], f"frame {frame}  {explanation_label(analysis, explanation, frame)}")
+    return np.concatenate([header, heat], axis=0)
 
 
 def explanation_sheet(clip: Clip, analysis: ClipAnalysis, frame: int | None = None) -> np.ndarray:

@@ -78,7 +78,7 @@ def nearest(source_frames: np.ndarray, n_frames: int) -> np.ndarray:
 class Explanation:
     """Where the classifier saw B-lines: maps in [0, 1] per analysed frame, in model space."""
 
-    method: str  # gradcam, cam or attention
+    method: str  # gradcam, lime, cam or attention
     target_class: str
     maps: np.ndarray  # float32 (F, h, w)
     source_frames: np.ndarray  # (F,) original frame of each map

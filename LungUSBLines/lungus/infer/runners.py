@@ -20,8 +20,9 @@ import numpy as np
 import torch
 
 from lungus.errors import Cancelled, LungUSError
-from lungus.explanations import EVERY_MODEL_EXPLANATIONS, EXPLAIN_OUTPUTS
+from lungus.explanations import EVERY_MODEL_EXPLANATIONS, EXPLAIN_OUTPUTS, GRADCAM, LIME
 from lungus.model_calls import DEFAULT_MODEL_CALL_TIMEOUT_S, ModelCallLimit
+from lungus.models.lime import LimeSettings
 from lungus.models.model_file import ModelCard
 from lungus.models.model_files import MODEL, ONNX, TORCHSCRIPT, file_kind, open_model
 from lungus.models.outputs import check_model_output, expected_logits_shape
@@ -53,7 +54,7 @@ class ClassifierRunner:
     """A clip classifier: sliding windows in, window probabilities (and per-frame evidence) out.
 
     Model files (``.pt``) run eagerly and give per-frame class probabilities from the model's
-    ``explain()`` (its frame logits), and Grad-CAM; exported files give window probabilities only.
+    ``explain()`` (its frame logits), Grad-CAM and LIME; exported files give window probabilities only.
     Each model call runs under ``call_timeout_s`` (``ModelCallLimit``; None: no limit) and its
     logits are checked (finite, shaped as the card says) before they become probabilities.
     """
@@ -129,14 +130,21 @@ class ClassifierRunner:
         target_class: int,
         cancel: Cancel = never_cancelled,
         step: Callable[[], None] | None = None,
+        *,
+        fan_mask: np.ndarray | None = None,
+        frame: int | None = None,
+        lime: LimeSettings | None = None,
     ) -> np.ndarray:
         """float32 (W, T, H, W) maps in [0, 1] of where the model saw ``target_class``.
 
-        ``gradcam``: Grad-CAM at the layer the model names; ``cam``: its exact class activation
-        maps; ``attention``: its spatial attention (attention models)."""
+        ``gradcam``: Grad-CAM at the layer the model names; ``lime``: LIME on the superpixels of
+        each window's frame ``frame`` (default its middle) inside ``fan_mask``, with ``lime``'s
+        settings, the map shown on every frame of the window; ``cam``: its exact class
+        activation maps; ``attention``: its spatial attention (attention models)."""
         import torch.nn.functional as F
 
         from lungus.models.explain import grad_cam
+        from lungus.models.lime import lime_maps
 
         if not self.explains:
             raise LungUSError(
@@ -150,8 +158,10 @@ class ClassifierRunner:
                 torch.from_numpy(np.ascontiguousarray(windows[start : start + self.task.eval_batch])),
                 self.device,
             )
-            if method == "gradcam":
+            if method == GRADCAM:
                 cam, _ = grad_cam(self.model, x, target_class=target_class)
+            elif method == LIME:
+                cam = lime_maps(self.model, x, target_class, lime, fan_mask, frame)
             else:
                 key = EXPLAIN_OUTPUTS[method]
                 with torch.no_grad():
