@@ -350,6 +350,27 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
     }
 
 
+@pytest.fixture(scope="session")
+def tiny_fusion_run(tiny_models, tiny_collection, tmp_path_factory) -> Path:
+    """A fusion run (``lungus train --model fusion``, logreg, 2-fold patient CV) on the tiny
+    collection's features from two backbones, the tiny bline2 and bline3 models; returns its folder
+    (``model.pt``, ``predictions.csv``, ``cv_metrics.json``)."""
+    from lungus.cli import main
+
+    folder = tmp_path_factory.mktemp("fusion")
+    backbones = [str(tiny_models["classifier"]), str(tiny_models["bline3"])]
+    code = main(["features", str(tiny_collection), "--backbone", backbones[0], "--backbone", backbones[1],
+                 "--size", "32", "--out", str(folder / "features"), "--device", "cpu"])
+    assert code == 0
+    run = folder / "run"
+    code = main(["train", "--manifest", str(tiny_collection), "--task", "bline2", "--model", "fusion",
+                 "--backbones", ",".join(backbones), "--classifier", "logreg", "--size", "32",
+                 "--features-dir", str(folder / "features"), "--folds", "2", "--eval-aggregation", "topk:2",
+                 "--out", str(run), "--device", "cpu"])
+    assert code == 0
+    return run
+
+
 # ----------------------------------------------------------------------------- burned-in text placed on purpose
 
 #: Where make_text_frames puts its text: the frame's corners; a column of scanner lines

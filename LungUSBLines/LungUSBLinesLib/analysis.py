@@ -154,6 +154,8 @@ def analyse_sequence(
             progress(done, total, step_message(what))
 
     source = clip_for_analysis(sequence, clip)
-    return analyzer.analyse(
+    analysis = analyzer.analyse(
         source, name=clip_display_name(sequence), explain=explain, progress=report, cancel=cancel
     )
+    analyzer.record_warnings(analysis)  # as the panel's `lungus analyse` job does
+    return analysis

@@ -126,6 +126,25 @@ def test_a_lime_job_shows_the_heat_map_an_in_process_analysis_gives(headless, lo
     np.testing.assert_array_equal(scene_values(nodes)["heat"], expected["heat"])
 
 
+def test_a_fusion_model_is_analysed_like_any_classifier(headless, loaded, request_, tiny_fusion_run):
+    """A `lungus train --model fusion` model file in the review panel: its job's scores, decision and
+    Grad-CAM maps are the in-process ones, and the clip's record carries its card-threshold decision."""
+    fusion = dataclasses.replace(request_, classifier=str(tiny_fusion_run / "model.pt"), segmenter=None)
+    browser = loaded.nodes.browser
+    expected = in_process_values(headless.scene, browser, fusion, clip=loaded.clip)
+    job = AnalysisJob(headless.scene, browser, fusion, clip=loaded.clip).start()
+    run_to_end(job)
+    found = scene_values(job.finish())
+    assert found["record"] == expected["record"] and found["curves"] == expected["curves"]
+    np.testing.assert_array_equal(found["heat"], expected["heat"])
+    from lungus.models.model_file import load_model_file
+
+    card = load_model_file(tiny_fusion_run / "model.pt").card
+    assert found["record"]["threshold"] == round(card.decision.threshold, 6)
+    assert found["record"]["pred"] == ("present" if found["record"]["p_present"] >= card.decision.threshold
+                                       else "absent")
+
+
 def test_a_sequence_lungus_did_not_read_is_exported_and_gives_the_same_results(
     headless, tiny_clip_paths, request_
 ):

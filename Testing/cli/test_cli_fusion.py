@@ -16,25 +16,8 @@ from lungus.models.model_file import load_model_file
 torch.set_num_threads(1)
 
 
-@pytest.fixture(scope="module")
-def fusion_run(tiny_models, tiny_collection, tmp_path_factory):
-    """Features of the tiny collection from two backbones, then a fusion model with 2-fold patient CV."""
-    folder = tmp_path_factory.mktemp("fusion")
-    backbones = [str(tiny_models["classifier"]), str(tiny_models["bline3"])]
-    code = main(["features", str(tiny_collection), "--backbone", backbones[0], "--backbone", backbones[1],
-                 "--size", "32", "--out", str(folder / "features"), "--device", "cpu"])
-    assert code == 0
-    run = folder / "run"
-    code = main(["train", "--manifest", str(tiny_collection), "--task", "bline2", "--model", "fusion",
-                 "--backbones", ",".join(backbones), "--classifier", "logreg", "--size", "32",
-                 "--features-dir", str(folder / "features"), "--folds", "2", "--eval-aggregation", "topk:2",
-                 "--out", str(run), "--device", "cpu"])
-    assert code == 0
-    return run
-
-
-def test_cv_gives_every_clip_an_out_of_fold_prediction_by_patient_folds(fusion_run, tiny_collection):
-    with open(fusion_run / "predictions.csv", newline="") as handle:
+def test_cv_gives_every_clip_an_out_of_fold_prediction_by_patient_folds(tiny_fusion_run, tiny_collection):
+    with open(tiny_fusion_run / "predictions.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     manifest = Manifest.load(tiny_collection)
     assert sorted(r["clip"] for r in rows) == sorted(manifest.clips)
@@ -42,11 +25,11 @@ def test_cv_gives_every_clip_an_out_of_fold_prediction_by_patient_folds(fusion_r
     for row in rows:
         folds_of_patient.setdefault(row["patient"], set()).add(row["fold"])
     assert all(len(folds) == 1 for folds in folds_of_patient.values())
-    assert json.loads((fusion_run / "cv_metrics.json").read_text())["n_clips"] == 16
+    assert json.loads((tiny_fusion_run / "cv_metrics.json").read_text())["n_clips"] == 16
 
 
-def test_the_model_file_is_a_frame_classifier_with_its_backbones_and_classifier(fusion_run, tiny_models):
-    loaded = load_model_file(fusion_run / "model.pt")  # weights_only=True: no pickle
+def test_the_model_file_is_a_frame_classifier_with_its_backbones_and_classifier(tiny_fusion_run, tiny_models):
+    loaded = load_model_file(tiny_fusion_run / "model.pt")  # weights_only=True: no pickle
     card = loaded.card
     assert card.architecture["name"] == "fusion" and card.architecture["args"]["head"]["kind"] == "logreg"
     assert [b["name"] for b in card.architecture["args"]["backbones"]] == ["tiny-cls", "tiny-bline3"]
@@ -56,14 +39,14 @@ def test_the_model_file_is_a_frame_classifier_with_its_backbones_and_classifier(
     assert "cv_auc" in card.validation_metrics
 
 
-def test_its_forward_on_frames_is_its_classifier_on_the_cached_features(fusion_run, tiny_models, tiny_clip_paths):
+def test_its_forward_on_frames_is_its_classifier_on_the_cached_features(tiny_fusion_run, tiny_models, tiny_clip_paths):
     from lungus.data.pipeline.clip_preparation import ClipCache, Preprocessing
     from lungus.features.backbones import resolve_backbones
     from lungus.features.store import FeatureStore
     from lungus.models.normalisation import normalise_frames
 
-    model = load_model_file(fusion_run / "model.pt").model
-    store = FeatureStore(fusion_run.parent / "features", Preprocessing((32, 32)), ClipCache(None))
+    model = load_model_file(tiny_fusion_run / "model.pt").model
+    store = FeatureStore(tiny_fusion_run.parent / "features", Preprocessing((32, 32)), ClipCache(None))
     features, _ = store.fused(resolve_backbones([str(tiny_models["classifier"]), str(tiny_models["bline3"])]),
                               tiny_clip_paths[0])
     frames = store.clip_cache.get(tiny_clip_paths[0], store.preprocessing).frames
@@ -74,13 +57,13 @@ def test_its_forward_on_frames_is_its_classifier_on_the_cached_features(fusion_r
     torch.testing.assert_close(from_frames, from_cache, atol=1e-5, rtol=0)
 
 
-def test_evaluate_and_infer_give_their_standard_outputs(fusion_run, tiny_collection, tiny_clip_paths, tmp_path):
-    assert main(["evaluate", "--model", str(fusion_run / "model.pt"), "--manifest", str(tiny_collection),
+def test_evaluate_and_infer_give_their_standard_outputs(tiny_fusion_run, tiny_collection, tiny_clip_paths, tmp_path):
+    assert main(["evaluate", "--model", str(tiny_fusion_run / "model.pt"), "--manifest", str(tiny_collection),
                  "--out", str(tmp_path / "eval"), "--device", "cpu"]) == 0
     metrics = json.loads((tmp_path / "eval" / "metrics.json").read_text())
     assert metrics["n_clips"] == 16 and "auc_ci" in metrics
     assert {"roc.png", "confusion.png", "predictions.csv"} <= {p.name for p in (tmp_path / "eval").iterdir()}
-    assert main(["infer", *map(str, tiny_clip_paths[:2]), "--model", str(fusion_run / "model.pt"),
+    assert main(["infer", *map(str, tiny_clip_paths[:2]), "--model", str(tiny_fusion_run / "model.pt"),
                  "--out", str(tmp_path / "infer"), "--device", "cpu"]) == 0
     with open(tmp_path / "infer" / "clips.csv", newline="") as handle:
         clips = list(csv.DictReader(handle))
@@ -89,11 +72,11 @@ def test_evaluate_and_infer_give_their_standard_outputs(fusion_run, tiny_collect
         assert len(list(csv.DictReader(handle))) == 16
 
 
-def test_filter_frames_by_mask_drops_b_line_clip_frames_without_b_lines(fusion_run, tiny_models, tiny_collection):
-    run = fusion_run.parent / "filtered"
+def test_filter_frames_by_mask_drops_b_line_clip_frames_without_b_lines(tiny_fusion_run, tiny_models, tiny_collection):
+    run = tiny_fusion_run.parent / "filtered"
     code = main(["train", "--manifest", str(tiny_collection), "--task", "bline2", "--model", "fusion",
                  "--backbones", str(tiny_models["classifier"]), "--size", "32", "--filter-frames", "masks",
-                 "--features-dir", str(fusion_run.parent / "features"), "--val-fraction", "0",
+                 "--features-dir", str(tiny_fusion_run.parent / "features"), "--val-fraction", "0",
                  "--out", str(run), "--device", "cpu"])
     assert code == 0
     card = load_model_file(run / "model.pt").card
@@ -101,24 +84,24 @@ def test_filter_frames_by_mask_drops_b_line_clip_frames_without_b_lines(fusion_r
     assert card.training_data["frames"] + card.extra["frames_dropped"] == 16 * 8
 
 
-def test_a_fusion_run_without_backbones_exits_2(tiny_collection, tmp_path, capsys):
+def test_a_tiny_fusion_run_without_backbones_exits_2(tiny_collection, tmp_path, capsys):
     code = main(["train", "--manifest", str(tiny_collection), "--model", "fusion", "--out", str(tmp_path / "run")])
     assert code == 2 and "needs --backbones" in capsys.readouterr().err
 
 
-def test_a_fusion_model_carries_an_operating_point_from_its_out_of_fold_predictions(fusion_run):
-    card = load_model_file(fusion_run / "model.pt").card
-    with open(fusion_run / "predictions.csv", newline="") as handle:
+def test_a_fusion_model_carries_an_operating_point_from_its_out_of_fold_predictions(tiny_fusion_run):
+    card = load_model_file(tiny_fusion_run / "model.pt").card
+    with open(tiny_fusion_run / "predictions.csv", newline="") as handle:
         rows = list(csv.DictReader(handle))
     assert card.decision.chosen_on == f"out-of-fold predictions of 2 fold fits: {len(rows)} clips"
-    assert "at_0.5" in json.loads((fusion_run / "cv_metrics.json").read_text())
+    assert "at_0.5" in json.loads((tiny_fusion_run / "cv_metrics.json").read_text())
 
 
 @pytest.mark.parametrize("method", ["lime", "gradcam"])
-def test_explain_draws_a_fusion_models_map_frame_by_frame(method, fusion_run, tiny_clip_paths, tmp_path):
+def test_explain_draws_a_fusion_models_map_frame_by_frame(method, tiny_fusion_run, tiny_clip_paths, tmp_path):
     """A frame-level model (one-frame windows) through the standard forward: LIME and Grad-CAM."""
     lime = ["--samples", "32", "--superpixels", "10"] if method == "lime" else []
-    code = main(["explain", str(tiny_clip_paths[0]), "--model", str(fusion_run / "model.pt"), "--method", method,
+    code = main(["explain", str(tiny_clip_paths[0]), "--model", str(tiny_fusion_run / "model.pt"), "--method", method,
                  "--frames", "1,6", "--out", str(tmp_path), "--device", "cpu", *lime])
     assert code == 0
     assert len(list(tmp_path.glob(f"*.{method}.png"))) == 2

@@ -88,8 +88,7 @@ def run(args: argparse.Namespace) -> int:
     if warning is not None:
         print(warning, file=sys.stderr, flush=True)
     analysis = analyzer.analyse(args.clip, name=args.name, explain=args.explain, progress=progress)
-    if warning is not None:
-        analysis.extra["warnings"] = [warning]
+    analyzer.record_warnings(analysis)
     write_analysis_file(analysis, args.out)
     print(f"analysed {analysis.n_frames} frames of {analysis.clip} into {args.out}")
     return 0

@@ -119,6 +119,14 @@ class Analyzer:
                 "clips; on real clips expect B-lines where there are none: try lungus with it, do not read real "
                 "scans with it")
 
+    def record_warnings(self, analysis: ClipAnalysis) -> str | None:
+        """Record the simulated-training warning (if any) in the analysis, as ``lungus analyse`` and
+        Slicer's in-process analysis both show it with the clip's record; returns it."""
+        warning = self.simulated_training_warning()
+        if warning is not None:
+            analysis.extra["warnings"] = [warning]
+        return warning
+
     def models(self) -> dict[str, dict | None]:
         """Which model files this analyzer runs (ids, paths, kinds, sha256)."""
         return {
