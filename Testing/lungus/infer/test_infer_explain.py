@@ -5,15 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
 
 from lungus.data.pipeline.clip_preparation import Preprocessing, prepare_clip
 from lungus.infer import Analyzer
 from lungus.infer.recipes import recipe_card
 from lungus.io.clip import Clip, FanGeometry
-from lungus.models import build_model, save_model_file
-from lungus.models.normalisation import normalise_frames
 
 HEIGHT, WIDTH, FRAMES = (
     60,
@@ -44,25 +40,17 @@ def bline_clip(rng: np.random.Generator, with_bline: bool) -> tuple[Clip, int]:
 
 
 @pytest.fixture(scope="module")
-def trained_model_file(tmp_path_factory):
+def trained_model_file(tmp_path_factory, train_frame_cnn):
     card = recipe_card(
         "bline2", "frame_cnn", model_args={"width": 8}, size=(48, 64), frames=FRAMES, name="gradcam-test"
     )
     pre = Preprocessing.from_card(card.preprocessing)
-    rng = np.random.default_rng(0)
-    torch.manual_seed(0)
-    model = build_model("frame_cnn", 2, width=8)
-    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
-    model.train()
-    for _ in range(50):
-        labels = torch.arange(8) % 2
-        frames = np.stack([prepare_clip(bline_clip(rng, bool(label))[0], pre).frames for label in labels])
-        x = normalise_frames(frames, card.preprocessing["normalisation"]).unsqueeze(1)
-        optimiser.zero_grad()
-        F.cross_entropy(model(x), labels).backward()
-        optimiser.step()
-    path = tmp_path_factory.mktemp("gradcam") / "model.pt"
-    return save_model_file(path, model.eval(), card)
+
+    def batch(rng):
+        labels = [index % 2 for index in range(8)]
+        return np.stack([prepare_clip(bline_clip(rng, bool(label))[0], pre).frames for label in labels]), labels
+
+    return train_frame_cnn(tmp_path_factory.mktemp("gradcam") / "model.pt", card, batch, steps=50)
 
 
 def test_grad_cam_lights_up_the_b_lines_in_the_original_frames(trained_model_file):

@@ -6,16 +6,12 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import torch
-import torch.nn.functional as F
 
 from lungus.data.labels.schemes import B_LINE, CONFLUENT
 from lungus.data.pipeline.clip_preparation import Preprocessing, prepare_clip
 from lungus.infer import Analyzer
 from lungus.infer.recipes import recipe_card
-from lungus.models import build_model, save_model_file
 from lungus.models.lime import LimeSettings
-from lungus.models.normalisation import normalise_frames
 from lungus.sim.generator import SimulationConfig, simulate_clip
 
 FRAMES, SIZE = 4, 64
@@ -29,7 +25,7 @@ def simulated(seed: int):
 
 
 @pytest.fixture(scope="module")
-def trained_on_simulated_clips(tmp_path_factory):
+def trained_on_simulated_clips(tmp_path_factory, train_frame_cnn):
     """A frame CNN (64x64, 4-frame windows) trained for 120 steps on 48 simulated clips (~10 s)."""
     card = recipe_card("bline2", "frame_cnn", model_args={"width": 8}, size=(SIZE, SIZE), frames=FRAMES,
                        name="lime-test")
@@ -38,23 +34,17 @@ def trained_on_simulated_clips(tmp_path_factory):
     for seed in range(48):
         sim = simulated(seed)
         clips.append((prepare_clip(sim.clip, preprocessing).frames, int(sim.labels["bline2"] == "present")))
-    rng = np.random.default_rng(0)
-    torch.manual_seed(0)
-    model = build_model("frame_cnn", 2, width=8)
-    optimiser = torch.optim.Adam(model.parameters(), lr=3e-3)
-    model.train()
-    for _ in range(120):
+
+    def batch(rng):
         windows, labels = [], []
         for index in rng.integers(0, len(clips), 16):
             frames, label = clips[index]
             start = rng.integers(0, frames.shape[0] - FRAMES + 1)
             windows.append(frames[start : start + FRAMES])
             labels.append(label)
-        x = normalise_frames(np.stack(windows), card.preprocessing["normalisation"]).unsqueeze(1)
-        optimiser.zero_grad()
-        F.cross_entropy(model(x), torch.tensor(labels)).backward()
-        optimiser.step()
-    return save_model_file(tmp_path_factory.mktemp("lime") / "model.pt", model.eval(), card)
+        return np.stack(windows), labels
+
+    return train_frame_cnn(tmp_path_factory.mktemp("lime") / "model.pt", card, batch, steps=120)
 
 
 def truth_contrast(analyzer: Analyzer, method: str) -> list[float]:
