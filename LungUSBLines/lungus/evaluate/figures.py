@@ -14,6 +14,7 @@ from sklearn.calibration import calibration_curve  # noqa: E402
 from sklearn.metrics import ConfusionMatrixDisplay, RocCurveDisplay  # noqa: E402
 
 from lungus.atomic import atomic_path  # noqa: E402
+from lungus.data.labels.schemes import LABEL_SCHEMES  # noqa: E402
 
 
 def _save(figure: plt.Figure, path: Path) -> Path:
@@ -129,4 +130,49 @@ def subgroup_figure(path: Path, y_true: np.ndarray, probabilities: np.ndarray, g
     axes.set_ylabel(f"P({class_names[1]})" if binary else "P(reference class)")
     axes.legend(loc="lower right", fontsize=8)
     axes.set_title(f"Scores by {column}")
+    return _save(figure, path)
+
+
+def clip_evidence_figure(path: Path, values: dict[str, Sequence[float | None]], blines: np.ndarray,
+                         severity: np.ndarray | None, metrics: dict) -> Path:
+    """Each clip's evidence statistic (one row of panels per statistic) by its B-line label (left)
+    and by its severity (right, when there is one): boxes with every clip on them. ``metrics``
+    (lungus.evaluate.clip_evidence.clip_evidence_metrics) gives the AUC and rho in the titles."""
+    columns = 1 if severity is None else 2
+    figure, grid = plt.subplots(len(values), columns, figsize=(4.2 * columns, 2.6 * len(values)), squeeze=False)
+    rng = np.random.default_rng(0)  # the same jitter every time the figure is drawn
+
+    def strip(axes: plt.Axes, column: np.ndarray, groups: np.ndarray, names: Sequence[str]) -> None:
+        chosen = [column[(groups == k) & ~np.isnan(column)] for k in range(len(names))]
+        shown = [k for k, c in enumerate(chosen) if c.size]
+        if shown:
+            axes.boxplot([chosen[k] for k in shown], positions=shown, widths=0.5, showfliers=False,
+                         medianprops={"color": "black"})
+        for k in shown:
+            axes.scatter(k + rng.uniform(-0.15, 0.15, chosen[k].size), chosen[k], s=10, alpha=0.6,
+                         color=plt.get_cmap("tab10")(k))
+        axes.set_xticks(range(len(names)), [f"{name}\nn={chosen[k].size}" for k, name in enumerate(names)],
+                        fontsize=8)
+        axes.set_xlim(-0.6, len(names) - 0.4)
+
+    def stated(value: float | None, ci: list[float] | None) -> str:
+        if value is None:
+            return "undefined"
+        return f"{value:.2f}" + (f" [{ci[0]:.2f}, {ci[1]:.2f}]" if ci else "")
+
+    for row, (name, column) in enumerate(values.items()):
+        column = np.asarray([np.nan if v is None else float(v) for v in column], dtype=float)
+        entry = metrics["statistics"][name]
+        strip(grid[row, 0], column, np.asarray(blines), ["no B-lines", "B-lines"])
+        grid[row, 0].set_ylabel(name, fontsize=9)
+        grid[row, 0].set_title(f"AUC {stated(entry['auc'], entry['auc_ci'])}", fontsize=9)
+        if severity is not None:
+            strip(grid[row, 1], column, np.asarray(severity), list(LABEL_SCHEMES["lus4"]))
+            grid[row, 1].set_title(f"Spearman rho {stated(entry.get('spearman'), entry.get('spearman_ci'))}",
+                                   fontsize=9)
+    grid[-1, 0].set_xlabel("clip label")
+    if severity is not None:
+        grid[-1, 1].set_xlabel("severity (0-3)")
+    figure.suptitle(f"Segmenter evidence per clip: {metrics['n_clips']} clips, {metrics['n_patients']} patients")
+    figure.tight_layout()
     return _save(figure, path)

@@ -31,6 +31,14 @@ def binary_auc(y_true: np.ndarray, scores: np.ndarray) -> float | None:
     return float((ranks[positives].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg))
 
 
+def spearman(x: np.ndarray, y: np.ndarray) -> float | None:
+    """Spearman's rank correlation (ties share their mean rank), None when either is constant."""
+    x_ranks, y_ranks = rankdata(x), rankdata(y)
+    x_ranks, y_ranks = x_ranks - x_ranks.mean(), y_ranks - y_ranks.mean()
+    scale = float(np.sqrt((x_ranks**2).sum() * (y_ranks**2).sum()))
+    return None if scale == 0 else float((x_ranks * y_ranks).sum() / scale)
+
+
 def auc(y_true: np.ndarray, probabilities: np.ndarray) -> float | None:
     """Binary AUC of class 1, or the macro one-vs-rest AUC (None if any class is absent)."""
     n_classes = probabilities.shape[1]

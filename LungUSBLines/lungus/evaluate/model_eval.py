@@ -39,10 +39,15 @@ def default_eval_labels(manifest: Manifest, task: str) -> str:
 
 def evaluate_model(model_path: str | Path, manifest_path: str | Path, out: str | Path, *, labels: str | None = None,
                    device: str = "auto", n_boot: int = 1000, cache_dir: str | Path | None = None,
-                   by: Sequence[str] = (), log: Callable[[str], None] = print) -> Evaluation:
+                   by: Sequence[str] = (), clip_evidence: bool = False,
+                   log: Callable[[str], None] = print) -> Evaluation:
     """Score ``model_path`` on every labelled clip of a manifest; write DIR/metrics.json,
     predictions.csv and figures, and for a classifier the metrics by each manifest column in
-    ``by`` (DIR/by_<column>.csv and .png). Unreadable clips are skipped and listed in metrics.json."""
+    ``by`` (DIR/by_<column>.csv and .png). Unreadable clips are skipped and listed in metrics.json.
+
+    A segmenter on a manifest without a ``mask`` column, or with ``clip_evidence``, is scored by
+    the clip-level B-line evidence of its masks against the clip labels instead
+    (lungus.evaluate.clip_evidence: DIR/clip_evidence.json, .csv and .png)."""
     from lungus.data.pipeline.training_sets import ClipEvalSet, MaskEvalSet, readable_clips
     from lungus.device import resolve_device
     from lungus.evaluate.report import write_classification_report, write_json
@@ -59,6 +64,9 @@ def evaluate_model(model_path: str | Path, manifest_path: str | Path, out: str |
     manifest = Manifest.load(manifest_path)
     if by and card.task == SEG_TASK:
         raise LungUSError("--by breaks down clip-classifier metrics; this is a segmenter", model_path)
+    if clip_evidence and card.task != SEG_TASK:
+        raise LungUSError(f"--clip-evidence scores a segmenter's masks; this is a {card.task} classifier",
+                          model_path)
     for column in by:
         manifest.column(column)  # before any clip is read
     source = labels or default_eval_labels(manifest, card.task)
@@ -67,6 +75,9 @@ def evaluate_model(model_path: str | Path, manifest_path: str | Path, out: str |
     cache = ClipCache(cache_dir if cache_dir is not None else Path(out).resolve().parent / ".lungus-cache")
     out = Path(out)
 
+    if card.task == SEG_TASK and (clip_evidence or "mask" not in manifest.columns):
+        return _evaluate_clip_evidence(predictor, model, card, model_path, manifest, out, labels, preprocessing,
+                                       cache, torch_device, n_boot, log)
     if card.task == SEG_TASK:
         from lungus.data.labels.label_images import read_label_masks
         from lungus.evaluate.seg_report import write_segmentation_report
@@ -109,3 +120,29 @@ def evaluate_model(model_path: str | Path, manifest_path: str | Path, out: str |
         metrics["skipped"] = [{"clip": n, "error": e} for n, e in skipped]
         write_json(out / "metrics.json", metrics)
     return Evaluation(metrics, predictions, skipped, files)
+
+
+def _evaluate_clip_evidence(predictor, model, card, model_path: str | Path, manifest: Manifest, out: Path,
+                            labels: str | None, preprocessing: Preprocessing, cache: ClipCache,
+                            torch_device, n_boot: int, log: Callable[[str], None]) -> Evaluation:
+    """The segmenter on every clip with a B-line or severity label, its masks' evidence scored
+    against those labels (lungus.evaluate.clip_evidence)."""
+    from lungus.data.pipeline.training_sets import readable_clips
+    from lungus.evaluate.clip_evidence import BLINE_SCHEME, ClipEvidence, clip_labels, evaluate_clip_evidence
+    from lungus.predict.eval_sets import segment_clip_evidence
+
+    source = labels or default_eval_labels(manifest, BLINE_SCHEME)
+    found = clip_labels(manifest, source)  # before any clip is read
+    labelled = found.blines >= 0
+    if found.severity is not None:
+        labelled |= found.severity >= 0
+    rows = [int(r) for r in np.flatnonzero(labelled)]
+    if not rows:
+        raise LungUSError(f"no clip has a {source} label", manifest.path)
+    clips = readable_clips(manifest, rows, preprocessing, cache, log, "evaluation")
+    records = segment_clip_evidence(predictor, model, clips, torch_device, track(range(len(clips)), "evaluate"))
+    evaluation = evaluate_clip_evidence([ClipEvidence(r["clip"], r["evidence"]) for r in records], manifest, out,
+                                        labels=source, n_boot=n_boot, skipped=clips.failed, source=str(model_path),
+                                        segmenter=card.name or Path(model_path).parent.name)
+    evaluation.predictions = records
+    return evaluation

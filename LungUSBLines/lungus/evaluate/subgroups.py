@@ -29,19 +29,37 @@ _GROUP_KEYS = ("auc", "accuracy", "balanced_accuracy", "sensitivity", "specifici
 
 
 def prediction_rows(manifest: Manifest, clips: Sequence[str]) -> list[int]:
-    """The manifest row of each predicted clip, matched by the clip column as written or by
-    its resolved path. LungUSError names the first clip the manifest lacks."""
+    """The manifest row of each predicted clip (:func:`manifest_rows`). LungUSError names the
+    first clip the manifest lacks."""
+    rows = manifest_rows(manifest, clips)
+    for clip, row in zip(clips, rows):
+        if row is None:
+            raise LungUSError(f"clip {clip} of the predictions is not in this manifest; "
+                              "pass the manifest the predictions were made from", manifest.path)
+    return rows
+
+
+def manifest_rows(manifest: Manifest, clips: Sequence[str]) -> list[int | None]:
+    """The manifest row of each clip (None where the manifest lacks it), matched by the clip
+    column as written, else by its path resolved against the manifest's folder, else against
+    the working folder (`lungus infer FOLDER` names clips by the path it found them at), else
+    by its file name when exactly one of the manifest's clips has that name."""
     by_text = {text: r for r, text in reversed(list(enumerate(manifest.clips)))}
     by_path = {str(manifest.resolve(r)): r for r in reversed(range(len(manifest)))}
-    rows = []
+    names: dict[str, list[int]] = {}
+    for r, text in enumerate(manifest.clips):
+        names.setdefault(Path(text.replace("\\", "/")).name, []).append(r)
+    rows: list[int | None] = []
     for clip in clips:
         row = by_text.get(clip)
         if row is None:
             path = Path(clip) if os.path.isabs(clip) else manifest.folder.resolve() / clip
             row = by_path.get(os.path.normpath(path))
         if row is None:
-            raise LungUSError(f"clip {clip} of the predictions is not in this manifest; "
-                              "pass the manifest the predictions were made from", manifest.path)
+            row = by_path.get(os.path.abspath(clip))
+        if row is None:
+            same_name = names.get(Path(clip.replace("\\", "/")).name, [])
+            row = same_name[0] if len(same_name) == 1 else None
         rows.append(row)
     return rows
 

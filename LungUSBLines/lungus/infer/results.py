@@ -13,17 +13,14 @@ from typing import Any
 import numpy as np
 
 from lungus.atomic import atomic_path
+from lungus.data.labels.blines import CLIP_EVIDENCE
 from lungus.data.pipeline.clip_preparation import Placement
 from lungus.errors import LungUSError
 
 #: clips.csv: these columns, with ``p_<class>`` for each classifier class after ``pred``.
 CLIP_COLUMNS_HEAD = ("clip", "n_frames", "fps", "task", "pred")
 CLIP_COLUMNS_TAIL = (
-    "bline_count_max",
-    "bline_count_mean",
-    "frames_with_blines",
-    "blas_max",
-    "blas_mean",
+    *CLIP_EVIDENCE,
     "top_frame",
     "classifier",
     "segmenter",

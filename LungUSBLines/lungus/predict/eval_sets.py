@@ -72,3 +72,21 @@ def segment_eval_set(segmenter: FrameSegmenter, model: nn.Module, dataset: Any, 
             "images": {int(t): frames[t] for t in (shown or {len(frames) // 2})},
         })
     return predictions
+
+
+def segment_clip_evidence(segmenter: FrameSegmenter, model: nn.Module, dataset: Any, device: torch.device,
+                          indices: Sequence[int]) -> list[dict[str, Any]]:
+    """One record per clip ``indices``, no masks needed: its index, name, patient and the B-line
+    evidence of the masks predicted on all its frames (``evidence``:
+    lungus.data.labels.blines.MaskAnalysis.clip_evidence, what `lungus infer --segmenter`
+    reports per clip)."""
+    from lungus.data.labels.blines import analyse_masks
+
+    records = []
+    for i in indices:
+        fan = dataset.clip_fan(i)
+        fan_mask = fan.mask if fan is not None else None
+        predicted = segmenter.predict_masks(model, dataset.clip_frames(i), device, fan_mask)
+        records.append({"index": int(i), "clip": dataset.names[i], "patient": dataset.patients[i],
+                        "evidence": analyse_masks(predicted, fan).clip_evidence()})
+    return records

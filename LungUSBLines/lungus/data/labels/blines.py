@@ -58,6 +58,9 @@ from lungus.data.labels.schemes import B_LINE, CONFLUENT, PLEURA
 from lungus.io.clip import FanGeometry
 
 POSITION_TOLERANCE_SHARE = 0.05
+#: A clip's B-line evidence: the MaskAnalysis properties that clips.csv reports per clip and
+#: lungus.evaluate.clip_evidence scores against clip labels.
+CLIP_EVIDENCE = ("bline_count_max", "bline_count_mean", "frames_with_blines", "blas_max", "blas_mean")
 
 # Class sets as bit flags per class id: 1 intercostal space, 2 B-line (any), 4 confluent.
 _SPACE, _BLINE, _CONFLUENT = 1, 2, 4
@@ -130,6 +133,10 @@ class MaskAnalysis:
         blas = np.array([-1.0 if v is None else v for v in self.blas])
         order = np.lexsort((np.arange(self.n_frames), -blas, -self.bline_count))
         return int(order[0])
+
+    def clip_evidence(self) -> dict[str, float | int | None]:
+        """The :data:`CLIP_EVIDENCE` values, unrounded."""
+        return {name: getattr(self, name) for name in CLIP_EVIDENCE}
 
     def clip_summary(self) -> dict[str, float | int | None]:
         """The B-line columns of clips.csv (docs/architecture.md#inference-outputs)."""
