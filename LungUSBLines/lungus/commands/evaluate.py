@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     if args.from_infer is not None:
         if args.by:
             raise LungUSError("--by breaks down clip-classifier metrics; --from-infer scores a segmenter's evidence")
-        from lungus.evaluate.clip_evidence import evaluate_infer_evidence
+        from lungus.evaluate.infer_eval import evaluate_infer_evidence
 
         evaluation = evaluate_infer_evidence(args.from_infer, args.manifest, args.out, labels=args.labels,
                                              n_boot=args.n_boot)

@@ -31,7 +31,6 @@ from lungus.data.manifests.manifest import TRUTH_PREFIX, Manifest
 from lungus.errors import LungUSError
 from lungus.evaluate.bootstrap import bootstrap_ci, patient_bootstrap_indices
 from lungus.evaluate.metrics import binary_auc, spearman
-from lungus.evaluate.model_eval import Evaluation
 
 #: The binary B-line scheme the AUCs are of, and the severity scheme rho is against.
 BLINE_SCHEME, SEVERITY_SCHEME = "bline2", "lus4"
@@ -231,12 +230,13 @@ def evaluate_clip_evidence(
     segmenter: str = "",
     source: str = "",
     skipped: Sequence[tuple[str, str]] = (),
-) -> Evaluation:
+) -> tuple[dict[str, Any], dict[str, Path]]:
     """Match each clip's evidence to its manifest row, score it against the row's labels
     (``labels``: the B-line label source) and write DIR/clip_evidence.json, clip_evidence.csv
     and clip_evidence.png. Clips the manifest lacks are counted (``not_in_manifest``), clips
     without labels left out; none left: LungUSError. ``segmenter`` and ``source`` (the model
-    file or the infer table) are recorded, and so are the ``skipped`` (clip, error) pairs."""
+    file or the infer table) are recorded, and so are the ``skipped`` (clip, error) pairs.
+    Returns (the metrics, the files written)."""
     from lungus.evaluate.subgroups import manifest_rows
 
     found = clip_labels(manifest, labels)
@@ -284,7 +284,7 @@ def evaluate_clip_evidence(
         "clip_evidence_table": _write_table(out / "clip_evidence.csv", clips, patients, blines, severity, values),
         "clip_evidence_figure": clip_evidence_figure(out / "clip_evidence.png", values, blines, severity, metrics),
     }
-    return Evaluation(metrics, [], list(skipped), files)
+    return metrics, files
 
 
 def _write_table(path: Path, clips: Sequence[str], patients: Sequence[str], blines: np.ndarray,
@@ -327,16 +327,3 @@ def _with_ci(value: float | None, ci: list[float] | None) -> str:
 def _number(value: float | None) -> str:
     return "-" if value is None else f"{value:.3g}"
 
-
-def evaluate_infer_evidence(infer_path: str | Path, manifest_path: str | Path, out: str | Path, *,
-                            labels: str | None = None, n_boot: int = 1000) -> Evaluation:
-    """`lungus evaluate --from-infer`: the evidence a `lungus infer --segmenter` run wrote (its
-    folder or clips.csv) scored against ``manifest_path``'s clip labels, without the segmenter.
-    Clips infer could not read are listed under ``skipped``."""
-    from lungus.evaluate.model_eval import default_eval_labels
-
-    found = read_infer_evidence(infer_path)
-    manifest = Manifest.load(manifest_path)
-    return evaluate_clip_evidence(found.evidence, manifest, out,
-                                  labels=labels or default_eval_labels(manifest, BLINE_SCHEME), n_boot=n_boot,
-                                  segmenter=found.segmenter, source=str(found.table), skipped=found.failed)

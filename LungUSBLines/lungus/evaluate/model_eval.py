@@ -141,8 +141,7 @@ def _evaluate_clip_evidence(predictor, model, card, model_path: str | Path, mani
         raise LungUSError(f"no clip has a {source} label", manifest.path)
     clips = readable_clips(manifest, rows, preprocessing, cache, log, "evaluation")
     records = segment_clip_evidence(predictor, model, clips, torch_device, track(range(len(clips)), "evaluate"))
-    evaluation = evaluate_clip_evidence([ClipEvidence(r["clip"], r["evidence"]) for r in records], manifest, out,
-                                        labels=source, n_boot=n_boot, skipped=clips.failed, source=str(model_path),
-                                        segmenter=card.name or Path(model_path).parent.name)
-    evaluation.predictions = records
-    return evaluation
+    metrics, files = evaluate_clip_evidence([ClipEvidence(r["clip"], r["evidence"]) for r in records], manifest,
+                                            out, labels=source, n_boot=n_boot, skipped=clips.failed,
+                                            source=str(model_path), segmenter=card.name or Path(model_path).parent.name)
+    return Evaluation(metrics, records, list(clips.failed), files)

@@ -8,7 +8,7 @@ from sklearn.metrics import (
     roc_auc_score,
 )
 
-from lungus.evaluate.metrics import classification_metrics
+from lungus.evaluate.metrics import classification_metrics, spearman
 
 
 def _predictions(n_classes: int, n: int = 240, seed: int = 3):
@@ -32,6 +32,18 @@ def test_point_metrics_equal_scikit_learn(n_classes):
     assert m["f1_macro"] == pytest.approx(f1_score(y, pred, average="macro"))
     assert m["kappa"] == pytest.approx(cohen_kappa_score(y, pred))
     assert m["kappa_quadratic"] == pytest.approx(cohen_kappa_score(y, pred, weights="quadratic"))
+
+
+def test_spearman_equals_scipy_with_ties():
+    from scipy.stats import spearmanr
+
+    rng = np.random.default_rng(4)
+    x, y = rng.integers(0, 5, 60), rng.integers(0, 4, 60)  # many ties, as counts and 0-3 scores have
+    assert spearman(x, y) == pytest.approx(spearmanr(x, y).statistic)
+
+
+def test_spearman_of_a_constant_is_undefined():
+    assert spearman(np.zeros(5), np.arange(5)) is None
 
 
 def test_auc_counts_ties_as_half():

@@ -7,7 +7,7 @@ from sklearn.metrics import roc_auc_score
 
 from lungus.data.manifests.manifest import Manifest
 from lungus.errors import LungUSError
-from lungus.evaluate.subgroups import BLANK, prediction_rows, subgroup_metrics, write_subgroups
+from lungus.evaluate.subgroups import BLANK, manifest_rows, prediction_rows, subgroup_metrics, write_subgroups
 
 CLASSES = ("absent", "present")
 
@@ -83,6 +83,20 @@ def test_clips_match_the_manifest_as_written_or_resolved(tmp_path):
     manifest = _manifest(tmp_path)
     resolved = str((tmp_path / "clips" / "c3.mp4").resolve())
     assert prediction_rows(manifest, ["clips/c5.mp4", resolved, "./clips/../clips/c7.mp4"]) == [5, 3, 7]
+
+
+def test_clips_named_relative_to_the_working_folder_match(tmp_path, monkeypatch):
+    manifest = _manifest(tmp_path)
+    (tmp_path / "elsewhere").mkdir()
+    monkeypatch.chdir(tmp_path / "elsewhere")  # as `lungus infer ../clips` names them
+    assert manifest_rows(manifest, ["../clips/c4.mp4"]) == [4]
+
+
+def test_a_clip_from_another_folder_matches_by_its_file_name_only_when_unique(tmp_path):
+    path = tmp_path / "m.csv"
+    path.write_text("clip,patient\nclips/a.mp4,P1\nold/b.mp4,P2\nnew/b.mp4,P3\n")
+    manifest = Manifest.load(path)
+    assert manifest_rows(manifest, ["/copies/a.mp4", "/copies/b.mp4", "/copies/c.mp4"]) == [0, None, None]
 
 
 def test_a_clip_outside_the_manifest_is_a_one_line_error(tmp_path):
