@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import io
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -118,7 +118,9 @@ def clip_evidence_metrics(
     has_severity = np.zeros_like(has_blines) if grade is None else grade >= 0
     replicates = list(patient_bootstrap_indices(patients, n_boot, seed)) if n_boot else []
 
-    def scored(column: np.ndarray, labelled: np.ndarray, score, labels: np.ndarray) -> tuple:
+    def scored(column: np.ndarray, labelled: np.ndarray, score: Callable[[np.ndarray, np.ndarray], float | None],
+               labels: np.ndarray) -> tuple[float | None, list[float] | None, int]:
+        """(point, CI, clips) of ``score(labels, evidence)`` on the labelled clips with a value."""
         usable = labelled & ~np.isnan(column)
 
         def on(index: np.ndarray) -> float | None:
