@@ -17,3 +17,12 @@ EXPLAIN_OUTPUTS: dict[str, str] = {"cam": "class_maps", "attention": "spatial_at
 #: What every classifier supports, whatever its architecture.
 EVERY_MODEL_EXPLANATIONS: tuple[str, ...] = (GRADCAM, LIME)
 EXPLAIN_METHODS: tuple[str, ...] = (*EVERY_MODEL_EXPLANATIONS, *EXPLAIN_OUTPUTS)
+
+# LIME's settings the command line offers, torch-free (lungus.models.lime.LimeSettings checks them).
+#: Superpixel methods whose region count can be asked for. Quickshift is left out: its count
+#: follows no parameter closely (kernel size, distance and ratio all move it).
+LIME_SEGMENTATIONS = ("slic", "felzenszwalb")
+#: mean (the default): a hidden superpixel shows the frame's mean inside the fan, so nothing of
+#: it is left; blur keeps a faint trace of a long bright streak such as a B-line, and on a small
+#: frame CNN trained on simulated clips it put less weight on the B-lines (docs/explanations.md).
+LIME_FILLS = ("mean", "blur")

@@ -28,7 +28,7 @@ frame on a CPU for the 64-96 px models (docs/explanations.md)."""
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
-    from lungus.models.lime import FILLS, SEGMENTATIONS
+    from lungus.explanations import LIME_FILLS, LIME_SEGMENTATIONS
 
     parser = subparsers.add_parser(
         "explain",
@@ -45,8 +45,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     lime = parser.add_argument_group("LIME (--method lime)")
     lime.add_argument("--samples", type=int, metavar="N", help="perturbed samples per frame (default 256)")
     lime.add_argument("--superpixels", type=int, metavar="N", help="superpixels to aim for (default 40)")
-    lime.add_argument("--segmentation", choices=SEGMENTATIONS, help="superpixel method (default slic)")
-    lime.add_argument("--fill", choices=FILLS, help="what hidden superpixels show (default mean)")
+    lime.add_argument("--segmentation", choices=LIME_SEGMENTATIONS, help="superpixel method (default slic)")
+    lime.add_argument("--fill", choices=LIME_FILLS, help="what hidden superpixels show (default mean)")
     lime.add_argument("--seed", type=int, metavar="S", help="random seed of the samples (default 0)")
     add_model_running_arguments(parser)
     parser.set_defaults(func=run)

@@ -25,14 +25,9 @@ import torch
 from torch import Tensor
 
 from lungus.errors import LungUSError
+from lungus.explanations import LIME_FILLS as FILLS
+from lungus.explanations import LIME_SEGMENTATIONS as SEGMENTATIONS
 
-#: Superpixel methods whose region count can be asked for. Quickshift is left out: its count
-#: follows no parameter closely (kernel size, distance and ratio all move it).
-SEGMENTATIONS = ("slic", "felzenszwalb")
-#: mean (the default): a hidden superpixel shows the frame's mean inside the fan, so nothing of
-#: it is left; blur keeps a faint trace of a long bright streak such as a B-line, and on a small
-#: frame CNN trained on simulated clips it put less weight on the B-lines (docs/explanations.md).
-FILLS = ("mean", "blur")
 #: LIME's kernel width for images (lime_image.LimeImageExplainer's default).
 DEFAULT_KERNEL_WIDTH = 0.25
 #: Blur of the "blur" fill, as a fraction of the frame's larger side: wide enough to erase a
