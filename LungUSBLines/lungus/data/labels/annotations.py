@@ -62,7 +62,6 @@ import json
 import math
 import os
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,6 +73,7 @@ from lungus.errors import LungUSError, error_detail
 from lungus.io.clip import FanGeometry
 from lungus.io.fan import read_fan_sidecar
 from lungus.io.formats import DEFAULT_MAX_VOXELS
+from lungus.io.geometry import ijk_to_lps_from_ras, ijk_to_lps_matrix  # noqa: F401 - part of this module's API
 
 #: Points may lie this far outside the image (as a share of its size) before the transform
 #: is judged wrong: raters click a little past the edge of the fan.
@@ -337,25 +337,6 @@ def _has_frame_annotations(path: Path) -> bool:
 
 
 # --------------------------------------------------------------------------- coordinates
-
-
-def ijk_to_lps_matrix(
-    spacing_mm: Sequence[float] = (1.0, 1.0), origin_lps: Sequence[float] = (0.0, 0.0, 0.0)
-) -> np.ndarray:
-    """4x4 IJK-to-LPS of a frame with ``spacing_mm`` (row, column) and ``origin_lps``, axes aligned."""
-    row, col = (float(v) for v in spacing_mm)
-    if not (row > 0 and col > 0):
-        raise ValueError(f"spacing_mm must be positive, got {tuple(spacing_mm)}")
-    origin = list(origin_lps) + [0.0] * (3 - len(origin_lps))
-    matrix = np.eye(4)
-    matrix[0, 0], matrix[1, 1] = col, row
-    matrix[:3, 3] = origin[:3]
-    return matrix
-
-
-def ijk_to_lps_from_ras(ijk_to_ras: np.ndarray) -> np.ndarray:
-    """IJK-to-LPS from Slicer's IJK-to-RAS (a 4x4 array): x and y change sign."""
-    return np.diag([-1.0, -1.0, 1.0, 1.0]) @ np.asarray(ijk_to_ras, dtype=np.float64)
 
 
 def _to_pixels(points_lps: np.ndarray, lps_to_ijk: np.ndarray) -> np.ndarray:
