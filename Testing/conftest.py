@@ -316,7 +316,8 @@ def slicer_ultrasound_clip(tmp_path, write_test_dicom):
 
     data = Path(__file__).resolve().parent / "data" / "slicer_ultrasound"
 
-    def make(name: str = "3038953328_70622118", spacing_mm: float | None = 0.261, annotations: bool = True) -> Path:
+    def make(name: str = "3038953328_70622118", spacing_mm: float | None = 0.261,
+             annotations: bool = True) -> Path:
         folder = tmp_path / name
         folder.mkdir(exist_ok=True)
         for suffix in (".json", ".tom.json") if annotations else (".json",):

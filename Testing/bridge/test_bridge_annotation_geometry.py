@@ -21,12 +21,14 @@ def ijk_to_ras_of(volume) -> np.ndarray:
     return np.array([[matrix.GetElement(i, j) for j in range(4)] for i in range(4)])
 
 
-def test_dicom_geometry_is_what_dicom_image_sequence_plugin_makes(tmp_path, make_fan_frames, write_test_dicom):
+def test_dicom_geometry_is_what_dicom_image_sequence_plugin_makes(tmp_path, make_fan_frames,
+                                                                   write_test_dicom):
     """DICOMImageSequencePlugin.addSequenceFromImageData's calls on the frame volume, replayed on
     Slicer's vtkMRMLScalarVolumeNode with the spacingMmPerPixel examineFiles reads."""
     import vtk
 
-    path = write_test_dicom(tmp_path / "scan.dcm", make_fan_frames("convex", n_frames=2)[0], spacing_cm=(0.03, 0.025))
+    frames = make_fan_frames("convex", n_frames=2)[0]
+    path = write_test_dicom(tmp_path / "scan.dcm", frames, spacing_cm=(0.03, 0.025))
     volume = slicer.vtkMRMLScalarVolumeNode()
     ijk_to_ras = vtk.vtkMatrix4x4()
     ijk_to_ras.SetElement(0, 0, -1.0)

@@ -264,7 +264,8 @@ def nrrd_ijk_to_lps(header: dict, path: Path):
         return None
     if space in _RAS_SPACES:
         matrix = RAS_TO_LPS @ matrix
-    return SlicerGeometry(matrix, f"the NRRD header's space directions and origin ({space or 'no space, read as LPS'})")
+    space_name = space or "no space, read as LPS"
+    return SlicerGeometry(matrix, f"the NRRD header's space directions and origin ({space_name})")
 
 
 def _sequence_fps(header: dict, frame_axis: int) -> float | None:

@@ -4,8 +4,9 @@
 Each frame of each training clip is embedded by every backbone (lungus.features, cached), the
 embeddings concatenated and standardised, and a scikit-learn classifier fitted to frame labels:
 the clip's own label on every frame, or per-frame labels from masks (the mask column, or the
-AnnotateUltrasound files beside the clips) or a frames manifest (lungus.data.labels.frame_labels). ``filter_frames`` drops frames of B-line clips that show no
-B-line evidence (by mask, or by a model's frame score) from training, as the study did. Clip
+AnnotateUltrasound files beside the clips) or a frames manifest (lungus.data.labels.frame_labels).
+``filter_frames`` drops frames of B-line clips that show no B-line evidence (by mask, or by a model's
+frame score) from training, as the study did. Clip
 scores come from frame scores by the clip rule (``eval_aggregation``). Patients never straddle a
 split: ``folds`` > 1 gives out-of-fold predictions for every clip (the folds of
 ``lungus train --folds``), then one model fitted on all of them; otherwise the validation split of
@@ -84,7 +85,8 @@ def from_masks(setting: str | None) -> bool:
     return setting == MASKS or parse_annotation_source(setting) is not None
 
 
-def _mask_labels(manifest: Manifest, row: int, source_frames: np.ndarray, source: str, cache: ClipCache) -> np.ndarray:
+def frame_labels_from_masks(manifest: Manifest, row: int, source_frames: np.ndarray, source: str,
+                            cache: ClipCache) -> np.ndarray:
     """Frame labels of one clip from its class masks at the original frames (so thin B-lines are not lost to
     resizing): the mask column's file for 'masks', the AnnotateUltrasound files beside the clip for an
     annotation source (drawn once into the clip cache, as segmentation training draws them)."""
@@ -95,8 +97,8 @@ def _mask_labels(manifest: Manifest, row: int, source_frames: np.ndarray, source
     annotation = parse_annotation_source(source)
     if annotation is not None:
         rater, method = annotation
-        path = annotation_mask_file(manifest.clip_path(row), annotation_masks_folder(manifest, cache), rater=rater,
-                                    method=method, spacing_mm=annotation_spacing(manifest, row))
+        path = annotation_mask_file(manifest.clip_path(row), annotation_masks_folder(manifest, cache),
+                                    rater=rater, method=method, spacing_mm=annotation_spacing(manifest, row))
         return mask_frame_labels(read_annotation_mask_file(path))[source_frames]
     path = manifest.resolve(row, "mask") if "mask" in manifest.columns else None
     if path is None:
@@ -150,14 +152,16 @@ def gather_frames(config: TrainConfig, manifest: Manifest, rows: list[int], soft
             path = manifest.clip_path(row)
             features, source_frames = store.fused(backbones, path)
             if from_masks(config.frame_labels):
-                targets = _mask_labels(manifest, row, source_frames, config.frame_labels, store.clip_cache)
+                targets = frame_labels_from_masks(manifest, row, source_frames, config.frame_labels,
+                                                  store.clip_cache)
             elif frame_labels is not None:
                 targets = frame_labels.clip_labels(name, source_frames)
             else:
                 targets = np.full(len(source_frames), hard[row], dtype=np.int64)
             evidence = None
             if from_masks(config.filter_frames):
-                evidence = _mask_labels(manifest, row, source_frames, config.filter_frames, store.clip_cache) == 1
+                evidence = frame_labels_from_masks(manifest, row, source_frames, config.filter_frames,
+                                                   store.clip_cache) == 1
             elif scorer is not None:
                 evidence = scorer(path, source_frames) >= 0.5
             clips.append(ClipFrames(row, name, manifest.patients[row], features, targets, soft[row], evidence))

@@ -79,7 +79,8 @@ DIRECTIONS = np.array([[0.2, 0.01, 0.0], [0.0, 0.3, 0.0], [0.0, 0.0, 1.0], [np.n
 
 
 def test_nrrd_directions_and_origin_in_lps(tmp_path):
-    path = write_nrrd(tmp_path / "a.seq.nrrd", {"space": "left-posterior-superior", "space directions": DIRECTIONS,
+    path = write_nrrd(tmp_path / "a.seq.nrrd", {"space": "left-posterior-superior",
+                                                 "space directions": DIRECTIONS,
                                                  "space origin": np.array([5.0, -7.0, 2.0])})
     expected = np.eye(4)
     expected[:3, :3] = DIRECTIONS[:3].T
@@ -88,7 +89,8 @@ def test_nrrd_directions_and_origin_in_lps(tmp_path):
 
 
 def test_nrrd_in_ras_has_x_and_y_turned_over(tmp_path):
-    path = write_nrrd(tmp_path / "a.seq.nrrd", {"space": "right-anterior-superior", "space directions": DIRECTIONS,
+    path = write_nrrd(tmp_path / "a.seq.nrrd", {"space": "right-anterior-superior",
+                                                 "space directions": DIRECTIONS,
                                                  "space origin": np.array([5.0, -7.0, 2.0])})
     lps = slicer_ijk_to_lps(path).ijk_to_lps
     assert lps[:3, 0] == pytest.approx([-0.2, -0.01, 0.0])

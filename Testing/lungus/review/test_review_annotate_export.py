@@ -100,8 +100,9 @@ def test_a_dicom_clip_is_exported_under_its_sop_instance_uid(tmp_path):
 
 
 @pytest.mark.parametrize("name", ["3038953328_70622118", "9938886735_88815303"])
-def test_slicer_ultrasound_lines_survive_a_review_export_within_the_line_thickness(name, slicer_ultrasound_clip,
-                                                                                   tmp_path):
+def test_slicer_ultrasound_lines_survive_a_review_export_within_the_line_thickness(
+    name, slicer_ultrasound_clip, tmp_path
+):
     """SlicerUltrasound's own annotation -> masks -> a reviewer's AnnotateUltrasound file -> masks, on a
     DICOM of 0.261 mm pixels: the export writes millimetres (the rater's own points come back within
     a millimetre) and reading them with the same spacing gives every pleura and B-line pixel back

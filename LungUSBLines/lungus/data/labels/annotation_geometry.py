@@ -1,4 +1,4 @@
-"""Which pixel-to-LPS transform a clip's AnnotateUltrasound points are read with (docs/annotations.md#geometry).
+"""The pixel-to-LPS transform a clip's AnnotateUltrasound points are read with (docs/annotations.md#geometry).
 
 AnnotateUltrasound saves points in millimetres of the volume Slicer made from the DICOM it loaded.
 The transform that turns them back into pixels comes from, in this order:
@@ -34,7 +34,9 @@ ANNOTATION_SPACING = "annotation_spacing_mm"
 _AGREEMENT = 1e-3
 
 
-def parse_annotation_spacing(value: object, where: str, path: str | os.PathLike | None) -> tuple[float, float]:
+def parse_annotation_spacing(
+    value: object, where: str, path: str | os.PathLike | None
+) -> tuple[float, float]:
     """(row, column) mm per pixel from ``0.26``, ``"0.26 0.25"`` or ``[0.26, 0.25]``; LungUSError
     naming ``where`` (``line 3: column annotation_spacing_mm``) and ``path`` otherwise."""
     if isinstance(value, str):
@@ -52,7 +54,8 @@ def parse_annotation_spacing(value: object, where: str, path: str | os.PathLike 
         numbers.append(number)
     if len(numbers) not in (1, 2) or not all(math.isfinite(n) and n > 0 for n in numbers):
         raise LungUSError(
-            f"{where}: {str(value)[:40]!r} is not a pixel spacing in mm (one positive number, or row and column)",
+            f"{where}: {str(value)[:40]!r} is not a pixel spacing in mm (one positive number, or row and "
+            "column)",
             path,
         )
     return (numbers[0], numbers[-1])
@@ -97,10 +100,11 @@ def annotation_geometry(
         return None
     first = given[0]
     for other in given[1:]:
-        if not all(math.isclose(a, b, rel_tol=_AGREEMENT) for a, b in zip(first.spacing_mm, other.spacing_mm)):
+        pairs = zip(first.spacing_mm, other.spacing_mm)
+        if not all(math.isclose(a, b, rel_tol=_AGREEMENT) for a, b in pairs):
             raise LungUSError(
-                f"{other.source} differs from {first.source}; the rater's points are in one volume, so remove "
-                "the one that is wrong",
+                f"{other.source} differs from {first.source}; the rater's points are in one volume, so "
+                "remove the one that is wrong",
                 clip_path,
             )
     return first

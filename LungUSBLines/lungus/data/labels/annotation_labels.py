@@ -125,7 +125,8 @@ def annotation_mask_file(clip_path: str | os.PathLike, folder: str | os.PathLike
     if target.is_file():
         return target
     clip = read_clip(clip_path)
-    by_rater = clip_annotation_masks(clip_path, clip.frames.shape[1:3], clip.n_frames, clip.fan, ijk_to_lps=geometry)
+    by_rater = clip_annotation_masks(clip_path, clip.frames.shape[1:3], clip.n_frames, clip.fan,
+                                     ijk_to_lps=geometry)
     try:
         labels = annotation_labels(by_rater, method, rater)
     except LungUSError as error:

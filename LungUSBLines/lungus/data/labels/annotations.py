@@ -463,8 +463,9 @@ def _check_inside(
     if outside.any():
         col, row = points[np.argmax(outside)]
         raise LungUSError(
-            f"{where}: points fall outside the {height}x{width} image (pixel column {col:.0f}, row {row:.0f}); "
-            "give the annotated volume's spacing and origin (ijk_to_lps; docs/annotations.md#geometry)",
+            f"{where}: points fall outside the {height}x{width} image (pixel column {col:.0f}, "
+            f"row {row:.0f}); give the annotated volume's spacing and origin (ijk_to_lps; "
+            "docs/annotations.md#geometry)",
             path,
         )
 
@@ -488,8 +489,8 @@ def _check_in_fan(
         if min(along) > last + margin or max(along) < first - margin:
             col, row = points[0]
             raise LungUSError(
-                f"{where}: {name} by {line.rater or 'the rater'} lies outside the fan (pixel column {col:.0f}, "
-                f"row {row:.0f}, at {drawing.describe(min(along), max(along))}; the fan spans "
+                f"{where}: {name} by {line.rater or 'the rater'} lies outside the fan (pixel column "
+                f"{col:.0f}, row {row:.0f}, at {drawing.describe(min(along), max(along))}; the fan spans "
                 f"{drawing.describe(first, last)}), so the pixel spacing it was read with is likely wrong "
                 "(docs/annotations.md#geometry)",
                 path,
@@ -526,11 +527,9 @@ def _frame_masks(
     pleura_segments, bline_segments = _segments(pleura, lps_to_ijk), _segments(blines, lps_to_ijk)
     where = f"frame {frame.frame}, points read with {geometry}"
     _check_inside(pleura_segments + bline_segments, drawing.shape, where, path)
-    _check_in_fan(
-        [(f"pleura line {i + 1}", line, segments) for i, (line, segments) in enumerate(zip(pleura, pleura_segments))]
-        + [(f"B-line {i + 1}", line, segments) for i, (line, segments) in enumerate(zip(blines, bline_segments))],
-        drawing, where, path,
-    )
+    named = [(f"pleura line {i + 1}", *pair) for i, pair in enumerate(zip(pleura, pleura_segments))]
+    named += [(f"B-line {i + 1}", *pair) for i, pair in enumerate(zip(blines, bline_segments))]
+    _check_in_fan(named, drawing, where, path)
 
     pleura_sectors = np.zeros(drawing.shape, dtype=bool)
     for line in pleura_segments:

@@ -268,13 +268,14 @@ class MaskEvalSet:
 
 
 def annotation_spacing(manifest: Manifest, row: int) -> tuple[float, float] | None:
-    """The row's annotation_spacing_mm (lungus.data.labels.annotation_geometry), None where blank or absent."""
+    """The row's annotation_spacing_mm (lungus.data.labels.annotation_geometry); None: blank or absent."""
     from lungus.data.labels.annotation_geometry import ANNOTATION_SPACING, parse_annotation_spacing
 
     text = manifest.rows[row].get(ANNOTATION_SPACING, "").strip()
     if not text:
         return None
-    return parse_annotation_spacing(text, f"line {manifest.lines[row]}: column {ANNOTATION_SPACING}", manifest.path)
+    where = f"line {manifest.lines[row]}: column {ANNOTATION_SPACING}"
+    return parse_annotation_spacing(text, where, manifest.path)
 
 
 def annotation_masks_folder(manifest: Manifest, cache: ClipCache) -> Path:

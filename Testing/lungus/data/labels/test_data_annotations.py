@@ -311,7 +311,8 @@ def test_a_huge_frame_number_without_the_clips_length_is_refused_before_allocati
 def test_a_frame_whose_line_lies_outside_the_fan_is_refused_naming_the_frame(tmp_path):
     """A line wholly beyond the fan's edge draws nothing: its frame would train as "no B-lines"."""
     outside = [pixel_at(-50, 150), pixel_at(-42, 150)]  # the fan spans -35..+35 degrees
-    path = write_annotation(tmp_path, [standard_frame(0), frame(3, [line(lps(PLEURA_POINTS))], [line(lps(outside))])])
+    frames = [standard_frame(0), frame(3, [line(lps(PLEURA_POINTS))], [line(lps(outside))])]
+    path = write_annotation(tmp_path, frames)
     with pytest.raises(LungUSError) as error:
         annotation_masks(read_annotation(path), n_frames=4)
     message = str(error.value)

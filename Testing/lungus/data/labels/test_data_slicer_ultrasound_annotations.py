@@ -94,7 +94,8 @@ def test_the_dicoms_spacing_is_the_middle_of_what_the_lines_allow():
 
 
 @pytest.mark.parametrize("name", CLIPS)
-def test_masks_hold_the_raters_lines_inside_the_fan_at_the_dicoms_spacing(name, slicer_ultrasound_clip, tmp_path):
+def test_masks_hold_the_raters_lines_inside_the_fan_at_the_dicoms_spacing(name, slicer_ultrasound_clip,
+                                                                          tmp_path):
     clip_path = slicer_ultrasound_clip(name, SPACING_MM)
     labels = read_annotation_mask_file(annotation_mask_file(clip_path, tmp_path / "cache"))
     fan = read_clip(clip_path).fan.mask
