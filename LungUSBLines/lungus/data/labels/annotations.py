@@ -491,8 +491,8 @@ def _check_in_fan(
             raise LungUSError(
                 f"{where}: {name} by {line.rater or 'the rater'} lies outside the fan (pixel column "
                 f"{col:.0f}, row {row:.0f}, at {drawing.describe(min(along), max(along))}; the fan spans "
-                f"{drawing.describe(first, last)}), so the pixel spacing it was read with is likely wrong "
-                "(docs/annotations.md#geometry)",
+                f"{drawing.describe(first, last)}), so that spacing is likely wrong: give the annotated "
+                "DICOM's (the manifest's annotation_spacing_mm; docs/annotations.md#geometry)",
                 path,
             )
 
