@@ -1,4 +1,4 @@
-"""The pixel-to-LPS transform of the volume Slicer makes from a clip file (docs/annotations.md#geometry).
+"""The pixel-to-LPS transform of the volume Slicer makes from a clip file (docs/formats.md#annotation-geometry).
 
 SlicerUltrasound's AnnotateUltrasound saves its lines in the LPS world coordinates of the volume
 Slicer loaded, so turning them back into pixels needs that volume's IJK-to-LPS matrix. Where a

@@ -1,4 +1,4 @@
-"""The pixel-to-LPS transform a clip's AnnotateUltrasound points are read with (docs/annotations.md#geometry).
+"""The pixel-to-LPS transform a clip's AnnotateUltrasound points are read with (docs/formats.md#annotation-geometry).
 
 AnnotateUltrasound saves points in millimetres of the volume Slicer made from the DICOM it loaded.
 The transform that turns them back into pixels comes from, in this order:

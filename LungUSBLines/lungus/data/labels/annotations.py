@@ -49,11 +49,13 @@ For a rectangle (linear probe) the module slices rows and columns between the tw
 which is empty for a vertical or horizontal line; here a segment covers the columns between
 its points over the height of the fan instead, the linear analogue of the sector.
 
-**Coordinates.** Pixel (column i, row j) = inverse(``ijk_to_lps``) x LPS point. The default is
-unit spacing and zero origin (LPS x = column, y = row); for a volume with other spacing or
-origin pass its IJK-to-LPS matrix (``ijk_to_lps_matrix``, or Slicer's IJK-to-RAS through
-``ijk_to_lps_from_ras``). Points that land far outside the image raise an error naming the
-fix.
+**Coordinates.** Pixel (column i, row j) = inverse(``ijk_to_lps``) x LPS point, where
+``ijk_to_lps`` is the transform of the volume the rater saw: for a DICOM, its ultrasound region's
+spacing with a zero origin, as Slicer loads it (lungus.io.geometry; the clip's own, the manifest's
+or the sidecar's: lungus.data.labels.annotation_geometry, docs/formats.md#annotation-geometry).
+The default here is unit spacing and zero origin (LPS x = column, y = row). Points far outside the
+image, and a line wholly outside the fan (it would draw nothing, and its frame would read as "no
+B-lines"), raise an error naming the file, the frame and the transform used.
 """
 
 from __future__ import annotations
@@ -465,7 +467,7 @@ def _check_inside(
         raise LungUSError(
             f"{where}: points fall outside the {height}x{width} image (pixel column {col:.0f}, "
             f"row {row:.0f}); give the annotated volume's spacing and origin (ijk_to_lps; "
-            "docs/annotations.md#geometry)",
+            "docs/formats.md#annotation-geometry)",
             path,
         )
 
@@ -492,7 +494,7 @@ def _check_in_fan(
                 f"{where}: {name} by {line.rater or 'the rater'} lies outside the fan (pixel column "
                 f"{col:.0f}, row {row:.0f}, at {drawing.describe(min(along), max(along))}; the fan spans "
                 f"{drawing.describe(first, last)}), so that spacing is likely wrong: give the annotated "
-                "DICOM's (the manifest's annotation_spacing_mm; docs/annotations.md#geometry)",
+                "DICOM's (the manifest's annotation_spacing_mm; docs/formats.md#annotation-geometry)",
                 path,
             )
 
