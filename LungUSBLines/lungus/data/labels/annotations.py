@@ -60,6 +60,7 @@ B-lines"), raise an error naming the file, the frame and the transform used.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -392,8 +393,10 @@ class _FanDrawing:
         """Where a (column, row) pixel lies along the probe: its angle about the apex, or its column."""
         return self._pixel_angle(pixel) if self.sector else float(pixel[0])
 
+    @functools.cached_property
     def fan_extent(self) -> tuple[float, float] | None:
-        """(first, last) position of the fan's pixels along the probe; None for an empty fan."""
+        """(first, last) position of the fan's pixels along the probe; None for an empty fan. Computed on
+        first use, once annotation_masks has narrowed ``fan_mask`` to the clip's fan."""
         if not self.fan_mask.any():
             return None
         along = self.angle[self.fan_mask] if self.sector else np.flatnonzero(self.fan_mask.any(axis=0))
@@ -480,7 +483,7 @@ def _check_in_fan(
 ) -> None:
     """Refuse a line that lies wholly beyond the fan along the probe: it would draw nothing, and
     its frame would train as "no B-lines" (or "no pleura") where the rater drew them."""
-    extent = drawing.fan_extent()
+    extent = drawing.fan_extent
     if extent is None:
         return
     first, last = extent
@@ -569,7 +572,8 @@ def _matrix_and_source(ijk_to_lps: np.ndarray | SlicerGeometry | None) -> tuple[
         matrix = np.asarray(ijk_to_lps, dtype=np.float64)
         if matrix.shape != (4, 4):
             raise ValueError(f"ijk_to_lps must be a 4x4 matrix, got shape {matrix.shape}")
-        source = f"the given IJK-to-LPS ({matrix[1, 1]:.4g} x {matrix[0, 0]:.4g} mm per pixel)"
+        row, column = SlicerGeometry(matrix, "").spacing_mm
+        source = f"the given IJK-to-LPS ({row:.4g} x {column:.4g} mm per pixel)"
     return matrix, source
 
 
