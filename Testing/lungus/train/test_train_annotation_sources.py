@@ -74,3 +74,35 @@ def test_fusion_frame_labels_from_the_annotation(exported, tmp_path, source):
     _, manifest = exported
     labels = frame_labels_from_masks(manifest("0.261"), 0, np.array([0, 1, 1]), source, ClipCache(tmp_path / "c"))
     assert labels.tolist() == [1, UNLABELLED, UNLABELLED]
+
+
+def test_a_review_export_reads_back_through_both_training_paths(exported, tmp_path):
+    """tom's masks, saved as reviewer ann's corrections of the export and exported beside it: with the spacing
+    in the clip's sidecar, the export writes the DICOM's millimetres and both training paths read them back
+    (segmentation masks within the 3-pixel pleura thickness, the same frame labels)."""
+    import json
+
+    import cv2
+
+    from lungus.data.labels.schemes import B_LINE, PLEURA
+    from lungus.review.annotate_export import export_annotate_ultrasound
+    from lungus.review.store import ReviewFolder
+
+    dicom, manifest = exported
+    clip = manifest(None).clip_path(0)
+    sidecar = clip.with_suffix(".json")
+    sidecar.write_text(json.dumps({**json.loads(sidecar.read_text()), "annotation_spacing_mm": 0.261}))
+    toms = read_annotation_mask_file(annotation_mask_file(dicom, tmp_path / "cache"))
+    reviews = ReviewFolder(tmp_path / "REVIEWS")
+    reviews.save_masks(clip, "ann", toms)
+    [written] = export_annotate_ultrasound(reviews, clip.parent)
+    assert written.name == f"{NAME}.ann.json"
+
+    source = segmentation_mask_source(manifest(None), "annotations:ann", ClipCache(tmp_path / "cache"))
+    back = source["read_masks"](source["mask_file"](0))
+    for class_id in (PLEURA, B_LINE):
+        for one, other in ((toms[0] == class_id, back[0] == class_id), (back[0] == class_id, toms[0] == class_id)):
+            distance = cv2.distanceTransform((~other).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+            assert one.any() and distance[one].max() <= 3
+    labels = frame_labels_from_masks(manifest(None), 0, np.array([0, 1]), "annotations:ann", ClipCache(None))
+    assert labels.tolist() == [1, UNLABELLED]
