@@ -56,7 +56,8 @@ def main() -> None:
     annotation = read_annotation(DATA / f"{NAME}.tom.json")
     fan = read_fan_sidecar(DATA / f"{NAME}.json", SHAPE)
     frame = np.where(fan.mask, 70, 0).astype(np.uint8)
-    masks = annotation_masks(annotation, SHAPE, fan, n_frames=1, ijk_to_lps=ijk_to_lps_matrix((SPACING_MM,) * 2))
+    spacing = ijk_to_lps_matrix((SPACING_MM, SPACING_MM))
+    masks = annotation_masks(annotation, SHAPE, fan, n_frames=1, ijk_to_lps=spacing)
     points = _points_mm(annotation)
     left = _panel(colour_mask(frame, masks.masks[0], alpha=0.9), [p / SPACING_MM for p in points],
                   f"read at {SPACING_MM} mm per pixel (the DICOM's region)")

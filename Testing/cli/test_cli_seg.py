@@ -67,7 +67,8 @@ def test_a_label_source_segmenters_cannot_use_is_a_one_line_error(split_collecti
     assert "annotations:RATER" in error and "\n" not in error
 
 
-def test_annotations_outside_the_fan_stop_training_with_a_one_line_error(slicer_ultrasound_clip, tmp_path, capsys):
+def test_annotations_outside_the_fan_stop_training_with_a_one_line_error(slicer_ultrasound_clip, tmp_path,
+                                                                         capsys):
     """SlicerUltrasound's own annotation on a DICOM without an ultrasound region: read at one mm per pixel its
     lines fall outside the fan, and the clip is refused naming the file and the frame, not trained on as
     empty masks."""

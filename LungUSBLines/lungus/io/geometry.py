@@ -1,4 +1,6 @@
-"""The pixel-to-LPS transform of the volume Slicer makes from a clip file (docs/formats.md#annotation-geometry).
+"""The pixel-to-LPS transform of the volume Slicer makes from a clip file.
+
+docs/formats.md#annotation-geometry tells it for users.
 
 SlicerUltrasound's AnnotateUltrasound saves its lines in the LPS world coordinates of the volume
 Slicer loaded, so turning them back into pixels needs that volume's IJK-to-LPS matrix. Where a

@@ -37,10 +37,11 @@ def exported(slicer_ultrasound_clip, tmp_path):
     def manifest(spacing: str | None) -> Manifest:
         path = folder / "manifest.csv"
         with open(path, "w", newline="") as handle:
-            columns = ["clip", "patient", "bline2"] + (["annotation_spacing_mm"] if spacing is not None else [])
+            given = spacing is not None
+            columns = ["clip", "patient", "bline2"] + (["annotation_spacing_mm"] if given else [])
             writer = csv.writer(handle)
             writer.writerow(columns)
-            writer.writerow([f"{NAME}.npy", "p1", "present"] + ([spacing] if spacing is not None else []))
+            writer.writerow([f"{NAME}.npy", "p1", "present"] + ([spacing] if given else []))
         return Manifest.load(path)
 
     return dicom, manifest
@@ -57,7 +58,8 @@ def test_segmentation_masks_of_the_export_are_the_dicoms(exported, tmp_path):
 def test_without_the_spacing_column_the_exports_frame_is_refused(exported, tmp_path):
     _, manifest = exported
     source = segmentation_mask_source(manifest(None), "annotations", ClipCache(tmp_path / "cache"))
-    with pytest.raises(LungUSError, match=r"tom\.json: frame 0, points read with unit spacing .* outside the fan"):
+    expected = r"tom\.json: frame 0, points read with unit spacing .* outside the fan"
+    with pytest.raises(LungUSError, match=expected):
         source["mask_file"](0)
 
 
@@ -72,7 +74,8 @@ def test_a_spacing_that_is_not_a_number_names_the_manifest_line(exported, tmp_pa
 def test_fusion_frame_labels_from_the_annotation(exported, tmp_path, source):
     """Frame 0 shows tom's B-lines; frame 1 nobody annotated."""
     _, manifest = exported
-    labels = frame_labels_from_masks(manifest("0.261"), 0, np.array([0, 1, 1]), source, ClipCache(tmp_path / "c"))
+    cache = ClipCache(tmp_path / "cache")
+    labels = frame_labels_from_masks(manifest("0.261"), 0, np.array([0, 1, 1]), source, cache)
     assert labels.tolist() == [1, UNLABELLED, UNLABELLED]
 
 
@@ -101,7 +104,8 @@ def test_a_review_export_reads_back_through_both_training_paths(exported, tmp_pa
     source = segmentation_mask_source(manifest(None), "annotations:ann", ClipCache(tmp_path / "cache"))
     back = source["read_masks"](source["mask_file"](0))
     for class_id in (PLEURA, B_LINE):
-        for one, other in ((toms[0] == class_id, back[0] == class_id), (back[0] == class_id, toms[0] == class_id)):
+        before, after = toms[0] == class_id, back[0] == class_id
+        for one, other in ((before, after), (after, before)):
             distance = cv2.distanceTransform((~other).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
             assert one.any() and distance[one].max() <= 3
     labels = frame_labels_from_masks(manifest(None), 0, np.array([0, 1]), "annotations:ann", ClipCache(None))

@@ -1,4 +1,6 @@
-"""The pixel-to-LPS transform a clip's AnnotateUltrasound points are read with (docs/formats.md#annotation-geometry).
+"""The pixel-to-LPS transform a clip's AnnotateUltrasound points are read with.
+
+docs/formats.md#annotation-geometry has the whole story.
 
 AnnotateUltrasound saves points in millimetres of the volume Slicer made from the DICOM it loaded.
 The transform that turns them back into pixels comes from, in this order:

@@ -452,7 +452,10 @@ def _segments(
 
 
 def _check_inside(
-    segments: list[list[tuple[np.ndarray, np.ndarray]]], shape: tuple[int, int], where: str, path: Path | None
+    segments: list[list[tuple[np.ndarray, np.ndarray]]],
+    shape: tuple[int, int],
+    where: str,
+    path: Path | None,
 ) -> None:
     points = np.array([point for line in segments for segment in line for point in segment]).reshape(-1, 2)
     if points.size == 0:
