@@ -12,6 +12,8 @@ Clip fixtures (io):
   (grey, RGB, YBR_FULL, YBR_FULL_422; native or JPEG baseline; spacing in
   SequenceOfUltrasoundRegions; a patient name and ID to check they do not leak).
 - ``mp4_clip``, ``dicom_clip``, ``seq_nrrd_clip``: ready-made small files (convex fan).
+- ``slicer_ultrasound_clip(name, spacing_mm, annotations)``: a DICOM beside SlicerUltrasound's own
+  AnnotateUltrasound test annotations (Testing/data/slicer_ultrasound).
 
 Tests that need torch say so, by the ``torch`` marker or by using a fixture that loads it
 (TORCH_FIXTURES); they are skipped where torch is not installed (the Slicer-release test
@@ -300,6 +302,31 @@ def seq_nrrd_clip(tmp_path) -> Path:
 
     frames, _ = _fan_frames("convex")
     return write_clip(Clip(frames, fps=25.0, spacing_mm=(0.3, 0.3)), tmp_path / "convex.seq.nrrd")
+
+
+@pytest.fixture
+def slicer_ultrasound_clip(tmp_path, write_test_dicom):
+    """Factory: slicer_ultrasound_clip(name="3038953328_70622118", spacing_mm=0.261, annotations=True) -> a
+    2-frame 649x850 ultrasound DICOM, ``tmp_path/<name>/<name>.dcm``, beside SlicerUltrasound's own fan JSON
+    for it and (``annotations``) its AnnotateUltrasound ``<name>.tom.json`` with lines on frame 0
+    (Testing/data/slicer_ultrasound, MIT). The DICOM's one ultrasound region gives ``spacing_mm`` (the
+    spacing the lines imply: Testing/lungus/data/labels/test_data_slicer_ultrasound_annotations.py);
+    None: no region, so Slicer and lungus read the lines at one mm per pixel."""
+    import shutil
+
+    data = Path(__file__).resolve().parent / "data" / "slicer_ultrasound"
+
+    def make(name: str = "3038953328_70622118", spacing_mm: float | None = 0.261,
+             annotations: bool = True) -> Path:
+        folder = tmp_path / name
+        folder.mkdir(exist_ok=True)
+        for suffix in (".json", ".tom.json") if annotations else (".json",):
+            shutil.copy(data / f"{name}{suffix}", folder / f"{name}{suffix}")
+        spacing_cm = None if spacing_mm is None else (spacing_mm / 10, spacing_mm / 10)  # PhysicalDeltaX, Y
+        frames = np.zeros((2, 649, 850), dtype=np.uint8)
+        return write_test_dicom(folder / f"{name}.dcm", frames, spacing_cm=spacing_cm)
+
+    return make
 
 
 # ----------------------------------------------------------------------------- simulated collections

@@ -65,3 +65,19 @@ def test_a_label_source_segmenters_cannot_use_is_a_one_line_error(split_collecti
     assert code == 2
     error = capsys.readouterr().err.strip()
     assert "annotations:RATER" in error and "\n" not in error
+
+
+def test_annotations_outside_the_fan_stop_training_with_a_one_line_error(slicer_ultrasound_clip, tmp_path,
+                                                                         capsys):
+    """SlicerUltrasound's own annotation on a DICOM without an ultrasound region: read at one mm per pixel its
+    lines fall outside the fan, and the clip is refused naming the file and the frame, not trained on as
+    empty masks."""
+    clip = slicer_ultrasound_clip(spacing_mm=None)
+    manifest = tmp_path / "manifest.csv"
+    manifest.write_text(f"clip,patient\n{clip},p1\n")
+    code = main(["train", "--manifest", str(manifest), "--out", str(tmp_path / "run"), "--label-source",
+                 "annotations", "--val-fraction", "0", *TINY])
+    error = capsys.readouterr().err.strip()
+    assert code == 2 and "\n" not in error and "Traceback" not in error
+    assert f"{clip.with_name(clip.stem + '.tom.json')}: frame 0, points read with unit spacing" in error
+    assert "lies outside the fan" in error

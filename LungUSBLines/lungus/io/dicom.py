@@ -26,6 +26,7 @@ from lungus.atomic import atomic_path
 from lungus.errors import LungUSError, error_detail
 from lungus.io.clip import Clip
 from lungus.io.formats import check_voxels
+from lungus.io.geometry import SlicerGeometry
 from lungus.io.pixels import FrameAccumulator, to_uint8
 
 US_MULTIFRAME_STORAGE = "1.2.840.10008.5.1.4.1.1.3.1"
@@ -87,7 +88,9 @@ def _quiet_pydicom() -> Iterator[list]:
         logger.disabled = disabled
 
 
-def _read_dataset(path: Path):
+def read_dicom_dataset(path: Path):
+    """The file's dataset, its large elements (the pixel data) left on disk until used; LungUSError
+    for a file that is not DICOM or ends inside its pixel data."""
     import pydicom
     from pydicom.errors import InvalidDicomError
 
@@ -134,7 +137,7 @@ def _check_transfer_syntax(ds, path: Path) -> None:
 
 
 def read_dicom(path: Path, max_voxels: int, identifiers: bool = False) -> Clip:
-    ds = _read_dataset(path)
+    ds = read_dicom_dataset(path)
     _check_transfer_syntax(ds, path)
     if not any(keyword in ds for keyword in _PIXEL_KEYWORDS):
         raise LungUSError("the DICOM file has no pixel data (not an image object)", path)
@@ -346,6 +349,50 @@ def dicom_spacing_mm(ds) -> tuple[float, float] | None:
         if row > 0 and column > 0:
             return (row, column)
     return None
+
+
+#: DICOMImageSequencePlugin's region checks: RegionSpatialFormat 1 (2-D tissue), RegionDataType 1
+#: (tissue) or 2 (colour flow), PhysicalUnitsX/YDirection 3 (cm).
+_SLICER_REGION_FORMAT, _SLICER_REGION_TYPES = 1, (1, 2)
+
+
+def slicer_dicom_ijk_to_lps(ds):
+    """The IJK-to-LPS Slicer gives this ultrasound DICOM's volume (a SlicerGeometry), or None where
+    Slicer's own spacing comes from its ITK/GDCM reader instead (lungus.io.geometry).
+
+    Slicer 5.10/5.12 Modules/Scripted/DICOMPlugins/DICOMImageSequencePlugin.py, which
+    AnnotateUltrasound loads DICOMs through: ``examineFiles`` sets ``spacingMmPerPixel =
+    [PhysicalDeltaX * 10, PhysicalDeltaY * 10]`` only for Modality US with exactly one
+    SequenceOfUltrasoundRegions item of RegionSpatialFormat 1, RegionDataType 1 or 2 and both
+    PhysicalUnits 3 (cm); ``addSequenceFromImageData`` then sets IJKToRAS = diag(-1, -1, 1) (the
+    image turned 180 degrees so that it shows upright), ``SetSpacing(spacingX, spacingY, 1)`` and
+    no translation (origin 0, each frame's image origin reset to 0). In LPS (x and y negated) that
+    is diag(PhysicalDeltaX * 10, PhysicalDeltaY * 10, 1): x = column x dx, y = row x dy, origin 0.
+    """
+    if str(element_value(ds, "Modality", "") or "").strip() != "US":
+        return None
+    regions = list(element_value(ds, "SequenceOfUltrasoundRegions") or [])
+    if len(regions) != 1:
+        return None
+    region = regions[0]
+    if not (
+        element_value(region, "RegionSpatialFormat") == _SLICER_REGION_FORMAT
+        and element_value(region, "RegionDataType") in _SLICER_REGION_TYPES
+        and element_value(region, "PhysicalUnitsXDirection") == _CM_UNITS
+        and element_value(region, "PhysicalUnitsYDirection") == _CM_UNITS
+    ):
+        return None
+    try:
+        delta_x = float(element_value(region, "PhysicalDeltaX")) * 10.0
+        delta_y = float(element_value(region, "PhysicalDeltaY")) * 10.0
+    except (TypeError, ValueError):
+        return None  # absent or malformed: the plugin would fail on it; the geometry is unknown
+    if not (math.isfinite(delta_x) and math.isfinite(delta_y) and delta_x != 0 and delta_y != 0):
+        return None  # a singular volume: no pixel can be found from a point
+    return SlicerGeometry(
+        np.diag([delta_x, delta_y, 1.0, 1.0]),
+        f"the DICOM's ultrasound region ({delta_y:.4g} x {delta_x:.4g} mm per pixel, as Slicer loads it)",
+    )
 
 
 def dicom_fps(ds) -> float | None:

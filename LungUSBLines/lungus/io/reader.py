@@ -8,6 +8,7 @@ from pathlib import Path
 from lungus.errors import LungUSError, error_detail, os_problem
 from lungus.io.clip import Clip
 from lungus.io.formats import DEFAULT_MAX_VOXELS, clip_format, validate_max_voxels
+from lungus.io.geometry import SlicerGeometry
 
 
 def read_clip(
@@ -53,6 +54,22 @@ def read_clip(
             f"cannot read this {fmt} clip ({type(error).__name__}: {error_detail(error)})", target
         ) from error
     return clip
+
+
+def slicer_ijk_to_lps(path: str | os.PathLike) -> SlicerGeometry | None:
+    """The IJK-to-LPS of the volume Slicer makes from this clip file, or None where the file does not
+    say (lungus.io.geometry). Reads headers only; LungUSError for an unreadable file."""
+    target = Path(path)
+    fmt = clip_format(target)
+    if fmt == "dicom":
+        from lungus.io.dicom import read_dicom_dataset, slicer_dicom_ijk_to_lps
+
+        return slicer_dicom_ijk_to_lps(read_dicom_dataset(target))
+    if fmt == "nrrd":
+        from lungus.io.seqnrrd import nrrd_ijk_to_lps, read_nrrd_header
+
+        return nrrd_ijk_to_lps(read_nrrd_header(target), target)
+    return None
 
 
 def _clip_fan(path: Path, clip: Clip):

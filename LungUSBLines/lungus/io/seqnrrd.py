@@ -27,6 +27,7 @@ from lungus.atomic import atomic_path
 from lungus.errors import LungUSError, error_detail, os_problem
 from lungus.io.clip import Clip
 from lungus.io.formats import check_voxels
+from lungus.io.geometry import RAS_TO_LPS, SlicerGeometry
 from lungus.io.pixels import FrameAccumulator, to_uint8
 
 _COMPONENT_KINDS = {
@@ -64,7 +65,7 @@ SEQUENCE_INDEX_UNIT = "s"
 _MAX_DIMENSION = 16
 
 
-def _read_header(path: Path) -> dict:
+def read_nrrd_header(path: Path) -> dict:
     import nrrd
 
     try:
@@ -132,7 +133,7 @@ def _axes(header: dict, path: Path) -> tuple[int | None, int | None, list[int]]:
 def read_nrrd(path: Path, max_voxels: int) -> Clip:
     import nrrd
 
-    header = _read_header(path)
+    header = read_nrrd_header(path)
     sizes = [int(size) for size in np.atleast_1d(header["sizes"])]
     component, frame_axis, spatial = _axes(header, path)
     if len(spatial) == 1:
@@ -217,6 +218,54 @@ def _spacing_mm(header: dict, i_axis: int, j_axis: int) -> tuple[float, float] |
     if not (math.isfinite(row) and math.isfinite(column) and row > 0 and column > 0):
         return None
     return (row * scale, column * scale)
+
+
+#: NRRD spaces Slicer reads with x and y negated from its RAS, i.e. as LPS; measured with slicer-core's
+#: vtkMRMLVolumeSequenceStorageNode (Testing/bridge/test_bridge_annotation_geometry.py): a header with
+#: no space, or one Slicer does not know, is read as LPS too. RAS is taken as it is; LAS (read by
+#: Slicer with its z turned over as well) is left unknown.
+_RAS_SPACES = {"right-anterior-superior", "ras"}
+_UNKNOWN_SPACES = {"left-anterior-superior", "las"}
+
+
+def nrrd_ijk_to_lps(header: dict, path: Path):
+    """The IJK-to-LPS of the volume Slicer reads from this NRRD header (a SlicerGeometry), or None.
+
+    As vtkMRMLVolumeSequenceStorageNode and Slicer's NRRD readers do: the I, J (and K) columns are
+    the space directions of the column, row (and slice) axes, or the ``spacings`` along unrotated
+    axes; the translation is the space origin (0 when absent); space units are not applied.
+    A header without spatial directions or spacings, or in a ``-time`` space, gives None.
+    """
+    space = str(header.get("space", "")).strip().lower()
+    if space in _UNKNOWN_SPACES or space.endswith("-time"):
+        return None
+    _, _, spatial = _axes(header, path)
+    if len(spatial) < 2:
+        return None
+    matrix = np.eye(4)
+    try:
+        if header.get("space directions") is not None:
+            directions = np.asarray(header["space directions"], dtype=float)
+            if directions.ndim != 2 or directions.shape[1] != 3:
+                return None
+            for column, axis in enumerate(spatial[:3]):
+                matrix[:3, column] = directions[axis]
+        elif header.get("spacings") is not None:
+            spacings = np.asarray(header["spacings"], dtype=float)
+            for column, axis in enumerate(spatial[:3]):
+                matrix[column, column] = spacings[axis]
+        else:
+            return None
+        if header.get("space origin") is not None:
+            matrix[:3, 3] = np.asarray(header["space origin"], dtype=float)[:3]
+    except (IndexError, TypeError, ValueError):
+        return None  # a malformed geometry is left unknown, as the spacing is
+    if not np.isfinite(matrix).all() or abs(np.linalg.det(matrix[:3, :3])) < 1e-12:
+        return None
+    if space in _RAS_SPACES:
+        matrix = RAS_TO_LPS @ matrix
+    space_name = space or "no space, read as LPS"
+    return SlicerGeometry(matrix, f"the NRRD header's space directions and origin ({space_name})")
 
 
 def _sequence_fps(header: dict, frame_axis: int) -> float | None:

@@ -19,10 +19,12 @@ draws with: the angle about the fan's apex on sector fans, the column on linear 
 As the module draws them, B-lines are kept only under a pleural line, reach from the pleura to the
 bottom of the fan, and A-lines and rib shadows are not annotations; so reading a file back gives
 the corrected B-line regions approximately, not pixel for pixel (the measured overlap is in
-docs/review.md#annotateultrasound-export). Points are LPS, by default with unit spacing and zero
-origin (LPS x = column, y = row), the default of lungus.data.labels.annotations and of
-``lungus train --label-source annotations``; pass ``ijk_to_lps`` for the volume Slicer shows.
-The fan keys come from the clip's fan (lungus.io.fan), so the file draws with the clip's geometry.
+docs/review.md#annotateultrasound-export). Points are LPS millimetres of the volume Slicer makes from
+the clip (a DICOM's ultrasound region spacing, an NRRD's directions and origin; else the sidecar's
+annotation_spacing_mm, else one mm per pixel: lungus.data.labels.annotation_geometry), as
+AnnotateUltrasound saves them, so the module and ``lungus train --label-source annotations`` read them
+where they were drawn; pass ``ijk_to_lps`` for another volume. The fan keys come from the clip's fan
+(lungus.io.fan), the apex and radii in whole pixels as the module's schema has them.
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ import cv2
 import numpy as np
 
 from lungus.atomic import atomic_write_text
+from lungus.data.labels.annotation_geometry import annotation_geometry
 from lungus.data.labels.annotation_labels import labelled_frames
 from lungus.data.labels.annotations import (
     AnnotatedLine,
@@ -120,7 +123,9 @@ def _to_lps(points: list[list[float]], ijk_to_lps: np.ndarray) -> np.ndarray:
 
 
 def annotation_record(save: MaskSave, ijk_to_lps: np.ndarray | None = None) -> dict:
-    """The AnnotateUltrasound JSON object of one clip's corrected masks."""
+    """The AnnotateUltrasound JSON object of one clip's corrected masks. ``ijk_to_lps``: the volume the
+    points are for; by default the one Slicer makes from the clip (or its sidecar's annotation_spacing_mm,
+    lungus.data.labels.annotation_geometry), which is what AnnotateUltrasound and lungus read them with."""
     from lungus.io import read_clip
 
     # identifiers: a DICOM clip's SOPInstanceUID, by which AnnotateUltrasound keys its files (read
@@ -128,7 +133,11 @@ def annotation_record(save: MaskSave, ijk_to_lps: np.ndarray | None = None) -> d
     clip = read_clip(save.clip, identifiers=True)
     masks = read_label_masks(save.path, n_frames=clip.n_frames, shape=clip.frames.shape[1:3])
     fan = clip.fan or FanGeometry(np.ones(clip.frames.shape[1:3], dtype=bool), "full")
-    matrix = np.eye(4) if ijk_to_lps is None else np.asarray(ijk_to_lps, dtype=np.float64)
+    if ijk_to_lps is None:
+        geometry = annotation_geometry(save.clip)
+        matrix = np.eye(4) if geometry is None else geometry.ijk_to_lps
+    else:
+        matrix = np.asarray(ijk_to_lps, dtype=np.float64)
     axes = ProbeAxes(fan)
     frames: dict[int, FrameAnnotation] = {}
     for t in np.flatnonzero(labelled_frames(masks)):
@@ -154,8 +163,15 @@ def annotation_record(save: MaskSave, ijk_to_lps: np.ndarray | None = None) -> d
             entry["pleura_percentage"] = round(float(shown.pleura_percentage[t]), 3)
         frame_annotations.append(entry)
     uid = str(clip.meta.get("identifiers", {}).get("SOPInstanceUID", ""))
-    return {"SOPInstanceUID": uid, **fan_sidecar_record(fan), "labels": [],
+    return {"SOPInstanceUID": uid, **_schema_fan_keys(fan_sidecar_record(fan)), "labels": [],
             "frame_annotations": frame_annotations}
+
+
+def _schema_fan_keys(record: dict) -> dict:
+    """The fan keys as AnnotateUltrasound's schema types them (annotations.schema.json): the apex and the
+    radii are whole pixels, as AnonymizeUltrasound rounds them (``createFanMask``)."""
+    whole = ("center_rows_px", "center_cols_px", "radius1", "radius2")
+    return {key: round(value) if key in whole else value for key, value in record.items()}
 
 
 def annotation_file_name(clip: str | os.PathLike, reviewer: str) -> str:

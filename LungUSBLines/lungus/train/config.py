@@ -144,11 +144,13 @@ class TrainConfig:
     classifier: str = setting("logreg", help="--model fusion: the classifier fitted to the fused features: "
                               "logreg, svm (RBF, two-class tasks), rf or gbm (lungus.models.fusion.CLASSIFIERS)")
     frame_labels: str | None = setting(None, help="--model fusion: per-frame labels, 'masks' (a frame has B-lines "
-                                       "when its mask has any) or a frames manifest CSV (clip,frame,label)",
+                                       "when its mask has any), 'annotations' / 'annotations:RATER' (the "
+                                       "same from the AnnotateUltrasound files beside the clips) or a "
+                                       "frames manifest CSV (clip,frame,label)",
                                        default_text="the clip's label on every frame")
     filter_frames: str | None = setting(None, help="--model fusion: drop frames of B-line clips without B-line "
-                                        "evidence from training: 'masks', or a model file whose frame score "
-                                        "decides", default_text="keep every frame")
+                                        "evidence from training: 'masks', 'annotations', or a model file "
+                                        "whose frame score decides", default_text="keep every frame")
     features_dir: str | None = setting(None, help="--model fusion: the feature cache (lungus features --out)",
                                        default_text="features/ in the cache folder")
     # optimisation

@@ -3,9 +3,10 @@
 
 Each frame of each training clip is embedded by every backbone (lungus.features, cached), the
 embeddings concatenated and standardised, and a scikit-learn classifier fitted to frame labels:
-the clip's own label on every frame, or per-frame labels from masks or a frames manifest
-(lungus.data.labels.frame_labels). ``filter_frames`` drops frames of B-line clips that show no
-B-line evidence (by mask, or by a model's frame score) from training, as the study did. Clip
+the clip's own label on every frame, or per-frame labels from masks (the mask column, or the
+AnnotateUltrasound files beside the clips) or a frames manifest (lungus.data.labels.frame_labels).
+``filter_frames`` drops frames of B-line clips that show no B-line evidence (by mask, or by a model's
+frame score) from training, as the study did. Clip
 scores come from frame scores by the clip rule (``eval_aggregation``). Patients never straddle a
 split: ``folds`` > 1 gives out-of-fold predictions for every clip (the folds of
 ``lungus train --folds``), then one model fitted on all of them; otherwise the validation split of
@@ -24,6 +25,7 @@ import numpy as np
 import torch
 
 from lungus.atomic import atomic_write_text
+from lungus.data.labels.annotation_labels import parse_annotation_source
 from lungus.data.labels.frame_labels import UNLABELLED, FrameLabels, mask_frame_labels
 from lungus.data.labels.schemes import scheme_classes
 from lungus.data.labels.tasks import SEG_TASK, is_ordinal
@@ -43,7 +45,8 @@ from lungus.train.classical import fit_classifier, head_tensors
 from lungus.train.config import TrainConfig
 from lungus.train.operating_points import choose_on_predictions, cross_fitted_points, decided
 
-#: The frame-label and frame-filter settings that read the manifest's mask column.
+#: The frame-label and frame-filter setting that reads the manifest's mask column (the annotation
+#: sources of lungus.data.labels.annotation_labels read the AnnotateUltrasound files beside the clips).
 MASKS = "masks"
 
 
@@ -76,10 +79,27 @@ class FusionResult:
         return "; ".join(parts) + f" -> {self.model_path}"
 
 
-def _mask_labels(manifest: Manifest, row: int, source_frames: np.ndarray) -> np.ndarray:
-    """Frame labels of one clip from its mask file (original frames, so thin B-lines are not lost to resizing)."""
-    from lungus.data.labels.label_images import read_label_masks
+def from_masks(setting: str | None) -> bool:
+    """Whether a frame_labels / filter_frames setting reads class masks: 'masks' (the mask column) or an
+    annotation source ('annotations', 'annotations-staple', 'annotations:RATER')."""
+    return setting == MASKS or parse_annotation_source(setting) is not None
 
+
+def frame_labels_from_masks(manifest: Manifest, row: int, source_frames: np.ndarray, source: str,
+                            cache: ClipCache) -> np.ndarray:
+    """Frame labels of one clip from its class masks at the original frames (so thin B-lines are not lost to
+    resizing): the mask column's file for 'masks', the AnnotateUltrasound files beside the clip for an
+    annotation source (drawn once into the clip cache, as segmentation training draws them)."""
+    from lungus.data.labels.annotation_labels import annotation_mask_file, read_annotation_mask_file
+    from lungus.data.labels.label_images import read_label_masks
+    from lungus.data.pipeline.training_sets import annotation_masks_folder, annotation_spacing
+
+    annotation = parse_annotation_source(source)
+    if annotation is not None:
+        rater, method = annotation
+        path = annotation_mask_file(manifest.clip_path(row), annotation_masks_folder(manifest, cache),
+                                    rater=rater, method=method, spacing_mm=annotation_spacing(manifest, row))
+        return mask_frame_labels(read_annotation_mask_file(path))[source_frames]
     path = manifest.resolve(row, "mask") if "mask" in manifest.columns else None
     if path is None:
         raise LungUSError(f"line {manifest.lines[row]}: frame labels from masks need a mask file in the mask "
@@ -119,10 +139,10 @@ def gather_frames(config: TrainConfig, manifest: Manifest, rows: list[int], soft
                   progress: Progress | None) -> tuple[list[ClipFrames], list[tuple[str, str]]]:
     """Every readable clip's fused features, frame targets and B-line evidence; (clip, error) of the rest."""
     frame_labels = None
-    if config.frame_labels not in (None, MASKS):
+    if config.frame_labels is not None and not from_masks(config.frame_labels):
         frame_labels = FrameLabels.load(config.frame_labels, config.task)
     scorer = None
-    if config.filter_frames not in (None, MASKS):
+    if config.filter_frames is not None and not from_masks(config.filter_frames):
         scorer = FrameScores(config.filter_frames, store.clip_cache, store.device)
     clips: list[ClipFrames] = []
     failed: list[tuple[str, str]] = []
@@ -131,15 +151,17 @@ def gather_frames(config: TrainConfig, manifest: Manifest, rows: list[int], soft
         try:
             path = manifest.clip_path(row)
             features, source_frames = store.fused(backbones, path)
-            if config.frame_labels == MASKS:
-                targets = _mask_labels(manifest, row, source_frames)
+            if from_masks(config.frame_labels):
+                targets = frame_labels_from_masks(manifest, row, source_frames, config.frame_labels,
+                                                  store.clip_cache)
             elif frame_labels is not None:
                 targets = frame_labels.clip_labels(name, source_frames)
             else:
                 targets = np.full(len(source_frames), hard[row], dtype=np.int64)
             evidence = None
-            if config.filter_frames == MASKS:
-                evidence = _mask_labels(manifest, row, source_frames) == 1
+            if from_masks(config.filter_frames):
+                evidence = frame_labels_from_masks(manifest, row, source_frames, config.filter_frames,
+                                                   store.clip_cache) == 1
             elif scorer is not None:
                 evidence = scorer(path, source_frames) >= 0.5
             clips.append(ClipFrames(row, name, manifest.patients[row], features, targets, soft[row], evidence))
@@ -248,7 +270,7 @@ def train_fusion(config: TrainConfig, *, log: Callable[[str], None] = print,
         raise LungUSError("a fusion model classifies frames for a clip task (bline2, bline3, lus4), not seg")
     if config.classifier not in CLASSIFIERS:
         raise LungUSError(f"training config: classifier {config.classifier!r} is not one of {', '.join(CLASSIFIERS)}")
-    if MASKS in (config.frame_labels, config.filter_frames) and config.task != "bline2":
+    if (from_masks(config.frame_labels) or from_masks(config.filter_frames)) and config.task != "bline2":
         raise LungUSError("masks say whether a frame has B-lines, not which kind: frame labels or filters from "
                           "masks are for --task bline2")
     manifest = Manifest.load(config.manifest)

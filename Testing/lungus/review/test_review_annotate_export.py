@@ -97,3 +97,47 @@ def test_a_dicom_clip_is_exported_under_its_sop_instance_uid(tmp_path):
     [written] = export_annotate_ultrasound(reviews)
     uid = str(pydicom.dcmread(manifest.clip_path(0), stop_before_pixels=True).SOPInstanceUID)
     assert uid and json.loads(written.read_text())["SOPInstanceUID"] == uid
+
+
+@pytest.mark.parametrize("name", ["3038953328_70622118", "9938886735_88815303"])
+def test_slicer_ultrasound_lines_survive_a_review_export_within_the_line_thickness(
+    name, slicer_ultrasound_clip, tmp_path
+):
+    """SlicerUltrasound's own annotation -> masks -> a reviewer's AnnotateUltrasound file -> masks, on a
+    DICOM of 0.261 mm pixels: the export writes millimetres (the rater's own points come back within
+    a millimetre) and reading them with the same spacing gives every pleura and B-line pixel back
+    within the 3-pixel pleura thickness."""
+    import shutil
+
+    import cv2
+
+    from lungus.data.labels.annotation_labels import annotation_mask_file, read_annotation_mask_file
+    from lungus.data.labels.schemes import PLEURA
+
+    annotated = slicer_ultrasound_clip(name)
+    original = read_annotation_mask_file(annotation_mask_file(annotated, tmp_path / "cache"))
+    reviewed = tmp_path / "reviewed" / annotated.name  # the same DICOM and fan, without tom's file
+    reviewed.parent.mkdir()
+    shutil.copy(annotated, reviewed)
+    shutil.copy(annotated.with_suffix(".json"), reviewed.with_suffix(".json"))
+    reviews = ReviewFolder(tmp_path / "REVIEWS")
+    reviews.save_masks(reviewed, "ann", original)
+    [written] = export_annotate_ultrasound(reviews, reviewed.parent)
+
+    drawn = json.loads(annotated.with_name(f"{name}.tom.json").read_text())["frame_annotations"][0]
+    exported = json.loads(written.read_text())["frame_annotations"]
+    assert [frame["frame_number"] for frame in exported] == [0]
+
+    def ends(entries: list[dict]) -> list[tuple[float, float]]:
+        return sorted(tuple(entry["line"]["points"][i][:2]) for entry in entries for i in (0, -1))
+
+    assert np.allclose(ends(exported[0]["pleura_lines"]), ends(drawn["pleura_lines"]), atol=1.0)  # mm
+
+    back = read_annotation_mask_file(annotation_mask_file(reviewed, tmp_path / "cache"))
+    assert (back[1] == IGNORE_INDEX).all()
+    for class_id in (PLEURA, B_LINE):
+        before, after = original[0] == class_id, back[0] == class_id
+        assert before.any() and after.any()
+        for one, other in ((before, after), (after, before)):
+            distance = cv2.distanceTransform((~other).astype(np.uint8), cv2.DIST_L2, cv2.DIST_MASK_PRECISE)
+            assert distance[one].max() <= 3

@@ -36,7 +36,7 @@ from lungus.errors import LungUSError
 IGNORE_INDEX = 255
 ANNOTATION_SOURCE = "annotations"
 ANNOTATION_CLASSES = (BACKGROUND, PLEURA, B_LINE)
-_VERSION = 1
+_VERSION = 2  # 2: points read with the clip's pixel-to-LPS transform
 
 
 def parse_annotation_source(label_source: str | None) -> tuple[str | None, str] | None:
@@ -100,23 +100,33 @@ def _stat_key(paths: list[Path]) -> list[str]:
 
 
 def annotation_mask_file(clip_path: str | os.PathLike, folder: str | os.PathLike, *, rater: str | None = None,
-                         method: str = "majority") -> Path:
+                         method: str = "majority", spacing_mm: tuple[float, float] | None = None) -> Path:
     """A ``.npy`` of the clip's annotation labels (see :func:`annotation_labels`), written to
-    ``folder`` unless an up-to-date one is there. LungUSError when the clip has no annotations."""
+    ``folder`` unless an up-to-date one is there. The points are read with the clip's own
+    pixel-to-LPS transform, else ``spacing_mm`` (the manifest's annotation_spacing_mm) or the
+    sidecar's (lungus.data.labels.annotation_geometry). LungUSError when the clip has no
+    annotations, or a frame's lines fall outside the fan."""
+    from lungus.data.labels.annotation_geometry import annotation_geometry
     from lungus.data.labels.annotations import clip_annotation_masks, find_annotations
+    from lungus.io.fan import fan_sidecar_path
     from lungus.io.reader import read_clip
 
     clip_path = Path(clip_path)
     files = find_annotations(clip_path)
     if not files:
         raise LungUSError("no AnnotateUltrasound annotations (<clip>.<rater>.json) beside the clip", clip_path)
-    key = hashlib.sha1("|".join([str(_VERSION), method, rater or "", *_stat_key([clip_path, *files.values()])])
+    geometry = annotation_geometry(clip_path, spacing_mm)
+    sidecar = fan_sidecar_path(clip_path)
+    matrix = "identity" if geometry is None else np.array2string(geometry.ijk_to_lps, precision=9)
+    stat_files = [clip_path, *files.values(), *([sidecar] if sidecar is not None else [])]
+    key = hashlib.sha1("|".join([str(_VERSION), method, rater or "", matrix, *_stat_key(stat_files)])
                        .encode()).hexdigest()
     target = Path(folder) / f"annotations-{key}.npy"
     if target.is_file():
         return target
     clip = read_clip(clip_path)
-    by_rater = clip_annotation_masks(clip_path, clip.frames.shape[1:3], clip.n_frames, clip.fan)
+    by_rater = clip_annotation_masks(clip_path, clip.frames.shape[1:3], clip.n_frames, clip.fan,
+                                     ijk_to_lps=geometry)
     try:
         labels = annotation_labels(by_rater, method, rater)
     except LungUSError as error:

@@ -49,20 +49,22 @@ For a rectangle (linear probe) the module slices rows and columns between the tw
 which is empty for a vertical or horizontal line; here a segment covers the columns between
 its points over the height of the fan instead, the linear analogue of the sector.
 
-**Coordinates.** Pixel (column i, row j) = inverse(``ijk_to_lps``) x LPS point. The default is
-unit spacing and zero origin (LPS x = column, y = row); for a volume with other spacing or
-origin pass its IJK-to-LPS matrix (``ijk_to_lps_matrix``, or Slicer's IJK-to-RAS through
-``ijk_to_lps_from_ras``). Points that land far outside the image raise an error naming the
-fix.
+**Coordinates.** Pixel (column i, row j) = inverse(``ijk_to_lps``) x LPS point, where
+``ijk_to_lps`` is the transform of the volume the rater saw: for a DICOM, its ultrasound region's
+spacing with a zero origin, as Slicer loads it (lungus.io.geometry; the clip's own, the manifest's
+or the sidecar's: lungus.data.labels.annotation_geometry, docs/formats.md#annotation-geometry).
+The default here is unit spacing and zero origin (LPS x = column, y = row). Points far outside the
+image, and a line wholly outside the fan (it would draw nothing, and its frame would read as "no
+B-lines"), raise an error naming the file, the frame and the transform used.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
 import re
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -74,10 +76,21 @@ from lungus.errors import LungUSError, error_detail
 from lungus.io.clip import FanGeometry
 from lungus.io.fan import read_fan_sidecar
 from lungus.io.formats import DEFAULT_MAX_VOXELS
+from lungus.io.geometry import (  # noqa: F401 - the matrix helpers are part of this module's API
+    SlicerGeometry,
+    ijk_to_lps_from_ras,
+    ijk_to_lps_matrix,
+)
 
 #: Points may lie this far outside the image (as a share of its size) before the transform
 #: is judged wrong: raters click a little past the edge of the fan.
 OUTSIDE_TOLERANCE = 0.1
+#: A line may lie this far beyond the fan's edge along the probe (as a share of the fan's extent
+#: there: its angle, or its width) before it is refused: a line wholly beyond that draws nothing
+#: in the fan, the sign of a wrong pixel spacing rather than of a click past the edge.
+OUTSIDE_FAN_TOLERANCE = 0.05
+#: How the points are read when nobody says otherwise.
+UNIT_GEOMETRY = "unit spacing and zero origin (1 mm = 1 pixel)"
 BLINE_TOPS = ("pleura", "fan")
 _LINE_KEYS = {"pleura": "pleura_lines", "bline": "b_lines"}
 _RATER_FILE = re.compile(r"^(?P<rater>[^.]+)\.json$", re.IGNORECASE)
@@ -339,25 +352,6 @@ def _has_frame_annotations(path: Path) -> bool:
 # --------------------------------------------------------------------------- coordinates
 
 
-def ijk_to_lps_matrix(
-    spacing_mm: Sequence[float] = (1.0, 1.0), origin_lps: Sequence[float] = (0.0, 0.0, 0.0)
-) -> np.ndarray:
-    """4x4 IJK-to-LPS of a frame with ``spacing_mm`` (row, column) and ``origin_lps``, axes aligned."""
-    row, col = (float(v) for v in spacing_mm)
-    if not (row > 0 and col > 0):
-        raise ValueError(f"spacing_mm must be positive, got {tuple(spacing_mm)}")
-    origin = list(origin_lps) + [0.0] * (3 - len(origin_lps))
-    matrix = np.eye(4)
-    matrix[0, 0], matrix[1, 1] = col, row
-    matrix[:3, 3] = origin[:3]
-    return matrix
-
-
-def ijk_to_lps_from_ras(ijk_to_ras: np.ndarray) -> np.ndarray:
-    """IJK-to-LPS from Slicer's IJK-to-RAS (a 4x4 array): x and y change sign."""
-    return np.diag([-1.0, -1.0, 1.0, 1.0]) @ np.asarray(ijk_to_ras, dtype=np.float64)
-
-
 def _to_pixels(points_lps: np.ndarray, lps_to_ijk: np.ndarray) -> np.ndarray:
     """(N, 2) whole-pixel (column, row) of LPS points, rounded as the module rounds them."""
     homogeneous = np.column_stack([points_lps, np.ones(len(points_lps))])
@@ -394,6 +388,24 @@ class _FanDrawing:
 
     def _pixel_angle(self, pixel: np.ndarray) -> float:
         return math.degrees(math.atan2(pixel[0] - self.apex[1], pixel[1] - self.apex[0]))
+
+    def along(self, pixel: np.ndarray) -> float:
+        """Where a (column, row) pixel lies along the probe: its angle about the apex, or its column."""
+        return self._pixel_angle(pixel) if self.sector else float(pixel[0])
+
+    @functools.cached_property
+    def fan_extent(self) -> tuple[float, float] | None:
+        """(first, last) position of the fan's pixels along the probe; None for an empty fan. Computed on
+        first use, once annotation_masks has narrowed ``fan_mask`` to the clip's fan."""
+        if not self.fan_mask.any():
+            return None
+        along = self.angle[self.fan_mask] if self.sector else np.flatnonzero(self.fan_mask.any(axis=0))
+        return float(along.min()), float(along.max())
+
+    def describe(self, first: float, last: float) -> str:
+        if self.sector:
+            return f"{first:.0f} to {last:.0f} degrees from the probe axis"
+        return f"columns {first:.0f} to {last:.0f}"
 
     def segment_region(self, p: np.ndarray, q: np.ndarray) -> np.ndarray:
         """The sector (or column band) of one segment between pixels p and q (column, row)."""
@@ -440,7 +452,10 @@ def _segments(
 
 
 def _check_inside(
-    segments: list[list[tuple[np.ndarray, np.ndarray]]], shape: tuple[int, int], path: Path | None
+    segments: list[list[tuple[np.ndarray, np.ndarray]]],
+    shape: tuple[int, int],
+    where: str,
+    path: Path | None,
 ) -> None:
     points = np.array([point for line in segments for segment in line for point in segment]).reshape(-1, 2)
     if points.size == 0:
@@ -456,10 +471,38 @@ def _check_inside(
     if outside.any():
         col, row = points[np.argmax(outside)]
         raise LungUSError(
-            f"annotation points fall outside the {height}x{width} image (pixel column {col:.0f}, row {row:.0f}); "
-            "give ijk_to_lps (the annotated volume's spacing and origin)",
+            f"{where}: points fall outside the {height}x{width} image (pixel column {col:.0f}, "
+            f"row {row:.0f}); give the annotated volume's spacing and origin (ijk_to_lps; "
+            "docs/formats.md#annotation-geometry)",
             path,
         )
+
+
+def _check_in_fan(
+    lines: list[tuple[str, AnnotatedLine, list[tuple[np.ndarray, np.ndarray]]]],
+    drawing: _FanDrawing,
+    where: str,
+    path: Path | None,
+) -> None:
+    """Refuse a line that lies wholly beyond the fan along the probe: it would draw nothing, and
+    its frame would train as "no B-lines" (or "no pleura") where the rater drew them."""
+    extent = drawing.fan_extent
+    if extent is None:
+        return
+    first, last = extent
+    margin = OUTSIDE_FAN_TOLERANCE * (last - first)
+    for name, line, segments in lines:
+        points = [segments[0][0]] + [q for _, q in segments]
+        along = [drawing.along(point) for point in points]
+        if min(along) > last + margin or max(along) < first - margin:
+            col, row = points[0]
+            raise LungUSError(
+                f"{where}: {name} by {line.rater or 'the rater'} lies outside the fan (pixel column "
+                f"{col:.0f}, row {row:.0f}, at {drawing.describe(min(along), max(along))}; the fan spans "
+                f"{drawing.describe(first, last)}), so that spacing is likely wrong: give the annotated "
+                "DICOM's (the manifest's annotation_spacing_mm; docs/formats.md#annotation-geometry)",
+                path,
+            )
 
 
 def _thick_polylines(
@@ -484,12 +527,17 @@ def _frame_masks(
     drawing: _FanDrawing,
     lps_to_ijk: np.ndarray,
     config: AnnotationMaskConfig,
+    geometry: str,
     path: Path | None,
 ) -> tuple[np.ndarray, float | None]:
     pleura = [line for line in frame.pleura if rater is None or line.rater == rater]
     blines = [line for line in frame.blines if rater is None or line.rater == rater]
     pleura_segments, bline_segments = _segments(pleura, lps_to_ijk), _segments(blines, lps_to_ijk)
-    _check_inside(pleura_segments + bline_segments, drawing.shape, path)
+    where = f"frame {frame.frame}, points read with {geometry}"
+    _check_inside(pleura_segments + bline_segments, drawing.shape, where, path)
+    named = [(f"pleura line {i + 1}", *pair) for i, pair in enumerate(zip(pleura, pleura_segments))]
+    named += [(f"B-line {i + 1}", *pair) for i, pair in enumerate(zip(blines, bline_segments))]
+    _check_in_fan(named, drawing, where, path)
 
     pleura_sectors = np.zeros(drawing.shape, dtype=bool)
     for line in pleura_segments:
@@ -517,6 +565,21 @@ def _frame_masks(
     return mask, percentage
 
 
+def _matrix_and_source(ijk_to_lps: np.ndarray | SlicerGeometry | None) -> tuple[np.ndarray, str]:
+    """The 4x4 IJK-to-LPS and how it was found, in words, for the error messages."""
+    if ijk_to_lps is None:
+        return np.eye(4), UNIT_GEOMETRY
+    if isinstance(ijk_to_lps, SlicerGeometry):
+        matrix, source = np.asarray(ijk_to_lps.ijk_to_lps, dtype=np.float64), ijk_to_lps.source
+    else:
+        matrix = np.asarray(ijk_to_lps, dtype=np.float64)
+        if matrix.shape != (4, 4):
+            raise ValueError(f"ijk_to_lps must be a 4x4 matrix, got shape {matrix.shape}")
+        row, column = SlicerGeometry(matrix, "").spacing_mm
+        source = f"the given IJK-to-LPS ({row:.4g} x {column:.4g} mm per pixel)"
+    return matrix, source
+
+
 def annotation_fan(annotation: Annotation, shape: tuple[int, int]) -> FanGeometry | None:
     """The fan the annotation's AnonymizeUltrasound keys describe (None if it has none)."""
     if not annotation.fan_config or annotation.path is None:
@@ -530,7 +593,7 @@ def annotation_masks(
     fan: FanGeometry | None = None,
     *,
     n_frames: int | None = None,
-    ijk_to_lps: np.ndarray | None = None,
+    ijk_to_lps: np.ndarray | SlicerGeometry | None = None,
     rater: str | None = None,
     config: AnnotationMaskConfig | None = None,
 ) -> AnnotationMasks:
@@ -539,7 +602,8 @@ def annotation_masks(
     shape: (H, W) of the clip's frames (default: the annotation's image size);
     fan: the clip's fan, used where the annotation has no fan keys (else the annotation's
     own fan draws the sectors); n_frames: T (default: last annotated frame + 1);
-    ijk_to_lps: the 4x4 pixel-to-LPS transform (default: unit spacing, zero origin);
+    ijk_to_lps: the pixel-to-LPS transform of the volume the rater saw: a 4x4 matrix or a
+    SlicerGeometry (lungus.io.reader.slicer_ijk_to_lps; default: unit spacing, zero origin);
     rater: use only this rater's lines (needed when a file holds several raters).
     """
     config = config or AnnotationMaskConfig()
@@ -586,9 +650,7 @@ def annotation_masks(
     drawing = _FanDrawing(shape, drawing_fan)
     if fan is not None:
         drawing.fan_mask = drawing.fan_mask & fan.mask
-    matrix = np.eye(4) if ijk_to_lps is None else np.asarray(ijk_to_lps, dtype=np.float64)
-    if matrix.shape != (4, 4):
-        raise ValueError(f"ijk_to_lps must be a 4x4 matrix, got shape {matrix.shape}")
+    matrix, geometry = _matrix_and_source(ijk_to_lps)
     lps_to_ijk = np.linalg.inv(matrix)
 
     masks = np.zeros((n_frames, *shape), dtype=np.uint8)
@@ -602,7 +664,8 @@ def annotation_masks(
         ):
             continue  # in a merged file, a frame only other raters drew on
         annotated[number] = True
-        masks[number], percentages[number] = _frame_masks(frame, rater, drawing, lps_to_ijk, config, path)
+        masks[number], percentages[number] = _frame_masks(frame, rater, drawing, lps_to_ijk, config, geometry,
+                                                          path)
     return AnnotationMasks(masks, annotated, percentages, drawing_fan)
 
 
@@ -612,7 +675,7 @@ def clip_annotation_masks(
     n_frames: int,
     fan: FanGeometry | None = None,
     *,
-    ijk_to_lps: np.ndarray | None = None,
+    ijk_to_lps: np.ndarray | SlicerGeometry | None = None,
     config: AnnotationMaskConfig | None = None,
 ) -> dict[str, AnnotationMasks]:
     """Every rater's masks for a clip, from the AnnotateUltrasound files beside it: ``{rater: masks}``.

@@ -10,7 +10,10 @@ Columns (paths are relative to the CSV's own folder):
 - ``expert_<name>``: one expert's labels (any scheme; the values say which);
 - ``truth_<scheme>``: simulator ground truth;
 - ``fold``: integer >= 0;
-- ``mask`` (optional): per-frame segmentation mask file (class ids of docs/architecture.md#segmentation-classes).
+- ``mask`` (optional): per-frame segmentation mask file (class ids of
+  docs/architecture.md#segmentation-classes);
+- ``annotation_spacing_mm`` (optional): the pixel spacing AnnotateUltrasound points are read with
+  where the clip does not carry it (lungus.data.labels.annotation_geometry).
 
 Other columns are kept as they are. Line numbers in messages count the header as
 line 1, as a text editor does.

@@ -267,13 +267,30 @@ class MaskEvalSet:
         return self.clips.clip_fan(i)
 
 
+def annotation_spacing(manifest: Manifest, row: int) -> tuple[float, float] | None:
+    """The row's annotation_spacing_mm (lungus.data.labels.annotation_geometry); None: blank or absent."""
+    from lungus.data.labels.annotation_geometry import ANNOTATION_SPACING, parse_annotation_spacing
+
+    text = manifest.rows[row].get(ANNOTATION_SPACING, "").strip()
+    if not text:
+        return None
+    where = f"line {manifest.lines[row]}: column {ANNOTATION_SPACING}"
+    return parse_annotation_spacing(text, where, manifest.path)
+
+
+def annotation_masks_folder(manifest: Manifest, cache: ClipCache) -> Path:
+    """Where a run's annotation masks are drawn once per clip: in the clip cache."""
+    return (cache.folder or Path(manifest.path).resolve().parent / ".lungus-cache") / "annotation-masks"
+
+
 def segmentation_mask_source(manifest: Manifest, label_source: str, cache: ClipCache) -> dict[str, Any]:
     """ManifestClips keyword arguments that give each clip its class masks from ``label_source``:
 
     - ``truth`` or ``labelmaps``: the manifest's ``mask`` column (simulator truth, label images:
       png, nrrd, .seq.nrrd, .seg.nrrd; lungus.data.labels.label_images);
     - ``annotations``, ``annotations-staple``, ``annotations:RATER``: AnnotateUltrasound files
-      beside each clip (lungus.data.labels.annotation_labels).
+      beside each clip (lungus.data.labels.annotation_labels), their points read with the clip's
+      pixel spacing or the manifest's annotation_spacing_mm (lungus.data.labels.annotation_geometry).
     """
     from lungus.data.labels.annotation_labels import (
         annotation_mask_file,
@@ -285,9 +302,10 @@ def segmentation_mask_source(manifest: Manifest, label_source: str, cache: ClipC
     annotation = parse_annotation_source(label_source)
     if annotation is not None:
         rater, method = annotation
-        folder = (cache.folder or Path(manifest.path).resolve().parent / ".lungus-cache") / "annotation-masks"
+        folder = annotation_masks_folder(manifest, cache)
         return {"mask_file": lambda row: annotation_mask_file(manifest.clip_path(row), folder, rater=rater,
-                                                              method=method),
+                                                              method=method,
+                                                              spacing_mm=annotation_spacing(manifest, row)),
                 "read_masks": read_annotation_mask_file}
     if label_source not in ("truth", "labelmaps"):
         raise LungUSError(f"segmentation labels are truth or labelmaps (the manifest's mask column) or "

@@ -306,3 +306,24 @@ def test_a_huge_frame_number_without_the_clips_length_is_refused_before_allocati
     path = write_annotation(tmp_path, [standard_frame(number=10**9)])
     with pytest.raises(LungUSError, match=r"masks for 1000000001 frames of .* would exceed the .*-voxel limit"):
         annotation_masks(read_annotation(path))
+
+
+def test_a_frame_whose_line_lies_outside_the_fan_is_refused_naming_the_frame(tmp_path):
+    """A line wholly beyond the fan's edge draws nothing: its frame would train as "no B-lines"."""
+    outside = [pixel_at(-50, 150), pixel_at(-42, 150)]  # the fan spans -35..+35 degrees
+    frames = [standard_frame(0), frame(3, [line(lps(PLEURA_POINTS))], [line(lps(outside))])]
+    path = write_annotation(tmp_path, frames)
+    with pytest.raises(LungUSError) as error:
+        annotation_masks(read_annotation(path), n_frames=4)
+    message = str(error.value)
+    assert message.startswith(f"{path}: frame 3, points read with unit spacing") and "\n" not in message
+    assert "B-line 1 by tom lies outside the fan" in message and "-50 to -42 degrees" in message
+
+
+def test_a_line_clicked_just_past_the_fans_edge_is_drawn(tmp_path):
+    """Within OUTSIDE_FAN_TOLERANCE (5 % of the fan's 70 degrees) of the edge a line is a rater's click, not a
+    wrong spacing: it is read, and draws what the module draws (nothing outside the fan)."""
+    past_edge = [pixel_at(36, 200), pixel_at(37, 200)]
+    path = write_annotation(tmp_path, [frame(0, [line(lps(PLEURA_POINTS))], [line(lps(past_edge))])])
+    result = annotation_masks(read_annotation(path), n_frames=1)
+    assert result.annotated[0] and not (result.masks[0] == B_LINE).any()
