@@ -32,6 +32,7 @@ COMMANDS = (
     "split",
     "labels",
     "features",
+    "pretrain",
     "train",
     "evaluate",
     "compare",

@@ -63,13 +63,14 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def add_setting_options(parser: argparse.ArgumentParser) -> None:
-    """One option per TrainConfig field, with its help, choices and default (lungus.train.config)."""
-    types = typing.get_type_hints(TrainConfig)
+def add_setting_options(parser: argparse.ArgumentParser, config_class: type = TrainConfig) -> None:
+    """One option per field of ``config_class`` (TrainConfig, or lungus pretrain's PretrainConfig, whose
+    fields are made the same way), with its help, choices and default (lungus.train.config)."""
+    types = typing.get_type_hints(config_class)
     settings = parser.add_argument_group(
-        "settings", "one option per training setting (lungus.train.config.TrainConfig); "
+        "settings", f"one option per setting ({config_class.__module__}.{config_class.__name__}); "
         "each overrides the --config file, which overrides the default")
-    for item in dataclasses.fields(TrainConfig):
+    for item in dataclasses.fields(config_class):
         keywords: dict[str, Any] = {"dest": item.name, "default": None,
                                     "help": f"{item.metadata['help']} (default: {default_text(item)})"}
         kind = _value_type(types[item.name])
@@ -90,10 +91,10 @@ def _value_type(hint: Any) -> Any:
     return next(kind for kind in kinds if kind is not type(None))
 
 
-def setting_overrides(args: argparse.Namespace) -> dict[str, Any]:
-    """The TrainConfig settings given on the command line (None: not given)."""
-    overrides = {item.name: getattr(args, item.name) for item in dataclasses.fields(TrainConfig)}
-    if overrides["model_args"] is not None:
+def setting_overrides(args: argparse.Namespace, config_class: type = TrainConfig) -> dict[str, Any]:
+    """The settings of ``config_class`` given on the command line (None: not given)."""
+    overrides = {item.name: getattr(args, item.name) for item in dataclasses.fields(config_class)}
+    if overrides.get("model_args") is not None:
         from lungus.models.registry import parse_arch_args
 
         overrides["model_args"] = parse_arch_args(overrides["model_args"])

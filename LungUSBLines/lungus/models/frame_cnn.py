@@ -164,10 +164,21 @@ class FrameCNN(VideoClassifier):
         embeddings = maps.mean(dim=(2, 3)).reshape(x.shape[0], x.shape[2], -1)
         return maps, self.temporal(embeddings), mask
 
-    def forward(self, x: Tensor, frame_mask: Tensor | None = None) -> Tensor:
+    def clip_embedding(self, x: Tensor, frame_mask: Tensor | None = None) -> Tensor:
+        """(B, D): the window's embedding, which the head classifies (``lungus pretrain`` learns it)."""
         _, embeddings, mask = self._embed(x, frame_mask)
         clip, _ = self._pool(embeddings, mask)
-        return self.head(self.dropout(clip))
+        return clip
+
+    def forward(self, x: Tensor, frame_mask: Tensor | None = None) -> Tensor:
+        return self.head(self.dropout(self.clip_embedding(x, frame_mask)))
+
+    def layer_groups(self) -> list[list[nn.Module]]:
+        """The network from input to output in groups that get one learning rate each under
+        layer-wise rates (TrainConfig.layer_lr_decay): the encoder's stages, the temporal
+        context and pooling, the head."""
+        pooling = [m for m in (self.temporal, self.attention) if m is not None and list(m.parameters())]
+        return [*self.encoder.layer_groups(), *([pooling] if pooling else []), [self.head]]
 
     def explain(self, x: Tensor, frame_mask: Tensor | None = None) -> dict[str, Tensor]:
         maps, embeddings, mask = self._embed(x, frame_mask)

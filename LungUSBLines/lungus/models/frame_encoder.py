@@ -56,6 +56,10 @@ class SimpleFrameEncoder(nn.Module):
     def forward(self, x: Tensor) -> Tensor:
         return self.stages(self.stem(x))
 
+    def layer_groups(self) -> list[list[nn.Module]]:
+        """The stem, then each stage: the learning-rate layers of fine-tuning (FrameCNN.layer_groups)."""
+        return [[self.stem], *([stage] for stage in self.stages)]
+
     def cam_layer(self) -> nn.Module:
         """The stage Grad-CAM reads: the next-to-last (1/16 of the frame size), which localises
         thin B-lines much better than the 1/32 last stage."""
@@ -84,6 +88,10 @@ class PlainFrameEncoder(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.stages(x)
+
+    def layer_groups(self) -> list[list[nn.Module]]:
+        """Each stage: the learning-rate layers of fine-tuning (FrameCNN.layer_groups)."""
+        return [[stage] for stage in self.stages]
 
     def cam_layer(self) -> nn.Module:
         """The last stage's convolutions, before its pooling (1/8 of the frame size)."""
@@ -124,6 +132,13 @@ class TorchvisionFrameEncoder(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.body(x)
+
+    def layer_groups(self) -> list[list[nn.Module]]:
+        """The learning-rate layers of fine-tuning (FrameCNN.layer_groups): ResNet's stem (its first
+        convolution and norm), then each of its four stages; MobileNetV3's blocks one by one."""
+        if self.backbone.startswith("resnet"):
+            return [[self.body[0], self.body[1]], *([stage] for stage in self.body[4:])]
+        return [[block] for block in self.body]
 
     def cam_layer(self) -> nn.Module:
         """The last block at 1/16 of the frame size (ResNet layer3; MobileNetV3 block 8)."""

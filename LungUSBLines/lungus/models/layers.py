@@ -68,6 +68,20 @@ class GatedAttentionPool(nn.Module):
         return masked_softmax(scores, mask)
 
 
+class ProjectionHead(nn.Module):
+    """SimCLR's projection: Linear-BatchNorm-ReLU-Linear from (B, D) embeddings to (B, ``out``)
+    unit vectors, where the contrastive loss compares them (Chen et al. 2020). Pretraining
+    discards it: the embedding before it transfers better than its output."""
+
+    def __init__(self, dim: int, hidden: int, out: int) -> None:
+        super().__init__()
+        self.layers = nn.Sequential(nn.Linear(dim, hidden, bias=False), nn.BatchNorm1d(hidden), nn.ReLU(inplace=True),
+                                    nn.Linear(hidden, out))
+
+    def forward(self, embeddings: Tensor) -> Tensor:
+        return F.normalize(self.layers(embeddings), dim=1)
+
+
 class AdditiveAttentionPool(nn.Module):
     """Additive (Bahdanau-style) attention weights over a sequence: score_t = v . tanh(W h_t)."""
 

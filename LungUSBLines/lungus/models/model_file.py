@@ -29,6 +29,7 @@ from lungus.data.labels.tasks import SEG_TASK, TASKS
 from lungus.errors import LungUSError, error_detail
 from lungus.models.normalisation import check_normalisation
 from lungus.models.registry import CLASSIFIER, SEGMENTER, architecture, build_from_architecture, get_spec
+from lungus.models.weights import PRETRAINING
 from lungus.operating_point import OperatingPoint
 from lungus.timestamps import utc_now
 
@@ -141,7 +142,8 @@ class ModelCard:
     - ``training_data``: e.g. ``{"clips": 120, "patients": 30, "class_counts": {...}}``;
     - ``validation_metrics``: the metric keys of docs/architecture.md#evaluation-outputs;
     - ``software`` and ``created`` (UTC ISO 8601): filled by ``stamped()``;
-    - ``name``: a short id for result tables (optional); ``extra``: anything else JSON-able;
+    - ``name``: a short id for result tables (optional); ``extra``: anything else JSON-able (a
+      pretrained encoder's ``pretraining`` record: :attr:`pretraining`);
     - ``weights_sha256``: ``weights_digest`` of the weights, filled by ``save_model_file`` and
       checked on every load (empty in files saved before digests existed);
     - ``operating_point``: a classifier's decision threshold and recalibration, chosen on clips it did
@@ -183,6 +185,13 @@ class ModelCard:
         if isinstance(simulated, (int, float)) and not isinstance(simulated, bool):
             return simulated > 0
         return bool(self.training_data.get("clips")) and self.label_source == "truth" and self.task != SEG_TASK
+
+    @property
+    def pretraining(self) -> dict[str, Any] | None:
+        """What `lungus pretrain` recorded in a pretrained encoder's card (``extra["pretraining"]``: method,
+        clips, loss curve, the modules that learned); None for a trained model. Its head never learned."""
+        recorded = self.extra.get(PRETRAINING)
+        return recorded if isinstance(recorded, dict) else None
 
     @property
     def decision(self) -> OperatingPoint | None:

@@ -25,6 +25,11 @@ TORCHVISION_WEIGHTS = {
     "mobilenet_v3_small": "MobileNet_V3_Small_Weights.IMAGENET1K_V1",
 }
 
+#: A pretrained encoder's model file (`lungus pretrain`) says so in its card: ``extra[PRETRAINING]`` holds
+#: the method, the clips and the loss curve, and under ``"modules"`` the top-level modules that learned
+#: (the rest, the classifier head, kept their random start). ``--init`` copies only those.
+PRETRAINING = "pretraining"
+
 #: What a model with a torchvision part says about it: the weights enum (``Class.MEMBER``) and a
 #: map from its state_dict keys to torchvision's (None for keys of its own, such as the head).
 TorchvisionWeights = tuple[str, Callable[[str], str | None]]
@@ -173,6 +178,9 @@ def load_init_weights(model: nn.Module, path: str | os.PathLike) -> InitReport:
         raise LungUSError(
             "holds no tensors; --init takes a lungus model file or a PyTorch state_dict", path=path
         )
+    pretrained = pretrained_modules(obj)
+    if pretrained is not None:
+        return _load_pretrained_encoder(model, state, pretrained, path)
     report = copy_matching(model, state, str(path))
     key_map = torchvision_key_map(model)
     if not report.loaded and key_map is not None:
@@ -181,6 +189,32 @@ def load_init_weights(model: nn.Module, path: str | os.PathLike) -> InitReport:
         raise LungUSError(
             f"none of its {len(state)} tensors fit {type(model).__name__} (names or shapes differ); "
             "pass weights saved from the same architecture",
+            path=path,
+        )
+    return report
+
+
+def pretrained_modules(model_file: object) -> list[str] | None:
+    """The modules a pretrained encoder's model file says learned (its card's ``extra[PRETRAINING]["modules"]``);
+    None for any other file."""
+    card = model_file.get("card") if isinstance(model_file, dict) else None
+    extra = card.get("extra") if isinstance(card, dict) else None
+    pretraining = extra.get(PRETRAINING) if isinstance(extra, dict) else None
+    modules = pretraining.get("modules") if isinstance(pretraining, dict) else None
+    return [str(m) for m in modules] if isinstance(modules, list) else None
+
+
+def _load_pretrained_encoder(model: nn.Module, state: dict[str, Tensor], modules: list[str], path: Path) -> InitReport:
+    """Copy a pretrained encoder's learned tensors, all of them: one that does not fit means the
+    fine-tuning network is not the pretrained one, and a partly copied encoder would hide that."""
+    learned = {key: value for key, value in state.items() if key.split(".", 1)[0] in modules}
+    report = copy_matching(model, learned, str(path))
+    unfit = sorted(set(learned) - set(report.loaded))
+    if unfit or not learned:
+        raise LungUSError(
+            f"{len(unfit)} of the pretrained encoder's {len(learned)} tensors do not fit {type(model).__name__} "
+            f"(e.g. {unfit[0] if unfit else 'none learned'}); fine-tune with the model and model_args it was "
+            "pretrained with (its card's architecture)",
             path=path,
         )
     return report

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from lungus.data.labels.tasks import is_ordinal
+from lungus.errors import LungUSError
 
 if TYPE_CHECKING:
     from lungus.predict.classifier import ClipClassifier
@@ -26,6 +27,9 @@ def predictor_from_card(card: Any, eval_batch: int | None = None) -> ClipClassif
     from lungus.predict.classifier import ClipClassifier
     from lungus.predict.segmenter import FrameSegmenter
 
+    if card.pretraining is not None:
+        raise LungUSError("this model file is a pretrained encoder (lungus pretrain) whose head never learned; "
+                          "fine-tune it first: lungus train --init FILE ... (docs/pretraining.md)")
     pre = card.preprocessing
     batch = {} if eval_batch is None else {"eval_batch": eval_batch}
     if card.kind == SEGMENTER:

@@ -8,6 +8,7 @@ exactly what an uninterrupted run would have done.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -46,3 +47,19 @@ def settings_differences(saved: dict[str, Any], current: dict[str, Any]) -> list
     names = sorted((saved.keys() | current.keys()) - PLACEMENT_SETTINGS)
     return [f"{name}: {saved.get(name)!r} -> {current.get(name)!r}"
             for name in names if saved.get(name) != current.get(name)]
+
+
+def resume_from_checkpoint(path: Path, config: Any, model: Any, optimizer: Any, scheduler: Any) -> dict[str, Any]:
+    """Load checkpoint ``path`` into the (unwrapped) model, the optimiser and the scheduler if it was written
+    with ``config``'s settings (a TrainConfig or a PretrainConfig); the checkpoint's other entries."""
+    state = load_checkpoint(path)
+    # A setting added after the checkpoint was written had its default then.
+    saved = {**type(config).defaults(), **state["config"]}
+    changed = settings_differences(saved, json.loads(json.dumps(config.to_dict())))
+    if changed:
+        raise LungUSError(f"the checkpoint was written with other settings ({'; '.join(changed)}); "
+                          "resume with the same ones", path)
+    model.load_state_dict(state["model"])
+    optimizer.load_state_dict(state["optimizer"])
+    scheduler.load_state_dict(state["scheduler"])
+    return state

@@ -61,6 +61,10 @@ def _positive_problem(value: float) -> str | None:
     return None if value > 0 else f"must be > 0, got {value}"
 
 
+def _decay_problem(factor: float) -> str | None:
+    return None if 0 < factor <= 1 else f"must be in (0, 1], got {factor}"
+
+
 def _device_problem(device: str) -> str | None:
     problem = device_problem(str(device))  # "device must be ...": the setting's name is added by its check
     return None if problem is None else problem.removeprefix("device ")
@@ -159,6 +163,10 @@ class TrainConfig:
     lr: float = setting(3e-3, help="learning rate (onecycle: its peak)", check=_lr_problem)
     weight_decay: float = setting(1e-2, help="AdamW weight decay")
     schedule: str = setting("onecycle", help="learning-rate schedule", choices=SCHEDULES)
+    layer_lr_decay: float = setting(
+        1.0, help="fine-tuning (with --init): the head learns at --lr and each earlier layer group (the pooling, then "
+        "the encoder's stages back to the first) at F times the rate of the one after it; 1: one rate for all "
+        "(docs/pretraining.md#fine-tuning)", check=_decay_problem, metavar="F")
     grad_clip: float = setting(1.0, help="largest gradient norm (0: no clipping)")
     class_weights: bool = setting(True, help="weight the loss by inverse class frequency")
     label_smoothing: float = setting(0.0, help="cross-entropy label smoothing")
@@ -201,7 +209,7 @@ class TrainConfig:
             raise LungUSError(f"training config: {message}")
 
         for item in dataclasses.fields(self):
-            problem = _field_problem(item, getattr(self, item.name))
+            problem = field_problem(item, getattr(self, item.name))
             if problem:
                 fail(problem)
         if self.fallback_sector is not None:
@@ -271,11 +279,7 @@ class TrainConfig:
         return self.eval_stride or max(1, self.frames // 2)
 
     def to_dict(self) -> dict[str, Any]:
-        data = dataclasses.asdict(self)
-        data["size"] = list(self.size)
-        if self.fallback_sector is not None:
-            data["fallback_sector"] = list(self.fallback_sector)
-        return data
+        return settings_dict(self)
 
     def replace(self, **changes: Any) -> TrainConfig:
         return dataclasses.replace(self, **changes)
@@ -283,30 +287,51 @@ class TrainConfig:
     @classmethod
     def defaults(cls) -> dict[str, Any]:
         """The settings that have a default, as ``to_dict`` writes them."""
-        values = {}
-        for f in dataclasses.fields(cls):
-            if f.default is not dataclasses.MISSING:
-                values[f.name] = list(f.default) if isinstance(f.default, tuple) else f.default
-            elif f.default_factory is not dataclasses.MISSING:
-                values[f.name] = f.default_factory()
-        return values
+        return setting_defaults(cls)
 
     @classmethod
     def from_sources(cls, yaml_path: str | os.PathLike | None = None, **overrides: Any) -> TrainConfig:
         """Defaults, then the YAML file's keys, then command-line ``overrides`` (None = not given)."""
-        values: dict[str, Any] = {}
-        if yaml_path is not None:
-            values.update(read_yaml_config(yaml_path))
-        values.update({k: v for k, v in overrides.items() if v is not None})
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - known)
-        if unknown:
-            raise LungUSError(f"unknown training setting {unknown[0]!r}; settings are: {', '.join(sorted(known))}",
-                              yaml_path)
-        for required in ("manifest", "out"):
-            if not values.get(required):
-                raise LungUSError(f"training config: {required} is required (--{required} or a {required}: key)")
-        return cls(**values)
+        return cls(**settings_from_sources(cls, "training", ("manifest", "out"), yaml_path, overrides))
+
+
+def settings_dict(config: Any) -> dict[str, Any]:
+    """A run's settings (a dataclass of them) as plain JSON-able values: tuples become lists."""
+    return {name: list(value) if isinstance(value, tuple) else value
+            for name, value in dataclasses.asdict(config).items()}
+
+
+def setting_defaults(config_class: type) -> dict[str, Any]:
+    """The settings of ``config_class`` that have a default, as :func:`settings_dict` writes them."""
+    values = {}
+    for item in dataclasses.fields(config_class):
+        if item.default is not dataclasses.MISSING:
+            values[item.name] = list(item.default) if isinstance(item.default, tuple) else item.default
+        elif item.default_factory is not dataclasses.MISSING:
+            values[item.name] = item.default_factory()
+    return values
+
+
+def settings_from_sources(config_class: type, what: str, required: tuple[str, ...],
+                          yaml_path: str | os.PathLike | None, overrides: dict[str, Any],
+                          ignored: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The settings of a ``config_class`` run (a dataclass of settings) given by the YAML file's keys, then
+    command-line ``overrides`` (None = not given); the dataclass adds its defaults. YAML keys in
+    ``ignored`` are dropped (another command's settings in a shared recipe); any other key the class
+    lacks is an error naming the settings there are, as is a ``required`` setting left unset."""
+    values: dict[str, Any] = {}
+    if yaml_path is not None:
+        values.update({k: v for k, v in read_yaml_config(yaml_path).items() if k not in ignored})
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    known = {f.name for f in dataclasses.fields(config_class)}
+    unknown = sorted(set(values) - known)
+    if unknown:
+        raise LungUSError(f"unknown {what} setting {unknown[0]!r}; settings are: {', '.join(sorted(known))}",
+                          yaml_path)
+    for name in required:
+        if not values.get(name):
+            raise LungUSError(f"{what} config: {name} is required (--{name} or a {name}: key)")
+    return values
 
 
 #: The card's preprocessing keys that are TrainConfig settings of the same name.
@@ -345,11 +370,12 @@ def setting_field(name: str) -> dataclasses.Field:
 
 def setting_problem(name: str, value: Any) -> str | None:
     """What is wrong with ``value`` for setting ``name`` ("seeds must be >= 1, got 0"), or None."""
-    return _field_problem(setting_field(name), value)
+    return field_problem(setting_field(name), value)
 
 
-def _field_problem(item: dataclasses.Field, value: Any) -> str | None:
-    """:func:`setting_problem` for a field in hand (TrainConfig.validate walks them all)."""
+def field_problem(item: dataclasses.Field, value: Any) -> str | None:
+    """:func:`setting_problem` for a field in hand (TrainConfig.validate walks them all, as
+    lungus.train.pretrain_config.PretrainConfig.validate does its own)."""
     if value is None:
         return None
     name, metadata = item.name, item.metadata

@@ -30,7 +30,7 @@ from lungus.device import resolve_device
 from lungus.errors import LungUSError
 from lungus.operating_point import OperatingPoint
 from lungus.progress import Progress
-from lungus.train.checkpoint import CHECKPOINT_NAME, load_checkpoint, save_checkpoint, settings_differences
+from lungus.train.checkpoint import CHECKPOINT_NAME, resume_from_checkpoint, save_checkpoint
 from lungus.train.config import TrainConfig
 from lungus.train.distributed import (
     DistributedContext,
@@ -99,19 +99,51 @@ def epoch_seed(seed: int, epoch: int, rank: int = 0) -> int:
     return (seed * 1_000_003 + epoch * 1_009 + rank) % (2**63 - 1)
 
 
-def build_optimizer(model: nn.Module, config: TrainConfig, steps_per_epoch: int):
-    # No weight decay on norms and biases: decaying them only fights the normalisation.
-    decay, no_decay = [], []
-    for parameter in model.parameters():
-        if parameter.requires_grad:
-            (no_decay if parameter.ndim <= 1 else decay).append(parameter)
-    optimizer = torch.optim.AdamW(
-        [{"params": decay, "weight_decay": config.weight_decay}, {"params": no_decay, "weight_decay": 0.0}],
-        lr=config.lr,
-    )
+def parameter_groups(model: nn.Module, weight_decay: float, layer_lr_decay: float = 1.0) -> list[dict[str, Any]]:
+    """AdamW parameter groups, each with its ``lr_scale`` (of the run's lr) and ``layer``.
+
+    No weight decay on norms and biases: decaying them only fights the normalisation. With
+    ``layer_lr_decay`` F < 1 (layer-wise learning rates for fine-tuning, as BEiT and ULMFiT do),
+    the model's ``layer_groups()`` (input first) set the rates: the last group (the head) learns
+    at scale 1, the one before it at F, the one before that at F², and so on back to the first
+    stage, so a pretrained encoder's early, general layers move least.
+    """
+    model = unwrap(model)
+    if layer_lr_decay == 1:
+        layers = [("all", 1.0, list(model.parameters()))]
+    else:
+        groups = getattr(model, "layer_groups", None)
+        if groups is None:
+            raise LungUSError(f"layer_lr_decay needs a model whose layers are ordered for it (frame_cnn); "
+                              f"{type(model).__name__} is not: use layer_lr_decay 1")
+        ordered = groups()
+        layers = [(f"layer{index}", layer_lr_decay ** (len(ordered) - 1 - index),
+                   [p for module in group for p in module.parameters()]) for index, group in enumerate(ordered)]
+        covered = {id(p) for _, _, params in layers for p in params}
+        left_out = [name for name, p in model.named_parameters() if id(p) not in covered]
+        if left_out:
+            raise LungUSError(f"{type(model).__name__}.layer_groups() leaves out {left_out[0]}; please report this")
+    groups_out = []
+    for layer, scale, params in layers:
+        trainable = [p for p in params if p.requires_grad]
+        for decay, chosen in ((weight_decay, [p for p in trainable if p.ndim > 1]),
+                              (0.0, [p for p in trainable if p.ndim <= 1])):
+            if chosen:
+                groups_out.append({"params": chosen, "weight_decay": decay, "lr_scale": scale, "layer": layer})
+    return groups_out
+
+
+def build_optimizer(model: nn.Module, config: Any, steps_per_epoch: int, layer_lr_decay: float = 1.0):
+    """AdamW over :func:`parameter_groups` and the learning-rate schedule; ``config`` holds lr,
+    weight_decay, epochs and schedule (a TrainConfig or a PretrainConfig)."""
+    groups = parameter_groups(model, config.weight_decay, layer_lr_decay)
+    rates = [config.lr * group["lr_scale"] for group in groups]
+    for group, rate in zip(groups, rates):
+        group["lr"] = rate
+    optimizer = torch.optim.AdamW(groups, lr=config.lr)
     total_steps = max(1, config.epochs * steps_per_epoch)
     if config.schedule == "onecycle":
-        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=config.lr, total_steps=total_steps,
+        scheduler = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=rates, total_steps=total_steps,
                                                         pct_start=0.3)
     else:
         scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
@@ -244,12 +276,12 @@ def _fit(config, device, context, progress, log, resume, test_rows) -> TrainResu
 
     if config.threads:
         torch.set_num_threads(config.threads)
-    checkpoint_path = _open_run_folder(config, context, resume)
+    checkpoint_path = open_run_folder(config, context, resume)
     torch.manual_seed(config.seed)
     run = prepare_run(config, test_rows=test_rows, log=log)
-    model = _place_model(run.model, config, device, context)
-    sampler, loader = _training_loader(run.train_set, config, device, context)
-    optimizer, scheduler = build_optimizer(model, config, len(loader))
+    model = place_model(run.model, config, device, context)
+    sampler, loader = training_loader(run.train_set, config, device, context)
+    optimizer, scheduler = build_optimizer(model, config, len(loader), config.layer_lr_decay)
     state = TrainingState()
     if resume:
         state = _resume(checkpoint_path, config, model, optimizer, scheduler)
@@ -279,7 +311,7 @@ class TrainingState:
     best_metrics: dict[str, Any] = field(default_factory=dict)
 
 
-def _open_run_folder(config: TrainConfig, context: DistributedContext, resume: bool) -> Path:
+def open_run_folder(config: TrainConfig, context: DistributedContext, resume: bool) -> Path:
     """Make RUN/ and return its checkpoint path; a checkpoint there needs ``resume``."""
     run_dir = config.run_dir
     if context.is_main:
@@ -291,7 +323,7 @@ def _open_run_folder(config: TrainConfig, context: DistributedContext, resume: b
     return checkpoint_path
 
 
-def _place_model(model: nn.Module, config: TrainConfig, device: torch.device, context: DistributedContext) -> nn.Module:
+def place_model(model: nn.Module, config: TrainConfig, device: torch.device, context: DistributedContext) -> nn.Module:
     """The model on ``device``, channels-last if asked, wrapped for DDP under torchrun."""
     model = model.to(device)
     if config.channels_last:
@@ -301,7 +333,7 @@ def _place_model(model: nn.Module, config: TrainConfig, device: torch.device, co
     return model
 
 
-def _training_loader(train_set, config: TrainConfig, device: torch.device,
+def training_loader(train_set, config: TrainConfig, device: torch.device,
                      context: DistributedContext) -> tuple[DistributedSampler, DataLoader]:
     """This rank's shuffled share of the training clips (seeded per epoch by ``sampler.set_epoch``)."""
     sampler = DistributedSampler(train_set, num_replicas=context.world_size, rank=context.rank,
@@ -316,16 +348,7 @@ def _training_loader(train_set, config: TrainConfig, device: torch.device,
 def _resume(checkpoint_path: Path, config: TrainConfig, model: nn.Module, optimizer, scheduler) -> TrainingState:
     """Load RUN/checkpoint.pt into the model, optimiser and scheduler if it was written with ``config``'s
     settings; its TrainingState."""
-    state = load_checkpoint(checkpoint_path)
-    # A setting added after the checkpoint was written had its default then.
-    saved = {**TrainConfig.defaults(), **state["config"]}
-    changed = settings_differences(saved, json.loads(json.dumps(config.to_dict())))
-    if changed:
-        raise LungUSError(f"the checkpoint was written with other settings ({'; '.join(changed)}); "
-                          "resume with the same ones", checkpoint_path)
-    unwrap(model).load_state_dict(state["model"])
-    optimizer.load_state_dict(state["optimizer"])
-    scheduler.load_state_dict(state["scheduler"])
+    state = resume_from_checkpoint(checkpoint_path, config, unwrap(model), optimizer, scheduler)
     return TrainingState(state["epoch"], state["history"], state["best_model"], state["best_score"],
                          state["best_metrics"])
 
@@ -363,9 +386,9 @@ class _EpochRunner:
                 logger.log(state.history)
                 if self.context.is_main:
                     save_checkpoint(self.checkpoint_path, self._checkpoint(state))
-                self.log(_epoch_line(row, config.epochs))
+                self.log(epoch_line(row, config.epochs))
                 if self.progress is not None:
-                    self.progress(epoch + 1, config.epochs, _epoch_line(row, config.epochs))
+                    self.progress(epoch + 1, config.epochs, epoch_line(row, config.epochs))
                 # Every rank must take the same early-stopping branch.
                 state.history = broadcast_object(state.history, self.context)
         finally:
@@ -393,7 +416,7 @@ class _EpochRunner:
         torch.manual_seed(epoch_seed(config.seed, epoch, context.rank))
         train_loss = train_one_epoch(self.model, run.task, self.criterion, self.optimizer, self.scheduler,
                                      self.loader, self.device, config, epoch, progress_bar,
-                                     _batch_reporter(self.progress, epoch, config.epochs, len(self.loader)))
+                                     batch_reporter(self.progress, epoch, config.epochs, len(self.loader)))
         average_buffers(unwrap(self.model), context)
         row: dict[str, Any] = {"epoch": epoch + 1, "lr": self.scheduler.get_last_lr()[0], "train_loss": train_loss}
         if run.val_set is not None and len(run.val_set):
@@ -477,7 +500,7 @@ def _check_replicas(final: nn.Module, context: DistributedContext, run_dir: Path
         raise LungUSError("DDP replicas diverged (their weights differ); please report this", run_dir)
 
 
-def _batch_reporter(progress: Progress | None, epoch: int, epochs: int,
+def batch_reporter(progress: Progress | None, epoch: int, epochs: int,
                     batches: int) -> Callable[[int], None] | None:
     """on_batch for train_one_epoch: tells ``progress`` of the batches done, BATCH_REPORTS_PER_EPOCH
     times an epoch at most (the epoch's end is reported with its metrics)."""
@@ -500,7 +523,7 @@ def _stale_epochs(history: list[dict[str, Any]]) -> int:
     return len(scores) - 1 - best
 
 
-def _epoch_line(row: dict[str, Any], epochs: int) -> str:
+def epoch_line(row: dict[str, Any], epochs: int) -> str:
     parts = [f"epoch {row['epoch']}/{epochs}", f"loss {row['train_loss']:.4f}"]
     for key in ("val_auc", "val_kappa_quadratic", "val_accuracy", "val_dice_b_line", "val_count_mae"):
         if key in row:

@@ -1,4 +1,5 @@
-"""Losses: soft-target cross-entropy (crowd distributions), SORD for ordinal scores, Dice + CE."""
+"""Losses: soft-target cross-entropy (crowd distributions), SORD for ordinal scores, Dice + CE, and the
+contrastive NT-Xent of self-supervised pretraining."""
 
 from __future__ import annotations
 
@@ -116,3 +117,28 @@ def balanced_class_weights(targets: Tensor) -> Tensor:
     """Inverse-frequency weights (scikit-learn's 'balanced'): n / (K * count_k), from (N, K) targets."""
     counts = targets.float().sum(dim=0).clamp_min(1e-6)
     return counts.sum() / (targets.shape[1] * counts)
+
+
+class NTXentLoss(nn.Module):
+    """SimCLR's normalised-temperature cross-entropy (Chen et al. 2020) over two views of B items.
+
+    ``first`` and ``second`` are (B, D) unit vectors, row i of each a view of item i. Each of the
+    2B vectors must pick its partner among the other 2B - 1 at similarity / ``temperature``.
+    ``groups`` (B,) ints: items of one group (one patient's clips) are not each other's negatives;
+    they are left out of each other's denominator, neither pulled together nor pushed apart.
+    """
+
+    def __init__(self, temperature: float) -> None:
+        super().__init__()
+        self.temperature = temperature
+
+    def forward(self, first: Tensor, second: Tensor, groups: Tensor | None = None) -> Tensor:
+        views = torch.cat([first, second]).float()
+        batch = first.shape[0]
+        logits = views @ views.T / self.temperature
+        items = torch.arange(batch, device=views.device).repeat(2)
+        owners = items if groups is None else groups.to(views.device).repeat(2)
+        partner = torch.cat([items[batch:] + batch, items[:batch]])
+        excluded = owners[:, None] == owners[None, :]  # itself and its group: not a negative
+        excluded[torch.arange(2 * batch, device=views.device), partner] = False
+        return F.cross_entropy(logits.masked_fill(excluded, float("-inf")), partner)

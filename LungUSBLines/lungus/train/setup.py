@@ -26,6 +26,7 @@ from lungus.data.pipeline.training_sets import (
 from lungus.errors import LungUSError
 from lungus.models.model_file import ModelCard, save_model_file
 from lungus.models.registry import available_models, build_model, get_spec
+from lungus.models.weights import load_init_weights
 from lungus.operating_point import OperatingPoint
 from lungus.train.config import TrainConfig
 from lungus.train.losses import ClipLoss, DiceCELoss, balanced_class_weights
@@ -207,7 +208,11 @@ def prepare_run(config: TrainConfig, *, test_rows: list[int] | None = None,
     summary["simulated_clips"] = simulated_clips(manifest, train_rows)
     log(f"{config.task}: {len(train_rows)} training clips, {len(val_rows)} validation clips"
         + (f", {len(test_rows)} held-out clips" if test_rows else "") + f"; labels: {label_source}")
-    model = build_model(config.model, len(class_names), pretrained=config.pretrained, init=config.init,
-                        **config.model_args)
+    model = build_model(config.model, len(class_names), pretrained=config.pretrained, **config.model_args)
+    if config.init:
+        report = load_init_weights(model, config.init)
+        log(report.summary())
+        summary["init"] = {"source": config.init, "tensors_loaded": len(report.loaded),
+                           "tensors_kept": len(report.kept)}
     return PreparedRun(config, manifest, task, model, criterion, train_set, val_set, test_set, train_rows,
                        label_source, normalisation, summary)

@@ -154,6 +154,45 @@ class ClipWindowSet(_EpochSeeded, Dataset):
                 "target": torch.from_numpy(self.targets[index].astype(np.float32))}
 
 
+def neighbour_window(window: np.ndarray, n_frames: int, gap: int, rng: np.random.Generator) -> np.ndarray:
+    """Frame indices of a window up to ``gap`` frames before or after ``window`` (a sample_window),
+    inside the clip; a clip shorter than the window has only the one stretched window."""
+    if n_frames <= len(window):
+        return window
+    start = int(np.clip(window[0] + rng.integers(-gap, gap + 1), 0, n_frames - len(window)))
+    return np.arange(start, start + len(window))
+
+
+class ViewPairSet(_EpochSeeded, Dataset):
+    """Two views of each clip per epoch, for contrastive pretraining (lungus.train.pretrain).
+
+    A random ``window``-frame window and a temporal neighbour of it (starting up to ``gap``
+    frames away; 0: the same window), each augmented with its own draw. Items:
+    ``{"first", "second": uint8 (T, H, W), "group": int64}``, the group numbering the clip's
+    patient (clips of one patient are not each other's negatives). No labels are read.
+    """
+
+    def __init__(self, clips: ManifestClips, window: int, gap: int, seed: int, augment: Augment | None) -> None:
+        self.clips, self.window, self.gap, self.seed, self.augment = clips, window, gap, seed, augment
+        numbers: dict[str, int] = {}
+        self.groups = np.array([numbers.setdefault(p, len(numbers)) for p in clips.patients], dtype=np.int64)
+
+    def __len__(self) -> int:
+        return len(self.clips)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        rng = self.rng(index)
+        prepared = self.clips.get(index)
+        n_frames = prepared.frames.shape[0]
+        first = sample_window(n_frames, self.window, rng)
+        views = [prepared.frames[first], prepared.frames[neighbour_window(first, n_frames, self.gap, rng)]]
+        if self.augment is not None:
+            views = [self.augment(frames, None, prepared.fan.mask, rng)[0] for frames in views]
+        return {"first": torch.from_numpy(np.ascontiguousarray(views[0])),
+                "second": torch.from_numpy(np.ascontiguousarray(views[1])),
+                "group": torch.tensor(self.groups[index])}
+
+
 class ClipEvalSet:
     """Whole clips with their targets, for sliding-window evaluation."""
 
@@ -219,7 +258,7 @@ class FrameMaskSet(_EpochSeeded, Dataset):
                 "mask": torch.from_numpy(np.ascontiguousarray(mask[0]).astype(np.int64))}
 
 
-def _augmenter(ranges: AugmentConfig | None) -> Augment | None:
+def augmenter(ranges: AugmentConfig | None) -> Augment | None:
     """The per-clip augmentation with these ranges; None: none."""
     return None if ranges is None else functools.partial(augment_clip, config=ranges)
 
@@ -243,7 +282,7 @@ def classification_sets(manifest: Manifest, targets: np.ndarray, train_rows, val
         clips = readable_clips(manifest, rows, inputs.preprocessing, inputs.cache, log, what)
         return clips, targets[clips.rows]
 
-    train = ClipWindowSet(*make(train_rows, "training"), inputs.frames, inputs.seed, _augmenter(inputs.augment))
+    train = ClipWindowSet(*make(train_rows, "training"), inputs.frames, inputs.seed, augmenter(inputs.augment))
     val = ClipEvalSet(*make(val_rows, "validation")) if val_rows else None
     test = ClipEvalSet(*make(test_rows, "held-out")) if test_rows else None
     return train, val, test
@@ -333,7 +372,7 @@ def segmentation_sets(manifest: Manifest, label_source: str, train_rows, val_row
     def make(rows, what):
         return readable_clips(manifest, rows, inputs.preprocessing, inputs.cache, log, what, **mask_source)
 
-    train = FrameMaskSet(make(train_rows, "training"), inputs.seed, _augmenter(inputs.augment),
+    train = FrameMaskSet(make(train_rows, "training"), inputs.seed, augmenter(inputs.augment),
                          frames_per_clip=inputs.frames)
     val = MaskEvalSet(make(val_rows, "validation")) if val_rows else None
     test = MaskEvalSet(make(test_rows, "held-out")) if test_rows else None
