@@ -100,3 +100,35 @@ def test_train_refuses_a_layer_decay_outside_0_to_1(tiny_collection, tmp_path, c
     assert main(["train", "--manifest", str(tiny_collection), "--out", str(tmp_path / "run"),
                  "--layer-lr-decay", decay]) == 2
     assert "layer_lr_decay must be in (0, 1]" in capsys.readouterr().err
+
+
+def test_per_fold_pretraining_starts_each_cross_validation_fold_from_its_own_encoder(tiny_collection, tmp_path):
+    manifest = tmp_path / "folds.csv"
+    assert main(["split", str(tiny_collection), "--folds", "2", "--out", str(manifest)]) == 0
+    for fold in (0, 1):
+        assert main(["pretrain", "--clips", str(manifest), "--holdout-fold", str(fold), *SMALL, "--epochs", "1",
+                     "--out", str(tmp_path / f"pretrained{fold}")]) == 0
+        card = read_model_file_card(tmp_path / f"pretrained{fold}" / "model.pt")
+        assert card.pretraining["holdout_fold"] == fold and card.training_data["clips"] < 16
+    init = str(tmp_path / "pretrained{fold}" / "model.pt")
+    assert main(["train", "--manifest", str(manifest), "--folds", "2", "--init", init, *SMALL, "--epochs", "1",
+                 "--out", str(tmp_path / "cv")]) == 0
+    for fold in (0, 1):
+        card = read_model_file_card(tmp_path / "cv" / f"fold{fold}" / "model.pt")
+        assert card.training_data["init"]["source"] == str(tmp_path / f"pretrained{fold}" / "model.pt")
+
+
+@pytest.mark.parametrize("arguments, message", [
+    (["--folds", "1"], r"init with \{fold\} names one file per cross-validation fold; it needs folds > 1"),
+    (["--folds", "2"], r"the folds must be the manifest's own: give it a fold column of 2 folds"),
+])
+def test_a_fold_placeholder_needs_the_manifest_s_folds(tiny_collection, tmp_path, capsys, arguments, message):
+    assert main(["train", "--manifest", str(tiny_collection), "--init", str(tmp_path / "p{fold}.pt"), *arguments,
+                 *SMALL, "--epochs", "1", "--out", str(tmp_path / "cv")]) == 2
+    assert re.search(message, capsys.readouterr().err)
+
+
+def test_holding_out_a_fold_needs_the_fold_column(tiny_collection, tmp_path, capsys):
+    assert main(["pretrain", "--clips", str(tiny_collection), "--holdout-fold", "0", *SMALL, "--epochs", "1",
+                 "--out", str(tmp_path / "run")]) == 2
+    assert "holdout_fold needs a manifest with a fold column; run `lungus split" in capsys.readouterr().err

@@ -23,6 +23,9 @@ from lungus.errors import LungUSError
 from lungus.operating_point import CALIBRATIONS, DEFAULT_THRESHOLD_RULE, threshold_rule_problem
 
 SCHEDULES = ("onecycle", "cosine")
+#: In ``init`` under ``folds``, stands for the fold number: each fold starts from its own file
+#: (per-fold pretraining, docs/pretraining.md#per-fold).
+FOLD_PLACEHOLDER = "{fold}"
 FUSION_MODEL = "fusion"
 
 # A value -> what is wrong with it ("must be ..."), or None. Checked only when the value is not None.
@@ -114,7 +117,8 @@ class TrainConfig:
         "bline2/bline3/lus4 (a plain column)", default_text="the task's column, else truth")
     pretrained: bool = setting(False, help="start from torchvision's weights (needs internet or a filled "
                                "TORCH_HOME)")
-    init: str | None = setting(None, help="start from a local weights file (model file or state_dict)",
+    init: str | None = setting(None, help="start from a local weights file (model file or state_dict; under "
+                               "--folds, {fold} in it stands for the fold number)",
                                default_text="random weights")
     # input
     size: tuple[int, int] = setting((96, 96), help="input size N or HxW after fan crop, e.g. 96 or 128x160",
@@ -218,6 +222,8 @@ class TrainConfig:
             fail("seeds > 1 averages clip classifiers; train a segmenter with seeds: 1")
         if self.pretrained and self.init:
             fail("pass either pretrained or init, not both")
+        if self.init and FOLD_PLACEHOLDER in self.init and self.folds < 2:
+            fail(f"init with {FOLD_PLACEHOLDER} names one file per cross-validation fold; it needs folds > 1")
         if (self.model == FUSION_MODEL) != bool(self.backbones):
             fail("--model fusion needs --backbones, and --backbones needs --model fusion")
         if self.model != FUSION_MODEL and (self.frame_labels or self.filter_frames):

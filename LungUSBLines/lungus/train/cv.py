@@ -25,7 +25,7 @@ from lungus.errors import LungUSError
 from lungus.evaluate.report import read_predictions, write_classification_report, write_json
 from lungus.operating_point import OperatingPoint
 from lungus.progress import Progress, part_progress
-from lungus.train.config import TrainConfig
+from lungus.train.config import FOLD_PLACEHOLDER, TrainConfig
 from lungus.train.distributed import init_distributed, shutdown_distributed
 from lungus.train.operating_points import choose_on_predictions, cross_fitted_points, decided
 
@@ -69,6 +69,13 @@ def fold_assignment(manifest: Manifest, config: TrainConfig) -> list[int | None]
     return [int(f) for f in assign_folds(manifest.patients, strata, config.folds, seed=config.partition_seed)]
 
 
+def fold_config(config: TrainConfig, fold: int) -> TrainConfig:
+    """The settings of fold ``fold``'s run in RUN/fold<k>: its starting weights are ``init`` with the fold
+    placeholder, if any, filled in."""
+    init = config.init.replace(FOLD_PLACEHOLDER, str(fold)) if config.init else config.init
+    return config.replace(out=str(config.run_dir / f"fold{fold}"), folds=1, fold=None, init=init)
+
+
 def cross_validate(config: TrainConfig, *, resume: bool = False, log: Callable[[str], None] = print,
                    progress: Progress | None = None) -> CrossValidationResult:
     from lungus.device import resolve_device
@@ -81,6 +88,10 @@ def cross_validate(config: TrainConfig, *, resume: bool = False, log: Callable[[
     try:
         manifest = Manifest.load(config.manifest)
         folds = fold_assignment(manifest, config)
+        if config.init and FOLD_PLACEHOLDER in config.init and folds != manifest.folds():
+            raise LungUSError(f"--init with {FOLD_PLACEHOLDER} starts each fold from a file made for it, so the folds "
+                              f"must be the manifest's own: give it a fold column of {config.folds} folds "
+                              f"(lungus split MANIFEST --folds {config.folds})", manifest.path)
         run_dir = config.run_dir
         run_dir.mkdir(parents=True, exist_ok=True)
         predictions: list[dict[str, Any]] = []
@@ -88,9 +99,9 @@ def cross_validate(config: TrainConfig, *, resume: bool = False, log: Callable[[
         fold_metrics: list[dict[str, Any]] = []
         class_names = list(scheme_classes(config.task))
         for k in range(config.folds):
-            fold_dir = run_dir / f"fold{k}"
+            fold_settings = fold_config(config, k)
+            fold_dir = fold_settings.run_dir
             held_out = [r for r, f in enumerate(folds) if f == k]
-            fold_config = config.replace(out=str(fold_dir), folds=1, fold=None)
             done = fold_dir / "test" / "predictions.csv"
             if done.is_file():
                 fold_predictions = read_predictions(done, class_names)
@@ -103,7 +114,7 @@ def cross_validate(config: TrainConfig, *, resume: bool = False, log: Callable[[
                 fold_progress = None if progress is None else part_progress(progress, k, config.folds, "fold")
                 # A fold not yet started has nothing to resume (seed members check their own).
                 fold_resume = resume and (config.seeds > 1 or (fold_dir / "checkpoint.pt").is_file())
-                result = fit_seeds(fold_config, resume=fold_resume, test_rows=held_out, context=context, log=log,
+                result = fit_seeds(fold_settings, resume=fold_resume, test_rows=held_out, context=context, log=log,
                                    progress=fold_progress)
                 fold_predictions = result.test.predictions
                 if context.is_main:
@@ -170,7 +181,7 @@ def _write_fold_ensemble(run_dir: Path, config: TrainConfig, metrics: dict[str, 
     from lungus.train.setup import plain_metrics
 
     members = [path for k in range(config.folds)
-               for path in member_paths(config.replace(out=str(run_dir / f"fold{k}"), folds=1))]
+               for path in member_paths(fold_config(config, k))]
     if config.folds < 2 or not all(path.is_file() for path in members):
         return
     path = write_ensemble_file(run_dir / MODEL_NAME, members, name=run_dir.name,

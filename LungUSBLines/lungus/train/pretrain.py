@@ -128,6 +128,20 @@ def clip_manifest(clips: str) -> Manifest:
     raise LungUSError("--clips takes a folder of clips or a manifest CSV (.csv), not a single file", path)
 
 
+def pretraining_rows(manifest: Manifest, holdout_fold: int | None) -> list[int]:
+    """The manifest rows to pretrain on: all, or those outside fold ``holdout_fold`` of its fold column."""
+    if holdout_fold is None:
+        return list(range(len(manifest)))
+    folds = manifest.folds()
+    if not any(f is not None for f in folds):
+        raise LungUSError("holdout_fold needs a manifest with a fold column; run `lungus split MANIFEST --folds K`",
+                          manifest.path)
+    if holdout_fold not in folds:
+        raise LungUSError(f"no clips in fold {holdout_fold} to hold out (folds here: "
+                          f"{', '.join(map(str, sorted({f for f in folds if f is not None})))})", manifest.path)
+    return [row for row, fold in enumerate(folds) if fold != holdout_fold]
+
+
 def pretrain(config: PretrainConfig, *, progress: Progress | None = None, log: Callable[[str], None] = print,
              resume: bool = False, context: DistributedContext | None = None) -> PretrainResult:
     """Pretrain as ``config`` says; write RUN/model.pt (the encoder), metrics.csv and checkpoint.pt.
@@ -149,8 +163,8 @@ def _pretrain(config: PretrainConfig, device: torch.device, context: Distributed
     torch.manual_seed(config.seed)
     training = config.training_config()
     manifest = clip_manifest(config.clips)
-    clips = readable_clips(manifest, range(len(manifest)), training.preprocessing(), ClipCache(training.cache_folder),
-                           log, "pretraining")
+    clips = readable_clips(manifest, pretraining_rows(manifest, config.holdout_fold), training.preprocessing(),
+                           ClipCache(training.cache_folder), log, "pretraining")
     if len(clips) < 2:
         raise LungUSError("contrastive pretraining needs at least 2 readable clips (the negatives)", manifest.path)
     network = build_model(config.model, len(scheme_classes(ENCODER_TASK)), **config.model_args)
@@ -217,6 +231,7 @@ def _encoder_card(config: PretrainConfig, contrastive: ContrastiveModel, normali
         "negatives": "the batch's other clips" if Path(config.clips).is_dir() else "the batch's clips of other patients",
         "modules": contrastive.learned_modules(),
         "clips": config.clips,
+        "holdout_fold": config.holdout_fold,
         "epochs": len(history),
         "loss_curve": [round(float(row["train_loss"]), 5) for row in history],
     }

@@ -72,6 +72,10 @@ class PretrainConfig:
     fallback_sector: tuple[float, float, float, float, float] | None = shared("fallback_sector")
     augment: bool | dict[str, Any] = shared("augment")
     cache_dir: str | None = shared("cache_dir")
+    holdout_fold: int | None = setting(None, help="leave out the clips of this fold of the manifest's fold column "
+                                       "(lungus split): per-fold pretraining, so that a cross-validation fold's "
+                                       "test patients are not seen (docs/pretraining.md#per-fold)", minimum=0,
+                                       default_text="pretrain on every clip")
     # contrastive learning
     temperature: float = setting(0.2, help="NT-Xent temperature: lower weighs the hardest negatives more",
                                  check=_temperature_problem)
