@@ -14,6 +14,11 @@ from lungus.operating_point import OperatingPoint
 from lungus.predict.windows import aggregate_windows, clip_windows
 
 
+def window_inputs(frames: Tensor, normalisation: dict[str, float], device: torch.device) -> Tensor:
+    """uint8 windows (B, T, H, W) -> a clip classifier's input: normalised float (B, 1, T, H, W) on the device."""
+    return normalise_frames(frames.to(device, non_blocking=True), normalisation).unsqueeze(1)
+
+
 class ClipClassifier:
     """How a clip classifier is fed and how its windows become one answer.
 
@@ -53,7 +58,7 @@ class ClipClassifier:
 
     def inputs(self, frames: Tensor, device: torch.device) -> Tensor:
         """uint8 (B, T, H, W) -> normalised float (B, 1, T, H, W) on the device."""
-        return normalise_frames(frames.to(device, non_blocking=True), self.normalisation).unsqueeze(1)
+        return window_inputs(frames, self.normalisation, device)
 
     @torch.no_grad()
     def predict_clip(self, model: nn.Module, frames: np.ndarray, device: torch.device) -> np.ndarray:

@@ -42,6 +42,7 @@ from lungus.train.distributed import (
     shutdown_distributed,
     unwrap,
 )
+from lungus.train.pretrain_config import PretrainConfig
 
 if TYPE_CHECKING:
     from lungus.train.setup import PreparedRun
@@ -112,30 +113,30 @@ def parameter_groups(model: nn.Module, weight_decay: float, layer_lr_decay: floa
     if layer_lr_decay == 1:
         layers = [("all", 1.0, list(model.parameters()))]
     else:
-        groups = getattr(model, "layer_groups", None)
-        if groups is None:
+        layer_groups = getattr(model, "layer_groups", None)
+        if layer_groups is None:
             raise LungUSError(f"layer_lr_decay needs a model whose layers are ordered for it (frame_cnn); "
                               f"{type(model).__name__} is not: use layer_lr_decay 1")
-        ordered = groups()
+        ordered = layer_groups()
         layers = [(f"layer{index}", layer_lr_decay ** (len(ordered) - 1 - index),
                    [p for module in group for p in module.parameters()]) for index, group in enumerate(ordered)]
         covered = {id(p) for _, _, params in layers for p in params}
         left_out = [name for name, p in model.named_parameters() if id(p) not in covered]
         if left_out:
             raise LungUSError(f"{type(model).__name__}.layer_groups() leaves out {left_out[0]}; please report this")
-    groups_out = []
+    groups = []
     for layer, scale, params in layers:
         trainable = [p for p in params if p.requires_grad]
         for decay, chosen in ((weight_decay, [p for p in trainable if p.ndim > 1]),
                               (0.0, [p for p in trainable if p.ndim <= 1])):
             if chosen:
-                groups_out.append({"params": chosen, "weight_decay": decay, "lr_scale": scale, "layer": layer})
-    return groups_out
+                groups.append({"params": chosen, "weight_decay": decay, "lr_scale": scale, "layer": layer})
+    return groups
 
 
-def build_optimizer(model: nn.Module, config: Any, steps_per_epoch: int, layer_lr_decay: float = 1.0):
-    """AdamW over :func:`parameter_groups` and the learning-rate schedule; ``config`` holds lr,
-    weight_decay, epochs and schedule (a TrainConfig or a PretrainConfig)."""
+def build_optimizer(model: nn.Module, config: TrainConfig | PretrainConfig, steps_per_epoch: int, layer_lr_decay: float = 1.0):
+    """AdamW over :func:`parameter_groups` and the learning-rate schedule (``config``'s lr, weight_decay,
+    epochs and schedule)."""
     groups = parameter_groups(model, config.weight_decay, layer_lr_decay)
     rates = [config.lr * group["lr_scale"] for group in groups]
     for group, rate in zip(groups, rates):
@@ -311,7 +312,7 @@ class TrainingState:
     best_metrics: dict[str, Any] = field(default_factory=dict)
 
 
-def open_run_folder(config: TrainConfig, context: DistributedContext, resume: bool) -> Path:
+def open_run_folder(config: TrainConfig | PretrainConfig, context: DistributedContext, resume: bool) -> Path:
     """Make RUN/ and return its checkpoint path; a checkpoint there needs ``resume``."""
     run_dir = config.run_dir
     if context.is_main:
@@ -323,7 +324,8 @@ def open_run_folder(config: TrainConfig, context: DistributedContext, resume: bo
     return checkpoint_path
 
 
-def place_model(model: nn.Module, config: TrainConfig, device: torch.device, context: DistributedContext) -> nn.Module:
+def place_model(model: nn.Module, config: TrainConfig | PretrainConfig, device: torch.device,
+                context: DistributedContext) -> nn.Module:
     """The model on ``device``, channels-last if asked, wrapped for DDP under torchrun."""
     model = model.to(device)
     if config.channels_last:
@@ -333,8 +335,8 @@ def place_model(model: nn.Module, config: TrainConfig, device: torch.device, con
     return model
 
 
-def training_loader(train_set, config: TrainConfig, device: torch.device,
-                     context: DistributedContext) -> tuple[DistributedSampler, DataLoader]:
+def training_loader(train_set, config: TrainConfig | PretrainConfig, device: torch.device,
+                    context: DistributedContext) -> tuple[DistributedSampler, DataLoader]:
     """This rank's shuffled share of the training clips (seeded per epoch by ``sampler.set_epoch``)."""
     sampler = DistributedSampler(train_set, num_replicas=context.world_size, rank=context.rank,
                                  shuffle=True, seed=config.seed, drop_last=False)
@@ -501,7 +503,7 @@ def _check_replicas(final: nn.Module, context: DistributedContext, run_dir: Path
 
 
 def batch_reporter(progress: Progress | None, epoch: int, epochs: int,
-                    batches: int) -> Callable[[int], None] | None:
+                   batches: int) -> Callable[[int], None] | None:
     """on_batch for train_one_epoch: tells ``progress`` of the batches done, BATCH_REPORTS_PER_EPOCH
     times an epoch at most (the epoch's end is reported with its metrics)."""
     if progress is None:

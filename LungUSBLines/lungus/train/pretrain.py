@@ -35,9 +35,9 @@ from lungus.data.pipeline.training_sets import ManifestClips, ViewPairSet, augme
 from lungus.errors import LungUSError
 from lungus.models.layers import ProjectionHead
 from lungus.models.model_file import ModelCard, save_model_file
-from lungus.models.normalisation import normalise_frames
 from lungus.models.registry import build_model, get_spec
 from lungus.models.weights import PRETRAINING
+from lungus.predict.classifier import window_inputs
 from lungus.progress import Progress
 from lungus.train.checkpoint import resume_from_checkpoint, save_checkpoint
 from lungus.train.distributed import DistributedContext, average_buffers, unwrap
@@ -97,13 +97,10 @@ class ContrastiveTask:
     def __init__(self, normalisation: dict[str, float]) -> None:
         self.normalisation = normalisation
 
-    def inputs(self, frames: Tensor, device: torch.device) -> Tensor:
-        """uint8 (B, T, H, W) -> normalised float (B, 1, T, H, W) on the device."""
-        return normalise_frames(frames.to(device, non_blocking=True), self.normalisation).unsqueeze(1)
-
     def loss(self, model: nn.Module, batch: dict[str, Tensor], criterion: nn.Module, device: torch.device) -> Tensor:
         # Both views in one forward pass: BatchNorm normalises them with the same statistics.
-        projections = model(self.inputs(torch.cat([batch["first"], batch["second"]]), device))
+        views = torch.cat([batch["first"], batch["second"]])
+        projections = model(window_inputs(views, self.normalisation, device))
         first, second = projections.chunk(2)
         return criterion(first, second, batch["group"])
 
