@@ -291,7 +291,7 @@ def _fit(config, device, context, progress, log, resume, test_rows) -> TrainResu
                           device, context, checkpoint_path, progress, log)
     state = epochs.train(state)
     final, best_epoch = _best_model(model, state)
-    _check_replicas(final, context, config.run_dir)
+    check_replicas(final, context, config.run_dir)
     test_result = None
     if run.test_set is not None and len(run.test_set):  # cross-validation's held-out fold
         test_result = evaluate(final, run.task, run.test_set, device, context)
@@ -490,7 +490,7 @@ def _save_model(final: nn.Module, run: PreparedRun, config: TrainConfig, state: 
     return model_path
 
 
-def _check_replicas(final: nn.Module, context: DistributedContext, run_dir: Path) -> None:
+def check_replicas(final: nn.Module, context: DistributedContext, run_dir: Path) -> None:
     """Under torchrun: every rank's weights must be the same (RUN/replicas.json keeps their checksums)."""
     if not context.enabled:
         return

@@ -46,6 +46,7 @@ from lungus.train.loop import (
     RunLogger,
     batch_reporter,
     build_optimizer,
+    check_replicas,
     epoch_line,
     epoch_seed,
     open_run_folder,
@@ -206,6 +207,7 @@ def _pretrain(config: PretrainConfig, device: torch.device, context: Distributed
                 progress(epoch + 1, config.epochs, line)
     finally:
         logger.close()
+    check_replicas(unwrap(model), context, config.run_dir)
     model_path = None
     if context.is_main:
         card = _encoder_card(config, contrastive, normalisation, manifest, clips, patients, history)

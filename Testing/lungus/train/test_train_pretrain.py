@@ -4,6 +4,10 @@ file, and `lungus train --init` from it (docs/pretraining.md)."""
 from __future__ import annotations
 
 import csv
+import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -226,3 +230,18 @@ def test_nt_xent_does_not_push_apart_clips_of_one_patient():
     expected = F.cross_entropy(logits.masked_fill(excluded, float("-inf")), partner)
     assert torch.isclose(together, expected)
     assert not torch.isclose(together, loss(first, second))
+
+
+def test_torchrun_replicas_end_identical(tiny_collection, tmp_path):
+    pytest.importorskip("torch.distributed.run")
+    run = tmp_path / "ddp"
+    completed = subprocess.run(
+        [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", "-m", "lungus",
+         "pretrain", "--clips", str(tiny_collection), "--out", str(run), "--size", "32", "--frames", "4",
+         "--model-arg", "width=4", "--model-arg", "backbone=plain", "--model-arg", "context=true",
+         "--batch-size", "4", "--epochs", "2", "--threads", "1", "--device", "cpu"],
+        capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=600)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    replicas = json.loads((run / "replicas.json").read_text())
+    assert replicas["world_size"] == 2 and replicas["checksums"][0] == replicas["checksums"][1]
+    assert load_model_file(run / "model.pt").card.pretraining["epochs"] == 2
