@@ -45,6 +45,12 @@ def shared(name: str, default: Any = dataclasses.MISSING) -> Any:
     return dataclasses.field(default=value, metadata=item.metadata)
 
 
+def _run_folder_problem(out: str) -> str | None:
+    if str(out).lower().endswith(".pt"):
+        return f"is the run folder, not the model file (RUN/model.pt is written in it), got {out}"
+    return None
+
+
 def _temperature_problem(temperature: float) -> str | None:
     return None if 0 < temperature <= 1 else f"must be in (0, 1], got {temperature}"
 
@@ -61,7 +67,8 @@ class PretrainConfig:
 
     clips: str = setting(help="a folder of clips (any format lungus reads; each clip its own patient) or a "
                          "manifest CSV (its clip and patient columns; labels are not read)", metavar="DIR|MANIFEST")
-    out: str = setting(help="run folder: model.pt (the pretrained encoder), metrics.csv, checkpoint.pt")
+    out: str = setting(help="run folder: model.pt (the pretrained encoder), metrics.csv, checkpoint.pt",
+                       check=_run_folder_problem)
     model: str = shared("model")
     model_args: dict[str, Any] = shared("model_args")
     size: tuple[int, int] = shared("size")

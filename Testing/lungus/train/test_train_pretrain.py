@@ -182,6 +182,7 @@ def test_the_recipe_gives_its_network_and_input_and_its_label_keys_are_ignored()
 
 @pytest.mark.parametrize("settings, message", [
     ({"batch_size": 1}, "batch_size must be >= 2"),
+    ({"out": "runs/encoder.pt"}, r"out is the run folder, not the model file \(RUN/model.pt is written in it\)"),
     ({"temperature": 0}, r"temperature must be in \(0, 1\]"),
     ({"neighbour_gap": -1}, "neighbour_gap must be >= 0"),
     ({"size": 16}, "size must be at least 32x32"),
@@ -189,7 +190,7 @@ def test_the_recipe_gives_its_network_and_input_and_its_label_keys_are_ignored()
 ])
 def test_bad_settings_are_refused_saying_what_to_do(settings, message):
     with pytest.raises(LungUSError, match=message):
-        PretrainConfig(clips="m.csv", out="run", **settings)
+        PretrainConfig(**{"clips": "m.csv", "out": "run", **settings})
 
 
 def test_a_setting_neither_command_knows_is_refused(tmp_path):
