@@ -20,14 +20,13 @@ else `lungus train`'s defaults), with untrained weights: speed does not depend o
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
 from lungus.bench import positive_int
 
 HELP = "seconds per training step of a clip classifier (contiguous vs channels-last, CPU and GPU)"
 USES_TORCH = True
 VARIANTS = ("contiguous", "channels_last")
-RECIPE = Path(__file__).resolve().parents[3] / "Resources" / "recipes" / "covid_blues_bline2.yaml"
+RECIPE = "covid_blues_bline2.yaml"  # in the repository's Resources/recipes
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -42,9 +41,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def _config(args: argparse.Namespace):
     from lungus.data.labels.tasks import SEG_TASK
     from lungus.errors import LungUSError
-    from lungus.train.config import TrainConfig
+    from lungus.train.config import TrainConfig, repository_recipe
 
-    path = args.config or (RECIPE if RECIPE.is_file() else None)
+    path = args.config or repository_recipe(RECIPE)
     config = TrainConfig.from_sources(path, manifest="-", out="-", batch_size=args.batch_size)
     if config.task == SEG_TASK:
         raise LungUSError("lungus bench train times clip classifiers; this config trains the segmenter", path)

@@ -25,7 +25,7 @@ Writes into DIR:
   preview.png    with --preview: frames beside their coloured masks"""
 
 
-def _size(text: str) -> tuple[int, int]:
+def frame_size(text: str) -> tuple[int, int]:
     parts = text.lower().replace("*", "x").split("x")
     try:
         if len(parts) == 1:
@@ -53,7 +53,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="random seed (default 0)")
     parser.add_argument("--frames", type=int, default=40, metavar="T", help="frames per clip (default 40)")
     parser.add_argument(
-        "--size", type=_size, default=(256, 256), metavar="HxW", help="frame size (default 256x256)"
+        "--size", type=frame_size, default=(256, 256), metavar="HxW", help="frame size (default 256x256)"
     )
     parser.add_argument("--fps", type=float, default=25.0, metavar="F", help="frame rate (default 25)")
     parser.add_argument(

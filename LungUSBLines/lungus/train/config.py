@@ -27,6 +27,8 @@ SCHEDULES = ("onecycle", "cosine")
 #: (per-fold pretraining, docs/pretraining.md#per-fold).
 FOLD_PLACEHOLDER = "{fold}"
 FUSION_MODEL = "fusion"
+#: The recipes of the source repository (Resources/recipes); they are not installed with the package.
+REPOSITORY_RECIPES = Path(__file__).resolve().parents[3] / "Resources" / "recipes"
 
 # A value -> what is wrong with it ("must be ..."), or None. Checked only when the value is not None.
 Check = Callable[[Any], "str | None"]
@@ -437,6 +439,13 @@ def option_arguments(settings: dict[str, Any]) -> list[str]:
         else:
             arguments += [flag, str(value)]
     return arguments
+
+
+def repository_recipe(name: str) -> Path | None:
+    """Resources/recipes/NAME when lungus runs from the source repository; None from an installed
+    package, which carries no recipes (callers then ask for --config)."""
+    path = REPOSITORY_RECIPES / name
+    return path if path.is_file() else None
 
 
 def read_yaml_config(path: str | os.PathLike) -> dict[str, Any]:
