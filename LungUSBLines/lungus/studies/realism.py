@@ -219,6 +219,7 @@ def run_realism(out: str | os.PathLike, config: RealismConfig, *, resume: bool =
     from lungus.sim.dataset import write_dataset
     from lungus.sim.fingerprint import simulator_fingerprint
     from lungus.timestamps import utc_now
+    from lungus.train.checkpoint import CHECKPOINT_NAME
     from lungus.train.loop import MODEL_NAME
     from lungus.train.seeds import fit_seeds
 
@@ -238,6 +239,8 @@ def run_realism(out: str | os.PathLike, config: RealismConfig, *, resume: bool =
     log(f"simulating {config.clips} clips of {config.patients} patients into {sim_folder}")
     sim_reused = _step(sim_folder, simulated, sim_folder / "manifest.csv", lambda _continuing: write_dataset(
         sim_folder, config.clips, config.patients, seed=config.seed, config=simulation))
+    if sim_reused:
+        log(f"reused the finished simulation in {sim_folder}")
     simulate_s = time.time() - started
 
     recipe_record = {"path": str(recipe.resolve()), "sha256": _sha256(recipe)}
@@ -247,7 +250,9 @@ def run_realism(out: str | os.PathLike, config: RealismConfig, *, resume: bool =
     log(f"training a {TASK} classifier on the simulated clips ({config.label_source} labels, recipe {recipe})")
     model_reused = _step(model_folder, trained, model_folder / MODEL_NAME,
                          lambda continuing: fit_seeds(training, log=log, resume=continuing and (
-                             model_folder / "checkpoint.pt").is_file()))
+                             model_folder / CHECKPOINT_NAME).is_file()))
+    if model_reused:
+        log(f"reused the finished model {model_folder / MODEL_NAME}")
     train_s = time.time() - started - simulate_s
 
     log(f"scoring it on {real.n_clips} real clips of {real.n_patients} patients ({real.path})")
