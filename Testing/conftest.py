@@ -398,6 +398,18 @@ def tiny_fusion_run(tiny_models, tiny_collection, tmp_path_factory) -> Path:
     return run
 
 
+@pytest.fixture(scope="session")
+def tiny_bline2_recipe(tmp_path_factory) -> Path:
+    """A recipe YAML for a tiny bline2 frame CNN (32x32, 4-frame windows, one epoch, no
+    augmentation, no validation split): studies that train end to end in seconds."""
+    path = tmp_path_factory.mktemp("recipe") / "tiny.yaml"
+    path.write_text(
+        "task: bline2\nmodel: frame_cnn\nmodel_args: {width: 4}\nsize: [32, 32]\nframes: 4\nepochs: 1\n"
+        "batch_size: 4\nval_fraction: 0\naugment: false\n"
+    )
+    return path
+
+
 # ----------------------------------------------------------------------------- burned-in text placed on purpose
 
 #: Where make_text_frames puts its text: the frame's corners; a column of scanner lines

@@ -10,25 +10,12 @@ import pytest
 
 from lungus.cli import main
 
-TINY_RECIPE = """\
-task: bline2
-model: frame_cnn
-model_args: {width: 4}
-size: [32, 32]
-frames: 4
-epochs: 1
-batch_size: 4
-val_fraction: 0
-augment: false
-"""
 TINY = ["--clips", "12", "--patients", "6", "--frames", "8", "--size", "64x64", "--device", "cpu", "--n-boot", "100"]
 
 
 @pytest.fixture
-def recipe(tmp_path):
-    path = tmp_path / "tiny.yaml"
-    path.write_text(TINY_RECIPE)
-    return path
+def recipe(tiny_bline2_recipe):
+    return tiny_bline2_recipe
 
 
 def copy_manifest(source, target, change):
@@ -92,9 +79,9 @@ def test_bad_input_is_one_line_and_exit_2_before_any_work(tiny_collection, recip
     assert not (tmp_path / "out").exists()
 
 
-def test_a_recipe_for_another_task_is_refused(tiny_collection, tmp_path, capsys):
+def test_a_recipe_for_another_task_is_refused(tiny_collection, tiny_bline2_recipe, tmp_path, capsys):
     recipe = tmp_path / "bline3.yaml"
-    recipe.write_text(TINY_RECIPE.replace("task: bline2", "task: bline3"))
+    recipe.write_text(tiny_bline2_recipe.read_text().replace("task: bline2", "task: bline3"))
     assert main(["realism", "--real", str(tiny_collection), "--out", str(tmp_path / "out"), "--config", str(recipe),
                  *TINY]) == 2
     assert "realism trains a bline2 classifier; this recipe trains bline3" in capsys.readouterr().err

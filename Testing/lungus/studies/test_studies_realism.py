@@ -21,24 +21,10 @@ from lungus.studies.realism import (
     training_config,
 )
 
-TINY_RECIPE = """\
-task: bline2
-model: frame_cnn
-model_args: {width: 4}
-size: [32, 32]
-frames: 4
-epochs: 1
-batch_size: 4
-val_fraction: 0
-augment: false
-"""
-
 
 @pytest.fixture(scope="module")
-def tiny_recipe(tmp_path_factory):
-    path = tmp_path_factory.mktemp("recipe") / "tiny.yaml"
-    path.write_text(TINY_RECIPE)
-    return path
+def tiny_recipe(tiny_bline2_recipe):
+    return tiny_bline2_recipe
 
 
 def tiny_config(real, recipe, **changes) -> RealismConfig:
