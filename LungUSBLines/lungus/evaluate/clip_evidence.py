@@ -26,14 +26,12 @@ import numpy as np
 from lungus.atomic import atomic_write_text
 from lungus.data.labels.blines import CLIP_EVIDENCE
 from lungus.data.labels.schemes import LABEL_SCHEMES
-from lungus.data.manifests.label_sources import labels_of
-from lungus.data.manifests.manifest import TRUTH_PREFIX, Manifest
+from lungus.data.manifests.evidence_labels import BLINE_SCHEME, SEVERITY_SCHEME, clip_labels
+from lungus.data.manifests.manifest import Manifest
 from lungus.errors import LungUSError
 from lungus.evaluate.bootstrap import bootstrap_ci, patient_bootstrap_indices
 from lungus.evaluate.metrics import binary_auc, spearman
 
-#: The binary B-line scheme the AUCs are of, and the severity scheme rho is against.
-BLINE_SCHEME, SEVERITY_SCHEME = "bline2", "lus4"
 #: Evidence undefined on a clip whose masks never show an intercostal space (BLAS: a share of
 #: that space). Such masks hold no B-line pixel either (B-line pixels are intercostal space), so
 #: the clip is scored as showing none: 0, not left out (leaving out the clips where a segmenter
@@ -50,32 +48,6 @@ class ClipEvidence:
 
     clip: str
     values: dict[str, float | None]
-
-
-@dataclass
-class ClipLabels:
-    """Clip labels in manifest-row order: ``blines`` 1 present / 0 absent / -1 unlabelled;
-    ``severity`` 0-3 / -1 (None when the manifest gives no severity)."""
-
-    blines: np.ndarray
-    severity: np.ndarray | None
-    source: str
-    severity_source: str | None
-
-
-def clip_labels(manifest: Manifest, source: str) -> ClipLabels:
-    """B-line labels of ``source`` (a label source of lungus.data.manifests.label_sources, in
-    bline2) and the severity that goes with it: the simulator's ``truth_lus4`` for ``truth``,
-    else the manifest's ``lus4`` column, else none."""
-    hard = labels_of(manifest, source, BLINE_SCHEME).hard
-    blines = np.where(hard < 0, -1, (hard == LABEL_SCHEMES[BLINE_SCHEME].index("present")).astype(int))
-    severity_source = None
-    if source == "truth" and TRUTH_PREFIX + SEVERITY_SCHEME in manifest.columns:
-        severity_source = "truth"
-    elif SEVERITY_SCHEME in manifest.columns:
-        severity_source = SEVERITY_SCHEME
-    severity = None if severity_source is None else labels_of(manifest, severity_source, SEVERITY_SCHEME).hard
-    return ClipLabels(blines, severity, source, severity_source)
 
 
 def clip_evidence_metrics(

@@ -9,6 +9,7 @@ live here once. This module imports no torch: Slicer's Python loads it before Py
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -66,6 +67,10 @@ def _positive_problem(value: float) -> str | None:
     return None if value > 0 else f"must be > 0, got {value}"
 
 
+def _non_negative_problem(value: float) -> str | None:
+    return None if value >= 0 and math.isfinite(value) else f"must be a finite number >= 0, got {value}"
+
+
 def _decay_problem(factor: float) -> str | None:
     return None if 0 < factor <= 1 else f"must be in (0, 1], got {factor}"
 
@@ -116,7 +121,8 @@ class TrainConfig:
                                          action="append", metavar="NAME=VALUE")
     label_source: str | None = setting(
         None, help="crowd-soft | crowd-majority | crowd-ds | expert:NAME | expert-majority | truth | "
-        "bline2/bline3/lus4 (a plain column)", default_text="the task's column, else truth")
+        "bline2/bline3/lus4 (a plain column); segmenters: truth | labelmaps | annotations[:RATER] | weak:SOURCE "
+        "(masks where a row has them, else its clip label in SOURCE)", default_text="the task's column, else truth")
     pretrained: bool = setting(False, help="start from torchvision's weights (needs internet or a filled "
                                "TORCH_HOME)")
     init: str | None = setting(None, help="start from a local weights file (model file or state_dict; under "
@@ -178,6 +184,9 @@ class TrainConfig:
     label_smoothing: float = setting(0.0, help="cross-entropy label smoothing")
     sord_alpha: float = setting(2.0, help="ordinal tasks: sharpness of the soft ordinal (SORD) targets")
     dice_weight: float = setting(1.0, help="segmenter: weight of the Dice term beside cross-entropy")
+    weak_weight: float = setting(1.0, help="segmenter with --label-source weak:SOURCE: weight of the clip-label "
+                                 "term beside Dice + cross-entropy (docs/segmenter-weak-labels.md)",
+                                 check=_non_negative_problem)
     patience: int | None = setting(None, help="stop after this many epochs without validation improvement",
                                    default_text="never stop early")
     # validation
@@ -481,3 +490,10 @@ def _pair(size: Any) -> tuple[int, int]:
     except (TypeError, ValueError):
         raise LungUSError(f"training config: size must be N, HxW or [H, W], got {size!r}") from None
     return (height, width)
+
+
+def fold_config(config: TrainConfig, fold: int) -> TrainConfig:
+    """The settings of fold ``fold``'s run in RUN/fold<k>: its starting weights are ``init`` with the fold
+    placeholder, if any, filled in."""
+    init = config.init.replace(FOLD_PLACEHOLDER, str(fold)) if config.init else config.init
+    return config.replace(out=str(config.run_dir / f"fold{fold}"), folds=1, fold=None, init=init)

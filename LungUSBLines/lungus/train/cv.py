@@ -19,13 +19,15 @@ import numpy as np
 from lungus.atomic import atomic_write_text
 from lungus.data.labels.schemes import scheme_classes
 from lungus.data.labels.tasks import SEG_TASK, is_ordinal
+from lungus.data.labels.weak_masks import parse_weak_source
+from lungus.data.manifests.evidence_labels import clip_labels
 from lungus.data.manifests.label_sources import labels_of
 from lungus.data.manifests.manifest import Manifest
 from lungus.errors import LungUSError
 from lungus.evaluate.report import read_predictions, write_classification_report, write_json
 from lungus.operating_point import OperatingPoint
 from lungus.progress import Progress, part_progress
-from lungus.train.config import FOLD_PLACEHOLDER, TrainConfig
+from lungus.train.config import FOLD_PLACEHOLDER, TrainConfig, fold_config
 from lungus.train.distributed import init_distributed, shutdown_distributed
 from lungus.train.operating_points import choose_on_predictions, cross_fitted_points, decided
 
@@ -62,18 +64,12 @@ def fold_assignment(manifest: Manifest, config: TrainConfig) -> list[int | None]
     if present == set(range(config.folds)):
         return folds
     if config.task == SEG_TASK:
-        strata = None
+        weak = parse_weak_source(config.label_source or "")
+        strata = None if weak is None else clip_labels(manifest, weak).blines
     else:
         source = config.label_source or default_label_source(manifest, config.task)
         strata = labels_of(manifest, source, config.task).hard
     return [int(f) for f in assign_folds(manifest.patients, strata, config.folds, seed=config.partition_seed)]
-
-
-def fold_config(config: TrainConfig, fold: int) -> TrainConfig:
-    """The settings of fold ``fold``'s run in RUN/fold<k>: its starting weights are ``init`` with the fold
-    placeholder, if any, filled in."""
-    init = config.init.replace(FOLD_PLACEHOLDER, str(fold)) if config.init else config.init
-    return config.replace(out=str(config.run_dir / f"fold{fold}"), folds=1, fold=None, init=init)
 
 
 def cross_validate(config: TrainConfig, *, resume: bool = False, log: Callable[[str], None] = print,
@@ -81,13 +77,23 @@ def cross_validate(config: TrainConfig, *, resume: bool = False, log: Callable[[
     from lungus.device import resolve_device
     from lungus.train.seeds import fit_seeds
 
-    if config.task == SEG_TASK:
-        raise LungUSError("cross-validation is for clip classifiers; train a segmenter with --fold or "
-                          "--val-fraction", config.manifest)
+    if config.task == SEG_TASK and parse_weak_source(config.label_source or "") is None:
+        raise LungUSError("cross-validation is for clip classifiers and for segmenters taught by clip labels "
+                          "(--label-source weak:SOURCE); train a segmenter on masks with --fold or --val-fraction",
+                          config.manifest)
     context = init_distributed(resolve_device(config.device))
     try:
         manifest = Manifest.load(config.manifest)
         folds = fold_assignment(manifest, config)
+        if config.task == SEG_TASK:
+            from lungus.train.cv_evidence import cross_validate_evidence
+
+            config.run_dir.mkdir(parents=True, exist_ok=True)
+            metrics, fold_metrics, records = cross_validate_evidence(config, manifest, folds, context=context,
+                                                                     resume=resume, log=log, progress=progress)
+            if context.is_main:
+                atomic_write_text(config.run_dir / "config.json", json.dumps(config.to_dict(), indent=2))
+            return CrossValidationResult(config.run_dir, metrics, fold_metrics, records)
         if config.init and FOLD_PLACEHOLDER in config.init and folds != manifest.folds():
             raise LungUSError(f"--init with {FOLD_PLACEHOLDER} starts each fold from a file made for it, so the folds "
                               f"must be the manifest's own: give it a fold column of {config.folds} folds "

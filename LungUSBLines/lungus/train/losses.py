@@ -10,6 +10,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from lungus.data.labels.annotation_labels import IGNORE_INDEX
+from lungus.data.labels.schemes import B_LINE, CONFLUENT
 
 
 def sord_targets(labels: Tensor, n_classes: int, alpha: float = 2.0) -> Tensor:
@@ -68,12 +69,17 @@ class DiceCELoss(nn.Module):
     (AnnotateUltrasound draws pleura and B-lines, no A-lines or rib shadows) would otherwise
     teach the model that they are background. The loss then sees only those classes' logits
     (softmax over the subset), so the other classes get no gradient at all.
+
+    Pixels with a weak label (clip labels, lungus.data.labels.weak_masks) count in neither term
+    but in :class:`WeakBLineLoss`, weighted ``weak_weight``.
     """
 
     def __init__(self, n_classes: int, dice_weight: float = 1.0, class_weights: Tensor | None = None,
                  ignore_background_in_dice: bool = False, ignore_index: int = IGNORE_INDEX,
-                 label_classes: Sequence[int] | None = None) -> None:
+                 label_classes: Sequence[int] | None = None, weak_weight: float = 1.0) -> None:
         super().__init__()
+        self.weak = WeakBLineLoss() if weak_weight > 0 and n_classes > CONFLUENT else None
+        self.weak_weight = weak_weight
         classes = list(range(n_classes)) if label_classes is None else sorted({int(c) for c in label_classes})
         if not classes or classes[0] < 0 or classes[-1] >= n_classes or len(classes) < 2:
             raise ValueError(f"label_classes must be two or more class ids in 0..{n_classes - 1}, got {label_classes}")
@@ -95,6 +101,13 @@ class DiceCELoss(nn.Module):
 
     def forward(self, logits: Tensor, masks: Tensor) -> Tensor:
         logits = logits.float()
+        weak = 0.0
+        if self.weak is not None:
+            weak = self.weak_weight * self.weak(logits, masks)  # over all classes: B-line vs the rest
+        return weak + self.dense(logits, masks)
+
+    def dense(self, logits: Tensor, masks: Tensor) -> Tensor:
+        """Cross-entropy + Dice over the pixels labelled with a class."""
         if len(self.label_classes) < self.n_classes:
             logits = logits.index_select(1, self.subset)
         target = self.lookup[masks.long().clamp(0, 255)]
@@ -111,6 +124,53 @@ class DiceCELoss(nn.Module):
         dice = (2 * overlap + 1.0) / (total + 1.0)
         dice_loss = 1.0 - dice[self.first_dice_class:].mean()
         return ce + self.dice_weight * dice_loss
+
+
+class WeakBLineLoss(nn.Module):
+    """What clip labels say about a frame's pixels (lungus.data.labels.weak_masks), as a loss.
+
+    With q the predicted probability of B-line (discrete or confluent) at each pixel:
+
+    - a frame of a clip **without** B-lines (pixels NOT_BLINE) has none anywhere: the binary
+      cross-entropy -log(1 - q) over its ``top_share`` most B-line-like such pixels (the hard
+      negatives; the mean over all pixels would be dominated by the easy dark ones);
+    - a frame of a clip **with** B-lines (pixels BLINES_SOMEWHERE) has some: multiple-instance
+      learning, -log of the mean q over its ``top_share`` most B-line-like such pixels, so the
+      model must put B-line probability somewhere, and is free to choose where.
+
+    ``top_share`` (1 %) is about one thin B-line's share of a frame. The loss is the mean over
+    the frames that carry weak labels; 0 without any. A frame's weak pixels are all of one kind.
+    """
+
+    def __init__(self, top_share: float = 0.01, eps: float = 1e-6) -> None:
+        super().__init__()
+        if not 0 < top_share <= 1:
+            raise ValueError(f"top_share must be in (0, 1], got {top_share}")
+        self.top_share = top_share
+        self.eps = eps
+
+    def forward(self, logits: Tensor, masks: Tensor) -> Tensor:
+        from lungus.data.labels.weak_masks import BLINES_SOMEWHERE, NOT_BLINE
+
+        masks = masks.to(logits.device)
+        negative = masks == NOT_BLINE
+        positive = masks == BLINES_SOMEWHERE
+        frame_negative = negative.flatten(1).any(1)
+        frame_positive = positive.flatten(1).any(1)
+        if not bool((frame_negative | frame_positive).any()):
+            return logits.sum() * 0.0
+        q = logits.float().softmax(dim=1)[:, [B_LINE, CONFLUENT]].sum(dim=1)  # (B, H, W)
+        weak = (negative | positive).flatten(1)
+        k = max(1, int(round(self.top_share * weak.shape[1])))
+        # Pixels without a weak label rank last (-1), so each frame's top k are its own weak pixels.
+        top = torch.where(weak, q.flatten(1), torch.full_like(q.flatten(1), -1.0)).topk(k, dim=1).values
+        counted = (top >= 0).float()
+        top = top.clamp_min(0.0)
+        n = counted.sum(1).clamp_min(1.0)
+        negative_loss = -(torch.log1p(-top.clamp(max=1 - self.eps)) * counted).sum(1) / n
+        positive_loss = -torch.log(((top * counted).sum(1) / n).clamp_min(self.eps))
+        per_frame = torch.where(frame_negative, negative_loss, positive_loss)
+        return per_frame[frame_negative | frame_positive].mean()
 
 
 def balanced_class_weights(targets: Tensor) -> Tensor:

@@ -21,6 +21,7 @@ from lungus.data.pipeline.training_sets import (
     TrainingInput,
     classification_sets,
     segmentation_label_classes,
+    segmentation_rows,
     segmentation_sets,
 )
 from lungus.errors import LungUSError
@@ -178,12 +179,15 @@ def prepare_run(config: TrainConfig, *, test_rows: list[int] | None = None,
         class_names = tuple(c.name for c in SEG_CLASSES)
         label_classes = segmentation_label_classes(label_source)
         task = SegmentationTask(class_names, normalisation=normalisation, label_classes=label_classes)
-        rows = [r for r in range(len(manifest)) if r not in excluded]
+        rows = segmentation_rows(manifest, label_source, [r for r in range(len(manifest)) if r not in excluded])
+        if not rows:
+            raise LungUSError(f"no clip has a mask file or a {label_source} clip label", manifest.path)
         hard = np.zeros(len(manifest), dtype=np.int64)
         train_rows, val_rows = split_rows(manifest, rows, hard, config)
         train_set, val_set, test_set = segmentation_sets(manifest, label_source, train_rows, val_rows, test_rows,
                                                          training_input(config), log)
-        criterion = DiceCELoss(len(class_names), dice_weight=config.dice_weight, label_classes=label_classes)
+        criterion = DiceCELoss(len(class_names), dice_weight=config.dice_weight, label_classes=label_classes,
+                               weak_weight=config.weak_weight)
         summary = {"clips": len(train_rows), "patients": _count_patients(manifest, train_rows),
                    "frames": int(getattr(train_set, "n_frames", len(train_set)))}
     else:

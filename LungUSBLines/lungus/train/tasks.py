@@ -20,9 +20,10 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from lungus.data.pipeline.training_sets import EvidenceEvalSet
 from lungus.evaluate.summaries import classification_summary, segmentation_summary
 from lungus.predict.classifier import ClipClassifier
-from lungus.predict.eval_sets import classify_eval_set, segment_eval_set
+from lungus.predict.eval_sets import classify_eval_set, segment_clip_evidence, segment_eval_set
 from lungus.predict.segmenter import FrameSegmenter
 
 
@@ -61,9 +62,41 @@ class SegmentationTask(FrameSegmenter):
 
     def evaluate(self, model: nn.Module, dataset: Any, device: torch.device, indices: Sequence[int],
                  n_boot: int = 0) -> EvalResult:
+        """Masks scored against masks, or (an EvidenceEvalSet: clips with clip labels only) the
+        clip-level B-line evidence of the predicted masks scored against the clip labels."""
+        if isinstance(dataset, EvidenceEvalSet):
+            records = segment_clip_evidence(self, model, dataset, device, indices)
+            for record in records:
+                record["blines"], record["severity"] = dataset.clip_label(record["index"])
+            return self.summarise(records, n_boot)
         return self.summarise(segment_eval_set(self, model, dataset, device, indices), n_boot)
 
     def summarise(self, predictions: list[dict[str, Any]], n_boot: int = 0) -> EvalResult:
+        if predictions and "evidence" in predictions[0]:
+            return evidence_result(predictions, n_boot)
         metrics, predictions = segmentation_summary(predictions, n_boot)
         score = metrics.get("dice_b_line")
         return EvalResult(metrics, float(score) if score is not None else 0.0, predictions)
+
+
+#: The clip evidence whose AUC selects a weakly supervised segmenter's epoch (lungus.data.labels.blines).
+SELECTION_EVIDENCE = "bline_count_max"
+
+
+def evidence_result(records: list[dict[str, Any]], n_boot: int = 0) -> EvalResult:
+    """Metrics of segment_clip_evidence records that carry their clip's ``blines`` and ``severity``
+    labels: each evidence statistic's AUC and Spearman rho (lungus.evaluate.clip_evidence); the
+    AUC of the maximum B-line count selects the epoch."""
+    from lungus.data.labels.blines import CLIP_EVIDENCE
+    from lungus.evaluate.clip_evidence import ZERO_WHEN_UNDEFINED, clip_evidence_metrics
+
+    records = sorted(records, key=lambda r: r["index"])
+    values = {name: [r["evidence"].get(name) for r in records] for name in CLIP_EVIDENCE}
+    for name in ZERO_WHEN_UNDEFINED:  # as `lungus evaluate` scores them
+        values[name] = [0.0 if v is None else v for v in values[name]]
+    severity = [r["severity"] for r in records]
+    metrics = clip_evidence_metrics([r["patient"] for r in records], values, [r["blines"] for r in records],
+                                    None if all(s < 0 for s in severity) else severity, n_boot=n_boot)
+    auc = metrics["statistics"][SELECTION_EVIDENCE]["auc"]
+    metrics["auc"] = auc  # the epoch-selection score, also shown per epoch
+    return EvalResult(metrics, float(auc) if auc is not None else 0.0, records)

@@ -7,6 +7,7 @@ workers. Evaluation sets hand out whole prepared clips.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -56,9 +57,11 @@ class ManifestClips:
 
     def __init__(self, manifest: Manifest, rows: Sequence[int], preprocessing: Preprocessing,
                  cache: ClipCache, mask_column: str | None = None, read_masks: Callable | None = None,
-                 mask_file: Callable[[int], Any] | None = None) -> None:
+                 mask_file: Callable[[int], Any] | None = None, weak_labels: np.ndarray | None = None) -> None:
         """Masks come from the ``mask_column`` path of each row, or from ``mask_file(row)`` (a path
-        it makes, e.g. annotations drawn into a file); ``read_masks(path)`` reads them."""
+        it makes, e.g. annotations drawn into a file); ``read_masks(path)`` reads them. With
+        ``weak_labels`` (per manifest row 1 B-lines, 0 none, -1 unlabelled), a row without a mask
+        file gets weak masks from its clip label (lungus.data.labels.weak_masks)."""
         self.manifest = manifest
         self.rows = list(rows)
         self.preprocessing = preprocessing
@@ -66,6 +69,7 @@ class ManifestClips:
         self.mask_column = mask_column
         self.read_masks = read_masks
         self.mask_file = mask_file
+        self.weak_labels = weak_labels
         clips, patients = manifest.clips, manifest.patients
         self.names = [clips[r] for r in self.rows]
         self.patients = [patients[r] for r in self.rows]
@@ -101,16 +105,22 @@ class ManifestClips:
     def get(self, i: int) -> PreparedClip:
         if i not in self._prepared:
             row = self.rows[i]
+            weak = None if self.weak_labels is None else int(self.weak_labels[row])
             mask_path = None
             if self.mask_column is not None:
                 mask_path = self.manifest.resolve(row, self.mask_column)
-                if mask_path is None:
-                    raise LungUSError(f"line {self.manifest.lines[row]}: column {self.mask_column}: no mask file",
-                                      self.manifest.path)
+                if mask_path is None and (weak is None or weak < 0):
+                    raise LungUSError(f"line {self.manifest.lines[row]}: column {self.mask_column}: no mask file"
+                                      + ("" if weak is None else " and no clip label"), self.manifest.path)
             elif self.mask_file is not None:
                 mask_path = self.mask_file(row)
-            self._prepared[i] = self.cache.get(self.manifest.clip_path(row), self.preprocessing, mask_path,
-                                               self.read_masks)
+            prepared = self.cache.get(self.manifest.clip_path(row), self.preprocessing, mask_path, self.read_masks)
+            if mask_path is None and weak is not None and weak >= 0:
+                from lungus.data.labels.weak_masks import weak_label_masks
+
+                masks = weak_label_masks(prepared.fan.mask, prepared.frames.shape[0], blines_present=weak == 1)
+                prepared = dataclasses.replace(prepared, masks=masks)
+            self._prepared[i] = prepared
         return self._prepared[i]
 
     def clip_frames(self, i: int) -> np.ndarray:
@@ -329,7 +339,9 @@ def segmentation_mask_source(manifest: Manifest, label_source: str, cache: ClipC
       png, nrrd, .seq.nrrd, .seg.nrrd; lungus.data.labels.label_images);
     - ``annotations``, ``annotations-staple``, ``annotations:RATER``: AnnotateUltrasound files
       beside each clip (lungus.data.labels.annotation_labels), their points read with the clip's
-      pixel spacing or the manifest's annotation_spacing_mm (lungus.data.labels.annotation_geometry).
+      pixel spacing or the manifest's annotation_spacing_mm (lungus.data.labels.annotation_geometry);
+    - ``weak:SOURCE``: the mask column where a row has a mask file, else weak masks from the
+      row's B-line label in SOURCE (lungus.data.labels.weak_masks).
     """
     from lungus.data.labels.annotation_labels import (
         annotation_mask_file,
@@ -337,7 +349,14 @@ def segmentation_mask_source(manifest: Manifest, label_source: str, cache: ClipC
         read_annotation_mask_file,
     )
     from lungus.data.labels.label_images import read_label_masks
+    from lungus.data.labels.weak_masks import parse_weak_source
 
+    weak = parse_weak_source(label_source)
+    if weak is not None:
+        from lungus.data.manifests.evidence_labels import clip_labels
+
+        dense = {"mask_column": "mask", "read_masks": read_label_masks} if "mask" in manifest.columns else {}
+        return {**dense, "weak_labels": clip_labels(manifest, weak).blines}
     annotation = parse_annotation_source(label_source)
     if annotation is not None:
         rater, method = annotation
@@ -347,9 +366,10 @@ def segmentation_mask_source(manifest: Manifest, label_source: str, cache: ClipC
                                                               spacing_mm=annotation_spacing(manifest, row)),
                 "read_masks": read_annotation_mask_file}
     if label_source not in ("truth", "labelmaps"):
-        raise LungUSError(f"segmentation labels are truth or labelmaps (the manifest's mask column) or "
+        raise LungUSError(f"segmentation labels are truth or labelmaps (the manifest's mask column), "
                           f"annotations, annotations-staple, annotations:RATER (AnnotateUltrasound files beside "
-                          f"the clips); {label_source!r} is none of these", manifest.path)
+                          f"the clips) or weak:SOURCE (clip labels); {label_source!r} is none of these",
+                          manifest.path)
     if "mask" not in manifest.columns:
         raise LungUSError("segmentation training needs a mask column with per-frame class masks, or "
                           "--label-source annotations", manifest.path)
@@ -363,17 +383,62 @@ def segmentation_label_classes(label_source: str) -> tuple[int, ...] | None:
     return ANNOTATION_CLASSES if parse_annotation_source(label_source) is not None else None
 
 
+def segmentation_rows(manifest: Manifest, label_source: str, rows: Sequence[int]) -> list[int]:
+    """The ``rows`` a segmenter can learn from or be scored on: all of them, except under
+    ``weak:SOURCE`` the rows with neither a mask file nor a B-line label."""
+    from lungus.data.labels.weak_masks import parse_weak_source
+    from lungus.data.manifests.evidence_labels import clip_labels
+
+    weak = parse_weak_source(label_source)
+    if weak is None:
+        return list(rows)
+    blines = clip_labels(manifest, weak).blines
+    has_mask = ("mask" in manifest.columns and
+                [bool(manifest.rows[r].get("mask", "").strip()) for r in range(len(manifest))])
+    return [r for r in rows if blines[r] >= 0 or (has_mask and has_mask[r])]
+
+
 def segmentation_sets(manifest: Manifest, label_source: str, train_rows, val_rows, test_rows,
                       inputs: TrainingInput, log: Callable[[str], None] = print):
-    """(training FrameMaskSet, validation and held-out MaskEvalSets or None); ``inputs.frames``
-    is the number of frames drawn per clip per epoch."""
+    """(training FrameMaskSet, validation and held-out sets or None); ``inputs.frames`` is the
+    number of frames drawn per clip per epoch. The validation and held-out sets are MaskEvalSets
+    scored on their masks, or under ``weak:SOURCE`` EvidenceEvalSets of the clips with a B-line
+    label, scored by the clip-level evidence of the predicted masks against it."""
+    from lungus.data.labels.weak_masks import parse_weak_source
+
     mask_source = segmentation_mask_source(manifest, label_source, inputs.cache)
 
-    def make(rows, what):
-        return readable_clips(manifest, rows, inputs.preprocessing, inputs.cache, log, what, **mask_source)
+    def make(rows, what, **source):
+        return readable_clips(manifest, rows, inputs.preprocessing, inputs.cache, log, what, **source)
 
-    train = FrameMaskSet(make(train_rows, "training"), inputs.seed, augmenter(inputs.augment),
+    train = FrameMaskSet(make(train_rows, "training", **mask_source), inputs.seed, augmenter(inputs.augment),
                          frames_per_clip=inputs.frames)
-    val = MaskEvalSet(make(val_rows, "validation")) if val_rows else None
-    test = MaskEvalSet(make(test_rows, "held-out")) if test_rows else None
-    return train, val, test
+    weak = parse_weak_source(label_source)
+    if weak is None:
+        def scored(rows, what):
+            return MaskEvalSet(make(rows, what, **mask_source)) if rows else None
+    else:
+        from lungus.data.manifests.evidence_labels import clip_labels
+
+        labels = clip_labels(manifest, weak)
+
+        def scored(rows, what):
+            labelled = [r for r in rows if labels.blines[r] >= 0]
+            return EvidenceEvalSet(make(labelled, what), labels) if labelled else None
+    return train, scored(val_rows, "validation"), scored(test_rows, "held-out")
+
+
+class EvidenceEvalSet(MaskEvalSet):
+    """Whole clips with their B-line labels (and severity), no masks: a segmenter is scored on
+    them by the clip-level evidence of its predicted masks (lungus.evaluate.clip_evidence)."""
+
+    def __init__(self, clips: ManifestClips, labels: Any) -> None:
+        """``labels``: lungus.data.manifests.evidence_labels.ClipLabels of the whole manifest."""
+        super().__init__(clips)
+        self.labels = labels
+
+    def clip_label(self, i: int) -> tuple[int, int]:
+        """(B-lines 1/0/-1, severity 0-3 or -1) of clip ``i``."""
+        row = self.clips.rows[i]
+        severity = -1 if self.labels.severity is None else int(self.labels.severity[row])
+        return int(self.labels.blines[row]), severity
