@@ -122,7 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         record = analysis.clip_record()
         caption = (f"{path.name}: label {kind}, frame {frame} of {analysis.n_frames}, "
                    f"B-line count max {record.get('bline_count_max')}, frames with B-lines "
-                   f"{record.get('frames_with_blines')} %, model {model}")
+                   f"{record.get('frames_with_blines')} of {analysis.n_frames}, model {model}")
         captions.append(caption)
         print(caption)
     Image.fromarray(np.concatenate(images, axis=1)).save(args.out / "montage.png")
