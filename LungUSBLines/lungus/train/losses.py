@@ -76,9 +76,11 @@ class DiceCELoss(nn.Module):
 
     def __init__(self, n_classes: int, dice_weight: float = 1.0, class_weights: Tensor | None = None,
                  ignore_background_in_dice: bool = False, ignore_index: int = IGNORE_INDEX,
-                 label_classes: Sequence[int] | None = None, weak_weight: float = 1.0) -> None:
+                 label_classes: Sequence[int] | None = None, weak_weight: float = 1.0,
+                 weak_class_weights: tuple[float, float] | None = None) -> None:
         super().__init__()
-        self.weak = WeakBLineLoss() if weak_weight > 0 and n_classes > CONFLUENT else None
+        self.weak = (WeakBLineLoss(class_weights=weak_class_weights)
+                     if weak_weight > 0 and n_classes > CONFLUENT else None)
         self.weak_weight = weak_weight
         classes = list(range(n_classes)) if label_classes is None else sorted({int(c) for c in label_classes})
         if not classes or classes[0] < 0 or classes[-1] >= n_classes or len(classes) < 2:
@@ -139,15 +141,21 @@ class WeakBLineLoss(nn.Module):
       model must put B-line probability somewhere, and is free to choose where.
 
     ``top_share`` (1 %) is about one thin B-line's share of a frame. The loss is the mean over
-    the frames that carry weak labels; 0 without any. A frame's weak pixels are all of one kind.
+    the frames that carry weak labels, each frame weighted by ``class_weights`` (without B-lines,
+    with B-lines; default equal); 0 without any. A frame's weak pixels are all of one kind.
     """
 
-    def __init__(self, top_share: float = 0.01, eps: float = 1e-6) -> None:
+    def __init__(self, top_share: float = 0.01, eps: float = 1e-6,
+                 class_weights: tuple[float, float] | None = None) -> None:
         super().__init__()
         if not 0 < top_share <= 1:
             raise ValueError(f"top_share must be in (0, 1], got {top_share}")
+        weights = (1.0, 1.0) if class_weights is None else tuple(float(w) for w in class_weights)
+        if len(weights) != 2 or min(weights) <= 0:
+            raise ValueError(f"class_weights must be two weights > 0, got {class_weights}")
         self.top_share = top_share
         self.eps = eps
+        self.class_weights = weights
 
     def forward(self, logits: Tensor, masks: Tensor) -> Tensor:
         from lungus.data.labels.weak_masks import BLINES_SOMEWHERE, NOT_BLINE
@@ -170,7 +178,18 @@ class WeakBLineLoss(nn.Module):
         negative_loss = -(torch.log1p(-top.clamp(max=1 - self.eps)) * counted).sum(1) / n
         positive_loss = -torch.log(((top * counted).sum(1) / n).clamp_min(self.eps))
         per_frame = torch.where(frame_negative, negative_loss, positive_loss)
-        return per_frame[frame_negative | frame_positive].mean()
+        weight = torch.where(frame_negative, self.class_weights[0], self.class_weights[1])
+        weak = frame_negative | frame_positive
+        return (per_frame * weight)[weak].sum() / weight[weak].sum()
+
+
+def balanced_weak_weights(labels: Sequence[int]) -> tuple[float, float] | None:
+    """Inverse-frequency weights (without B-lines, with B-lines) of the weakly labelled clips'
+    labels (1/0), as balanced_class_weights; None unless both occur."""
+    counts = [sum(1 for y in labels if y == value) for value in (0, 1)]
+    if min(counts) == 0:
+        return None
+    return tuple(sum(counts) / (2 * c) for c in counts)
 
 
 def balanced_class_weights(targets: Tensor) -> Tensor:

@@ -30,7 +30,7 @@ from lungus.models.registry import available_models, build_model, get_spec
 from lungus.models.weights import load_init_weights
 from lungus.operating_point import OperatingPoint
 from lungus.train.config import TrainConfig
-from lungus.train.losses import ClipLoss, DiceCELoss, balanced_class_weights
+from lungus.train.losses import ClipLoss, DiceCELoss, balanced_class_weights, balanced_weak_weights
 from lungus.train.tasks import ClassificationTask, SegmentationTask
 
 
@@ -186,8 +186,11 @@ def prepare_run(config: TrainConfig, *, test_rows: list[int] | None = None,
         train_rows, val_rows = split_rows(manifest, rows, hard, config)
         train_set, val_set, test_set = segmentation_sets(manifest, label_source, train_rows, val_rows, test_rows,
                                                          training_input(config), log)
+        weak_labels = [train_set.clips.weak_label(i) for i in range(len(train_set.clips))]
+        weak_weights = balanced_weak_weights([y for y in weak_labels if y is not None]) if config.class_weights \
+            else None
         criterion = DiceCELoss(len(class_names), dice_weight=config.dice_weight, label_classes=label_classes,
-                               weak_weight=config.weak_weight)
+                               weak_weight=config.weak_weight, weak_class_weights=weak_weights)
         summary = {"clips": len(train_rows), "patients": _count_patients(manifest, train_rows),
                    "frames": int(getattr(train_set, "n_frames", len(train_set)))}
     else:

@@ -25,7 +25,7 @@ from lungus.predict.card import predictor_from_card
 from lungus.train.config import TrainConfig
 from lungus.train.cv import cross_validate
 from lungus.train.loop import fit
-from lungus.train.losses import DiceCELoss, WeakBLineLoss
+from lungus.train.losses import DiceCELoss, WeakBLineLoss, balanced_weak_weights
 
 TINY_WEAK_SEG = {"task": "seg", "model": "unet_small", "model_args": {"width": 4, "levels": 3}, "size": (32, 32),
                  "batch_size": 8, "lr": 1e-2, "threads": 1, "augment": False, "label_source": "weak:bline2",
@@ -89,6 +89,19 @@ def test_weak_loss_counts_confluent_as_bline():
 
 def test_weak_loss_is_zero_without_weak_pixels():
     assert float(WeakBLineLoss()(logits_with_bline(4.0), torch.zeros((1, 8, 8), dtype=torch.long))) == 0.0
+
+
+def test_weak_class_weights_weigh_the_frames_of_each_label():
+    masks = torch.stack([torch.full((8, 8), NOT_BLINE), torch.full((8, 8), BLINES_SOMEWHERE)])
+    logits = logits_with_bline(4.0, shape=(2, 6, 8, 8))  # right on the B-line frame, wrong on the other
+    equal = WeakBLineLoss()(logits, masks)
+    negatives_count_more = WeakBLineLoss(class_weights=(3.0, 1.0))(logits, masks)
+    assert negatives_count_more > equal
+
+
+def test_balanced_weak_weights_are_inverse_label_frequencies():
+    assert balanced_weak_weights([1, 1, 1, 0]) == (2.0, 2 / 3)
+    assert balanced_weak_weights([1, 1]) is None
 
 
 def test_dense_terms_ignore_weak_pixels():

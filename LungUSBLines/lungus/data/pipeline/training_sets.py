@@ -108,7 +108,7 @@ class ManifestClips:
             weak = None if self.weak_labels is None else int(self.weak_labels[row])
             mask_path = None
             if self.mask_column is not None:
-                mask_path = self.manifest.resolve(row, self.mask_column)
+                mask_path = self._mask_path(row)
                 if mask_path is None and (weak is None or weak < 0):
                     raise LungUSError(f"line {self.manifest.lines[row]}: column {self.mask_column}: no mask file"
                                       + ("" if weak is None else " and no clip label"), self.manifest.path)
@@ -122,6 +122,17 @@ class ManifestClips:
                 prepared = dataclasses.replace(prepared, masks=masks)
             self._prepared[i] = prepared
         return self._prepared[i]
+
+    def _mask_path(self, row: int) -> Path | None:
+        return None if self.mask_column is None else self.manifest.resolve(row, self.mask_column)
+
+    def weak_label(self, i: int) -> int | None:
+        """Clip ``i``'s B-line label (1/0) when its masks are weak ones; None when it has a mask file
+        or no clip label."""
+        if self.weak_labels is None or self.mask_file is not None or self._mask_path(self.rows[i]) is not None:
+            return None
+        label = int(self.weak_labels[self.rows[i]])
+        return label if label >= 0 else None
 
     def clip_frames(self, i: int) -> np.ndarray:
         return self.get(i).frames
