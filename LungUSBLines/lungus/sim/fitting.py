@@ -1,0 +1,247 @@
+"""Fit the simulator's settings to real clips' statistics (`lungus sim-fit`; docs/real-clips.md#realism).
+
+1. Every clip of a real manifest is measured with lungus.sim.clip_statistics (NaN rows of clips that
+   cannot be read are skipped and counted).
+2. The fan-geometry controls (lungus.sim.fitted.CONTROLS without a grid) take the real quantiles
+   of their statistic directly.
+3. Each other control is *calibrated*: a small simulated set (the same seeds each time) is made
+   with the control fixed at each value of its grid and everything fitted so far drawn from the
+   fit; the median of the control's statistic over that set, against the value, is a monotone
+   curve, and the real quantiles of the statistic read through it give the control's quantiles.
+   The spread of the statistic that other causes give at a fixed value (anatomy, disease, the
+   probe) is taken out of the real spread first, so a fitted set is not wider than the real one.
+   ``passes`` repeats the round (later controls change what earlier ones measure).
+4. A check set of the default simulator and one of the fitted simulator are measured, so the fit
+   says how close it came (FIT.json ``statistics``; the figure of lungus.sim.fit_figure).
+
+Simulated clips are measured after a round trip through the clip format the studies write (mp4),
+since its compression smooths speckle and motion a little, as it did the real clips'.
+
+Fit on development clips only: when cross-validating, never on a fold's test patients
+(``exclude_fold``).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from lungus.errors import LungUSError
+from lungus.progress import Progress
+from lungus.sim.clip_stats import DEPTH_NAMES, STATISTICS, clip_statistics
+from lungus.sim.fitted import CONTROLS, LEVELS, Control, SimulatorFit
+from lungus.sim.generator import SimulationConfig, simulate_clip
+
+Rows = list[dict[str, float]]
+#: Seed namespaces of the simulated sets: calibration, default check, fitted check.
+_CALIBRATION, _CHECK_DEFAULT, _CHECK_FITTED = 0, 1, 2
+
+
+@dataclass(frozen=True)
+class FitConfig:
+    """How the simulator is fitted: ``size`` (H, W), ``frames`` and ``probe`` of the simulated clips
+    (use the size and probe the fitted simulator will make), ``calibration_clips`` per tried value,
+    ``check_clips`` per compared simulator, ``seed``, ``passes`` over the calibrated controls."""
+
+    size: tuple[int, int] = (256, 256)
+    frames: int = 12
+    probe: str = "convex"
+    calibration_clips: int = 24
+    check_clips: int = 48
+    seed: int = 0
+    passes: int = 2
+
+    def __post_init__(self) -> None:
+        for name in ("frames", "calibration_clips", "check_clips", "passes"):
+            if getattr(self, name) < 1 or (name == "frames" and self.frames < 2):
+                raise LungUSError(f"sim-fit: {name} must be at least {2 if name == 'frames' else 1}, "
+                                  f"got {getattr(self, name)}")
+
+    def simulation(self, fit: SimulatorFit | None = None) -> SimulationConfig:
+        try:
+            return SimulationConfig(n_frames=self.frames, height=self.size[0], width=self.size[1], probe=self.probe,
+                                    annotations=False, fit=fit)
+        except ValueError as error:
+            raise LungUSError(f"sim-fit: invalid frames/size/probe: {error}") from None
+
+
+@dataclass
+class RealStatistics:
+    """Per-clip statistics of a real manifest's clips, and which could not be measured."""
+
+    manifest: Path
+    rows: Rows
+    clips: list[str]
+    n_patients: int
+    skipped: list[str]
+    exclude_fold: int | None = None
+
+
+def real_statistics(manifest_path: str | os.PathLike, exclude_fold: int | None = None,
+                    progress: Progress | None = None) -> RealStatistics:
+    """Measure every clip of a manifest (but those of fold ``exclude_fold``)."""
+    from lungus.data.manifests.manifest import Manifest
+    from lungus.io import read_clip
+
+    manifest = Manifest.load(manifest_path)
+    folds = manifest.folds()
+    if exclude_fold is not None and all(f is None for f in folds):
+        raise LungUSError("has no fold column; --exclude-fold needs one (lungus split)", manifest_path)
+    keep = [r for r in range(len(manifest)) if exclude_fold is None or folds[r] != exclude_fold]
+    names, patient_names = manifest.clips, manifest.patients
+    rows, clips, patients, skipped = [], [], set(), []
+    for done, r in enumerate(keep, 1):
+        path = manifest.clip_path(r)
+        try:
+            rows.append(clip_statistics(read_clip(path)))
+            clips.append(names[r])
+            patients.add(patient_names[r])
+        except (LungUSError, ValueError):
+            skipped.append(str(path))
+        if progress is not None:
+            progress(done, len(keep), path.name)
+    if not rows:
+        raise LungUSError(f"none of its {len(keep)} clips could be measured", manifest_path)
+    return RealStatistics(Path(manifest_path), rows, clips, len(patients), skipped, exclude_fold)
+
+
+def simulated_statistics(config: SimulationConfig, n_clips: int, seed: int) -> Rows:
+    """Statistics of ``n_clips`` simulated clips (seeds ``seed``*100000 + k), each written as mp4 and
+    read back first."""
+    from lungus.io import read_clip, write_clip
+
+    rows = []
+    with tempfile.TemporaryDirectory(prefix="lungus-sim-fit-") as folder:
+        for k in range(n_clips):
+            sim = simulate_clip(config, seed=seed * 100000 + k)
+            path = write_clip(sim.clip, Path(folder) / "clip.mp4")
+            stored = read_clip(path, fan=False)
+            stored.fan = sim.clip.fan
+            rows.append(clip_statistics(stored))
+    return rows
+
+
+def column(rows: Rows, name: str) -> np.ndarray:
+    """The finite values of one statistic over ``rows``."""
+    values = np.array([row[name] for row in rows], dtype=float)
+    return values[np.isfinite(values)]
+
+
+def _robust_std(values: np.ndarray) -> float:
+    if values.size < 2:
+        return 0.0
+    q25, q75 = np.percentile(values, [25, 75])
+    return float((q75 - q25) / 1.349)
+
+
+def summarise(rows: Rows) -> dict[str, dict[str, Any]]:
+    """Per statistic: n, mean, std, and the quantiles at LEVELS (None where no clip has a value)."""
+    summary: dict[str, dict[str, Any]] = {}
+    for name in (*STATISTICS, *DEPTH_NAMES):
+        values = column(rows, name)
+        if values.size == 0:
+            summary[name] = {"n": 0, "mean": None, "std": None, "quantiles": None}
+            continue
+        summary[name] = {"n": int(values.size), "mean": round(float(values.mean()), 5),
+                         "std": round(float(values.std()), 5),
+                         "quantiles": [round(float(q), 5) for q in np.quantile(values, LEVELS)]}
+    return summary
+
+
+def _direct_quantiles(control: Control, real: np.ndarray) -> tuple[float, ...]:
+    return tuple(float(v) for v in np.clip(np.quantile(real, LEVELS), control.low, control.high))
+
+
+def _invert(control: Control, medians: np.ndarray, spread_at_fixed: float, real: np.ndarray
+            ) -> tuple[tuple[float, ...], float]:
+    """The control's quantiles that give the real quantiles of its statistic through the calibration
+    curve (grid values -> medians), and the share of real clips beyond the curve's reach."""
+    grid = np.asarray(control.grid, dtype=float)
+    if np.corrcoef(grid, medians)[0, 1] < 0:  # the statistic falls as the setting rises
+        grid, medians = grid[::-1], medians[::-1]
+    curve = np.maximum.accumulate(medians) + 1e-9 * np.arange(medians.size)
+    centre = float(np.median(real))
+    real_spread = _robust_std(real)
+    shrink = math.sqrt(max(0.0, 1.0 - (spread_at_fixed / real_spread) ** 2)) if real_spread > 0 else 0.0
+    targets = centre + (np.quantile(real, LEVELS) - centre) * shrink
+    values = np.sort(np.clip(np.interp(targets, curve, grid), control.low, control.high))
+    beyond = float(np.mean((real < curve[0]) | (real > curve[-1])))
+    return tuple(float(v) for v in values), beyond
+
+
+def fit_simulator(real: RealStatistics, config: FitConfig | None = None,
+                  log: Callable[[str], None] = lambda _message: None) -> tuple[SimulatorFit, dict[str, Rows]]:
+    """The fit (module docstring) and the per-clip statistics it was judged on: ``real``, ``default``
+    (the simulator without a fit) and ``fitted`` (with it)."""
+    from lungus.sim.fingerprint import simulator_fingerprint
+
+    config = config or FitConfig()
+    settings: dict[str, tuple[float, ...]] = {}
+    for control in CONTROLS:
+        values = column(real.rows, control.statistic)
+        if not control.grid and values.size:
+            settings[control.name] = _direct_quantiles(control, values)
+    calibration: dict[str, dict[str, Any]] = {}
+    for round_ in range(config.passes):
+        for control in (c for c in CONTROLS if c.grid):
+            values = column(real.rows, control.statistic)
+            if not values.size:
+                continue
+            medians, spreads = [], []
+            for value in control.grid:
+                trial = SimulatorFit({**settings, control.name: (float(value),) * len(LEVELS)})
+                measured = column(simulated_statistics(config.simulation(trial), config.calibration_clips,
+                                                       config.seed * 10 + _CALIBRATION), control.statistic)
+                medians.append(float(np.median(measured)) if measured.size else math.nan)
+                spreads.append(_robust_std(measured))
+            medians_array = np.array(medians)
+            if not np.isfinite(medians_array).all():
+                raise LungUSError(f"sim-fit: the simulator gave no {control.statistic} to calibrate {control.name}")
+            nearest = int(np.argmin(np.abs(medians_array - np.median(values))))
+            settings[control.name], beyond = _invert(control, medians_array, spreads[nearest], values)
+            calibration[control.name] = {"statistic": control.statistic, "grid": list(control.grid),
+                                         "medians": [round(m, 5) for m in medians], "beyond_reach": round(beyond, 4),
+                                         "pass": round_ + 1}
+            log(f"pass {round_ + 1}: {control.name} median {np.median(settings[control.name]):.3g} "
+                f"({control.statistic}: real median {np.median(values):.3g}, simulator "
+                f"{min(medians):.3g}..{max(medians):.3g})")
+    fit = SimulatorFit(settings)
+    log(f"measuring {config.check_clips} clips of the default and of the fitted simulator")
+    rows = {"real": real.rows,
+            "default": simulated_statistics(config.simulation(), config.check_clips, config.seed * 10 + _CHECK_DEFAULT),
+            "fitted": simulated_statistics(config.simulation(fit), config.check_clips, config.seed * 10 + _CHECK_FITTED)}
+    record = {
+        "fitted_on": {"manifest": str(real.manifest), "n_clips": len(real.rows), "n_patients": real.n_patients,
+                      "skipped": len(real.skipped), "exclude_fold": real.exclude_fold},
+        "simulation": {**asdict(config), "size": list(config.size)},
+        "simulator": simulator_fingerprint(),
+        "calibration": calibration,
+        "statistics": {name: summarise(group) for name, group in rows.items()},
+    }
+    return replace(fit, record=record), rows
+
+
+def statistics_table(rows: dict[str, Rows], names: tuple[str, ...] = STATISTICS) -> str:
+    """A markdown table: per statistic the median [IQR] of each group of ``rows``."""
+    groups = list(rows)
+    lines = ["| statistic | " + " | ".join(f"{g} (n={len(rows[g])})" for g in groups) + " |",
+             "|---|" + "---|" * len(groups)]
+    for name in names:
+        cells = []
+        for group in groups:
+            values = column(rows[group], name)
+            if values.size == 0:
+                cells.append("n/a")
+                continue
+            q25, q50, q75 = np.percentile(values, [25, 50, 75])
+            digits = 1 if abs(q50) >= 10 else 3
+            cells.append(f"{q50:.{digits}f} [{q25:.{digits}f}, {q75:.{digits}f}]")
+        lines.append(f"| {name} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
