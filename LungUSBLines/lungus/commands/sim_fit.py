@@ -46,7 +46,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="simulated clips per calibrated value (default 24)")
     parser.add_argument("--check-clips", dest="check_clips", type=int, default=48, metavar="N",
                         help="simulated clips of the default and of the fitted simulator compared (default 48)")
-    parser.add_argument("--passes", type=int, default=3, help="rounds over the calibrated settings (default 3)")
+    parser.add_argument("--passes", type=int, default=2, help="rounds over the calibrated settings (default 2)")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the simulated sets (default 0)")
     parser.add_argument("--quiet", action="store_true", help="no progress")
     parser.set_defaults(func=run)

@@ -14,7 +14,8 @@ half_angle_deg      half_angle_deg         convex fan: half the opening angle
 speckle_lateral     grain_lateral          lateral speckle correlation (scan lines)
 speckle_axial       grain_axial            axial speckle correlation (depth samples)
 depth_mm            bright_depth           convex probe: imaging depth (so the chest wall's share)
-haze_db             depth_slope            the lung's echo under the pleura (how dark the lung is)
+lung_db             depth_slope            the lung's echo under the pleura, its A-, B-lines and
+                                           confluent areas, relative to the chest wall (dB added)
 attenuation_db      deep_grey              loss over the full depth after TGC
 dynamic_range_db    grey_spread            display dynamic range (log-compression window)
 gain_db             grey_p50               display gain
@@ -53,19 +54,27 @@ LEVELS: tuple[float, ...] = tuple(round(k / 20, 2) for k in range(21))
 
 @dataclass(frozen=True)
 class Control:
-    """One fitted setting: the statistic it is fitted to, and the values calibration tries
-    (empty: the statistic *is* the setting, taken from the real clips directly)."""
+    """One fitted setting and the statistic it is fitted to. How: with a ``grid``, calibrated alone
+    over those values; with a ``step``, fitted jointly with the other such controls (``start``
+    is the simulator's typical value, ``step`` the finite difference); with neither, the statistic
+    *is* the setting and is taken from the real clips directly."""
 
     name: str
     statistic: str
     grid: tuple[float, ...] = ()
     low: float = -math.inf  # the simulator's bounds for the setting
     high: float = math.inf
+    start: float = 0.0
+    step: float | None = None
+
+    @property
+    def direct(self) -> bool:
+        return not self.grid and self.step is None
 
 
 #: In fitting order: the geometry first (it changes what the others measure), then the speckle,
-#: the imaging depth, the depth slope, the deep level, the contrast, the brightness (which the two before move too) and the motion
-#: (which clipping at black and white changes).
+#: the imaging depth, the display's brightness and contrast, and the motion (which clipping at
+#: black and white changes).
 CONTROLS: tuple[Control, ...] = (
     Control("apex_frac", "apex_frac", high=-0.05),
     Control("top_frac", "top_frac", low=-0.2, high=0.3),
@@ -74,15 +83,16 @@ CONTROLS: tuple[Control, ...] = (
     Control("speckle_lateral", "grain_lateral", (0.5, 1.0, 1.6, 2.5, 3.5), 0.3, 6.0),
     Control("speckle_axial", "grain_axial", (0.2, 0.4, 0.6, 0.9, 1.3), 0.1, 3.0),
     Control("depth_mm", "bright_depth", (50.0, 70.0, 90.0, 115.0, 140.0, 170.0), 30.0, 250.0),
-    Control("haze_db", "depth_slope", (-20.0, -15.0, -10.0, -6.0, -2.0, 2.0), -30.0, 6.0),
-    Control("attenuation_db", "deep_grey", (-4.0, 2.0, 8.0, 14.0, 22.0, 32.0), -15.0, 50.0),
-    Control("dynamic_range_db", "grey_spread", (30.0, 40.0, 52.0, 64.0, 80.0, 100.0), 20.0, 120.0),
-    Control("gain_db", "grey_p50", (-16.0, -8.0, 0.0, 8.0, 16.0, 24.0), -30.0, 40.0),
+    # The display's brightness: each moves every grey-level statistic, so they are fitted together.
+    Control("lung_db", "depth_slope", low=-25.0, high=10.0, start=0.0, step=2.0),
+    Control("attenuation_db", "deep_grey", low=-15.0, high=50.0, start=5.0, step=2.0),
+    Control("dynamic_range_db", "grey_spread", low=20.0, high=120.0, start=58.0, step=4.0),
+    Control("gain_db", "grey_p50", low=-30.0, high=40.0, start=0.0, step=2.0),
     Control("motion", "temporal_change", (0.0, 0.25, 0.5, 0.75, 1.0, 1.5), 0.0, 1.5),
 )
 CONTROL_NAMES: tuple[str, ...] = tuple(c.name for c in CONTROLS)
 _GEOMETRY = ("apex_frac", "top_frac", "bottom_frac", "half_angle_deg", "depth_mm")
-_SCENE_FIELDS = ("speckle_lateral", "speckle_axial", "haze_db", "attenuation_db", "gain_db", "dynamic_range_db")
+_SCENE_FIELDS = ("speckle_lateral", "speckle_axial", "attenuation_db", "gain_db", "dynamic_range_db")
 
 
 def control(name: str) -> Control:
@@ -134,6 +144,12 @@ class SimulatorFit:
         own motion, so the designed state still lowers the lung's speckle renewal and sliding; it is
         at most 1.5, so B-lines placed clear of the ribs at the scene's sliding stay nearly clear)."""
         changes: dict[str, Any] = {name: values[name] for name in _SCENE_FIELDS if name in values}
+        if "lung_db" in values:
+            # The artefacts are echoes of the same lung surface: they keep their contrast over the haze.
+            shift = values["lung_db"]
+            changes["haze_db"] = scene.haze_db + shift
+            changes["blines"] = [dataclasses.replace(b, gain_db=b.gain_db + shift) for b in scene.blines]
+            changes["confluent"] = [dataclasses.replace(c, gain_db=c.gain_db + shift) for c in scene.confluent]
         if "motion" in values:
             scale = values["motion"]
             changes["lung_decorrelation"] = float(min(0.99, scene.lung_decorrelation * scale))

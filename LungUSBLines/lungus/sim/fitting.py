@@ -2,15 +2,19 @@
 
 1. Every clip of a real manifest is measured with lungus.sim.clip_statistics (NaN rows of clips that
    cannot be read are skipped and counted).
-2. The fan-geometry controls (lungus.sim.fitted.CONTROLS without a grid) take the real quantiles
-   of their statistic directly.
-3. Each other control is *calibrated*: a small simulated set (the same seeds each time) is made
-   with the control fixed at each value of its grid and everything fitted so far drawn from the
-   fit; the median of the control's statistic over that set, against the value, is a monotone
-   curve, and the real quantiles of the statistic read through it give the control's quantiles.
-   The spread of the statistic that other causes give at a fixed value (anatomy, disease, the
-   probe) is taken out of the real spread first, so a fitted set is not wider than the real one.
-   ``passes`` repeats the round (later controls change what earlier ones measure).
+2. The fan-geometry controls (lungus.sim.fitted.CONTROLS that are ``direct``) take the real
+   quantiles of their statistic directly.
+3. A control with a ``grid`` is *calibrated* alone: a small simulated set (the same seeds each
+   time) is made with the control fixed at each value of its grid and everything fitted so far
+   drawn from the fit; the median of the control's statistic over that set, against the value,
+   is a monotone curve, and the real quantiles of the statistic read through it give the
+   control's quantiles. The spread of the statistic that other causes give at a fixed value
+   (anatomy, disease, the probe) is taken out of the real spread first, so a fitted set is not
+   wider than the real one. The display's brightness controls (a ``step``: the lung's echo,
+   attenuation, dynamic range, gain) all move every grey-level statistic, so they are fitted
+   *together*: damped Newton steps on finite differences bring the calibration set's medians of
+   their four statistics to the real medians (one value each). ``passes`` repeats the round
+   (later controls change what earlier ones measure).
 4. A check set of the default simulator and one of the fitted simulator are measured, so the fit
    says how close it came (FIT.json ``statistics``; the figure of lungus.sim.fit_figure).
 
@@ -176,6 +180,82 @@ def _invert(control: Control, medians: np.ndarray, spread_at_fixed: float, real:
     return tuple(float(v) for v in values), beyond
 
 
+def _medians(settings: dict[str, tuple[float, ...]], fixed: dict[str, float], statistics: list[str],
+             config: FitConfig) -> tuple[np.ndarray, Rows]:
+    """Median of each statistic over the calibration set made with ``settings`` and ``fixed`` values."""
+    trial = SimulatorFit({**settings, **{name: (float(v),) * len(LEVELS) for name, v in fixed.items()}})
+    rows = simulated_statistics(config.simulation(trial), config.calibration_clips, config.seed * 10 + _CALIBRATION)
+    medians = np.array([float(np.median(column(rows, s))) if column(rows, s).size else math.nan for s in statistics])
+    if not np.isfinite(medians).all():
+        raise LungUSError(f"sim-fit: the simulator gave no {', '.join(statistics)} to calibrate with")
+    return medians, rows
+
+
+def _calibrate(control: Control, settings: dict[str, tuple[float, ...]], real: np.ndarray, config: FitConfig
+               ) -> tuple[tuple[float, ...], dict[str, Any]]:
+    """A grid control's quantiles (step 3 of the module docstring) and its calibration record."""
+    medians, spreads = [], []
+    for value in control.grid:
+        median, rows = _medians(settings, {control.name: value}, [control.statistic], config)
+        medians.append(float(median[0]))
+        spreads.append(_robust_std(column(rows, control.statistic)))
+    medians_array = np.array(medians)
+    nearest = int(np.argmin(np.abs(medians_array - np.median(real))))
+    quantiles, beyond = _invert(control, medians_array, spreads[nearest], real)
+    return quantiles, {"statistic": control.statistic, "grid": list(control.grid),
+                       "medians": [round(m, 5) for m in medians], "beyond_reach": round(beyond, 4)}
+
+
+#: Newton steps of the joint fit, and the largest change of a setting per step, in its ``step``s.
+_JOINT_ITERATIONS = 4
+_JOINT_MAX_STEPS = 4.0
+
+
+def _fit_jointly(controls: list[Control], settings: dict[str, tuple[float, ...]], real: Rows, config: FitConfig
+                 ) -> tuple[np.ndarray, dict[str, Any]]:
+    """Values of ``controls`` whose calibration-set medians match the real medians of their statistics:
+    damped Newton steps on finite differences, each residual in units of the real spread."""
+    names, statistics = [c.name for c in controls], [c.statistic for c in controls]
+    target = np.array([float(np.median(column(real, s))) for s in statistics])
+    scale = np.array([max(_robust_std(column(real, s)), 1e-6) for s in statistics])
+    low, high = np.array([c.low for c in controls]), np.array([c.high for c in controls])
+    steps = np.array([c.step for c in controls])
+    theta = np.array([float(np.median(settings[n])) if n in settings else c.start for n, c in zip(names, controls)])
+
+    def at(values: np.ndarray) -> np.ndarray:
+        return _medians(settings, dict(zip(names, values)), statistics, config)[0]
+
+    def misfit(medians: np.ndarray) -> float:
+        return float(np.linalg.norm((medians - target) / scale))
+
+    medians = at(theta)
+    history = [round(misfit(medians), 4)]
+    for _ in range(_JOINT_ITERATIONS):
+        jacobian = np.column_stack([(at(theta + np.eye(len(theta))[i] * steps[i]) - medians) / steps[i]
+                                    for i in range(len(theta))])
+        # In units of each setting's step and of each statistic's real spread; a little ridge keeps
+        # near-collinear settings (a darker lung, more attenuation) from running off together.
+        scaled = jacobian * steps[None, :] / scale[:, None]
+        normal = scaled.T @ scaled
+        ridge = 0.05 * float(np.trace(normal)) / len(theta) * np.eye(len(theta))
+        units = np.linalg.solve(normal + ridge, scaled.T @ ((target - medians) / scale))
+        # The whole step shrunk (not each setting clipped), so it keeps its direction.
+        units *= min(1.0, _JOINT_MAX_STEPS / max(float(np.max(np.abs(units))), 1e-9))
+        delta = units * steps
+        for damping in (1.0, 0.5, 0.25):
+            candidate = np.clip(theta + damping * delta, low, high)
+            candidate_medians = at(candidate)
+            if misfit(candidate_medians) < misfit(medians):
+                theta, medians = candidate, candidate_medians
+                break
+        else:
+            break  # no step helps: as close as these settings get
+        history.append(round(misfit(medians), 4))
+    return theta, {"controls": names, "statistics": statistics, "values": [round(float(v), 4) for v in theta],
+                   "target": [round(float(v), 4) for v in target], "achieved": [round(float(v), 4) for v in medians],
+                   "misfit_history": history}
+
+
 def fit_simulator(real: RealStatistics, config: FitConfig | None = None,
                   log: Callable[[str], None] = lambda _message: None) -> tuple[SimulatorFit, dict[str, Rows]]:
     """The fit (module docstring) and the per-clip statistics it was judged on: ``real``, ``default``
@@ -186,32 +266,26 @@ def fit_simulator(real: RealStatistics, config: FitConfig | None = None,
     settings: dict[str, tuple[float, ...]] = {}
     for control in CONTROLS:
         values = column(real.rows, control.statistic)
-        if not control.grid and values.size:
+        if control.direct and values.size:
             settings[control.name] = _direct_quantiles(control, values)
     calibration: dict[str, dict[str, Any]] = {}
+    joint = [c for c in CONTROLS if c.step is not None and column(real.rows, c.statistic).size]
     for round_ in range(config.passes):
-        for control in (c for c in CONTROLS if c.grid):
+        for control in CONTROLS:
             values = column(real.rows, control.statistic)
-            if not values.size:
-                continue
-            medians, spreads = [], []
-            for value in control.grid:
-                trial = SimulatorFit({**settings, control.name: (float(value),) * len(LEVELS)})
-                measured = column(simulated_statistics(config.simulation(trial), config.calibration_clips,
-                                                       config.seed * 10 + _CALIBRATION), control.statistic)
-                medians.append(float(np.median(measured)) if measured.size else math.nan)
-                spreads.append(_robust_std(measured))
-            medians_array = np.array(medians)
-            if not np.isfinite(medians_array).all():
-                raise LungUSError(f"sim-fit: the simulator gave no {control.statistic} to calibrate {control.name}")
-            nearest = int(np.argmin(np.abs(medians_array - np.median(values))))
-            settings[control.name], beyond = _invert(control, medians_array, spreads[nearest], values)
-            calibration[control.name] = {"statistic": control.statistic, "grid": list(control.grid),
-                                         "medians": [round(m, 5) for m in medians], "beyond_reach": round(beyond, 4),
-                                         "pass": round_ + 1}
-            log(f"pass {round_ + 1}: {control.name} median {np.median(settings[control.name]):.3g} "
-                f"({control.statistic}: real median {np.median(values):.3g}, simulator "
-                f"{min(medians):.3g}..{max(medians):.3g})")
+            if control.grid and values.size:
+                settings[control.name], calibration[control.name] = _calibrate(control, settings, values, config)
+                calibration[control.name]["pass"] = round_ + 1
+                log(f"pass {round_ + 1}: {control.name} median {np.median(settings[control.name]):.3g} "
+                    f"({control.statistic}: real median {np.median(values):.3g}, simulator "
+                    f"{min(calibration[control.name]['medians']):.3g}..{max(calibration[control.name]['medians']):.3g})")
+            elif joint and control is joint[0]:
+                found, calibration["joint"] = _fit_jointly(joint, settings, real.rows, config)
+                settings.update({c.name: (v,) * len(LEVELS) for c, v in zip(joint, found)})
+                calibration["joint"]["pass"] = round_ + 1
+                log(f"pass {round_ + 1}: " + ", ".join(f"{c.name} {v:.3g}" for c, v in zip(joint, found))
+                    + " (" + ", ".join(f"{c.statistic} {a:.3g} for {t:.3g}" for c, a, t in zip(
+                        joint, calibration["joint"]["achieved"], calibration["joint"]["target"])) + ")")
     fit = SimulatorFit(settings)
     log(f"measuring {config.check_clips} clips of the default and of the fitted simulator")
     rows = {"real": real.rows,

@@ -87,3 +87,24 @@ def test_each_clip_of_a_collection_draws_its_own_settings():
 def test_a_fit_of_the_wrong_type_is_refused():
     with pytest.raises(ValueError, match="SimulatorFit"):
         SimulationConfig(fit={"gain_db": [0.0] * 21})
+
+
+def a_scene(state: int):
+    from lungus.sim.generator import simulate_scene
+    from lungus.sim.traits import sample_patient_traits
+
+    traits = sample_patient_traits("P001", np.random.default_rng(0))
+    return simulate_scene(traits, "R1", TINY, np.random.default_rng(1), state=state)
+
+
+def test_a_darker_lung_keeps_its_b_lines_contrast_over_the_haze():
+    scene = a_scene(state=1)
+    darker = SimulatorFit.apply(scene, {"lung_db": -10.0})
+    assert scene.blines and darker.haze_db == pytest.approx(scene.haze_db - 10.0)
+    assert [b.gain_db for b in darker.blines] == pytest.approx([b.gain_db - 10.0 for b in scene.blines])
+
+
+def test_no_motion_stops_breathing_sliding_and_speckle_renewal():
+    still = SimulatorFit.apply(a_scene(state=0), {"motion": 0.0})
+    assert not still.resp.any() and not still.sliding.any()
+    assert still.lung_decorrelation == 0 and still.tissue_decorrelation == 0

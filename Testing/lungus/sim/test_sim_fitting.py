@@ -42,8 +42,9 @@ def test_the_fitted_simulator_is_closer_to_the_real_clips_than_the_default(fitte
 def test_the_fit_records_what_it_was_fitted_on_and_its_calibration(fitted_to_brighter_narrower_clips):
     fit, _ = fitted_to_brighter_narrower_clips
     assert fit.record["fitted_on"]["n_clips"] == 8 and fit.record["fitted_on"]["n_patients"] == 4
-    gain = fit.record["calibration"]["gain_db"]
-    assert gain["statistic"] == "grey_p50" and len(gain["medians"]) == len(gain["grid"])
+    joint = fit.record["calibration"]["joint"]
+    assert joint["controls"][joint["statistics"].index("grey_p50")] == "gain_db"
+    assert len(joint["achieved"]) == len(joint["target"]) == len(joint["values"])
     assert set(fit.record["statistics"]) == {"real", "default", "fitted"}
 
 
