@@ -96,6 +96,10 @@ def run(args: argparse.Namespace) -> int:
         )
     except ValueError as error:
         raise LungUSError(f"invalid --frames/--size/--fps: {error}") from None
+    if config.fit is not None and (doubt := config.fit.size_warning(config.height, config.width, config.probe)):
+        import warnings
+
+        warnings.warn(doubt, stacklevel=1)
 
     bar = None
     if not args.quiet:

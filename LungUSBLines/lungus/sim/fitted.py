@@ -158,6 +158,17 @@ class SimulatorFit:
             changes["sliding"] = (scene.sliding * scale).astype(np.float32)
         return dataclasses.replace(scene, **changes)
 
+    def size_warning(self, height: int, width: int, probe: str) -> str | None:
+        """Why simulating (height, width) clips of ``probe`` with this fit is doubtful (its speckle
+        sizes are in scan lines and samples, calibrated at its own size and probe), or None."""
+        made = self.record.get("simulation") or {}
+        size, made_probe = made.get("size"), made.get("probe")
+        if size is not None and list(size) != [height, width]:
+            return f"the simulator fit {self.path} was made for {size[0]}x{size[1]} clips, not {height}x{width}"
+        if made_probe is not None and made_probe != probe:
+            return f"the simulator fit {self.path} was made for {made_probe} probes, not {probe}"
+        return None
+
     def to_record(self) -> dict[str, Any]:
         """FIT.json's content."""
         return {"format": FIT_FORMAT, "version": FIT_VERSION, **self.record, "levels": list(LEVELS),

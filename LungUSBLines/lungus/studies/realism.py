@@ -85,10 +85,15 @@ class RealismConfig:
 
         fit = read_fit(self.fit) if self.fit is not None else None
         try:
-            return SimulationConfig(n_frames=self.frames, height=self.size[0], width=self.size[1], probe=self.probe,
-                                    fit=fit)
+            simulation = SimulationConfig(n_frames=self.frames, height=self.size[0], width=self.size[1],
+                                          probe=self.probe, fit=fit)
         except ValueError as error:
             raise LungUSError(f"realism: invalid frames/size: {error}") from None
+        if fit is not None and (doubt := fit.size_warning(self.size[0], self.size[1], self.probe)):
+            import warnings
+
+            warnings.warn(doubt, stacklevel=2)
+        return simulation
 
 
 @dataclass(frozen=True)

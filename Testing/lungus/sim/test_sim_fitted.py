@@ -108,3 +108,11 @@ def test_no_motion_stops_breathing_sliding_and_speckle_renewal():
     still = SimulatorFit.apply(a_scene(state=0), {"motion": 0.0})
     assert not still.resp.any() and not still.sliding.any()
     assert still.lung_decorrelation == 0 and still.tissue_decorrelation == 0
+
+
+def test_a_fit_made_for_another_size_or_probe_says_so():
+    fit = SimulatorFit({"gain_db": (0.0,) * len(LEVELS)}, {"simulation": {"size": [256, 256], "probe": "convex"}},
+                       "fit.json")
+    assert fit.size_warning(256, 256, "convex") is None
+    assert fit.size_warning(128, 128, "convex") == "the simulator fit fit.json was made for 256x256 clips, not 128x128"
+    assert "made for convex probes, not mixed" in fit.size_warning(256, 256, "mixed")
