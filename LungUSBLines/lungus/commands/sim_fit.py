@@ -40,10 +40,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="simulated frame size the fit is for (default 256x256)")
     parser.add_argument("--probe", choices=("convex", "linear", "mixed"), default="convex",
                         help="simulated probe kind the fit is for (default convex)")
-    parser.add_argument("--frames", type=int, default=12, metavar="T",
-                        help="frames per simulated clip while fitting (default 12)")
-    parser.add_argument("--calibration-clips", dest="calibration_clips", type=int, default=24, metavar="N",
-                        help="simulated clips per calibrated value (default 24)")
+    parser.add_argument("--frames", type=int, default=6, metavar="T",
+                        help="frames per simulated clip while fitting (default 6)")
+    parser.add_argument("--calibration-clips", dest="calibration_clips", type=int, default=48, metavar="N",
+                        help="simulated clips per calibrated value (default 48)")
     parser.add_argument("--check-clips", dest="check_clips", type=int, default=48, metavar="N",
                         help="simulated clips of the default and of the fitted simulator compared (default 48)")
     parser.add_argument("--passes", type=int, default=2, help="rounds over the calibrated settings (default 2)")

@@ -8,7 +8,7 @@ so that a 350-pixel real clip and a 256-pixel simulated one compare:
 - speckle: ``speckle_contrast``, the median local std / mean in small windows (where the local mean
   is not dark), and the grain, ``grain_axial`` and ``grain_lateral``: the half-width at half height of
   the speckle's autocorrelation (after removing the anatomy with a wide blur) as a percentage of
-  the fan's depth;
+  the fan's depth, in a patch in the middle of the fan (NaN where that patch is mostly black);
 - depth: ``depth_profile`` (mean grey level in ``DEPTH_BINS`` bands from the probe down, as
   ``depth_00``..), ``depth_slope`` (least-squares grey levels gained over the full depth:
   attenuation, TGC, a dark lung under a bright chest wall), ``deep_grey`` (mean grey level of the
@@ -52,6 +52,8 @@ DEPTH_NAMES: tuple[str, ...] = tuple(f"depth_{k:02d}" for k in range(DEPTH_BINS)
 # Local windows darker than this (grey level) are left out of the speckle contrast: there the
 # noise floor and clipping at 0 rule, not the speckle.
 _DARK = 20.0
+# Grey levels at or below this are taken as clipped to black.
+_BLACK = 2
 
 
 @dataclass(frozen=True)
@@ -125,6 +127,8 @@ def _grain(frames: np.ndarray, coords: _FanCoordinates) -> tuple[float, float]:
     patch_frames = frames[:, r0:r1, centre - half : centre + half].astype(np.float32)
     if patch_frames.shape[1] < 8 or patch_frames.shape[2] < 8:
         return math.nan, math.nan
+    if np.mean(patch_frames <= _BLACK) > 0.5:
+        return math.nan, math.nan  # mostly clipped to black: no speckle left to measure
     sigma = 0.02 * coords.depth_px
     acf = np.zeros(patch_frames.shape[1:], dtype=np.float64)
     for patch in patch_frames:

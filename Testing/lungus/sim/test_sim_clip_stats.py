@@ -114,3 +114,10 @@ def test_a_bright_near_field_over_a_dark_deep_one_gives_where_it_ends_and_the_de
     stats = stats_of(frames)
     assert stats["bright_depth"] == pytest.approx(0.3, abs=0.05)
     assert stats["deep_grey"] == pytest.approx(20.0, abs=1.0)
+
+
+def test_a_mostly_black_middle_has_no_grain():
+    frames = noise_frames()
+    frames[:, 30:90] = 0  # the deep lung clipped to black
+    stats = stats_of(frames)
+    assert math.isnan(stats["grain_axial"]) and math.isnan(stats["grain_lateral"])
