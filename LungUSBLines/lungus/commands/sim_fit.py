@@ -11,9 +11,10 @@ DESCRIPTION = """\
 Fit the simulator to real clips. Measures every clip of a real manifest inside its
 fan (grey levels, speckle contrast and grain, depth profile, fan geometry, frame-to-
 frame change, rib shadows: lungus.sim.clip_stats), then fits the simulator's settings
-(fan geometry, speckle size, attenuation, gain, dynamic range, speckle renewal) so
-that simulated clips show the same statistics: each setting is calibrated on small
-simulated sets and drawn per clip from its fitted distribution.
+(fan geometry, speckle size, imaging depth, the lung's echo, attenuation, dynamic
+range, gain, motion) so that simulated clips show the same statistics: each setting
+is calibrated on small simulated sets and drawn per clip from its fitted
+distribution. Takes minutes (thousands of small simulated clips).
 
 Writes FIT.json (the settings' distributions; the real, default-simulator and
 fitted-simulator statistics; the calibration curves; what it was fitted on), and
@@ -46,7 +47,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="simulated clips per calibrated value (default 48)")
     parser.add_argument("--check-clips", dest="check_clips", type=int, default=48, metavar="N",
                         help="simulated clips of the default and of the fitted simulator compared (default 48)")
-    parser.add_argument("--passes", type=int, default=2, help="rounds over the calibrated settings (default 2)")
+    parser.add_argument("--passes", type=int, default=2, metavar="P", help="rounds over the calibrated settings (default 2)")
     parser.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the simulated sets (default 0)")
     parser.add_argument("--quiet", action="store_true", help="no progress")
     parser.set_defaults(func=run)
