@@ -12,8 +12,8 @@
    (anatomy, disease, the probe) is taken out of the real spread first, so a fitted set is not
    wider than the real one. The display's brightness controls (a ``step``: the lung's echo,
    attenuation, dynamic range, gain) all move every grey-level statistic, so they are fitted
-   *together*: damped Newton steps on finite differences bring the calibration set's medians of
-   their four statistics to the real medians (one value each). ``passes`` repeats the round
+   *together*: damped Newton steps on finite differences bring the calibration set's means of
+   their four statistics to the real means (one value each). ``passes`` repeats the round
    (later controls change what earlier ones measure).
 4. A check set of the default simulator and one of the fitted simulator are measured, so the fit
    says how close it came (FIT.json ``statistics``; the figure of lungus.sim.fit_figure).
@@ -187,11 +187,12 @@ def _invert(control: Control, medians: np.ndarray, spread_at_fixed: float, real:
 
 
 def _medians(settings: dict[str, tuple[float, ...]], fixed: dict[str, float], statistics: list[str],
-             config: FitConfig) -> tuple[np.ndarray, Rows]:
-    """Median of each statistic over the calibration set made with ``settings`` and ``fixed`` values."""
+             config: FitConfig, centre: Callable[[np.ndarray], float] = np.median) -> tuple[np.ndarray, Rows]:
+    """``centre`` (median) of each statistic over the calibration set made with ``settings`` and
+    ``fixed`` values."""
     trial = SimulatorFit({**settings, **{name: (float(v),) * len(LEVELS) for name, v in fixed.items()}})
     rows = simulated_statistics(config.simulation(trial), config.calibration_clips, config.seed * 10 + _CALIBRATION)
-    medians = np.array([float(np.median(column(rows, s))) if column(rows, s).size else math.nan for s in statistics])
+    medians = np.array([float(centre(column(rows, s))) if column(rows, s).size else math.nan for s in statistics])
     if not np.isfinite(medians).all():
         raise LungUSError(f"sim-fit: the simulator gave no {', '.join(statistics)} to calibrate with")
     return medians, rows
@@ -219,17 +220,19 @@ _JOINT_MAX_STEPS = 4.0
 
 def _fit_jointly(controls: list[Control], settings: dict[str, tuple[float, ...]], real: Rows, config: FitConfig
                  ) -> tuple[np.ndarray, dict[str, Any]]:
-    """Values of ``controls`` whose calibration-set medians match the real medians of their statistics:
-    damped Newton steps on finite differences, each residual in units of the real spread."""
+    """Values of ``controls`` whose calibration-set means match the real means of their statistics:
+    damped Newton steps on finite differences, each residual in units of the real spread. Means,
+    not medians: the simulator's grey levels are bimodal over clips (a dark aerated lung, a bright
+    one full of B-lines), and a median in the gap between the modes jumps with the mix of states."""
     names, statistics = [c.name for c in controls], [c.statistic for c in controls]
-    target = np.array([float(np.median(column(real, s))) for s in statistics])
+    target = np.array([float(np.mean(column(real, s))) for s in statistics])
     scale = np.array([max(_robust_std(column(real, s)), 1e-6) for s in statistics])
     low, high = np.array([c.low for c in controls]), np.array([c.high for c in controls])
     steps = np.array([c.step for c in controls])
     theta = np.array([float(np.median(settings[n])) if n in settings else c.start for n, c in zip(names, controls)])
 
     def at(values: np.ndarray) -> np.ndarray:
-        return _medians(settings, dict(zip(names, values)), statistics, config)[0]
+        return _medians(settings, dict(zip(names, values)), statistics, config, np.mean)[0]
 
     def misfit(medians: np.ndarray) -> float:
         return float(np.linalg.norm((medians - target) / scale))
