@@ -1,5 +1,6 @@
 """The figure of a simulator fit: each clip statistic's distribution on real clips, on the default
-simulator and on the fitted one (box plots), and the mean depth profiles (`lungus sim-fit --figure`;
+simulator and on the fitted one (box plots; the axis spans the pooled 1st-99th percentiles, so a
+few extreme clips fall outside it), and the median depth profiles (`lungus sim-fit --figure`;
 docs/images/sim_vs_real_stats.png)."""
 
 from __future__ import annotations
@@ -37,6 +38,10 @@ def statistics_figure(groups: dict[str, Rows], path: str | os.PathLike, title: s
         for patch, label in zip(box["boxes"], labels):
             patch.set_facecolor(COLOURS.get(label, "#7570b3"))
             patch.set_alpha(0.55)
+        pooled = np.concatenate([d for d in data if d.size]) if any(d.size for d in data) else np.array([0.0])
+        low, high = np.percentile(pooled, [1, 99])
+        pad = 0.1 * (high - low) or 1.0
+        ax.set_ylim(low - pad, high + pad)  # the boxes, not a few extreme clips, set the scale
         ax.set_xticks(range(1, len(labels) + 1), labels, fontsize=7)
         ax.set_title(name, fontsize=9)
         ax.tick_params(axis="y", labelsize=7)
