@@ -28,6 +28,7 @@ COMMANDS = (
     "info",
     "convert",
     "simulate",
+    "sim-fit",
     "validate",
     "split",
     "labels",

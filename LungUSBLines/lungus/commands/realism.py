@@ -48,6 +48,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
                         help="simulated frame size (default 256x256)")
     parser.add_argument("--probe", choices=("convex", "linear", "mixed"), default="mixed",
                         help="simulated probe kind (default mixed)")
+    parser.add_argument("--fit", metavar="FIT.json", help="simulate with the settings of a simulator fit "
+                        "(`lungus sim-fit`; default: the simulator's own)")
     parser.add_argument("--label-source", dest="label_source", default="truth",
                         help="the simulated labels trained on, as `lungus train --label-source` (default truth)")
     add_device_argument(parser)
@@ -65,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
     patients = args.patients if args.patients is not None else max(1, round(args.clips / 2.5))
     config = RealismConfig(real=args.real, recipe=args.config, labels=args.labels, clips=args.clips,
                            patients=patients, seed=args.seed, frames=args.frames, size=args.size, probe=args.probe,
-                           label_source=args.label_source, device=args.device, n_boot=args.n_boot)
+                           fit=args.fit, label_source=args.label_source, device=args.device, n_boot=args.n_boot)
     result = run_realism(args.out, config, resume=args.resume, log=lambda message: print(message, file=sys.stderr))
     print(summary_line(result, args.out))
     if result["real"]["skipped"]:

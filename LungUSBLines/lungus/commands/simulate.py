@@ -62,6 +62,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument(
         "--format", choices=("mp4", "seq.nrrd", "dicom"), default="mp4", help="clip file format (default mp4)"
     )
+    parser.add_argument("--fit", metavar="FIT.json",
+                        help="draw the image settings from a simulator fit (`lungus sim-fit`); default: the "
+                        "simulator's own")
     parser.add_argument("--preview", action="store_true", help="also write DIR/preview.png (first 12 clips)")
     parser.add_argument("--no-annotations", action="store_true", help="no burned-in text outside the fan")
     parser.add_argument("--overwrite", action="store_true", help="write into a folder that already has a set")
@@ -74,6 +77,7 @@ def run(args: argparse.Namespace) -> int:
 
     from lungus.errors import LungUSError
     from lungus.sim.dataset import write_dataset
+    from lungus.sim.fitted import read_fit
     from lungus.sim.generator import SimulationConfig
 
     if args.clips < 1:
@@ -88,9 +92,14 @@ def run(args: argparse.Namespace) -> int:
             fps=args.fps,
             probe=args.probe,
             annotations=not args.no_annotations,
+            fit=read_fit(args.fit) if args.fit else None,
         )
     except ValueError as error:
         raise LungUSError(f"invalid --frames/--size/--fps: {error}") from None
+    if config.fit is not None and (doubt := config.fit.size_warning(config.height, config.width, config.probe)):
+        import warnings
+
+        warnings.warn(doubt, stacklevel=1)
 
     bar = None
     if not args.quiet:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -22,6 +22,9 @@ from lungus.sim.geometry import PROBES, ProbeGeometry, make_probe
 from lungus.sim.render import ClipRenderer
 from lungus.sim.scene import ClipScene, sample_scene
 from lungus.sim.traits import ZONES, PatientTraits, sample_patient_traits
+
+if TYPE_CHECKING:
+    from lungus.sim.fitted import SimulatorFit
 
 PROBE_CHOICES = (*PROBES, "mixed")
 
@@ -36,7 +39,9 @@ class SimulationConfig:
 
     n_frames: frames per clip; height, width: image size in pixels; fps: frame rate;
     probe: "convex", "linear" or "mixed" (each patient mostly one kind);
-    annotations: burn scanner text and a depth scale into the black area outside the fan.
+    annotations: burn scanner text and a depth scale into the black area outside the fan;
+    fit: settings fitted to real clips (lungus.sim.fitted, `lungus sim-fit`), drawn per clip;
+    None (default) keeps the simulator's own.
     """
 
     n_frames: int = 40
@@ -45,6 +50,7 @@ class SimulationConfig:
     fps: float = 25.0
     probe: str = "mixed"
     annotations: bool = True
+    fit: SimulatorFit | None = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.n_frames, (int, np.integer)) or self.n_frames < 1:
@@ -59,6 +65,11 @@ class SimulationConfig:
             raise ValueError(f"fps must be a number in (0, 1000], got {self.fps!r}")
         if self.probe not in PROBE_CHOICES:
             raise ValueError(f"probe must be one of {', '.join(PROBE_CHOICES)}, got {self.probe!r}")
+        if self.fit is not None:
+            from lungus.sim.fitted import SimulatorFit
+
+            if not isinstance(self.fit, SimulatorFit):
+                raise ValueError(f"fit must be a lungus.sim.fitted.SimulatorFit, got {type(self.fit).__name__}")
 
 
 @dataclass
@@ -100,16 +111,25 @@ def simulate_scene(
     rng: np.random.Generator,
     state: int | None = None,
     probe: str | None = None,
+    fit_rng: np.random.Generator | None = None,
 ) -> ClipScene:
-    """Draw the scene of one clip (before rendering)."""
+    """Draw the scene of one clip (before rendering). With ``config.fit`` the fitted settings are
+    drawn from ``fit_rng`` (required then), a stream apart from ``rng``."""
     kind = probe or config.probe
     if kind == "mixed":
         kind = "convex" if rng.random() < traits.convex_preference else "linear"
     depth = _linear_depth_mm(traits, rng) if kind == "linear" else None
-    geometry = make_probe(kind, config.height, config.width, rng, depth_mm=depth)
-    return sample_scene(
+    fitted = None
+    if config.fit is not None:
+        if fit_rng is None:
+            raise ValueError("a simulation with a fit needs fit_rng")
+        fitted = config.fit.draw(fit_rng)
+    layout = config.fit.convex_layout(fitted) if fitted is not None else None
+    geometry = make_probe(kind, config.height, config.width, rng, depth_mm=depth, layout=layout)
+    scene = sample_scene(
         traits, geometry, zone, config.n_frames, config.fps, rng, state=state, annotations=config.annotations
     )
+    return config.fit.apply(scene, fitted) if fitted is not None else scene
 
 
 def render_clip(
@@ -185,7 +205,8 @@ def simulate_clip(
     rng = np.random.default_rng([seed, 7])
     if traits is None:
         traits = sample_patient_traits("P000", np.random.default_rng([seed, 1, 0]))
-    scene = simulate_scene(traits, zone, config, rng, state=state, probe=probe)
+    fit_rng = np.random.default_rng([seed, 3])
+    scene = simulate_scene(traits, zone, config, rng, state=state, probe=probe, fit_rng=fit_rng)
     return render_clip(name, traits, scene, rng)
 
 
@@ -234,7 +255,8 @@ def patient_traits(seed: int, patient_index: int) -> PatientTraits:
 def simulate_planned(planned: PlannedClip, config: SimulationConfig, seed: int) -> SimulatedClip:
     traits = patient_traits(seed, planned.patient_index)
     rng = np.random.default_rng([seed, 2, planned.patient_index, planned.clip_in_patient])
-    scene = simulate_scene(traits, planned.zone, config, rng)
+    fit_rng = np.random.default_rng([seed, 3, planned.patient_index, planned.clip_in_patient])
+    scene = simulate_scene(traits, planned.zone, config, rng, fit_rng=fit_rng)
     return render_clip(planned.name, traits, scene, rng)
 
 

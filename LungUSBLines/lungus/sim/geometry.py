@@ -120,12 +120,27 @@ class ProbeGeometry:
         )
 
 
+@dataclass(frozen=True)
+class ConvexLayout:
+    """Fixed fan geometry of a convex probe, as fractions of the image height (lungus.sim.fitted):
+    ``apex_frac`` the apex row (negative: above the image), ``top_frac`` and ``bottom_frac`` where
+    the fan's centre line starts and ends, ``half_angle_deg``, and the imaging depth ``depth_mm``.
+    None keeps the drawn value."""
+
+    apex_frac: float | None = None
+    top_frac: float | None = None
+    bottom_frac: float | None = None
+    half_angle_deg: float | None = None
+    depth_mm: float | None = None
+
+
 def make_probe(
     kind: str,
     height: int,
     width: int,
     rng: np.random.Generator,
     depth_mm: float | None = None,
+    layout: ConvexLayout | None = None,
 ) -> ProbeGeometry:
     """A plausible probe layout for an image of this size.
 
@@ -135,6 +150,8 @@ def make_probe(
     already cropped; the top of the arc may be cut too. The top corners stay black (room
     for burned-in text).
     linear: a rectangle 55-85 % of the width, full height less a small margin.
+    ``layout`` replaces a convex probe's drawn geometry (after drawing it, so the draws that
+    follow stay the same).
     """
     if kind == "linear":
         frac = rng.uniform(0.55, 0.85)
@@ -154,6 +171,9 @@ def make_probe(
     outer = height * rng.uniform(0.96, 1.0) - apex_row
     half_angle = float(rng.uniform(28.0, 40.0))
     depth = depth_mm if depth_mm is not None else float(rng.uniform(70.0, 130.0))
+    if layout is not None:
+        apex_row, inner, outer, half_angle = _laid_out(layout, height, apex_row, inner, outer, half_angle)
+        depth = layout.depth_mm if layout.depth_mm is not None else depth
     return ProbeGeometry(
         "convex",
         height,
@@ -163,6 +183,20 @@ def make_probe(
         half_angle_deg=half_angle,
         radii=(float(inner), float(outer)),
     )
+
+
+def _laid_out(
+    layout: ConvexLayout, height: int, apex_row: float, inner: float, outer: float, half_angle: float
+) -> tuple[float, float, float, float]:
+    """(apex_row, inner, outer, half_angle) with ``layout``'s values in place of the drawn ones; the
+    apex kept at least 5 % of the height above the fan's top and the fan at least half the height deep."""
+    top = height * layout.top_frac if layout.top_frac is not None else apex_row + inner
+    bottom = height * layout.bottom_frac if layout.bottom_frac is not None else apex_row + outer
+    bottom = max(bottom, top + 0.5 * height)
+    apex = height * layout.apex_frac if layout.apex_frac is not None else apex_row
+    apex = min(apex, top - 0.05 * height)
+    half = float(np.clip(layout.half_angle_deg, 5.0, 85.0)) if layout.half_angle_deg is not None else half_angle
+    return float(apex), float(top - apex), float(bottom - apex), half
 
 
 class ScanConverter:

@@ -32,7 +32,6 @@ from lungus.sim.scene import ClipScene, smooth_noise
 # as on real lung exams; the window's top is this plus the dynamic range.
 _BOTTOM_DB = -15.0
 _NOISE_FLOOR_DB = -12.0
-_TISSUE_DECORRELATION = 0.2  # per frame, share of fresh speckle in tissue
 _FRESH_MEMORY = 0.6  # AR(1) memory of the fresh speckle
 _BLINE_SMOOTHING = 0.35  # B-lines look less grainy than tissue speckle
 _RIB_SHADOW_DB = -20.0
@@ -360,18 +359,16 @@ class ClipRenderer:
         """Which speckle each pixel shows: frozen tissue speckle above the pleura and in a
         consolidation (``tissue_region``), sliding lung speckle below."""
         scene, D, L = self.scene, self.samples, self.lines
-        lung_fresh = scene.lung_decorrelation
+        lung_fresh, tissue_fresh = scene.lung_decorrelation, scene.tissue_decorrelation
         self.speckle = SpeckleField(self.rng, scene.speckle_lateral, scene.speckle_axial)
         self.pad = int(math.ceil(float(np.max(np.abs(scene.sliding))) if scene.n_frames else 0.0)) + 2
         tissue_field = self.speckle.draw((D, L))
-        self.tissue_static = tissue_field * (tissue_region * math.sqrt(1 - _TISSUE_DECORRELATION**2)).astype(
-            np.float32
-        )
+        self.tissue_static = tissue_field * (tissue_region * math.sqrt(1 - tissue_fresh**2)).astype(np.float32)
         self.lung_field = self.speckle.draw((D, L + 2 * self.pad))
         # Lateral differences of the lung field, for sub-line sliding by linear interpolation.
         self.lung_step = np.diff(self.lung_field, axis=2)
         self.coef_lung = (~tissue_region * math.sqrt(1 - lung_fresh**2)).astype(np.float32)
-        self.coef_fresh = np.where(tissue_region, _TISSUE_DECORRELATION, lung_fresh).astype(np.float32)
+        self.coef_fresh = np.where(tissue_region, tissue_fresh, lung_fresh).astype(np.float32)
         self.fresh = self.speckle.crop((D, L)).copy()
 
     def _init_mask_maps(

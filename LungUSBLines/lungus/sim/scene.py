@@ -26,6 +26,8 @@ import numpy as np
 from lungus.sim.geometry import ProbeGeometry
 from lungus.sim.traits import ZONE_SEVERITY_SHIFT, PatientTraits
 
+#: Per frame, the share of fresh speckle in tissue (a fit may change it: lungus.sim.fitted).
+TISSUE_DECORRELATION = 0.2
 # Designed-state thresholds on a clip's latent severity (patient severity + zone + noise).
 STATE_THRESHOLDS = (0.32, 0.55, 0.78)
 
@@ -103,6 +105,7 @@ class ClipScene:
     attenuation_db: float  # residual loss over the full depth after TGC
     annotations: bool
     meta: dict = field(default_factory=dict)
+    tissue_decorrelation: float = TISSUE_DECORRELATION  # 0..1 per frame: speckle shimmer in tissue
 
     @property
     def pleura_depth_mm(self) -> float:

@@ -51,7 +51,7 @@ class RealismConfig:
     """``real``: the real labelled manifest; ``labels``: its reference labels (default as
     `lungus evaluate`: truth, else bline2, else bline3). ``recipe``: the training YAML (None: the
     repository's covid_blues_bline2.yaml). ``clips`` of ``patients``, ``frames`` per clip of ``size``
-    (H, W) and ``probe``: the simulation; ``seed`` seeds the simulation and the training;
+    (H, W), ``probe`` and ``fit`` (a `lungus sim-fit` FIT.json, or None): the simulation; ``seed`` seeds the simulation and the training;
     ``label_source``: the simulated labels trained on."""
 
     real: str
@@ -63,6 +63,7 @@ class RealismConfig:
     frames: int = 40
     size: tuple[int, int] = (256, 256)
     probe: str = "mixed"
+    fit: str | None = None
     label_source: str = "truth"
     device: str = "auto"
     n_boot: int = 1000
@@ -79,12 +80,20 @@ class RealismConfig:
 
     def simulation(self):
         """The lungus.sim.generator.SimulationConfig of step 1."""
+        from lungus.sim.fitted import read_fit
         from lungus.sim.generator import SimulationConfig
 
+        fit = read_fit(self.fit) if self.fit is not None else None
         try:
-            return SimulationConfig(n_frames=self.frames, height=self.size[0], width=self.size[1], probe=self.probe)
+            simulation = SimulationConfig(n_frames=self.frames, height=self.size[0], width=self.size[1],
+                                          probe=self.probe, fit=fit)
         except ValueError as error:
             raise LungUSError(f"realism: invalid frames/size: {error}") from None
+        if fit is not None and (doubt := fit.size_warning(self.size[0], self.size[1], self.probe)):
+            import warnings
+
+            warnings.warn(doubt, stacklevel=2)
+        return simulation
 
 
 @dataclass(frozen=True)
@@ -236,6 +245,8 @@ def run_realism(out: str | os.PathLike, config: RealismConfig, *, resume: bool =
     simulated = {"clips": config.clips, "patients": config.patients, "seed": config.seed, "frames": config.frames,
                  "size": list(config.size), "probe": config.probe, "fps": simulation.fps,
                  "simulator": simulator_fingerprint()}
+    if simulation.fit is not None:
+        simulated["fit"] = simulation.fit.identity()
     log(f"simulating {config.clips} clips of {config.patients} patients into {sim_folder}")
     sim_reused = _step(sim_folder, simulated, sim_folder / "manifest.csv", lambda _continuing: write_dataset(
         sim_folder, config.clips, config.patients, seed=config.seed, config=simulation))

@@ -134,3 +134,18 @@ def test_the_default_recipe_is_the_repository_covid_blues_one(tiny_collection, t
     assert recipe.name == DEFAULT_RECIPE and recipe.parent.name == "recipes"
     training = training_config(RealismConfig(real=str(tiny_collection)), recipe, tmp_path / "m.csv", tmp_path / "run")
     assert (training.task, training.layout, training.folds, training.label_source) == ("bline2", "polar", 1, "truth")
+
+
+def test_a_missing_simulator_fit_is_refused_before_any_work(tiny_collection, tiny_recipe, tmp_path):
+    out = tmp_path / "out"
+    with pytest.raises(LungUSError, match="nowhere.json: simulator fit not found"):
+        run_realism(out, tiny_config(tiny_collection, tiny_recipe, fit=str(tmp_path / "nowhere.json")))
+    assert not out.exists()
+
+
+def test_the_simulation_draws_from_the_given_fit(tiny_collection, tiny_recipe, tmp_path):
+    from lungus.sim.fitted import SimulatorFit, write_fit
+
+    path = write_fit(SimulatorFit.constant({"gain_db": 3.0}), tmp_path / "fit.json")
+    simulation = tiny_config(tiny_collection, tiny_recipe, fit=str(path)).simulation()
+    assert simulation.fit.settings == {"gain_db": (3.0,) * 21} and simulation.fit.path == str(path)
