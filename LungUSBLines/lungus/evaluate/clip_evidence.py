@@ -193,6 +193,15 @@ def read_infer_evidence(path: str | Path) -> InferEvidence:
 # ---------------------------------------------------------------------------- the evaluation
 
 
+def scored_values(evidence: Sequence[dict[str, float | None]]) -> dict[str, list[float | None]]:
+    """Per CLIP_EVIDENCE statistic, its value on each clip as scored: BLAS undefined on a clip
+    (no intercostal space) counts as 0 (ZERO_WHEN_UNDEFINED)."""
+    values = {name: [v.get(name) for v in evidence] for name in CLIP_EVIDENCE}
+    for name in ZERO_WHEN_UNDEFINED:
+        values[name] = [0.0 if value is None else value for value in values[name]]
+    return values
+
+
 def evaluate_clip_evidence(
     evidence: Sequence[ClipEvidence],
     manifest: Manifest,
@@ -237,10 +246,9 @@ def evaluate_clip_evidence(
     patients = [manifest.patients[row] for row in manifest_row]
     blines = found.blines[manifest_row]
     severity = None if found.severity is None else found.severity[manifest_row]
-    values = {name: [item.values.get(name) for _, item in kept] for name in CLIP_EVIDENCE}
-    no_space = sum(all(values[name][i] is None for name in ZERO_WHEN_UNDEFINED) for i in range(len(kept)))
-    for name in ZERO_WHEN_UNDEFINED:
-        values[name] = [0.0 if value is None else value for value in values[name]]
+    raw = [item.values for _, item in kept]
+    no_space = sum(all(v.get(name) is None for name in ZERO_WHEN_UNDEFINED) for v in raw)
+    values = scored_values(raw)
     metrics = clip_evidence_metrics(patients, values, blines, severity, n_boot=n_boot, seed=seed)
     metrics = {"segmenter": segmenter, "source": source, "labels": labels,
                "severity_labels": found.severity_source, "not_in_manifest": not_in_manifest,

@@ -87,13 +87,10 @@ def evidence_result(records: list[dict[str, Any]], n_boot: int = 0) -> EvalResul
     """Metrics of segment_clip_evidence records that carry their clip's ``blines`` and ``severity``
     labels: each evidence statistic's AUC and Spearman rho (lungus.evaluate.clip_evidence); the
     AUC of the maximum B-line count selects the epoch."""
-    from lungus.data.labels.blines import CLIP_EVIDENCE
-    from lungus.evaluate.clip_evidence import ZERO_WHEN_UNDEFINED, clip_evidence_metrics
+    from lungus.evaluate.clip_evidence import clip_evidence_metrics, scored_values
 
     records = sorted(records, key=lambda r: r["index"])
-    values = {name: [r["evidence"].get(name) for r in records] for name in CLIP_EVIDENCE}
-    for name in ZERO_WHEN_UNDEFINED:  # as `lungus evaluate` scores them
-        values[name] = [0.0 if v is None else v for v in values[name]]
+    values = scored_values([r["evidence"] for r in records])  # as `lungus evaluate` scores them
     severity = [r["severity"] for r in records]
     metrics = clip_evidence_metrics([r["patient"] for r in records], values, [r["blines"] for r in records],
                                     None if all(s < 0 for s in severity) else severity, n_boot=n_boot)
