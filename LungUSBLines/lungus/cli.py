@@ -31,6 +31,7 @@ COMMANDS = (
     "sim-fit",
     "validate",
     "split",
+    "merge",
     "labels",
     "features",
     "pretrain",

@@ -55,11 +55,13 @@ class CrossValidationResult:
 
 def fold_assignment(manifest: Manifest, config: TrainConfig) -> list[int | None]:
     """The manifest's fold column when it has exactly ``config.folds`` folds, else a fresh
-    patient-level stratified assignment (deterministic per split seed)."""
-    from lungus.data.manifests.split import assign_folds
+    patient-level stratified assignment (deterministic per split seed); None for train-only rows
+    (in every fold's training set)."""
+    from lungus.data.manifests.split import manifest_folds
     from lungus.train.setup import default_label_source
 
-    folds = manifest.folds()
+    train_only = manifest.train_only()
+    folds = [None if only else f for f, only in zip(manifest.folds(), train_only)]
     present = {f for f in folds if f is not None}
     if present == set(range(config.folds)):
         return folds
@@ -69,7 +71,8 @@ def fold_assignment(manifest: Manifest, config: TrainConfig) -> list[int | None]
     else:
         source = config.label_source or default_label_source(manifest, config.task)
         strata = labels_of(manifest, source, config.task).hard
-    return [int(f) for f in assign_folds(manifest.patients, strata, config.folds, seed=config.partition_seed)]
+    fresh = manifest_folds(manifest, strata, config.folds, seed=config.partition_seed)
+    return [None if f < 0 else int(f) for f in fresh]
 
 
 def cross_validate(config: TrainConfig, *, resume: bool = False, log: Callable[[str], None] = print,

@@ -127,26 +127,30 @@ def _count_patients(manifest: Manifest, rows: list[int]) -> int:
 
 
 def split_rows(manifest: Manifest, rows: list[int], hard: np.ndarray, config: TrainConfig) -> tuple[list[int], list[int]]:
-    """(train, validation) rows, disjoint by patient."""
+    """(train, validation) rows, disjoint by patient; train-only rows are never validation rows."""
+    train_only = manifest.train_only()
     if config.fold is not None:
         folds = manifest.folds()
         if all(f is None for f in folds):
             raise LungUSError("--fold needs a fold column; run `lungus split` first", manifest.path)
-        val = [r for r in rows if folds[r] == config.fold]
+        val = [r for r in rows if folds[r] == config.fold and not train_only[r]]
         if not val:
             raise LungUSError(f"no clips in fold {config.fold}", manifest.path)
-        return [r for r in rows if folds[r] != config.fold], val
+        return [r for r in rows if folds[r] != config.fold or train_only[r]], val
     if config.val_fraction == 0:
         return rows, []
     from lungus.data.manifests.split import assign_folds
 
+    candidates = [r for r in rows if not train_only[r]]
     all_patients = manifest.patients
-    patients = [all_patients[r] for r in rows]
+    patients = [all_patients[r] for r in candidates]
     n_folds = max(2, min(int(round(1 / config.val_fraction)), len(set(patients))))
     if len(set(patients)) < 2:
-        raise LungUSError("a validation split needs at least two patients; pass --val-fraction 0", manifest.path)
-    fold_of = assign_folds(patients, hard[rows], n_folds, seed=config.partition_seed)
-    return [r for r, f in zip(rows, fold_of) if f != 0], [r for r, f in zip(rows, fold_of) if f == 0]
+        raise LungUSError("a validation split needs at least two patients that are not train-only; pass "
+                          "--val-fraction 0", manifest.path)
+    fold_of = assign_folds(patients, hard[candidates], n_folds, seed=config.partition_seed)
+    val = {r for r, f in zip(candidates, fold_of) if f == 0}
+    return [r for r in rows if r not in val], sorted(val)
 
 
 def classification_task(config: TrainConfig, class_names: tuple[str, ...],

@@ -170,3 +170,19 @@ def test_segmenter_masks_cannot_be_cross_validated(labelled_clips, tmp_path):
                          **{**TINY_WEAK_SEG, "label_source": "truth"})
     with pytest.raises(LungUSError, match="weak:SOURCE"):
         cross_validate(config)
+
+
+def test_train_only_clips_train_in_every_fold_and_are_never_scored(labelled_clips, tiny_collection, tmp_path):
+    from lungus.data.manifests.merge import merge_manifests
+
+    joint = merge_manifests(tmp_path / "joint.csv", [labelled_clips], [tiny_collection])
+    joint.save()
+    config = TrainConfig(manifest=str(tmp_path / "joint.csv"), out=str(tmp_path / "cv"), epochs=1, val_fraction=0,
+                         folds=2, **TINY_WEAK_SEG)
+    lines = []
+    result = cross_validate(config, log=lines.append)
+    simulated = sum(joint.train_only())
+    assert [f["n_clips"] for f in result.fold_metrics] == [6, 6]
+    scored = json.loads((tmp_path / "cv" / "clip_evidence.json").read_text())
+    assert scored["n_clips"] == 12
+    assert sum(f"seg: {6 + simulated} training clips" in line for line in lines) == 2

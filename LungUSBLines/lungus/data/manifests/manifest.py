@@ -10,6 +10,9 @@ Columns (paths are relative to the CSV's own folder):
 - ``expert_<name>``: one expert's labels (any scheme; the values say which);
 - ``truth_<scheme>``: simulator ground truth;
 - ``fold``: integer >= 0;
+- ``train_only`` (optional): ``yes`` marks a clip that only trains: it is in the training set of
+  every fold and never held out, validated or scored (simulated clips with dense truth beside
+  real clips, `lungus merge --train-only`); blank or ``no`` otherwise;
 - ``mask`` (optional): per-frame segmentation mask file (class ids of
   docs/architecture.md#segmentation-classes);
 - ``annotation_spacing_mm`` (optional): the pixel spacing AnnotateUltrasound points are read with
@@ -49,6 +52,8 @@ MAX_PATH_CHARS = 4096
 MAX_OPINION_COUNT = 10**9
 SCHEME_COLUMNS = tuple(LABEL_SCHEMES)  # bline2, bline3, lus4
 EXPERT_PREFIX = "expert_"
+TRAIN_ONLY_COLUMN = "train_only"
+TRAIN_ONLY_VALUES = {"yes": True, "no": False, "": False}
 TRUTH_PREFIX = "truth_"
 # Order of the standard columns when a manifest is written from scratch.
 CANONICAL_ORDER = ("clip", "patient", "zone", *SCHEME_COLUMNS, *CROWD_COLUMNS)
@@ -264,6 +269,24 @@ class Manifest:
                     f"line {line}: column fold: {row['fold']!r} is not an integer", self.path
                 ) from None
         return folds
+
+    def train_only(self) -> list[bool]:
+        """Per row: whether the clip only trains (``train_only`` = yes): it is in every fold's training
+        set and never held out, validated or scored. LungUSError on a value other than yes/no/blank."""
+        if TRAIN_ONLY_COLUMN not in self.columns:
+            return [False] * len(self.rows)
+        flags = []
+        for row, line in zip(self.rows, self.lines):
+            value = row[TRAIN_ONLY_COLUMN].strip().lower()
+            if value not in TRAIN_ONLY_VALUES:
+                raise LungUSError(f"line {line}: column {TRAIN_ONLY_COLUMN}: {row[TRAIN_ONLY_COLUMN]!r} is not "
+                                  "yes, no or blank", self.path)
+            flags.append(TRAIN_ONLY_VALUES[value])
+        return flags
+
+    def scored_rows(self) -> list[int]:
+        """The rows that can be held out, validated and scored: all but the train-only ones."""
+        return [r for r, only in enumerate(self.train_only()) if not only]
 
     @property
     def expert_names(self) -> list[str]:

@@ -115,9 +115,20 @@ def split_manifest(
     if source is not None:
         scheme = scheme or default_scheme(manifest, source)
         labels = labels_of(manifest, source, scheme, opinions).hard
+    folds = manifest_folds(manifest, labels, n_folds, seed)
+    manifest.set_column("fold", [None if f < 0 else int(f) for f in folds])
+    return SplitResult(folds, source, scheme if source else None, labels)
+
+
+def manifest_folds(manifest: Manifest, labels: np.ndarray | None, n_folds: int, seed: int = 0) -> np.ndarray:
+    """Fold per row (:func:`assign_folds` over the rows that can be scored); -1 for the train-only
+    rows, which train in every fold. LungUSError when there are too few patients."""
+    scored = manifest.scored_rows()
+    patients = manifest.patients
+    folds = np.full(len(manifest), -1, dtype=np.int64)
     try:
-        folds = assign_folds(manifest.patients, labels, n_folds, seed)
+        folds[scored] = assign_folds([patients[r] for r in scored], None if labels is None else labels[scored],
+                                     n_folds, seed)
     except ValueError as error:
         raise LungUSError(str(error), manifest.path) from None
-    manifest.set_column("fold", folds.tolist())
-    return SplitResult(folds, source, scheme if source else None, labels)
+    return folds

@@ -6,6 +6,8 @@ Errors make a manifest unusable (exit status 2 from `lungus validate`):
   its scheme, an expert column whose values fit no scheme, crowd counts that are not
   non-negative integers (or only partly filled), a mask file missing, an incomplete set of crowd columns,
   a fold that is not a non-negative integer, a patient in two folds (leakage), a
+  ``train_only`` value other than yes/no/blank, a patient with both train-only and scored clips
+  (leakage into every fold's held-out clips), a
   ``truth_<scheme>`` column with an unknown scheme, and (with an opinions file) opinions
   on clips not in the manifest, blank raters or labels outside bline3.
 
@@ -31,6 +33,8 @@ from lungus.data.manifests.manifest import (
     EXPERT_PREFIX,
     REQUIRED_COLUMNS,
     SCHEME_COLUMNS,
+    TRAIN_ONLY_COLUMN,
+    TRAIN_ONLY_VALUES,
     TRUTH_PREFIX,
     Manifest,
     ManifestIssue,
@@ -168,6 +172,9 @@ def _row_issues(manifest: Manifest, check_files: bool, label_schemes: dict[str, 
                     found.append(
                         ManifestIssue(ERROR, line, name, f"{row[name]!r} is not a non-negative integer count")
                     )
+        only = row.get(TRAIN_ONLY_COLUMN, "")
+        if only.strip().lower() not in TRAIN_ONLY_VALUES:
+            found.append(ManifestIssue(ERROR, line, TRAIN_ONLY_COLUMN, f"{only!r} is not yes, no or blank"))
         if "fold" in manifest.columns:
             try:
                 fold = parse_int(row["fold"])
@@ -180,13 +187,43 @@ def _row_issues(manifest: Manifest, check_files: bool, label_schemes: dict[str, 
     return found
 
 
+def _train_only_flags(manifest: Manifest) -> list[bool]:
+    """Train-only flag per row, with unreadable values (reported as row errors) counted as scored."""
+    if TRAIN_ONLY_COLUMN not in manifest.columns:
+        return [False] * len(manifest.rows)
+    return [TRAIN_ONLY_VALUES.get(row[TRAIN_ONLY_COLUMN].strip().lower(), False) for row in manifest.rows]
+
+
+def _train_only_issues(manifest: Manifest) -> list[ManifestIssue]:
+    """A patient with train-only and scored clips would train on the clips it is scored on."""
+    if "patient" not in manifest.columns:
+        return []
+    train_only = _train_only_flags(manifest)
+    first_train_only: dict[str, int] = {}
+    for row, line, only in zip(manifest.rows, manifest.lines, train_only):
+        if only and row["patient"]:
+            first_train_only.setdefault(row["patient"], line)
+    found = []
+    for row, line, only in zip(manifest.rows, manifest.lines, train_only):
+        patient = row["patient"]
+        if not only and patient in first_train_only:
+            found.append(ManifestIssue(
+                ERROR, line, TRAIN_ONLY_COLUMN,
+                f"patient {patient!r} has train-only clips (line {first_train_only.pop(patient)}) and scored "
+                "ones: their clips would train the models that score them; give them other patient ids"))
+    return found
+
+
 def _fold_issues(manifest: Manifest) -> list[ManifestIssue]:
     if "fold" not in manifest.columns or "patient" not in manifest.columns:
         return []
     found = []
     folds_of: dict[str, dict[int, int]] = defaultdict(dict)  # patient -> fold -> first line
     blank_lines = []
-    for row, line in zip(manifest.rows, manifest.lines):
+    train_only = _train_only_flags(manifest)
+    for row, line, only in zip(manifest.rows, manifest.lines, train_only):
+        if only:
+            continue  # train-only clips are in no fold by design
         try:
             fold = parse_int(row["fold"])
         except ValueError:
@@ -208,7 +245,7 @@ def _fold_issues(manifest: Manifest) -> list[ManifestIssue]:
                     "(re-run `lungus split`)",
                 )
             )
-    if blank_lines and len(blank_lines) < len(manifest.rows):
+    if blank_lines and len(blank_lines) < len(manifest.rows) - sum(train_only):
         shown = ", ".join(map(str, blank_lines[:10])) + (" ..." if len(blank_lines) > 10 else "")
         found.append(
             ManifestIssue(
@@ -329,6 +366,7 @@ def validate_manifest(
     row_issues = _row_issues(manifest, check_files, label_schemes)
     found += row_issues
     found += _fold_issues(manifest)
+    found += _train_only_issues(manifest)
     row_errors = {(issue.line, column) for issue in row_issues for column in (issue.column or "").split(", ")}
     found += _class_issues(manifest, label_schemes, row_errors)
     if opinions is not None:

@@ -1,0 +1,58 @@
+"""Several manifests as one (`lungus merge`): real clips with clip labels beside simulated clips
+with dense truth, for instance, marked train-only so they train in every fold and are never
+scored (docs/segmenter-weak-labels.md#simulated-truth-beside-weak-labels)."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+from lungus.data.manifests.manifest import PATH_COLUMNS, TRAIN_ONLY_COLUMN, Manifest
+from lungus.errors import LungUSError
+
+
+def merge_manifests(out: str | os.PathLike, manifests: Sequence[str | os.PathLike],
+                    train_only: Sequence[str | os.PathLike] = ()) -> Manifest:
+    """One manifest at ``out`` (not yet saved) with the rows of ``manifests`` and, marked train-only,
+    of ``train_only``; paths are rewritten relative to ``out``'s folder and columns are the union.
+    LungUSError on a clip listed twice, or a patient id in both a train-only and another manifest
+    (its clips would train the models that score it)."""
+    if not manifests:
+        raise LungUSError("merge needs at least one manifest whose clips are scored (train-only ones only train)")
+    target = Path(out)
+    rows: list[dict[str, str]] = []
+    seen: dict[Path, str] = {}  # clip file -> where it was first listed
+    scored_patients: dict[str, str] = {}
+    train_only_patients: dict[str, str] = {}
+    for path, only in [(p, False) for p in manifests] + [(p, True) for p in train_only]:
+        manifest = Manifest.load(path)
+        manifest.require_columns("clip", "patient")
+        flags = manifest.train_only()
+        for i, row in enumerate(manifest.rows):
+            where = f"{manifest.path}:{manifest.lines[i]}"
+            clip = manifest.clip_path(i)
+            if clip in seen:
+                raise LungUSError(f"line {manifest.lines[i]}: clip {row['clip']!r} is also listed at {seen[clip]}; "
+                                  "a clip can be merged once", manifest.path)
+            seen[clip] = where
+            is_train_only = only or flags[i]
+            (train_only_patients if is_train_only else scored_patients).setdefault(row["patient"], where)
+            merged = dict(row)
+            for column in PATH_COLUMNS:
+                path_i = manifest.resolve(i, column) if merged.get(column) else None
+                if path_i is not None and not Path(merged[column]).is_absolute():
+                    merged[column] = Path(os.path.relpath(path_i, target.parent.resolve())).as_posix()
+            merged[TRAIN_ONLY_COLUMN] = "yes" if is_train_only else ""
+            if is_train_only:
+                merged["fold"] = ""  # train-only clips are in every fold's training set, no fold's
+            rows.append(merged)
+    shared = sorted(set(scored_patients) & set(train_only_patients))
+    if shared:
+        raise LungUSError(f"patient {shared[0]!r} has train-only clips ({train_only_patients[shared[0]]}) and scored "
+                          f"ones ({scored_patients[shared[0]]}): its clips would train the models that score "
+                          "them; give the train-only clips other patient ids")
+    if not any(row[TRAIN_ONLY_COLUMN] for row in rows):
+        for row in rows:
+            del row[TRAIN_ONLY_COLUMN]
+    return Manifest.from_rows(target, rows)
