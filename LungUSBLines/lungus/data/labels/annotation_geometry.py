@@ -36,11 +36,8 @@ ANNOTATION_SPACING = "annotation_spacing_mm"
 _AGREEMENT = 1e-3
 
 
-def parse_annotation_spacing(
-    value: object, where: str, path: str | os.PathLike | None
-) -> tuple[float, float]:
-    """(row, column) mm per pixel from ``0.26``, ``"0.26 0.25"`` or ``[0.26, 0.25]``; LungUSError
-    naming ``where`` (``line 3: column annotation_spacing_mm``) and ``path`` otherwise."""
+def annotation_spacing(value: object) -> tuple[float, float] | None:
+    """(row, column) mm per pixel from ``0.26``, ``"0.26 0.25"`` or ``[0.26, 0.25]``; None if it is none."""
     if isinstance(value, str):
         parts: list[object] = value.replace(";", " ").replace("x", " ").split()
     elif isinstance(value, (list, tuple)):
@@ -55,12 +52,24 @@ def parse_annotation_spacing(
             number = math.nan
         numbers.append(number)
     if len(numbers) not in (1, 2) or not all(math.isfinite(n) and n > 0 for n in numbers):
-        raise LungUSError(
-            f"{where}: {str(value)[:40]!r} is not a pixel spacing in mm (one positive number, or row and "
-            "column)",
-            path,
-        )
+        return None
     return (numbers[0], numbers[-1])
+
+
+def spacing_problem(value: object) -> str:
+    """What is wrong with a value :func:`annotation_spacing` refuses."""
+    return f"{str(value)[:40]!r} is not a pixel spacing in mm (one positive number, or row and column)"
+
+
+def parse_annotation_spacing(
+    value: object, where: str, path: str | os.PathLike | None
+) -> tuple[float, float]:
+    """:func:`annotation_spacing`, or a LungUSError naming ``where`` (``line 3: column
+    annotation_spacing_mm``) and ``path``."""
+    spacing = annotation_spacing(value)
+    if spacing is None:
+        raise LungUSError(f"{where}: {spacing_problem(value)}", path)
+    return spacing
 
 
 def _sidecar_spacing(clip_path: Path) -> tuple[Path, tuple[float, float]] | None:

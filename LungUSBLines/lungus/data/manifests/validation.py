@@ -6,7 +6,8 @@ Errors make a manifest unusable (exit status 2 from `lungus validate`):
   its scheme, an expert column whose values fit no scheme, crowd counts that are not
   non-negative integers (or only partly filled), a mask file missing, an incomplete set of crowd columns,
   a fold that is not a non-negative integer, a patient in two folds (leakage), a
-  ``train_only`` value other than yes/no/blank, a patient with both train-only and scored clips
+  ``train_only`` value other than yes/no/blank, an ``annotation_spacing_mm`` that is not one or two
+  positive numbers, a patient with both train-only and scored clips
   (leakage into every fold's held-out clips), a
   ``truth_<scheme>`` column with an unknown scheme, and (with an opinions file) opinions
   on clips not in the manifest, blank raters or labels outside bline3.
@@ -25,6 +26,7 @@ from collections import defaultdict
 
 import numpy as np
 
+from lungus.data.labels.annotation_geometry import ANNOTATION_SPACING, annotation_spacing, spacing_problem
 from lungus.data.labels.crowd import majority_vote
 from lungus.data.labels.opinions import Opinions, clip_key
 from lungus.data.labels.schemes import CROWD_COLUMNS, LABEL_SCHEMES, normalise_label, scheme_classes
@@ -172,6 +174,9 @@ def _row_issues(manifest: Manifest, check_files: bool, label_schemes: dict[str, 
                     found.append(
                         ManifestIssue(ERROR, line, name, f"{row[name]!r} is not a non-negative integer count")
                     )
+        spacing = row.get(ANNOTATION_SPACING, "")
+        if spacing.strip() and annotation_spacing(spacing) is None:
+            found.append(ManifestIssue(ERROR, line, ANNOTATION_SPACING, spacing_problem(spacing)))
         only = row.get(TRAIN_ONLY_COLUMN, "")
         if only.strip().lower() not in TRAIN_ONLY_VALUES:
             found.append(ManifestIssue(ERROR, line, TRAIN_ONLY_COLUMN, f"{only!r} is not yes, no or blank"))

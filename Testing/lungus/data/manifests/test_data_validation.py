@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from lungus.data.labels.opinions import Opinions
 from lungus.data.manifests.manifest import Manifest
 from lungus.data.manifests.validation import validate_manifest
@@ -177,3 +179,12 @@ def test_missing_mask_file(write_manifest):
     text = "clip,patient,mask\nclips/a.npy,p1,masks/a.seq.nrrd\nclips/b.npy,p2,\n"
     [(line, column, message)] = _errors(write_manifest(text, CLIPS[:2]))
     assert (line, column) == (2, "mask") and "a.seq.nrrd" in message
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-0.2", "0.2 0.3 0.4", "nan"])
+def test_an_annotation_spacing_that_is_not_one_or_two_positive_numbers_is_an_error(write_manifest, value):
+    path = write_manifest(f"clip,patient,annotation_spacing_mm\nclips/a.npy,p1,{value}\nclips/b.npy,p2,0.26 0.25\n",
+                          clips=["clips/a.npy", "clips/b.npy"])
+    issues = [i for i in validate_manifest(Manifest.load(path)) if i.column == "annotation_spacing_mm"]
+    assert [(i.severity, i.line) for i in issues] == [("error", 2)]
+    assert "is not a pixel spacing in mm" in issues[0].message
