@@ -47,7 +47,8 @@ def evaluate_model(model_path: str | Path, manifest_path: str | Path, out: str |
 
     A segmenter on a manifest without a ``mask`` column, or with ``clip_evidence``, is scored by
     the clip-level B-line evidence of its masks against the clip labels instead
-    (lungus.evaluate.clip_evidence: DIR/clip_evidence.json, .csv and .png)."""
+    (lungus.evaluate.clip_evidence: DIR/clip_evidence.json, .csv and .png). Clips marked
+    ``train_only`` (`lungus merge --train-only`) are not scored."""
     from lungus.data.pipeline.training_sets import ClipEvalSet, MaskEvalSet, readable_clips
     from lungus.device import resolve_device
     from lungus.evaluate.report import write_classification_report, write_json
@@ -84,7 +85,7 @@ def evaluate_model(model_path: str | Path, manifest_path: str | Path, out: str |
         from lungus.evaluate.summaries import segmentation_summary
         from lungus.predict.eval_sets import segment_eval_set
 
-        rows = list(range(len(manifest)))
+        rows = scored_rows(manifest, log)
         clips = readable_clips(manifest, rows, preprocessing, cache, log, "evaluation", mask_column="mask",
                                read_masks=read_label_masks)
         predictions = segment_eval_set(predictor, model, MaskEvalSet(clips), torch_device,
@@ -97,7 +98,7 @@ def evaluate_model(model_path: str | Path, manifest_path: str | Path, out: str |
         from lungus.predict.eval_sets import classify_eval_set
 
         label_set = labels_of(manifest, source, card.task)
-        rows = [r for r in range(len(manifest)) if label_set.hard[r] >= 0]
+        rows = [r for r in scored_rows(manifest, log) if label_set.hard[r] >= 0]
         if not rows:
             raise LungUSError(f"no clip has a {source} label for {card.task}", manifest.path)
         clips = readable_clips(manifest, rows, preprocessing, cache, log, "evaluation")
@@ -122,6 +123,16 @@ def evaluate_model(model_path: str | Path, manifest_path: str | Path, out: str |
     return Evaluation(metrics, predictions, skipped, files)
 
 
+def scored_rows(manifest: Manifest, log: Callable[[str], None]) -> list[int]:
+    """The manifest's rows an evaluation scores: all but the train-only clips (said in the log)."""
+    rows = manifest.scored_rows()
+    if len(rows) < len(manifest):
+        log(f"not scored: {len(manifest) - len(rows)} train-only clips (they train every fold's models)")
+    if not rows:
+        raise LungUSError("every clip is train-only: nothing to score", manifest.path)
+    return rows
+
+
 def _evaluate_clip_evidence(predictor, model, card, model_path: str | Path, manifest: Manifest, out: Path,
                             labels: str | None, preprocessing: Preprocessing, cache: ClipCache,
                             torch_device, n_boot: int, log: Callable[[str], None]) -> Evaluation:
@@ -136,7 +147,7 @@ def _evaluate_clip_evidence(predictor, model, card, model_path: str | Path, mani
     labelled = found.blines >= 0
     if found.severity is not None:
         labelled |= found.severity >= 0
-    rows = [int(r) for r in np.flatnonzero(labelled)]
+    rows = [r for r in scored_rows(manifest, log) if labelled[r]]
     if not rows:
         raise LungUSError(f"no clip has a {source} label", manifest.path)
     clips = readable_clips(manifest, rows, preprocessing, cache, log, "evaluation")
