@@ -20,7 +20,13 @@ attenuation_db      deep_grey              loss over the full depth after TGC
 dynamic_range_db    grey_spread            display dynamic range (log-compression window)
 gain_db             grey_p50               display gain
 motion              temporal_change        scales speckle renewal (tissue, lung), breathing and sliding
+artefact_db         grey_p50 (IQR)         B-line and confluent echoes' contrast over the lung haze
+                                           (dB added to them alone)
 ==================  =====================  ==========================================================
+
+A control's statistic is per clip; the joint fit (lungus.sim.fitting) matches its mean over a set
+of clips, or with ``over_clips="iqr"`` its interquartile range over them: a set-level, label-free
+statistic (how much clips differ in brightness), not a clip's own.
 
 A fit holds, per control, its quantiles at ``LEVELS``; each simulated clip draws every control
 from its own quantile function with a random stream of its own (``fit_rng``), so a clip keeps the
@@ -66,6 +72,7 @@ class Control:
     high: float = math.inf
     start: float = 0.0
     step: float | None = None
+    over_clips: str = "mean"  # what the joint fit matches over a set of clips: "mean" or "iqr"
 
     @property
     def direct(self) -> bool:
@@ -89,6 +96,11 @@ CONTROLS: tuple[Control, ...] = (
     Control("dynamic_range_db", "grey_spread", low=20.0, high=120.0, start=58.0, step=4.0),
     Control("gain_db", "grey_p50", low=-30.0, high=40.0, start=0.0, step=2.0),
     Control("motion", "temporal_change", (0.0, 0.25, 0.5, 0.75, 1.0, 1.5), 0.0, 1.5),
+    # Last, so the fits made before it draw their settings from the same uniforms. Fitted with the
+    # display's brightness: the B-line and confluent echoes far above the haze make clips with them
+    # bright and clips without dark, a spread of brightness over clips (and a cue bound to the
+    # label) that real clips do not have.
+    Control("artefact_db", "grey_p50", low=-15.0, high=10.0, start=0.0, step=2.0, over_clips="iqr"),
 )
 CONTROL_NAMES: tuple[str, ...] = tuple(c.name for c in CONTROLS)
 _GEOMETRY = ("apex_frac", "top_frac", "bottom_frac", "half_angle_deg", "depth_mm")
@@ -145,9 +157,11 @@ class SimulatorFit:
         at most 1.5, so B-lines placed clear of the ribs at the scene's sliding stay nearly clear)."""
         changes: dict[str, Any] = {name: values[name] for name in _SCENE_FIELDS if name in values}
         if "lung_db" in values:
-            # The artefacts are echoes of the same lung surface: they keep their contrast over the haze.
-            shift = values["lung_db"]
-            changes["haze_db"] = scene.haze_db + shift
+            changes["haze_db"] = scene.haze_db + values["lung_db"]
+        if "lung_db" in values or "artefact_db" in values:
+            # The artefacts are echoes of the same lung surface: they follow the haze (lung_db), and
+            # artefact_db alone sets their contrast over it.
+            shift = values.get("lung_db", 0.0) + values.get("artefact_db", 0.0)
             changes["blines"] = [dataclasses.replace(b, gain_db=b.gain_db + shift) for b in scene.blines]
             changes["confluent"] = [dataclasses.replace(c, gain_db=c.gain_db + shift) for c in scene.confluent]
         if "motion" in values:

@@ -11,10 +11,11 @@
    control's quantiles. The spread of the statistic that other causes give at a fixed value
    (anatomy, disease, the probe) is taken out of the real spread first, so a fitted set is not
    wider than the real one. The display's brightness controls (a ``step``: the lung's echo,
-   attenuation, dynamic range, gain) all move every grey-level statistic, so they are fitted
-   *together*: damped Newton steps on finite differences bring the calibration set's means of
-   their four statistics to the real means (one value each). ``passes`` repeats the round
-   (later controls change what earlier ones measure).
+   attenuation, dynamic range, gain, and the artefacts' contrast over the lung haze) all move
+   every grey-level statistic, so they are fitted *together*: damped Newton steps on finite
+   differences bring the calibration set's means of four statistics, and the spread over clips
+   (IQR) of their grey level, to the real ones (one value each; no label is read).
+   ``passes`` repeats the round (later controls change what earlier ones measure).
 4. A check set of the default simulator and one of the fitted simulator are measured, so the fit
    says how close it came (FIT.json ``statistics``; the figure of lungus.sim.fit_figure).
 
@@ -145,6 +146,26 @@ def _robust_std(values: np.ndarray) -> float:
     return float((q75 - q25) / 1.349)
 
 
+def iqr(values: np.ndarray) -> float:
+    """The interquartile range of ``values``."""
+    q25, q75 = np.percentile(values, [25, 75])
+    return float(q75 - q25)
+
+
+#: What a joint control's ``over_clips`` matches over a set of clips.
+_OVER_CLIPS: dict[str, Callable[[np.ndarray], float]] = {"mean": lambda v: float(np.mean(v)), "iqr": iqr}
+
+
+def joint_target(control: Control) -> str:
+    """The name of what the joint fit matches for ``control``: its statistic, or e.g. ``grey_p50 iqr``."""
+    return control.statistic if control.over_clips == "mean" else f"{control.statistic} {control.over_clips}"
+
+
+def over_clips(control: Control, rows: Rows) -> float:
+    """``control``'s statistic summarised over ``rows`` as the joint fit matches it."""
+    return _OVER_CLIPS[control.over_clips](column(rows, control.statistic))
+
+
 def summarise(rows: Rows) -> dict[str, dict[str, Any]]:
     """Per statistic: n, mean, std, and the quantiles at LEVELS (None where no clip has a value)."""
     summary: dict[str, dict[str, Any]] = {}
@@ -187,12 +208,15 @@ def _invert(control: Control, medians: np.ndarray, spread_at_fixed: float, real:
 
 
 def _medians(settings: dict[str, tuple[float, ...]], fixed: dict[str, float], statistics: list[str],
-             config: FitConfig, centre: Callable[[np.ndarray], float] = np.median) -> tuple[np.ndarray, Rows]:
-    """``centre`` (median) of each statistic over the calibration set made with ``settings`` and
-    ``fixed`` values."""
+             config: FitConfig, centres: list[Callable[[np.ndarray], float]] | None = None
+             ) -> tuple[np.ndarray, Rows]:
+    """Each statistic's ``centres`` (the median) over the calibration set made with ``settings``
+    and ``fixed`` values."""
     trial = SimulatorFit({**settings, **{name: (float(v),) * len(LEVELS) for name, v in fixed.items()}})
     rows = simulated_statistics(config.simulation(trial), config.calibration_clips, config.seed * 10 + _CALIBRATION)
-    medians = np.array([float(centre(column(rows, s))) if column(rows, s).size else math.nan for s in statistics])
+    centres = centres or [np.median] * len(statistics)
+    medians = np.array([float(centre(column(rows, s))) if column(rows, s).size else math.nan
+                        for s, centre in zip(statistics, centres)])
     if not np.isfinite(medians).all():
         raise LungUSError(f"sim-fit: the simulator gave no {', '.join(statistics)} to calibrate with")
     return medians, rows
@@ -220,19 +244,21 @@ _JOINT_MAX_STEPS = 4.0
 
 def _fit_jointly(controls: list[Control], settings: dict[str, tuple[float, ...]], real: Rows, config: FitConfig
                  ) -> tuple[np.ndarray, dict[str, Any]]:
-    """Values of ``controls`` whose calibration-set means match the real means of their statistics:
-    damped Newton steps on finite differences, each residual in units of the real spread. Means,
-    not medians: the simulator's grey levels are bimodal over clips (a dark aerated lung, a bright
-    one full of B-lines), and a median in the gap between the modes jumps with the mix of states."""
+    """Values of ``controls`` whose calibration-set means (or IQRs, by ``over_clips``) of their
+    statistics match the real ones: damped Newton steps on finite differences, each residual in
+    units of the statistic's real spread. Means, not medians: the simulator's grey levels can be
+    bimodal over clips (a dark aerated lung, a bright one full of B-lines), and a median in the gap
+    between the modes jumps with the mix of states; the IQR is what closes that gap."""
     names, statistics = [c.name for c in controls], [c.statistic for c in controls]
-    target = np.array([float(np.mean(column(real, s))) for s in statistics])
+    target = np.array([over_clips(c, real) for c in controls])
     scale = np.array([max(_robust_std(column(real, s)), 1e-6) for s in statistics])
+    centres = [_OVER_CLIPS[c.over_clips] for c in controls]
     low, high = np.array([c.low for c in controls]), np.array([c.high for c in controls])
     steps = np.array([c.step for c in controls])
     theta = np.array([float(np.median(settings[n])) if n in settings else c.start for n, c in zip(names, controls)])
 
     def at(values: np.ndarray) -> np.ndarray:
-        return _medians(settings, dict(zip(names, values)), statistics, config, np.mean)[0]
+        return _medians(settings, dict(zip(names, values)), statistics, config, centres)[0]
 
     def misfit(medians: np.ndarray) -> float:
         return float(np.linalg.norm((medians - target) / scale))
@@ -260,7 +286,7 @@ def _fit_jointly(controls: list[Control], settings: dict[str, tuple[float, ...]]
         else:
             break  # no step helps: as close as these settings get
         history.append(round(misfit(medians), 4))
-    return theta, {"controls": names, "statistics": statistics, "values": [round(float(v), 4) for v in theta],
+    return theta, {"controls": names, "statistics": [joint_target(c) for c in controls], "values": [round(float(v), 4) for v in theta],
                    "target": [round(float(v), 4) for v in target], "achieved": [round(float(v), 4) for v in medians],
                    "misfit_history": history}
 
@@ -293,7 +319,7 @@ def fit_simulator(real: RealStatistics, config: FitConfig | None = None,
                 settings.update({c.name: (v,) * len(LEVELS) for c, v in zip(joint, found)})
                 calibration["joint"]["pass"] = round_ + 1
                 log(f"pass {round_ + 1}: " + ", ".join(f"{c.name} {v:.3g}" for c, v in zip(joint, found))
-                    + " (" + ", ".join(f"{c.statistic} {a:.3g} for {t:.3g}" for c, a, t in zip(
+                    + " (" + ", ".join(f"{joint_target(c)} {a:.3g} for {t:.3g}" for c, a, t in zip(
                         joint, calibration["joint"]["achieved"], calibration["joint"]["target"])) + ")")
     fit = SimulatorFit(settings)
     log(f"measuring {config.check_clips} clips of the default and of the fitted simulator")

@@ -104,6 +104,28 @@ def test_a_darker_lung_keeps_its_b_lines_contrast_over_the_haze():
     assert [b.gain_db for b in darker.blines] == pytest.approx([b.gain_db - 10.0 for b in scene.blines])
 
 
+def test_an_artefact_fit_dims_the_b_lines_but_not_the_haze():
+    scene = a_scene(state=1)
+    dimmer = SimulatorFit.apply(scene, {"artefact_db": -6.0})
+    assert scene.blines and dimmer.haze_db == scene.haze_db
+    assert [b.gain_db for b in dimmer.blines] == pytest.approx([b.gain_db - 6.0 for b in scene.blines])
+
+
+def test_an_artefact_fit_adds_to_the_lungs_shift_of_the_confluent_echoes():
+    scene = a_scene(state=3)
+    shifted = SimulatorFit.apply(scene, {"lung_db": -4.0, "artefact_db": -3.0})
+    assert scene.confluent and shifted.haze_db == pytest.approx(scene.haze_db - 4.0)
+    assert [c.gain_db for c in shifted.confluent] == pytest.approx([c.gain_db - 7.0 for c in scene.confluent])
+
+
+def test_a_fit_without_the_artefact_control_draws_as_before_it():
+    """artefact_db is drawn last: a fit made before it gives its clips the same settings."""
+    gain = SimulatorFit({"gain_db": tuple(float(v) for v in np.linspace(-4.0, 6.0, len(LEVELS)))})
+    both = SimulatorFit({**gain.settings, "artefact_db": tuple(float(v) for v in np.linspace(-9, 0, len(LEVELS)))})
+    drawn, drawn_with = gain.draw(np.random.default_rng(5)), both.draw(np.random.default_rng(5))
+    assert drawn_with["gain_db"] == drawn["gain_db"] and "artefact_db" not in drawn
+
+
 def test_no_motion_stops_breathing_sliding_and_speckle_renewal():
     still = SimulatorFit.apply(a_scene(state=0), {"motion": 0.0})
     assert not still.resp.any() and not still.sliding.any()

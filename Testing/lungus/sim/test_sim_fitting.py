@@ -15,6 +15,7 @@ from lungus.sim.fitting import (
     RealStatistics,
     column,
     fit_simulator,
+    iqr,
     real_statistics,
     simulated_statistics,
 )
@@ -46,6 +47,16 @@ def test_the_fit_records_what_it_was_fitted_on_and_its_calibration(fitted_to_bri
     assert joint["controls"][joint["statistics"].index("grey_p50")] == "gain_db"
     assert len(joint["achieved"]) == len(joint["target"]) == len(joint["values"])
     assert set(fit.record["statistics"]) == {"real", "default", "fitted"}
+
+
+def test_the_artefacts_contrast_is_fitted_to_the_real_spread_of_grey_level_over_clips(
+        fitted_to_brighter_narrower_clips):
+    fit, groups = fitted_to_brighter_narrower_clips
+    joint = fit.record["calibration"]["joint"]
+    k = joint["controls"].index("artefact_db")
+    assert joint["statistics"][k] == "grey_p50 iqr"
+    assert joint["target"][k] == pytest.approx(iqr(column(groups["real"], "grey_p50")), abs=1e-3)
+    assert "artefact_db" in fit.settings
 
 
 def copy_manifest(source: Path, target: Path, change) -> Path:
