@@ -37,9 +37,8 @@ def run(args: argparse.Namespace) -> int:
     merged = merge_manifests(args.out, args.manifests, args.train_only)
     target = merged.save()
     train_only = merged.train_only()
+    patients = {only: {p for p, o in zip(merged.patients, train_only) if o == only} for only in (False, True)}
     n_only = sum(train_only)
-    patients = {p for p, only in zip(merged.patients, train_only) if not only}
-    print(f"{target}: {len(merged) - n_only} clips of {len(patients)} patients"
-          + (f", and {n_only} train-only clips of {len({p for p, o in zip(merged.patients, train_only) if o})} "
-             "patients" if n_only else ""))
+    print(f"{target}: {len(merged) - n_only} clips of {len(patients[False])} patients"
+          + (f", and {n_only} train-only clips of {len(patients[True])} patients" if n_only else ""))
     return 0

@@ -53,7 +53,7 @@ MAX_OPINION_COUNT = 10**9
 SCHEME_COLUMNS = tuple(LABEL_SCHEMES)  # bline2, bline3, lus4
 EXPERT_PREFIX = "expert_"
 TRAIN_ONLY_COLUMN = "train_only"
-TRAIN_ONLY_VALUES = {"yes": True, "no": False, "": False}
+_TRAIN_ONLY_VALUES = {"yes": True, "no": False, "": False}
 TRUTH_PREFIX = "truth_"
 # Order of the standard columns when a manifest is written from scratch.
 CANONICAL_ORDER = ("clip", "patient", "zone", *SCHEME_COLUMNS, *CROWD_COLUMNS)
@@ -95,6 +95,11 @@ def parse_int(text: str) -> int | None:
     if not np.isfinite(number) or not number.is_integer():
         raise ValueError(text)
     return int(number)
+
+
+def train_only_flag(text: str) -> bool | None:
+    """A ``train_only`` field: True for yes, False for no or blank, None for anything else."""
+    return _TRAIN_ONLY_VALUES.get(text.strip().lower())
 
 
 class Manifest:
@@ -167,15 +172,22 @@ class Manifest:
         """
         target = Path(path) if path is not None else self.path
         if target.parent.resolve() != self.folder.resolve():
-            for column in (name for name in PATH_COLUMNS if name in self.columns):
-                for i, row in enumerate(self.rows):
-                    if row[column] and not Path(row[column]).is_absolute():
-                        moved = os.path.relpath(self.resolve(i, column), target.parent.resolve())
-                        row[column] = Path(moved).as_posix()
+            self.rows = self.rows_relative_to(target.parent)
         self.path = target
         return write_csv_table(
             target, self.columns, ([row.get(name, "") for name in self.columns] for row in self.rows)
         )
+
+    def rows_relative_to(self, folder: str | os.PathLike) -> list[dict[str, str]]:
+        """Copies of the rows whose relative clip and mask paths name the same files from ``folder``."""
+        moved_rows = []
+        for i, row in enumerate(self.rows):
+            moved = dict(row)
+            for column in (name for name in PATH_COLUMNS if name in self.columns):
+                if row[column] and not Path(row[column]).is_absolute():
+                    moved[column] = Path(os.path.relpath(self.resolve(i, column), Path(folder).resolve())).as_posix()
+            moved_rows.append(moved)
+        return moved_rows
 
     # ---- plain access --------------------------------------------------------------------------------
     def __len__(self) -> int:
@@ -277,11 +289,11 @@ class Manifest:
             return [False] * len(self.rows)
         flags = []
         for row, line in zip(self.rows, self.lines):
-            value = row[TRAIN_ONLY_COLUMN].strip().lower()
-            if value not in TRAIN_ONLY_VALUES:
+            flag = train_only_flag(row[TRAIN_ONLY_COLUMN])
+            if flag is None:
                 raise LungUSError(f"line {line}: column {TRAIN_ONLY_COLUMN}: {row[TRAIN_ONLY_COLUMN]!r} is not "
                                   "yes, no or blank", self.path)
-            flags.append(TRAIN_ONLY_VALUES[value])
+            flags.append(flag)
         return flags
 
     def scored_rows(self) -> list[int]:

@@ -8,7 +8,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from lungus.data.manifests.manifest import PATH_COLUMNS, TRAIN_ONLY_COLUMN, Manifest
+from lungus.data.manifests.manifest import TRAIN_ONLY_COLUMN, Manifest
 from lungus.errors import LungUSError
 
 
@@ -29,7 +29,7 @@ def merge_manifests(out: str | os.PathLike, manifests: Sequence[str | os.PathLik
         manifest = Manifest.load(path)
         manifest.require_columns("clip", "patient")
         flags = manifest.train_only()
-        for i, row in enumerate(manifest.rows):
+        for i, (row, merged) in enumerate(zip(manifest.rows, manifest.rows_relative_to(target.parent))):
             where = f"{manifest.path}:{manifest.lines[i]}"
             clip = manifest.clip_path(i)
             if clip in seen:
@@ -38,11 +38,6 @@ def merge_manifests(out: str | os.PathLike, manifests: Sequence[str | os.PathLik
             seen[clip] = where
             is_train_only = only or flags[i]
             (train_only_patients if is_train_only else scored_patients).setdefault(row["patient"], where)
-            merged = dict(row)
-            for column in PATH_COLUMNS:
-                path_i = manifest.resolve(i, column) if merged.get(column) else None
-                if path_i is not None and not Path(merged[column]).is_absolute():
-                    merged[column] = Path(os.path.relpath(path_i, target.parent.resolve())).as_posix()
             merged[TRAIN_ONLY_COLUMN] = "yes" if is_train_only else ""
             if is_train_only:
                 merged["fold"] = ""  # train-only clips are in every fold's training set, no fold's

@@ -36,11 +36,11 @@ from lungus.data.manifests.manifest import (
     REQUIRED_COLUMNS,
     SCHEME_COLUMNS,
     TRAIN_ONLY_COLUMN,
-    TRAIN_ONLY_VALUES,
     TRUTH_PREFIX,
     Manifest,
     ManifestIssue,
     parse_int,
+    train_only_flag,
 )
 
 ERROR, WARNING = "error", "warning"
@@ -178,7 +178,7 @@ def _row_issues(manifest: Manifest, check_files: bool, label_schemes: dict[str, 
         if spacing.strip() and annotation_spacing(spacing) is None:
             found.append(ManifestIssue(ERROR, line, ANNOTATION_SPACING, spacing_problem(spacing)))
         only = row.get(TRAIN_ONLY_COLUMN, "")
-        if only.strip().lower() not in TRAIN_ONLY_VALUES:
+        if train_only_flag(only) is None:
             found.append(ManifestIssue(ERROR, line, TRAIN_ONLY_COLUMN, f"{only!r} is not yes, no or blank"))
         if "fold" in manifest.columns:
             try:
@@ -196,7 +196,7 @@ def _train_only_flags(manifest: Manifest) -> list[bool]:
     """Train-only flag per row, with unreadable values (reported as row errors) counted as scored."""
     if TRAIN_ONLY_COLUMN not in manifest.columns:
         return [False] * len(manifest.rows)
-    return [TRAIN_ONLY_VALUES.get(row[TRAIN_ONLY_COLUMN].strip().lower(), False) for row in manifest.rows]
+    return [bool(train_only_flag(row[TRAIN_ONLY_COLUMN])) for row in manifest.rows]
 
 
 def _train_only_issues(manifest: Manifest) -> list[ManifestIssue]:
