@@ -26,7 +26,7 @@ from collections import defaultdict
 
 import numpy as np
 
-from lungus.data.labels.annotation_geometry import ANNOTATION_SPACING, annotation_spacing, spacing_problem
+from lungus.data.labels.annotation_spacing import ANNOTATION_SPACING, annotation_spacing, spacing_problem
 from lungus.data.labels.crowd import majority_vote
 from lungus.data.labels.opinions import Opinions, clip_key
 from lungus.data.labels.schemes import CROWD_COLUMNS, LABEL_SCHEMES, normalise_label, scheme_classes
