@@ -13,7 +13,11 @@ HEADING = re.compile(r"^#{1,6}\s+(.*)$", re.MULTILINE)
 
 
 def markdown_files() -> list[Path]:
-    return [REPOSITORY / "README.md", REPOSITORY / "BENCHMARKS.md", *sorted((REPOSITORY / "docs").glob("*.md"))]
+    return [
+        REPOSITORY / "README.md",
+        REPOSITORY / "BENCHMARKS.md",
+        *sorted((REPOSITORY / "docs").glob("*.md")),
+    ]
 
 
 def heading_slug(heading: str) -> str:
