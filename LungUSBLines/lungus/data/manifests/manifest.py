@@ -29,9 +29,10 @@ lungus.data.manifests.label_sources.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 
@@ -54,6 +55,7 @@ SCHEME_COLUMNS = tuple(LABEL_SCHEMES)  # bline2, bline3, lus4
 EXPERT_PREFIX = "expert_"
 TRAIN_ONLY_COLUMN = "train_only"
 _TRAIN_ONLY_VALUES = {"yes": True, "no": False, "": False}
+Location = TypeVar("Location")  # where a clip is listed: a line number, a "file:line"
 TRUTH_PREFIX = "truth_"
 # Order of the standard columns when a manifest is written from scratch.
 CANONICAL_ORDER = ("clip", "patient", "zone", *SCHEME_COLUMNS, *CROWD_COLUMNS)
@@ -100,6 +102,20 @@ def parse_int(text: str) -> int | None:
 def train_only_flag(text: str) -> bool | None:
     """A ``train_only`` field: True for yes, False for no or blank, None for anything else."""
     return _TRAIN_ONLY_VALUES.get(text.strip().lower())
+
+
+def patients_train_only_and_scored(
+        clips: Iterable[tuple[str, bool, Location]]) -> list[tuple[str, Location, Location]]:
+    """Patients with train-only and scored clips, whose train-only clips would train the models
+    that score them: (patient, where its first train-only clip is, where its first scored clip is),
+    in the order the scored clips come. ``clips`` gives (patient, train-only?, where) per clip."""
+    first: tuple[dict[str, Location], dict[str, Location]] = ({}, {})  # scored, train-only
+    for patient, train_only, where in clips:
+        if patient:
+            first[train_only].setdefault(patient, where)
+    scored, train_only_first = first
+    return [(patient, train_only_first[patient], where) for patient, where in scored.items()
+            if patient in train_only_first]
 
 
 class Manifest:

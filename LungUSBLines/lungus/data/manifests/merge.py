@@ -8,7 +8,7 @@ import os
 from collections.abc import Sequence
 from pathlib import Path
 
-from lungus.data.manifests.manifest import TRAIN_ONLY_COLUMN, Manifest
+from lungus.data.manifests.manifest import TRAIN_ONLY_COLUMN, Manifest, patients_train_only_and_scored
 from lungus.errors import LungUSError
 
 
@@ -23,8 +23,7 @@ def merge_manifests(out: str | os.PathLike, manifests: Sequence[str | os.PathLik
     target = Path(out)
     rows: list[dict[str, str]] = []
     seen: dict[Path, str] = {}  # clip file -> where it was first listed
-    scored_patients: dict[str, str] = {}
-    train_only_patients: dict[str, str] = {}
+    patients: list[tuple[str, bool, str]] = []  # (patient, train-only?, where) per clip
     for path, only in [(p, False) for p in manifests] + [(p, True) for p in train_only]:
         manifest = Manifest.load(path)
         manifest.require_columns("clip", "patient")
@@ -37,15 +36,16 @@ def merge_manifests(out: str | os.PathLike, manifests: Sequence[str | os.PathLik
                                   "a clip can be merged once", manifest.path)
             seen[clip] = where
             is_train_only = only or flags[i]
-            (train_only_patients if is_train_only else scored_patients).setdefault(row["patient"], where)
+            patients.append((row["patient"], is_train_only, where))
             merged[TRAIN_ONLY_COLUMN] = "yes" if is_train_only else ""
             if is_train_only:
                 merged["fold"] = ""  # train-only clips are in every fold's training set, no fold's
             rows.append(merged)
-    shared = sorted(set(scored_patients) & set(train_only_patients))
-    if shared:
-        raise LungUSError(f"patient {shared[0]!r} has train-only clips ({train_only_patients[shared[0]]}) and scored "
-                          f"ones ({scored_patients[shared[0]]}): its clips would train the models that score "
+    leaks = patients_train_only_and_scored(patients)
+    if leaks:
+        patient, train_only_where, scored_where = leaks[0]
+        raise LungUSError(f"patient {patient!r} has train-only clips ({train_only_where}) and scored "
+                          f"ones ({scored_where}): its clips would train the models that score "
                           "them; give the train-only clips other patient ids")
     if not any(row[TRAIN_ONLY_COLUMN] for row in rows):
         for row in rows:

@@ -40,6 +40,7 @@ from lungus.data.manifests.manifest import (
     Manifest,
     ManifestIssue,
     parse_int,
+    patients_train_only_and_scored,
     train_only_flag,
 )
 
@@ -203,20 +204,11 @@ def _train_only_issues(manifest: Manifest) -> list[ManifestIssue]:
     """A patient with train-only and scored clips would train on the clips it is scored on."""
     if "patient" not in manifest.columns:
         return []
-    train_only = _train_only_flags(manifest)
-    first_train_only: dict[str, int] = {}
-    for row, line, only in zip(manifest.rows, manifest.lines, train_only):
-        if only and row["patient"]:
-            first_train_only.setdefault(row["patient"], line)
-    found = []
-    for row, line, only in zip(manifest.rows, manifest.lines, train_only):
-        patient = row["patient"]
-        if not only and patient in first_train_only:
-            found.append(ManifestIssue(
-                ERROR, line, TRAIN_ONLY_COLUMN,
-                f"patient {patient!r} has train-only clips (line {first_train_only.pop(patient)}) and scored "
-                "ones: their clips would train the models that score them; give them other patient ids"))
-    return found
+    clips = zip((row["patient"] for row in manifest.rows), _train_only_flags(manifest), manifest.lines)
+    return [ManifestIssue(ERROR, scored_line, TRAIN_ONLY_COLUMN,
+                          f"patient {patient!r} has train-only clips (line {train_only_line}) and scored ones: "
+                          "their clips would train the models that score them; give them other patient ids")
+            for patient, train_only_line, scored_line in patients_train_only_and_scored(clips)]
 
 
 def _fold_issues(manifest: Manifest) -> list[ManifestIssue]:
