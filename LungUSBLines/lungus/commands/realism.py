@@ -19,8 +19,10 @@ Writes DIR/realism.json (the AUC and interval, the real manifest's clips and
 patients, the simulation's settings, the simulator's fingerprint: the lungus
 version and a hash of the lungus/sim sources, the recipe, the seeds and the
 times), DIR/sim/ (the simulated set), DIR/model/ (the run), DIR/eval/ (the
-evaluation), and prints one summary line; progress goes to stderr. Report the
-number for each simulator change. --resume reuses a finished simulation or model
+evaluation), and prints one summary line; progress goes to stderr. With --seeds N
+each seed has those in DIR/seed_S/ and DIR/realism.json holds each AUC and their
+mean. Report the number for each simulator change, over a few seeds (--seeds 3):
+one seed's AUC moves by about 0.05 with the seed. --resume reuses a finished simulation or model
 made with the same settings and simulator, and continues an interrupted training;
 one made with other settings is refused."""
 
@@ -43,6 +45,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     parser.add_argument("--patients", type=int, metavar="P", help="their patients (default: clips / 2.5)")
     parser.add_argument("--seed", type=int, default=0, metavar="S",
                         help="seed of the simulation and of the training (default 0)")
+    parser.add_argument("--seeds", type=int, default=1, metavar="N",
+                        help="repeat for N seeds from --seed on, each into DIR/seed_S; realism.json then "
+                        "holds each AUC and their mean (default 1: one AUC moves by about 0.05 with the seed)")
     parser.add_argument("--frames", type=int, default=40, metavar="T", help="frames per simulated clip (default 40)")
     parser.add_argument("--size", type=frame_size, default=(256, 256), metavar="HxW",
                         help="simulated frame size (default 256x256)")
@@ -62,13 +67,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     import sys
 
-    from lungus.studies.realism import RealismConfig, run_realism, summary_line
+    from lungus.studies.realism import RealismConfig, run_realism_seeds, summary_line
 
     patients = args.patients if args.patients is not None else max(1, round(args.clips / 2.5))
     config = RealismConfig(real=args.real, recipe=args.config, labels=args.labels, clips=args.clips,
                            patients=patients, seed=args.seed, frames=args.frames, size=args.size, probe=args.probe,
                            fit=args.fit, label_source=args.label_source, device=args.device, n_boot=args.n_boot)
-    result = run_realism(args.out, config, resume=args.resume, log=lambda message: print(message, file=sys.stderr))
+    result = run_realism_seeds(args.out, config, args.seeds, resume=args.resume,
+                               log=lambda message: print(message, file=sys.stderr))
     print(summary_line(result, args.out))
     if result["real"]["skipped"]:
         print(f"{result['real']['skipped']} real clip(s) could not be read and were skipped (listed in "

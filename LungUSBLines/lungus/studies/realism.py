@@ -16,6 +16,10 @@ simulation's settings and the simulator's fingerprint (lungus.sim.fingerprint: t
 and a hash of the lungus/sim sources, so each simulator change is told apart), the recipe, the
 seeds and the times.
 
+One seed's AUC moves by about 0.05 with the seed (docs/real-clips.md#realism), more than many a
+simulator change: ``run_realism_seeds`` repeats the study for several seeds, each into
+``DIR/seed_S/`` as above, and DIR/realism.json then holds each seed's AUC and their mean.
+
 Each step first writes its settings (``STEP_SETTINGS`` in its folder). With ``resume`` a step whose
 settings match is reused when it finished (sim/manifest.csv, model/model.pt) and continued when it
 did not (an interrupted training from its checkpoint); a step made with other settings, another
@@ -293,10 +297,60 @@ def run_realism(out: str | os.PathLike, config: RealismConfig, *, resume: bool =
     return result
 
 
+def run_realism_seeds(out: str | os.PathLike, config: RealismConfig, seeds: int, *, resume: bool = False,
+                      log: Callable[[str], None] = print) -> dict[str, Any]:
+    """The study for ``seeds`` seeds from ``config.seed`` on (simulation and training both), each
+    into ``out/seed_S`` as :func:`run_realism`; ``out/realism.json`` holds ``runs`` (per seed its
+    ``seed``, ``auc``, ``auc_ci``, ``file``), ``auc_mean``, ``auc_min``, ``auc_max``, ``auc_sd``
+    and what the seeds share (``real``, ``simulation`` less its seed, ``recipe``, ``files``). One seed is
+    :func:`run_realism` itself, its layout unchanged."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from lungus.evaluate.report import write_json
+
+    if seeds < 1:
+        raise LungUSError(f"realism: seeds must be at least 1, got {seeds}")
+    if seeds == 1:
+        return run_realism(out, config, resume=resume, log=log)
+    out = Path(out)
+    check_real_manifest(config.real, config.labels)  # before the first seed's minutes of work
+    _prepare(out, resume)
+    runs, result = [], {}
+    for seed in range(config.seed, config.seed + seeds):
+        log(f"seed {seed} ({seed - config.seed + 1} of {seeds})")
+        result = run_realism(out / f"seed_{seed}", replace(config, seed=seed), resume=resume, log=log)
+        runs.append({"seed": seed, "auc": result["auc"], "auc_ci": result["auc_ci"],
+                     "file": str(out / f"seed_{seed}" / RESULT_NAME)})
+    aucs = np.array([run["auc"] for run in runs if run["auc"] is not None], dtype=float)
+    summary = {
+        "runs": runs,
+        "auc_mean": float(aucs.mean()) if aucs.size else None,
+        "auc_min": float(aucs.min()) if aucs.size else None,
+        "auc_max": float(aucs.max()) if aucs.size else None,
+        "auc_sd": float(aucs.std(ddof=1)) if aucs.size > 1 else None,
+        "real": result["real"],
+        "simulation": {key: value for key, value in result["simulation"].items() if key != "seed"},
+        "recipe": result["recipe"],
+        "seeds": [run["seed"] for run in runs],
+        # Every seed scores the same real clips, so they skip the same ones.
+        "files": {"evaluation": result["files"]["evaluation"]},
+    }
+    write_json(out / RESULT_NAME, summary)
+    return summary
+
+
 def summary_line(result: dict[str, Any], out: str | os.PathLike) -> str:
-    """'realism: AUC 0.622 [0.495, 0.748] on 185 real clips of 32 patients; ...' for the terminal."""
-    auc, ci = result["auc"], result["auc_ci"]
-    score = "AUC n/a" if auc is None else f"AUC {auc:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
+    """'realism: AUC 0.622 [0.495, 0.748] on 185 real clips of 32 patients; ...' for the terminal;
+    for several seeds 'realism: mean AUC 0.758 over seeds 0, 1, 2 (0.735 to 0.802) on ...'."""
+    if "runs" in result:
+        mean, seeds = result["auc_mean"], ", ".join(str(seed) for seed in result["seeds"])
+        score = ("mean AUC n/a" if mean is None else
+                 f"mean AUC {mean:.3f} over seeds {seeds} ({result['auc_min']:.3f} to {result['auc_max']:.3f})")
+    else:
+        auc, ci = result["auc"], result["auc_ci"]
+        score = "AUC n/a" if auc is None else f"AUC {auc:.3f}" + (f" [{ci[0]:.3f}, {ci[1]:.3f}]" if ci else "")
     simulation = result["simulation"]
     return (f"realism: {score} on {result['real']['n_clips']} real clips of {result['real']['n_patients']} patients; "
             f"trained on {simulation['clips']} simulated clips (simulator {simulation['simulator']['lungus_version']} "

@@ -18,6 +18,7 @@ from lungus.studies.realism import (
     RealismConfig,
     recipe_path,
     run_realism,
+    run_realism_seeds,
     training_config,
 )
 
@@ -149,3 +150,34 @@ def test_the_simulation_draws_from_the_given_fit(tiny_collection, tiny_recipe, t
     path = write_fit(SimulatorFit.constant({"gain_db": 3.0}), tmp_path / "fit.json")
     simulation = tiny_config(tiny_collection, tiny_recipe, fit=str(path)).simulation()
     assert simulation.fit.settings == {"gain_db": (3.0,) * 21} and simulation.fit.path == str(path)
+
+
+def test_several_seeds_each_run_into_their_folder_and_realism_json_holds_their_mean(tiny_collection, tiny_recipe,
+                                                                                   tmp_path):
+    out = tmp_path / "out"
+    summary = run_realism_seeds(out, tiny_config(tiny_collection, tiny_recipe), 2, log=lambda _m: None)
+    per_seed = [json.loads((out / f"seed_{seed}" / "realism.json").read_text()) for seed in (1, 2)]
+    assert [run["seeds"] for run in per_seed] == [{"simulation": 1, "training": 1}, {"simulation": 2, "training": 2}]
+    assert summary["runs"] == [{"seed": seed, "auc": run["auc"], "auc_ci": run["auc_ci"],
+                                "file": str(out / f"seed_{seed}" / "realism.json")}
+                               for seed, run in zip((1, 2), per_seed)]
+    assert summary["auc_mean"] == pytest.approx((per_seed[0]["auc"] + per_seed[1]["auc"]) / 2)
+    assert summary["auc_min"] == min(run["auc"] for run in per_seed)
+    assert "seed" not in summary["simulation"] and summary["simulation"]["clips"] == 12
+    assert json.loads((out / "realism.json").read_text()) == json.loads(json.dumps(summary))
+
+
+def test_several_seeds_resume_reuses_every_finished_seed(tiny_collection, tiny_recipe, tmp_path):
+    out = tmp_path / "out"
+    first = run_realism_seeds(out, tiny_config(tiny_collection, tiny_recipe), 2, log=lambda _m: None)
+    shutil.rmtree(out / "seed_2" / "model")  # as when the second seed's training had not started
+    again = run_realism_seeds(out, tiny_config(tiny_collection, tiny_recipe), 2, resume=True, log=lambda _m: None)
+    reused = [json.loads((out / f"seed_{seed}" / "realism.json").read_text())["reused"] for seed in (1, 2)]
+    assert reused == [{"simulation": True, "model": True}, {"simulation": True, "model": False}]
+    assert again["runs"][0] == first["runs"][0]
+
+
+def test_seeds_below_one_are_refused_at_the_command_line(tiny_collection, tmp_path, capsys):
+    code = main(["realism", "--real", str(tiny_collection), "--out", str(tmp_path / "out"), "--seeds", "0"])
+    assert code == 2 and "seeds must be at least 1, got 0" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
