@@ -196,12 +196,14 @@ class Manifest:
 
     def rows_relative_to(self, folder: str | os.PathLike) -> list[dict[str, str]]:
         """Copies of the rows whose relative clip and mask paths name the same files from ``folder``."""
+        base = Path(folder).resolve()
+        columns = [name for name in PATH_COLUMNS if name in self.columns]
         moved_rows = []
         for i, row in enumerate(self.rows):
             moved = dict(row)
-            for column in (name for name in PATH_COLUMNS if name in self.columns):
+            for column in columns:
                 if row[column] and not Path(row[column]).is_absolute():
-                    moved[column] = Path(os.path.relpath(self.resolve(i, column), Path(folder).resolve())).as_posix()
+                    moved[column] = Path(os.path.relpath(self.resolve(i, column), base)).as_posix()
             moved_rows.append(moved)
         return moved_rows
 
